@@ -1,0 +1,93 @@
+"""The one small interface every marketplace adapter implements.
+
+An adapter is pure: :meth:`Adapter.probe` is a generator that *yields* the :class:`RequestSpec` it
+wants sent, *receives* the :class:`HttpResponse`, and finally *returns* a :class:`ProbeOutcome`.
+Multi-step flows (LWA token exchange, then the API call) are simply two yields. The engine drives
+the generator: it owns the HTTP client, the clock, timeouts, timing, budgets and metrics. A
+transport failure (timeout, refused, reset) never reaches the adapter: the engine closes the
+generator and classifies the failure itself.
+
+Tests drive an adapter with literals::
+
+    steps = adapter.probe(ctx)
+    request = next(steps)                      # what it would send
+    try:
+        steps.send(HttpResponse(403, {}, b'{"errors": [...]}'))
+    except StopIteration as done:
+        outcome = done.value                   # ProbeOutcome(success=False, reason=Reason.AUTH, ...)
+
+Adding a marketplace = one new module with a class implementing this protocol, one line in
+``adapters/__init__.py``, and its routes in the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec, TokenCache
+
+ProbeSteps = Generator[RequestSpec, HttpResponse, ProbeOutcome]
+
+
+class StrictModel(BaseModel):
+    """Base for every config model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(StrictModel):
+    """Checks of most operations take no parameters."""
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """Everything an adapter may know when it builds a probe (no clock: ``now`` is given)."""
+
+    alias: str
+    site: str
+    #: base-URL override (sandbox, simulator); None = the platform's production host for the site
+    base_url: str | None
+    #: token-endpoint override; None = the platform's own
+    auth_url: str | None
+    sandbox: bool
+    credentials: Any  # the adapter's own ``Credentials`` model instance
+    operation: str
+    params: Any  # the adapter's ``Params`` model instance for this check
+    now: float
+    tokens: TokenCache
+
+
+class Adapter(Protocol):
+    """One marketplace. Class attributes describe it; ``probe`` runs one check."""
+
+    #: the ``marketplace`` label value and config key
+    name: ClassVar[str]
+    #: what the adapter can probe, keyed by ``checks[].operation``
+    operations: ClassVar[Mapping[str, Operation]]
+    #: the platform's own error codes exported as ``code`` label values; others become ``other``
+    known_codes: ClassVar[frozenset[str]]
+    #: site values accepted in config (``account.site``), e.g. Amazon country codes
+    sites: ClassVar[frozenset[str]]
+    #: pydantic model of the account's ``credentials`` block (secrets typed as ``Secret``)
+    Credentials: ClassVar[type[BaseModel]]
+    #: pydantic model of a check's ``params`` block
+    Params: ClassVar[type[BaseModel]]
+
+    def probe(self, ctx: ProbeContext) -> ProbeSteps:
+        """Yield requests, receive responses, return the classified outcome."""
+        ...
+
+
+def json_or_none(body: bytes) -> Mapping[str, Any] | None:
+    """Parse a JSON object body; None for anything else (hostile or broken bodies included)."""
+    import json
+
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None

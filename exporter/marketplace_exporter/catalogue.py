@@ -1,0 +1,216 @@
+"""The one catalogue of metric names, label names and closed label-value sets.
+
+Everything that names a metric imports it from here: the collector, the status page, the README
+table (``python -m marketplace_exporter.docs_gen``), and later the dashboard and alert-rule
+generators. A name that is not in this module does not exist.
+
+Probe values come from *background* probes: marketplace quotas (SP-API ``getMarketplaceParticipations``
+allows about one request a minute) forbid probing on every scrape, and two HA Prometheus replicas
+would double the calls. Every probe HELP text says so, and ``*_last_run_timestamp_seconds`` lets
+alerts catch stale results.
+
+Failure reasons form a closed tree (the ``reason`` label)::
+
+    failure
+    ├── transport            the request never produced a complete HTTP response
+    │   ├── timeout          the engine's deadline for the whole probe expired
+    │   ├── connect          DNS, refused, reset or closed connection
+    │   └── tls              certificate or handshake failure
+    ├── marketplace said no  a complete response, classified by the adapter from status AND body
+    │   ├── auth             token expired, revoked, invalid or missing (SP-API 403 Unauthorized)
+    │   ├── permission       credential is valid but lacks the role/scope/whitelisted IP
+    │   ├── throttled        rate limit or daily quota reached (HTTP 429, Shopee error_rate_limit)
+    │   ├── server_error     the platform failed (5xx, Shopee error_server)
+    │   └── client_error     any other rejection of our request (4xx, bad signature, bad params)
+    ├── invalid_response     unparseable, truncated or oversized body; missing expected fields
+    ├── assertion_failed     a generic HTTP check's expectation (status, JSON value) did not hold
+    └── internal             a bug in the exporter: logged with a traceback, never kills the loop
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+NAMESPACE = "marketplace"
+
+# --- label names -------------------------------------------------------------------------------
+MARKETPLACE = "marketplace"
+SITE = "site"
+ACCOUNT = "account"
+CHECK = "check"
+REASON = "reason"
+CODE = "code"
+CREDENTIAL = "credential"
+SOURCE = "source"
+STEP = "step"
+VALUE_NAME = "name"
+VERSION = "version"
+
+PROBE_LABELS: tuple[str, ...] = (MARKETPLACE, SITE, ACCOUNT, CHECK)
+
+#: the label value every unknown platform error code folds into (bounded cardinality)
+OTHER_CODE = "other"
+
+
+class Reason(StrEnum):
+    """Why a probe failed: a closed set, drawn as a tree in the module docstring."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    TLS = "tls"
+    AUTH = "auth"
+    PERMISSION = "permission"
+    THROTTLED = "throttled"
+    SERVER_ERROR = "server_error"
+    CLIENT_ERROR = "client_error"
+    INVALID_RESPONSE = "invalid_response"
+    ASSERTION_FAILED = "assertion_failed"
+    INTERNAL = "internal"
+
+
+class Credential(StrEnum):
+    """Which credential an expiry series is about."""
+
+    ACCESS_TOKEN = "access_token"
+    REFRESH_TOKEN = "refresh_token"
+    CLIENT_SECRET = "client_secret"
+    AUTHORIZATION = "authorization"
+
+
+class SkipReason(StrEnum):
+    """Why a due probe was not sent."""
+
+    #: the exporter already spent its configured share of the documented rate limit
+    QUOTA_BUDGET = "quota_budget"
+
+
+class RateLimitSource(StrEnum):
+    """Where a headroom value comes from: never invented, always labelled."""
+
+    #: read from the platform's own response (headers, analytics API)
+    OBSERVED = "observed"
+    #: computed client-side from the documented rate/burst and the exporter's own spend
+    MODELLED = "modelled"
+
+
+class Step(StrEnum):
+    """Which request of a multi-step probe was sent (quota spend is counted per step)."""
+
+    TOKEN = "token"
+    CALL = "call"
+
+
+MetricKind = Literal["gauge", "counter", "histogram", "info"]
+
+_BACKGROUND = " Set by background probes on each check's own interval, not at scrape time."
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One exported metric: its full name (counters end in ``_total``), type, help and labels."""
+
+    name: str
+    kind: MetricKind
+    help: str
+    labels: tuple[str, ...]
+
+    @property
+    def family_name(self) -> str:
+        """The name prometheus_client's families expect (counters without ``_total``)."""
+        if self.kind == "counter" and self.name.endswith("_total"):
+            return self.name[: -len("_total")]
+        if self.kind == "info" and self.name.endswith("_info"):
+            return self.name[: -len("_info")]
+        return self.name
+
+
+PROBE_SUCCESS = MetricSpec(
+    "marketplace_probe_success", "gauge",
+    "1 if the check's last probe succeeded, else 0." + _BACKGROUND, PROBE_LABELS)
+PROBE_DURATION = MetricSpec(
+    "marketplace_probe_duration_seconds", "gauge",
+    "Wall time of the check's last probe, all steps (token exchange included)." + _BACKGROUND,
+    PROBE_LABELS)
+PROBE_HTTP_STATUS = MetricSpec(
+    "marketplace_probe_http_status_code", "gauge",
+    "HTTP status of the last probe's final response; 0 when no response came back." + _BACKGROUND,
+    PROBE_LABELS)
+PROBE_LAST_RUN = MetricSpec(
+    "marketplace_probe_last_run_timestamp_seconds", "gauge",
+    "Unix time the check's last probe finished; alert when it is older than a few intervals.",
+    PROBE_LABELS)
+PROBE_LAST_SUCCESS = MetricSpec(
+    "marketplace_probe_last_success_timestamp_seconds", "gauge",
+    "Unix time of the check's last successful probe (absent until one succeeds).", PROBE_LABELS)
+PROBE_INTERVAL = MetricSpec(
+    "marketplace_probe_interval_seconds", "gauge",
+    "Configured interval between the check's background probes (for staleness rules).",
+    PROBE_LABELS)
+PROBES = MetricSpec(
+    "marketplace_probes_total", "counter",
+    "Probes run for the check (background and on-demand /probe)." + _BACKGROUND, PROBE_LABELS)
+PROBE_FAILURES = MetricSpec(
+    "marketplace_probe_failures_total", "counter",
+    "Failed probes by reason (closed set, every value pre-created at 0)." + _BACKGROUND,
+    PROBE_LABELS + (REASON,))
+PROBE_SKIPPED = MetricSpec(
+    "marketplace_probe_skipped_total", "counter",
+    "Due probes not sent because the exporter's share of the documented rate limit was spent.",
+    PROBE_LABELS + (REASON,))
+PROBE_REQUESTS = MetricSpec(
+    "marketplace_probe_requests_total", "counter",
+    "HTTP requests the exporter itself sent for the check, per step: what monitoring costs in quota.",
+    PROBE_LABELS + (STEP,))
+API_ERRORS = MetricSpec(
+    "marketplace_api_errors_total", "counter",
+    "Marketplace error codes seen by probes (the platform's own code; unknown codes fold into "
+    "'other')." + _BACKGROUND, PROBE_LABELS + (CODE,))
+REQUEST_DURATION = MetricSpec(
+    "marketplace_request_duration_seconds", "histogram",
+    "Latency of the marketplace API call of each probe (token exchange excluded)." + _BACKGROUND,
+    (MARKETPLACE, SITE, CHECK))
+RATE_LIMIT_REMAINING = MetricSpec(
+    "marketplace_rate_limit_remaining_ratio", "gauge",
+    "Rate-limit headroom 0..1, only where the platform reports it (source=observed) or where it is "
+    "modelled from documented rate/burst and the exporter's own spend (source=modelled)."
+    + _BACKGROUND, PROBE_LABELS + (SOURCE,))
+CREDENTIAL_EXPIRY = MetricSpec(
+    "marketplace_credential_expiry_timestamp_seconds", "gauge",
+    "Unix time a credential expires, from token responses, platform APIs or configured dates.",
+    (MARKETPLACE, SITE, ACCOUNT, CREDENTIAL))
+PROBE_VALUE = MetricSpec(
+    "marketplace_probe_value", "gauge",
+    "Numbers a generic HTTP check extracts from JSON or headers (e.g. seconds since last order "
+    "synced)." + _BACKGROUND, PROBE_LABELS + (VALUE_NAME,))
+BUILD_INFO = MetricSpec(
+    "marketplace_exporter_build_info", "gauge", "Always 1; the version label says which build runs.",
+    (VERSION,))
+CONFIG_RELOAD_OK = MetricSpec(
+    "marketplace_exporter_config_last_reload_successful", "gauge",
+    "1 if the last configuration (re)load succeeded; on 0 the previous good config keeps running.",
+    ())
+CONFIG_RELOAD_TS = MetricSpec(
+    "marketplace_exporter_config_last_reload_success_timestamp_seconds", "gauge",
+    "Unix time of the last successful configuration load.", ())
+PROBE_LATENESS = MetricSpec(
+    "marketplace_exporter_probe_lateness_seconds", "histogram",
+    "How late probes start against their schedule (waiting for a per-host concurrency slot).", ())
+
+#: every metric the exporter emits, in exposition order
+ALL: tuple[MetricSpec, ...] = (
+    PROBE_SUCCESS, PROBE_DURATION, PROBE_HTTP_STATUS, PROBE_LAST_RUN, PROBE_LAST_SUCCESS,
+    PROBE_INTERVAL, PROBES, PROBE_FAILURES, PROBE_SKIPPED, PROBE_REQUESTS, API_ERRORS,
+    REQUEST_DURATION, RATE_LIMIT_REMAINING, CREDENTIAL_EXPIRY, PROBE_VALUE,
+    BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS,
+)
+
+#: histogram buckets (seconds): marketplace APIs answer in 0.1-2 s; >10 s means trouble
+REQUEST_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+LATENESS_BUCKETS: tuple[float, ...] = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0)
+
+
+def by_name() -> dict[str, MetricSpec]:
+    """The catalogue keyed by metric name (for generators and tests that check names exist)."""
+    return {spec.name: spec for spec in ALL}
