@@ -1,0 +1,185 @@
+"""``marketplace-exporter`` command line (Prometheus-style flags). Parses flags and calls into the
+package; no logic of its own beyond wiring and signal handling.
+
+    marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761]
+    marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
+    marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
+    marketplace-exporter check-config FILE
+    marketplace-exporter config-schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from importlib import resources
+
+from aiohttp import web
+
+from marketplace_exporter import __version__
+from marketplace_exporter.config import ConfigError, json_schema, load_config
+from marketplace_exporter.secrets import RedactingFilter
+from marketplace_exporter.server import ConfigSource, create_app, reload_config
+
+log = logging.getLogger("marketplace_exporter")
+
+DEMO_SIMULATOR = "http://127.0.0.1:9763"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    return int(args.handler(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketplace-exporter", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
+    run.add_argument("--config.file", dest="config_file", required=True)
+    run.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9761")
+    run.set_defaults(handler=_run)
+
+    demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
+    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9761")
+    demo.add_argument("--simulator.listen-address", dest="sim_listen", default="127.0.0.1:9763")
+    demo.set_defaults(handler=_demo)
+
+    simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
+    simulate.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9763")
+    simulate.set_defaults(handler=_simulate)
+
+    check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
+    check.add_argument("file")
+    check.set_defaults(handler=_check_config)
+
+    schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
+    schema.set_defaults(handler=lambda args: print(json.dumps(json_schema(), indent=2)) or 0)
+    return parser
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise SystemExit(f"invalid listen address {address!r}: expected HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid, {len(config.checks)} checks")
+    for check in config.checks:
+        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None)
+
+
+def demo_config_path() -> str:
+    return str(resources.files("marketplace_exporter") / "examples" / "demo.yml")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    sim_host, sim_port = _split(args.sim_listen)
+    sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
+    source = ConfigSource(demo_config_path(), transform=lambda text: text.replace(DEMO_SIMULATOR, sim_url))
+    return _serve_exporter(source, args.listen, simulator=args.sim_listen)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from marketplace_exporter.simulator import create_simulator_app
+
+    async def serve() -> None:
+        host, port = _split(args.listen)
+        runner = web.AppRunner(create_simulator_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        print(f"simulator listening on http://{host}:{port} (fault API: /__sim/faults)", flush=True)
+        try:
+            await _until_stopped(on_reload=None)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None) -> int:
+    try:
+        config = source.load()
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 1
+
+    async def serve() -> None:
+        runners: list[web.AppRunner] = []
+        try:
+            if simulator is not None:
+                from marketplace_exporter.simulator import create_simulator_app
+
+                sim_host, sim_port = _split(simulator)
+                sim_runner = web.AppRunner(create_simulator_app(), access_log=None)
+                await sim_runner.setup()
+                runners.append(sim_runner)
+                await web.TCPSite(sim_runner, sim_host, sim_port).start()
+            app = create_app(source, config)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            host, port = _split(listen)
+            await web.TCPSite(runner, host, port).start()
+            shown = "127.0.0.1" if host == "0.0.0.0" else host
+            print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics",
+                  flush=True)
+            if simulator is not None:
+                print(f"simulator: http://{simulator}/  inject a fault, e.g.\n"
+                      f"  curl -X POST http://{simulator}/__sim/faults -d "
+                      "'{\"marketplace\":\"amazon_sp\",\"fault\":\"token_expired\"}'\n"
+                      f"  curl -X DELETE http://{simulator}/__sim/faults", flush=True)
+            await _until_stopped(on_reload=lambda: reload_config(app))
+        finally:
+            for runner in reversed(runners):
+                await runner.cleanup()
+
+    asyncio.run(serve())
+    return 0
+
+
+async def _until_stopped(on_reload: object) -> None:
+    """Wait for SIGINT/SIGTERM; SIGHUP calls ``on_reload`` (the config keeps running on error)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if callable(on_reload):
+        loop.add_signal_handler(signal.SIGHUP, on_reload)
+    await stop.wait()
+    log.info("stopping")

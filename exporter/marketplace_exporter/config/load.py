@@ -1,0 +1,290 @@
+"""Read a YAML config file into the checks the engine runs, or fail with every error at once.
+
+Each error names the file, the line, the key path and what was expected versus what was found,
+e.g. ``demo.yml:14: accounts[0].site: expected one of 'AE', 'AU', ..., got 'USA'``. Values under
+``credentials`` and ``headers`` are never quoted: they may be secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from marketplace_exporter.adapters import ADAPTERS, Adapter
+from marketplace_exporter.adapters.http import HttpCheck
+from marketplace_exporter.config.schema import config_model
+from marketplace_exporter.model import Operation
+from marketplace_exporter.secrets import Secret
+
+Path_ = tuple[str | int, ...]
+_SECRET_KEYS = ("credentials", "headers")
+
+
+class ConfigError(Exception):
+    """The config cannot be used; ``errors`` lists every problem found, each fully located."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One configured check with every default resolved: what the engine schedules."""
+
+    marketplace: str
+    site: str
+    account: str
+    name: str
+    adapter: Adapter = field(compare=False)
+    operation: Operation
+    interval: float
+    timeout: float
+    jitter: float
+    quota_budget: float
+    tags: tuple[str, ...]
+    base_url: str | None
+    auth_url: str | None
+    sandbox: bool
+    credentials: Any = field(compare=False)
+    params: Any = field(compare=False)
+    #: digest of the config text behind this check: a reload restarts only checks whose digest changed
+    fingerprint: str = ""
+
+    @property
+    def id(self) -> str:
+        """Stable identifier used by ``/probe?check=``: ``marketplace/account/check``."""
+        return f"{self.marketplace}/{self.account}/{self.name}"
+
+    @property
+    def labels(self) -> tuple[str, str, str, str]:
+        return (self.marketplace, self.site, self.account, self.name)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: str
+    checks: tuple[CheckSpec, ...]
+    max_body_bytes: int
+    concurrency: int
+    concurrency_per_host: int
+    digest: str
+
+    def by_id(self) -> dict[str, CheckSpec]:
+        return {check.id: check for check in self.checks}
+
+    def secrets(self) -> Iterator[Secret]:
+        for check in self.checks:
+            for model in (check.credentials, check.params):
+                yield from _secrets_in(model)
+
+
+def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
+    """Parse and validate; raise :class:`ConfigError` listing every problem."""
+    name = str(path)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        root = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark else name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    lines: dict[Path_, int] = {}
+    errors: list[str] = []
+    if root is not None:
+        _walk(root, (), lines, errors, name)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{name}:1: (root): expected a mapping of keys, got {type(raw).__name__}"])
+    try:
+        model: Any = config_model().model_validate(raw)
+    except ValidationError as exc:
+        errors.extend(_format_pydantic(exc, raw, lines, name))
+        raise ConfigError(errors) from None
+    checks = _resolve_checks(model, raw, lines, name, errors)
+    if errors:
+        raise ConfigError(errors)
+    defaults = model.defaults
+    return LoadedConfig(
+        path=name, checks=tuple(checks), max_body_bytes=defaults.max_body_bytes,
+        concurrency=defaults.concurrency, concurrency_per_host=defaults.concurrency_per_host,
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def _resolve_checks(model: Any, raw: dict[str, Any], lines: dict[Path_, int], name: str,
+                    errors: list[str]) -> list[CheckSpec]:
+    defaults = model.defaults
+    checks: list[CheckSpec] = []
+    raw_defaults = json.dumps(raw.get("defaults"), sort_keys=True, default=str)
+
+    def error(path: Path_, message: str) -> None:
+        errors.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {message}")
+
+    seen_accounts: dict[tuple[str, str], int] = {}
+    for index, account in enumerate(model.accounts):
+        path: Path_ = ("accounts", index)
+        key = (account.marketplace, account.alias)
+        if key in seen_accounts:
+            error(path + ("alias",), f"duplicate alias {account.alias!r} for {account.marketplace} "
+                  f"(first at accounts[{seen_accounts[key]}])")
+        seen_accounts[key] = index
+        adapter = ADAPTERS[account.marketplace]
+        for field_name, secret in _named_secrets(account.credentials):
+            if (problem := secret.check_available()) is not None:
+                error(path + ("credentials", field_name), problem)
+        seen_checks: set[str] = set()
+        for check_index, check in enumerate(account.checks):
+            check_path = path + ("checks", check_index)
+            check_name = check.name or check.operation
+            if check_name in seen_checks:
+                error(check_path, f"duplicate check name {check_name!r} in account {account.alias!r}")
+            seen_checks.add(check_name)
+            operation = adapter.operations[check.operation]
+            interval = check.interval or defaults.interval
+            timeout = check.timeout or defaults.timeout
+            if timeout > interval:
+                error(check_path + ("timeout",), f"expected a timeout <= interval ({interval:g}s), "
+                      f"got {timeout:g}s")
+            fingerprint = _digest(raw_defaults, raw["accounts"][index], check_index)
+            checks.append(CheckSpec(
+                marketplace=account.marketplace, site=account.site, account=account.alias,
+                name=check_name, adapter=adapter, operation=operation, interval=interval,
+                timeout=timeout, jitter=defaults.jitter,
+                quota_budget=check.quota_budget or defaults.quota_budget, tags=tuple(check.tags),
+                base_url=account.base_url, auth_url=account.auth_url, sandbox=account.sandbox,
+                credentials=account.credentials, params=check.params, fingerprint=fingerprint))
+    seen_http: set[tuple[str, str]] = set()
+    http = ADAPTERS[HttpCheck.name]
+    for index, entry in enumerate(model.http_checks):
+        path = ("http_checks", index)
+        if (entry.account, entry.name) in seen_http:
+            error(path + ("name",), f"duplicate http check name {entry.name!r}")
+        seen_http.add((entry.account, entry.name))
+        for header, secret in _named_secrets(entry):
+            if (problem := secret.check_available()) is not None:
+                error(path + ("headers", header), problem)
+        interval = entry.interval or defaults.interval
+        timeout = entry.timeout or defaults.timeout
+        if timeout > interval:
+            error(path + ("timeout",), f"expected a timeout <= interval ({interval:g}s), got {timeout:g}s")
+        params = HttpCheck.Params.model_validate(
+            {key: getattr(entry, key) for key in HttpCheck.Params.model_fields})
+        checks.append(CheckSpec(
+            marketplace=HttpCheck.name, site=entry.site, account=entry.account, name=entry.name,
+            adapter=http, operation=http.operations["request"], interval=interval, timeout=timeout,
+            jitter=defaults.jitter, quota_budget=entry.quota_budget or defaults.quota_budget,
+            tags=tuple(entry.tags), base_url=None, auth_url=None, sandbox=False, credentials=None,
+            params=params, fingerprint=_digest(raw_defaults, raw["http_checks"][index], None)))
+    return checks
+
+
+def _digest(raw_defaults: str, entry: Any, check_index: int | None) -> str:
+    payload = [raw_defaults, entry if check_index is None else {**entry, "checks": entry["checks"][check_index]}]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _secrets_in(model: Any) -> Iterator[Secret]:
+    for _, secret in _named_secrets(model):
+        yield secret
+
+
+def _named_secrets(model: Any) -> Iterator[tuple[str, Secret]]:
+    if model is None:
+        return
+    for key in type(model).model_fields:
+        value = getattr(model, key)
+        if isinstance(value, Secret):
+            yield key, value
+        elif isinstance(value, dict):
+            for sub, item in value.items():
+                if isinstance(item, Secret):
+                    yield str(sub), item
+
+
+# --- locating errors ----------------------------------------------------------------------------
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], errors: list[str], name: str) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                errors.append(f"{name}:{key_node.start_mark.line + 1}: {_dotted(path + (key,))}: "
+                              "duplicate key (YAML would silently keep only the last one)")
+            seen.add(key)
+            _walk(value_node, path + (key,), lines, errors, name)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), lines, errors, name)
+
+
+def _line(lines: dict[Path_, int], path: Path_) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def _format_pydantic(exc: ValidationError, raw: dict[str, Any], lines: dict[Path_, int],
+                     name: str) -> list[str]:
+    messages = []
+    for err in exc.errors(include_url=False):
+        path = _strip_union_tags(tuple(err["loc"]), raw)
+        secret = any(part in _SECRET_KEYS for part in path if isinstance(part, str))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            text = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
+        elif kind == "missing":
+            text = "missing required key"
+        else:
+            text = _expected(err["msg"])
+            if not secret and kind not in ("value_error",):
+                text += f", got {_short(err.get('input'))}"
+        messages.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {text}")
+    return messages
+
+
+def _strip_union_tags(loc: Path_, raw: dict[str, Any]) -> Path_:
+    """pydantic puts the discriminator value into the path (accounts.0.amazon_sp.site): drop it."""
+    if len(loc) >= 3 and loc[0] == "accounts" and isinstance(loc[1], int) and loc[2] in ADAPTERS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def _expected(msg: str) -> str:
+    msg = msg.removeprefix("Value error, ")
+    if msg.startswith("Input should be "):
+        return "expected " + msg.removeprefix("Input should be ")
+    if msg.startswith("Input tag ") and "does not match any of the expected tags" in msg:
+        return "expected marketplace " + msg.split("expected tags: ", 1)[-1]
+    if msg.startswith("String should match pattern"):
+        return "expected " + msg.replace("String should match pattern", "a string matching")
+    return msg[:1].lower() + msg[1:]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,127 @@
+"""The config model, built from the adapter registry so each marketplace's credentials, sites and
+operations are validated by that adapter's own models (and appear in the JSON Schema).
+
+Shape (every key documented in ``docs/configuration.md``)::
+
+    defaults: {interval, timeout, jitter, concurrency, concurrency_per_host, quota_budget, max_body_bytes}
+    accounts:
+      - marketplace: amazon_sp      # picks the adapter; the rest of the entry is validated by it
+        alias: us-main              # the `account` label: a name, never a seller id or token
+        site: US
+        base_url: ...               # optional override (sandbox, simulator)
+        auth_url: ...               # optional token-endpoint override
+        sandbox: false
+        credentials: {...}          # the adapter's Credentials model; secrets as ${ENV}/{file}/{value}
+        checks: [{operation, name?, interval?, timeout?, tags?, quota_budget?, params?}]
+    http_checks: [{name, url, ..., interval?, timeout?, tags?, site?, account?}]
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, create_model
+
+from marketplace_exporter.adapters import ADAPTERS
+from marketplace_exporter.adapters.base import StrictModel
+from marketplace_exporter.adapters.http import HttpCheck
+from marketplace_exporter.durations import Duration
+
+LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
+Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+HttpUrlStr = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#][^\s]*$")]
+
+
+class Defaults(StrictModel):
+    """Values every check inherits unless it sets its own."""
+
+    interval: Duration = 60.0
+    timeout: Duration = 10.0
+    #: each run is moved by up to ±jitter×interval so checks of one host do not fire together
+    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1
+    #: probes in flight at once, all hosts together
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 64
+    #: probes in flight at once against one host (marketplaces count per app, not per call)
+    concurrency_per_host: Annotated[int, Field(ge=1, le=256)] = 4
+    #: the share of a documented rate limit the exporter may spend; the rest is production's
+    quota_budget: Fraction = 0.5
+    #: larger bodies are classified invalid_response without being read further
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+
+
+class _ScheduleFields(StrictModel):
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    tags: list[Tag] = []
+    quota_budget: Fraction | None = None
+
+
+def _check_model(adapter_name: str) -> type[StrictModel]:
+    adapter = ADAPTERS[adapter_name]
+    operations = tuple(sorted(adapter.operations))
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{_camel(adapter_name)}Check",
+        __base__=_ScheduleFields,
+        __doc__=f"One {adapter_name} check: which operation to probe and how often.",
+        operation=(Literal[operations], ...),  # type: ignore[valid-type]
+        name=(LabelValue | None, None),
+        params=(adapter.Params, adapter.Params()),
+    )
+
+
+def _account_model(adapter_name: str) -> type[StrictModel]:
+    adapter = ADAPTERS[adapter_name]
+    sites = tuple(sorted(adapter.sites))
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        f"{_camel(adapter_name)}Account",
+        __base__=StrictModel,
+        __doc__=f"A {adapter_name} seller account and the checks to run with it.",
+        marketplace=(Literal[adapter_name], ...),  # type: ignore[valid-type]
+        alias=(LabelValue, ...),
+        site=(Literal[sites], ...),  # type: ignore[valid-type]
+        base_url=(HttpUrlStr | None, None),
+        auth_url=(HttpUrlStr | None, None),
+        sandbox=(bool, False),
+        credentials=(adapter.Credentials, ...),
+        checks=(Annotated[list[_check_model(adapter_name)], Field(min_length=1)], ...),  # type: ignore[misc]
+    )
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+class HttpCheckConfig(HttpCheck.Params, _ScheduleFields):  # type: ignore[misc,valid-type]
+    """A generic HTTP check (the seller's own ERP, order-sync health)."""
+
+    name: LabelValue
+    site: LabelValue = "global"
+    account: LabelValue = "self"
+
+
+MARKETPLACE_ADAPTERS = tuple(sorted(name for name in ADAPTERS if name != HttpCheck.name))
+
+
+@cache
+def config_model() -> type[StrictModel]:
+    """The root model: built once from the registry (adding an adapter adds its account shape)."""
+    accounts = tuple(_account_model(name) for name in MARKETPLACE_ADAPTERS)
+    account_union = Annotated[Union[accounts], Field(discriminator="marketplace")]  # type: ignore[valid-type]  # noqa: UP007
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "Config",
+        __base__=StrictModel,
+        __doc__="marketplace-exporter configuration",
+        defaults=(Defaults, Defaults()),
+        accounts=(list[account_union], []),  # type: ignore[valid-type]
+        http_checks=(list[HttpCheckConfig], []),
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of the config file for editors (``marketplace-exporter config-schema``)."""
+    schema = config_model().model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "marketplace-exporter configuration"
+    return schema

@@ -1,0 +1,58 @@
+"""The ``/probe?debug=true`` log: what was sent and what came back, with every secret removed.
+
+Two layers: names an adapter marks sensitive (``access_token``, ``sign``, ``x-amz-access-token``...)
+are printed as ``<redacted>`` structurally, then every line passes through the process-wide
+:data:`~marketplace_exporter.secrets.REDACTOR`, which knows every secret value revealed so far
+(configured ones and tokens the engine minted). Bodies are cut to a short excerpt.
+"""
+
+from __future__ import annotations
+
+from marketplace_exporter.model import HttpResponse, RequestSpec
+from marketplace_exporter.secrets import REDACTED, REDACTOR
+
+BODY_EXCERPT = 512
+_ALWAYS_SENSITIVE = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+
+
+class DebugLog:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.lines: list[str] = []
+
+    def add(self, text: str) -> None:
+        if self.enabled:
+            self.lines.append(REDACTOR.redact(text))
+
+    def request(self, request: RequestSpec) -> None:
+        if not self.enabled:
+            return
+        sensitive = {name.lower() for name in request.sensitive} | _ALWAYS_SENSITIVE
+        query = "&".join(f"{k}={REDACTED if k.lower() in sensitive else v}" for k, v in request.query)
+        self.add(f"> [{request.step}] {request.method} {request.url}{'?' + query if query else ''}")
+        for name, value in request.headers:
+            self.add(f">   {name}: {REDACTED if name.lower() in sensitive else value}")
+        if request.body:
+            self.add(f">   body: {_excerpt(request.body, sensitive)}")
+
+    def response(self, response: HttpResponse, seconds: float) -> None:
+        if not self.enabled:
+            return
+        self.add(f"< {response.status} in {seconds * 1000:.1f} ms, {len(response.body)} bytes")
+        for name, value in sorted(response.headers.items()):
+            self.add(f"<   {name}: {REDACTED if name in _ALWAYS_SENSITIVE else value}")
+        if response.body:
+            self.add(f"<   body: {_excerpt(response.body, frozenset())}")
+
+
+def _excerpt(body: bytes, sensitive: set[str] | frozenset[str]) -> str:
+    text = body[:BODY_EXCERPT].decode("utf-8", errors="replace")
+    if sensitive and "=" in text and "{" not in text:
+        # form bodies (LWA token exchange): redact sensitive fields by name
+        parts = []
+        for pair in text.split("&"):
+            key, _, value = pair.partition("=")
+            parts.append(f"{key}={REDACTED}" if key.lower() in sensitive else pair)
+        text = "&".join(parts)
+    suffix = f" … ({len(body)} bytes)" if len(body) > BODY_EXCERPT else ""
+    return text.replace("\n", " ") + suffix

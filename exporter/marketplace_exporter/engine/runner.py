@@ -1,0 +1,104 @@
+"""Runs one probe: drives the adapter's steps over HTTP under one deadline and measures them.
+
+The engine, not the adapter, applies timeouts, measures duration, spends quota and classifies
+transport failures. Nothing an adapter or a response does can raise out of :meth:`ProbeRunner.run`:
+an exception inside an adapter is a bug, logged with its traceback and recorded as ``internal``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import aiohttp
+
+from marketplace_exporter.adapters.base import ProbeContext
+from marketplace_exporter.catalogue import Reason, Step
+from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.engine import transport
+from marketplace_exporter.engine.debuglog import DebugLog
+from marketplace_exporter.model import ProbeOutcome, TokenCache
+from marketplace_exporter.store import ProbeRecord, fold_code
+
+log = logging.getLogger(__name__)
+
+
+class ProbeRunner:
+    def __init__(self, session: aiohttp.ClientSession, *, max_body_bytes: int, concurrency_per_host: int,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._session = session
+        self._max_body = max_body_bytes
+        self._per_host = concurrency_per_host
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._clock = clock
+        self.tokens = TokenCache()
+
+    def reconfigure(self, *, max_body_bytes: int, concurrency_per_host: int) -> None:
+        """Apply reloaded limits; host slots are rebuilt lazily at the new size."""
+        self._max_body = max_body_bytes
+        if concurrency_per_host != self._per_host:
+            self._per_host = concurrency_per_host
+            self._host_slots.clear()
+
+    async def run(self, spec: CheckSpec, *, debug: bool = False,
+                  on_call: Callable[[], None] | None = None) -> ProbeRecord:
+        """Run ``spec`` once. ``on_call`` is told each time a CALL step is sent (quota spend)."""
+        trace = DebugLog(debug)
+        started_at = self._clock()
+        t0 = time.perf_counter()
+        steps: list[Step] = []
+        call_duration: float | None = None
+        ctx = ProbeContext(
+            alias=spec.account, site=spec.site, base_url=spec.base_url, auth_url=spec.auth_url,
+            sandbox=spec.sandbox, credentials=spec.credentials, operation=spec.operation.name,
+            params=spec.params, now=started_at, tokens=self.tokens)
+        trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
+        steps_gen = spec.adapter.probe(ctx)
+        try:
+            async with asyncio.timeout(spec.timeout):
+                request = next(steps_gen)
+                while True:
+                    trace.request(request)
+                    steps.append(request.step)
+                    if request.step is Step.CALL and on_call is not None:
+                        on_call()
+                    sent = time.perf_counter()
+                    async with self._host_slot(request.url):
+                        response = await transport.send(self._session, request, self._max_body)
+                    elapsed = time.perf_counter() - sent
+                    if request.step is Step.CALL:
+                        call_duration = elapsed
+                    trace.response(response, elapsed)
+                    request = steps_gen.send(response)
+        except StopIteration as done:
+            outcome = done.value
+        except TimeoutError:
+            outcome = ProbeOutcome.failed(Reason.TIMEOUT, f"no complete answer within {spec.timeout:g}s")
+        except transport.TransportFailure as failure:
+            outcome = ProbeOutcome.failed(failure.reason, failure.message, http_status=failure.http_status)
+        except Exception:
+            log.exception("adapter %s raised while probing %s", spec.marketplace, spec.id)
+            outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug while probing: see the exporter log")
+        finally:
+            steps_gen.close()
+        if not isinstance(outcome, ProbeOutcome):
+            log.error("adapter %s returned %r instead of a ProbeOutcome", spec.marketplace, type(outcome))
+            outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug: adapter returned no outcome")
+        duration = time.perf_counter() - t0
+        trace.add(f"= {'success' if outcome.success else 'failure'}"
+                  f"{'' if outcome.success else f' reason={outcome.reason}'}"
+                  f"{f' code={outcome.code}' if outcome.code else ''} in {duration * 1000:.1f} ms"
+                  f"{f': {outcome.message}' if outcome.message else ''}")
+        return ProbeRecord(
+            outcome=outcome, code_label=fold_code(outcome.code, spec.adapter.known_codes),
+            started_at=started_at, finished_at=started_at + duration, duration=duration,
+            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines))
+
+    def _host_slot(self, url: str) -> asyncio.Semaphore:
+        host = url.split("/", 3)[2] if "://" in url else url
+        slot = self._host_slots.get(host)
+        if slot is None:
+            slot = self._host_slots[host] = asyncio.Semaphore(self._per_host)
+        return slot

@@ -1,0 +1,174 @@
+"""``create_app(source)``: the exporter's aiohttp application.
+
+Routes::
+
+    GET  /                 status page (a row per check; auto-refresh; readable on a phone)
+    GET  /metrics          Prometheus exposition built from the store
+    GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
+    GET  /-/healthy        the process is up
+    GET  /-/ready          config loaded and probing
+    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config
+
+Resources are paired with their teardown in ``cleanup_ctx``: the probe session, then the engine
+(torn down in reverse order: probes stop before the session closes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.exposition import generate_latest
+
+from marketplace_exporter import __version__
+from marketplace_exporter.collector import new_registry
+from marketplace_exporter.config import ConfigError, LoadedConfig, load_config
+from marketplace_exporter.engine import Engine, QuotaWait
+from marketplace_exporter.engine.transport import new_session
+from marketplace_exporter.server.status_page import render_status_page
+from marketplace_exporter.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where the config comes from. ``transform`` rewrites the text before parsing (the demo points
+    its built-in config at wherever the simulator listens)."""
+
+    path: str
+    transform: Callable[[str], str] | None = field(default=None, compare=False)
+
+    def load(self) -> LoadedConfig:
+        if self.transform is None:
+            return load_config(self.path)
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise ConfigError([f"{self.path}: cannot read config file: {exc.strerror}"]) from None
+        return load_config(self.path, text=self.transform(text))
+
+
+SOURCE = web.AppKey("source", ConfigSource)
+STORE = web.AppKey("store", Store)
+ENGINE = web.AppKey("engine", Engine)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+INITIAL = web.AppKey("initial_config", LoadedConfig)
+
+
+def create_app(source: ConfigSource, initial: LoadedConfig) -> web.Application:
+    """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
+    file fails fast with its errors, before anything listens)."""
+    app = web.Application(middlewares=[_server_header])
+    store = Store()
+    app[SOURCE] = source
+    app[STORE] = store
+    app[REGISTRY] = new_registry(store)
+    app[INITIAL] = initial
+    app.cleanup_ctx.append(_engine_ctx)
+    app.router.add_get("/", status_page)
+    app.router.add_get("/metrics", make_aiohttp_handler(app[REGISTRY]))
+    app.router.add_get("/probe", probe)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload_handler)
+    return app
+
+
+async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    initial = app[INITIAL]
+    async with new_session(limit=max(initial.concurrency, 16)) as session:
+        engine = Engine(session, app[STORE])
+        app[ENGINE] = engine
+        engine.apply(initial)
+        _mark_reload(app[STORE], ok=True)
+        log.info("probing %d checks from %s", len(initial.checks), initial.path)
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+
+def _mark_reload(store: Store, *, ok: bool) -> None:
+    store.reload_successful = ok
+    if ok:
+        store.reload_success_at = time.time()
+
+
+def reload_config(app: web.Application) -> tuple[bool, str]:
+    """Re-read the config. On error the running config stays and the reason is logged/returned."""
+    try:
+        config = app[SOURCE].load()
+    except ConfigError as exc:
+        _mark_reload(app[STORE], ok=False)
+        log.error("config reload failed, keeping the previous config:\n%s", exc)
+        return False, str(exc)
+    app[ENGINE].apply(config)
+    _mark_reload(app[STORE], ok=True)
+    log.info("config reloaded: %d checks", len(config.checks))
+    return True, f"reloaded {len(config.checks)} checks"
+
+
+@web.middleware
+async def _server_header(request: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)  # type: ignore[misc]
+    response.headers["Server"] = f"marketplace-exporter/{__version__}"
+    return response
+
+
+async def status_page(request: web.Request) -> web.Response:
+    html = render_status_page(request.app[STORE], now=time.time())
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+
+
+async def probe(request: web.Request) -> web.Response:
+    check_id = request.query.get("check", "")
+    engine = request.app[ENGINE]
+    if not check_id or engine.spec(check_id) is None:
+        known = "\n".join(sorted(state.spec.id for state in request.app[STORE].checks.values()))
+        return web.Response(status=404 if check_id else 400,
+                            text=f"unknown or missing ?check=; configured checks:\n{known}\n")
+    debug = request.query.get("debug", "").lower() in ("1", "true", "yes")
+    result = await engine.probe_now(check_id, debug=debug)
+    if isinstance(result, QuotaWait):
+        return web.Response(status=429, headers={"Retry-After": str(int(result.seconds) + 1)},
+                            text=f"quota budget for {check_id} is spent; next probe possible in "
+                                 f"{result.seconds:.0f}s\n")
+    if result is None:
+        return web.Response(status=404, text="check disappeared during a reload\n")
+    if debug:
+        return web.Response(text="\n".join(result.debug) + "\n")
+    # the probe's own metrics, blackbox-style: a throwaway store holding just this probe
+    spec = engine.spec(check_id)
+    assert spec is not None
+    one = Store()
+    one.reconcile((spec,))
+    one.record(spec, result, None)
+    output = generate_latest(new_registry(one))
+    return web.Response(body=output, content_type="text/plain", charset="utf-8")
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="Healthy\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    if ENGINE in request.app and request.app[ENGINE].config is not None:
+        return web.Response(text="Ready\n")
+    return web.Response(status=503, text="Not ready\n")
+
+
+async def reload_handler(request: web.Request) -> web.Response:
+    ok, message = reload_config(request.app)
+    return web.Response(status=200 if ok else 400, text=message + "\n")
+
+
+__all__ = ["ConfigSource", "create_app", "reload_config"]
