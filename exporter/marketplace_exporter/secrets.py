@@ -157,7 +157,7 @@ def parse_secret(raw: object) -> Secret:
     raise ValueError(f"expected ${{ENV_VAR}}, {{file: PATH}} or {{value: LITERAL}}, got {type(raw).__name__}")
 
 
-def _secret_core_schema(cls: type, handler: object) -> object:
+def _secret_core_schema(cls: type, source: object, handler: object) -> object:
     from pydantic_core import core_schema
 
     return core_schema.no_info_plain_validator_function(
