@@ -1,0 +1,76 @@
+# marketplace-exporter developer tasks. Plain GNU make; `make help` lists the targets.
+#
+# The venv is rebuilt only when pyproject.toml changes (stamp file). `deps` installs the real
+# Prometheus/Alertmanager/blackbox/Chromium/wrk binaries the stack tests and the benchmark run;
+# it needs root and only installs what `command -v` cannot find.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VENV_STAMP := $(VENV)/.installed-stamp
+# extra arguments for pytest, e.g. `make test PYTEST_ARGS='-k prometheus -x'`
+PYTEST_ARGS ?=
+# extra arguments for the demo, e.g. `make demo DEMO_ARGS=--web.listen-address=127.0.0.1:9800`
+DEMO_ARGS ?=
+# config files `make check-config` validates
+CONFIG ?= exporter/marketplace_exporter/examples/demo.yml
+
+# binary:debian-package pairs that `deps` makes sure exist
+DEPS := prometheus:prometheus \
+        prometheus-alertmanager:prometheus-alertmanager \
+        prometheus-blackbox-exporter:prometheus-blackbox-exporter \
+        chromium:chromium \
+        wrk:wrk
+
+.PHONY: help venv deps test demo bench check-config clean distclean
+
+help: ## list the targets
+	@echo "usage: make <target>"
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-13s %s\n", $$1, $$2}'
+
+venv: $(VENV_STAMP) ## create .venv and install the package with its dev extras (when pyproject.toml changed)
+
+$(VENV_STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk); root only
+	@missing=""; \
+	for pair in $(DEPS); do \
+		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "deps: missing:$$missing"; \
+		echo "deps: not root, not installing; run: sudo apt-get install -y --no-install-recommends$$missing"; \
+		exit 0; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	apt-get update && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+# pytest exits 5 when it collected no tests: for us that is a broken suite, not a pass
+test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead of skip on missing binaries)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$rc
+
+demo: venv ## run the simulator and the exporter with the built-in demo config
+	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
+
+bench: venv deps ## run the probe-cost benchmark (bench/probe_cost.py)
+	$(VENV)/bin/python bench/probe_cost.py
+
+check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
+	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
+
+clean: ## remove caches and build output (keeps .venv)
+	rm -rf build dist .pytest_cache .bench-out exporter/*.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -print0 | xargs -0 rm -rf
+
+distclean: clean ## clean, and remove .venv too
+	rm -rf $(VENV)
