@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.adapters.http import HttpCheck
-from marketplace_exporter.config.schema import config_model
+from marketplace_exporter.config.schema import Defaults, HttpCheckConfig, account_type, config_model
 from marketplace_exporter.model import Operation
 from marketplace_exporter.secrets import Secret
 
@@ -110,15 +110,10 @@ def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{name}:1: (root): expected a mapping of keys, got {type(raw).__name__}"])
-    try:
-        model: Any = config_model().model_validate(raw)
-    except ValidationError as exc:
-        errors.extend(_format_pydantic(exc, raw, lines, name))
-        raise ConfigError(errors) from None
-    checks = _resolve_checks(model, raw, lines, name, errors)
+    defaults, accounts, http_checks = _validate(raw, lines, name, errors)
+    checks = _resolve_checks(defaults, accounts, http_checks, raw, lines, name, errors)
     if errors:
         raise ConfigError(errors)
-    defaults = model.defaults
     return LoadedConfig(
         path=name, checks=tuple(checks), max_body_bytes=defaults.max_body_bytes,
         concurrency=defaults.concurrency, concurrency_per_host=defaults.concurrency_per_host,
@@ -126,9 +121,34 @@ def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
     )
 
 
-def _resolve_checks(model: Any, raw: dict[str, Any], lines: dict[Path_, int], name: str,
+def _validate(raw: dict[str, Any], lines: dict[Path_, int], name: str,
+              errors: list[str]) -> tuple[Any, list[tuple[int, Any]], list[tuple[int, Any]]]:
+    """Validate the whole file; when parts are invalid, keep validating the valid entries one by
+    one so their semantic errors (unset env vars, timeouts, duplicates) are reported too."""
+    try:
+        model: Any = config_model().model_validate(raw)
+    except ValidationError as exc:
+        errors.extend(_format_pydantic(exc, lines, name))
+        bad = {tuple(err["loc"][:2]) for err in exc.errors()}
+        defaults = Defaults()
+        if ("defaults",) not in {loc[:1] for loc in bad}:
+            defaults = Defaults.model_validate(raw.get("defaults") or {})
+        return defaults, _entries(raw, "accounts", TypeAdapter(account_type()), bad), \
+            _entries(raw, "http_checks", TypeAdapter(HttpCheckConfig), bad)
+    return model.defaults, list(enumerate(model.accounts)), list(enumerate(model.http_checks))
+
+
+def _entries(raw: dict[str, Any], key: str, adapter: TypeAdapter[Any], bad: set[tuple[Any, ...]]) -> list[tuple[int, Any]]:
+    entries = raw.get(key)
+    if not isinstance(entries, list):
+        return []
+    return [(index, adapter.validate_python(entry)) for index, entry in enumerate(entries)
+            if (key, index) not in bad and (key,) not in bad]
+
+
+def _resolve_checks(defaults: Any, accounts: list[tuple[int, Any]], http_checks: list[tuple[int, Any]],
+                    raw: dict[str, Any], lines: dict[Path_, int], name: str,
                     errors: list[str]) -> list[CheckSpec]:
-    defaults = model.defaults
     checks: list[CheckSpec] = []
     raw_defaults = json.dumps(raw.get("defaults"), sort_keys=True, default=str)
 
@@ -136,7 +156,7 @@ def _resolve_checks(model: Any, raw: dict[str, Any], lines: dict[Path_, int], na
         errors.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {message}")
 
     seen_accounts: dict[tuple[str, str], int] = {}
-    for index, account in enumerate(model.accounts):
+    for index, account in accounts:
         path: Path_ = ("accounts", index)
         key = (account.marketplace, account.alias)
         if key in seen_accounts:
@@ -170,7 +190,7 @@ def _resolve_checks(model: Any, raw: dict[str, Any], lines: dict[Path_, int], na
                 credentials=account.credentials, params=check.params, fingerprint=fingerprint))
     seen_http: set[tuple[str, str]] = set()
     http = ADAPTERS[HttpCheck.name]
-    for index, entry in enumerate(model.http_checks):
+    for index, entry in http_checks:
         path = ("http_checks", index)
         if (entry.account, entry.name) in seen_http:
             error(path + ("name",), f"duplicate http check name {entry.name!r}")
@@ -248,26 +268,27 @@ def _dotted(path: Path_) -> str:
     return out or "(root)"
 
 
-def _format_pydantic(exc: ValidationError, raw: dict[str, Any], lines: dict[Path_, int],
-                     name: str) -> list[str]:
+def _format_pydantic(exc: ValidationError, lines: dict[Path_, int], name: str) -> list[str]:
     messages = []
     for err in exc.errors(include_url=False):
-        path = _strip_union_tags(tuple(err["loc"]), raw)
+        path = _strip_union_tags(tuple(err["loc"]))
         secret = any(part in _SECRET_KEYS for part in path if isinstance(part, str))
         kind = err["type"]
         if kind == "extra_forbidden":
             text = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
         elif kind == "missing":
             text = "missing required key"
+        elif kind == "union_tag_invalid":
+            text = f"{_expected(err['msg'])}, got {_short(err.get('ctx', {}).get('tag'))}"
         else:
             text = _expected(err["msg"])
-            if not secret and kind not in ("value_error",):
-                text += f", got {_short(err.get('input'))}"
+            if kind != "value_error":
+                text += f", got {_got(err.get('input'), secret)}"
         messages.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {text}")
     return messages
 
 
-def _strip_union_tags(loc: Path_, raw: dict[str, Any]) -> Path_:
+def _strip_union_tags(loc: Path_) -> Path_:
     """pydantic puts the discriminator value into the path (accounts.0.amazon_sp.site): drop it."""
     if len(loc) >= 3 and loc[0] == "accounts" and isinstance(loc[1], int) and loc[2] in ADAPTERS:
         return loc[:2] + loc[3:]
@@ -282,7 +303,14 @@ def _expected(msg: str) -> str:
         return "expected marketplace " + msg.split("expected tags: ", 1)[-1]
     if msg.startswith("String should match pattern"):
         return "expected " + msg.replace("String should match pattern", "a string matching")
-    return msg[:1].lower() + msg[1:]
+    return msg if msg[1:2].isupper() else msg[:1].lower() + msg[1:]
+
+
+def _got(value: Any, secret: bool) -> str:
+    """What was found, without ever quoting a possible secret or a whole mapping."""
+    if secret or isinstance(value, dict | list):
+        return f"a {type(value).__name__}" + (" (value not shown)" if secret else "")
+    return _short(value)
 
 
 def _short(value: Any) -> str:

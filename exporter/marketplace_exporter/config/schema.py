@@ -105,10 +105,16 @@ MARKETPLACE_ADAPTERS = tuple(sorted(name for name in ADAPTERS if name != HttpChe
 
 
 @cache
+def account_type() -> Any:
+    """One ``accounts[]`` entry: a union of every adapter's account model, keyed by marketplace."""
+    accounts = tuple(_account_model(name) for name in MARKETPLACE_ADAPTERS)
+    return Annotated[Union[accounts], Field(discriminator="marketplace")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+@cache
 def config_model() -> type[StrictModel]:
     """The root model: built once from the registry (adding an adapter adds its account shape)."""
-    accounts = tuple(_account_model(name) for name in MARKETPLACE_ADAPTERS)
-    account_union = Annotated[Union[accounts], Field(discriminator="marketplace")]  # type: ignore[valid-type]  # noqa: UP007
+    account_union = account_type()
     return create_model(  # type: ignore[call-overload,no-any-return]
         "Config",
         __base__=StrictModel,
