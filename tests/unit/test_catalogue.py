@@ -1,0 +1,37 @@
+"""The catalogue is the one list of names: the README table is generated from it, every metric it
+lists is emitted, and names follow the Prometheus naming rules."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.exposition import generate_latest
+
+from marketplace_exporter import catalogue
+from marketplace_exporter.collector import new_registry
+from marketplace_exporter.docs_gen import main as docs_gen_main
+from marketplace_exporter.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_metric_table_is_fresh() -> None:
+    assert docs_gen_main(["--check", "--readme", str(ROOT / "README.md")]) == 0
+
+
+def test_names_follow_prometheus_conventions() -> None:
+    for spec in catalogue.ALL:
+        assert spec.name.startswith(catalogue.NAMESPACE + "_")
+        assert re.fullmatch(r"[a-z_]+", spec.name)
+        assert spec.name.endswith("_total") == (spec.kind == "counter"), spec.name
+        assert not any(label in spec.name for label in ("marketplace_site", "_account_", "_check_"))
+        assert spec.help.endswith("."), spec.name
+    assert len({spec.name for spec in catalogue.ALL}) == len(catalogue.ALL)
+
+
+def test_every_catalogue_metric_family_is_exposed_even_with_no_checks() -> None:
+    text = generate_latest(new_registry(Store())).decode()
+    exposed = {family.name for family in text_string_to_metric_families(text)}
+    assert exposed == {spec.family_name if spec.kind != "info" else spec.name for spec in catalogue.ALL}
