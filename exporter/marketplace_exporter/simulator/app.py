@@ -1,0 +1,178 @@
+"""Assembles the simulator: one aiohttp app, one port, path-prefixed per marketplace.
+
+Every marketplace route is wrapped so that it is counted (``/__sim/requests``) and checked for
+a matching fault (``/__sim/faults``) before the marketplace itself answers. The control API
+under ``/__sim/`` is never counted. All state (clock, faults, counts, issued tokens, buckets)
+lives on the app under typed keys: two apps never share anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from marketplace_exporter.simulator.accounts import SIM_ACCOUNTS, SimAccounts
+from marketplace_exporter.simulator.amazon import AmazonSim
+from marketplace_exporter.simulator.faults import (
+    FaultError,
+    FaultStore,
+    Handler,
+    Platform,
+    apply_fault,
+    parse_fault,
+)
+from marketplace_exporter.simulator.http_target import HttpTargetSim
+from marketplace_exporter.simulator.shopee import ShopeeSim
+
+DEFAULT_PORT = 9763
+
+
+@dataclass
+class RequestCounts:
+    """Marketplace requests received (faulted ones included): the exporter's own quota spend."""
+
+    total: int = 0
+    routes: Counter[str] = field(default_factory=Counter)
+    accounts: Counter[str] = field(default_factory=Counter)
+
+    def record(self, marketplace: str, check: str, alias: str | None) -> None:
+        self.total += 1
+        self.routes[f"{marketplace}:{check}"] += 1
+        if alias is not None:
+            self.accounts[f"{marketplace}:{alias}:{check}"] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {"total": self.total, "routes": dict(sorted(self.routes.items())),
+                "accounts": dict(sorted(self.accounts.items()))}
+
+    def reset(self) -> None:
+        self.total = 0
+        self.routes.clear()
+        self.accounts.clear()
+
+
+CLOCK = web.AppKey[Callable[[], float]]("sim_clock")
+FAULTS = web.AppKey("sim_faults", FaultStore)
+COUNTS = web.AppKey("sim_requests", RequestCounts)
+PLATFORMS = web.AppKey[Mapping[str, Platform]]("sim_platforms")
+AMAZON = web.AppKey("sim_amazon", AmazonSim)
+SHOPEE = web.AppKey("sim_shopee", ShopeeSim)
+HTTP_TARGET = web.AppKey("sim_http_target", HttpTargetSim)
+#: set on shutdown so that hanging and slow answers let go at once
+STOPPING = web.AppKey("sim_stopping", asyncio.Event)
+
+
+def create_simulator_app(
+    *, clock: Callable[[], float] = time.time, accounts: SimAccounts = SIM_ACCOUNTS,
+) -> web.Application:
+    """The simulator app. ``clock`` drives token expiry, bucket refill and signature windows."""
+    app = web.Application()
+    amazon, shopee, http_target = AmazonSim(accounts, clock), ShopeeSim(accounts, clock), HttpTargetSim(clock)
+    platforms: dict[str, Platform] = {p.name: p for p in (amazon, shopee, http_target)}
+    app[CLOCK] = clock
+    app[FAULTS] = FaultStore()
+    app[COUNTS] = RequestCounts()
+    app[PLATFORMS] = platforms
+    app[AMAZON], app[SHOPEE], app[HTTP_TARGET] = amazon, shopee, http_target
+    app[STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_stop_waiting)
+
+    for platform in platforms.values():
+        for method, path, check, handler in platform.routes():
+            app.router.add_route(method, path, _marketplace_route(platform, check, handler))
+    app.router.add_get("/", _index)
+    app.router.add_get("/__sim/health", _health)
+    app.router.add_get("/__sim/faults", _list_faults)
+    app.router.add_post("/__sim/faults", _add_fault)
+    app.router.add_delete("/__sim/faults", _clear_faults)
+    app.router.add_delete("/__sim/faults/{id}", _delete_fault)
+    app.router.add_get("/__sim/requests", _get_counts)
+    app.router.add_delete("/__sim/requests", _reset_counts)
+    return app
+
+
+def _marketplace_route(
+    platform: Platform, check: str | None, handler: Handler,
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def route(request: web.Request) -> web.StreamResponse:
+        name = check if check is not None else platform.check_of(request)
+        alias = await platform.identify(request, name)
+        request.app[COUNTS].record(platform.name, name, alias)
+        spec = request.app[FAULTS].take(platform.name, alias, name)
+        if spec is not None:
+            response = await apply_fault(request, spec, platform, name, request.app[STOPPING])
+            if response is not None:
+                return response
+        return await handler(request, name)
+
+    return route
+
+
+async def _stop_waiting(app: web.Application) -> None:
+    app[STOPPING].set()
+
+
+def _json(body: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+async def _index(request: web.Request) -> web.Response:
+    return web.Response(text=(
+        "marketplace-exporter simulator (fake marketplaces, simulator-only credentials)\n\n"
+        "  POST /amazon/lwa/auth/o2/token\n"
+        "  GET  /amazon/{na,eu,fe,sandbox-na,sandbox-eu,sandbox-fe}/sellers/v1/marketplaceParticipations\n"
+        "  GET  /amazon/{host}/sellers/v1/account\n"
+        "  GET  /shopee/api/v2/shop/get_shop_info\n"
+        "  GET  /shopee/api/v2/public/get_shops_by_partner\n"
+        "  GET  /http/health    GET /http/status/{code}\n\n"
+        "  control: /__sim/faults (GET, POST, DELETE), /__sim/faults/{id} (DELETE),\n"
+        "           /__sim/requests (GET, DELETE), /__sim/health\n"
+    ))
+
+
+async def _health(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def _list_faults(request: web.Request) -> web.Response:
+    return _json({"faults": [fault.as_json() for fault in request.app[FAULTS].all()]})
+
+
+async def _add_fault(request: web.Request) -> web.Response:
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _json({"error": "body must be valid JSON"}, 400)
+    try:
+        spec = parse_fault(data, request.app[PLATFORMS])
+    except FaultError as error:
+        return _json({"error": str(error)}, 400)
+    fault = request.app[FAULTS].add(spec)
+    return _json(fault.as_json(), 201)
+
+
+async def _clear_faults(request: web.Request) -> web.Response:
+    return _json({"deleted": request.app[FAULTS].clear()})
+
+
+async def _delete_fault(request: web.Request) -> web.Response:
+    fault_id = request.match_info["id"]
+    if not request.app[FAULTS].delete(fault_id):
+        return _json({"error": f"no active fault with id {fault_id!r}"}, 404)
+    return _json({"deleted": 1})
+
+
+async def _get_counts(request: web.Request) -> web.Response:
+    return _json(request.app[COUNTS].as_json())
+
+
+async def _reset_counts(request: web.Request) -> web.Response:
+    request.app[COUNTS].reset()
+    return _json({"status": "reset"})
