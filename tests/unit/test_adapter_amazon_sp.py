@@ -30,7 +30,7 @@ from marketplace_exporter.model import (
     RequestSpec,
     TokenCache,
 )
-from marketplace_exporter.secrets import Secret
+from marketplace_exporter.secrets import REDACTED, REDACTOR, Secret
 
 NOW = 1_760_000_000.0
 REFRESH = "Atzr|test-refresh-token-value"
@@ -161,6 +161,12 @@ def test_token_is_cached_and_reused() -> None:
     assert expected in first.credentials and expected in second.credentials
 
 
+def test_minted_token_is_registered_for_redaction() -> None:
+    minted = "Atza|freshly-minted-token-for-redaction"
+    drive(make_ctx(), resp(200, {"access_token": minted, "expires_in": 3600}), GOOD_CALL)
+    assert REDACTOR.redact(f"log line {minted}") == f"log line {REDACTED}"
+
+
 def test_token_key_holds_no_secret() -> None:
     key = token_key(make_ctx())
     assert REFRESH not in key and CLIENT_SECRET not in key and "us-main" in key
@@ -233,8 +239,8 @@ LWA_CASES = [
 @pytest.mark.parametrize(("status", "body", "reason", "code"), LWA_CASES)
 def test_lwa_errors(status: int, body: Any, reason: Reason, code: str | None) -> None:
     sent, outcome = drive(make_ctx(), resp(status, body))
-    assert len(sent) == 1
-    assert (outcome.success, outcome.reason, outcome.code, outcome.http_status) == (False, reason, code, status)
+    assert len(sent) == 1 and not outcome.success
+    assert (outcome.reason, outcome.code, outcome.http_status) == (reason, code, status)
     assert outcome.message.startswith(f"LWA token request: HTTP {status}")
 
 
@@ -283,17 +289,20 @@ API_CASES = [
     (403, api_error("Unauthorized", "Access to requested resource is denied.",
                     "The access token you provided has expired."), Reason.AUTH, "Unauthorized"),
     (403, api_error("Unauthorized", "Access to requested resource is denied.",
-                    "The access token you provided is revoked, malformed or invalid."), Reason.AUTH, "Unauthorized"),
+                    "The access token you provided is revoked, malformed or invalid."),
+     Reason.AUTH, "Unauthorized"),
     (403, api_error("Unauthorized", "Access to requested resource is denied.",
                     "Access token is missing in the request header."), Reason.AUTH, "Unauthorized"),
     (403, api_error("MissingAuthenticationToken", "Missing Authentication Token"),
      Reason.AUTH, "MissingAuthenticationToken"),
     # role not granted: same envelope, no token details [A5][OBS A21]
-    (403, api_error("Unauthorized", "Access to requested resource is denied."), Reason.PERMISSION, "Unauthorized"),
+    (403, api_error("Unauthorized", "Access to requested resource is denied."),
+     Reason.PERMISSION, "Unauthorized"),
     (403, {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]},
      Reason.PERMISSION, "Unauthorized"),
     (401, api_error("Unauthorized", "Access to requested resource is denied."), Reason.AUTH, "Unauthorized"),
-    (500, api_error("InternalFailure", "We encountered an internal error."), Reason.SERVER_ERROR, "InternalFailure"),
+    (500, api_error("InternalFailure", "We encountered an internal error."),
+     Reason.SERVER_ERROR, "InternalFailure"),
     (503, api_error("ServiceUnavailable", "Service temporarily unavailable."),
      Reason.SERVER_ERROR, "ServiceUnavailable"),
     (400, api_error("InvalidInput", "Invalid input."), Reason.CLIENT_ERROR, "InvalidInput"),
@@ -307,7 +316,8 @@ API_CASES = [
 @pytest.mark.parametrize(("status", "body", "reason", "code"), API_CASES)
 def test_api_errors(status: int, body: Any, reason: Reason, code: str | None) -> None:
     _, outcome = drive(cached_ctx(), resp(status, body))
-    assert (outcome.success, outcome.reason, outcome.code, outcome.http_status) == (False, reason, code, status)
+    assert not outcome.success
+    assert (outcome.reason, outcome.code, outcome.http_status) == (reason, code, status)
     assert outcome.message.startswith(f"HTTP {status}")
 
 

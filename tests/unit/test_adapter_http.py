@@ -216,7 +216,8 @@ def test_unavailable_header_secret_fails_without_a_request() -> None:
 ])
 def test_status_classification(expect: list[int], status: int, reason: Reason | None) -> None:
     outcome = check(params(expect_status=expect), resp(status, b"<html/>"))
-    assert (outcome.success, outcome.reason, outcome.http_status, outcome.code) == (reason is None, reason, status, None)
+    assert outcome.success is (reason is None)
+    assert (outcome.reason, outcome.http_status, outcome.code) == (reason, status, None)
     if reason is not None:
         assert outcome.message == f"HTTP {status}, expected {','.join(map(str, expect)) or '2xx'}"
 
@@ -238,7 +239,8 @@ BODY = {"status": "degraded", "ok": True, "count": 3, "errors": [], "detail": No
     ({"path": "$.errors", "exists": False}, "$.errors: expected absent, got []"),
     ({"path": "$.nope", "exists": True}, "$.nope: expected present, got nothing"),
 ])
-def test_json_assertion_failures_name_path_expected_and_got(expectation: dict[str, Any], message: str) -> None:
+def test_json_assertion_failures_name_path_expected_and_got(expectation: dict[str, Any],
+                                                            message: str) -> None:
     outcome = check(params(expect_json=[expectation]), resp(200, BODY))
     assert (outcome.reason, outcome.message, outcome.http_status) == (Reason.ASSERTION_FAILED, message, 200)
 
@@ -254,7 +256,8 @@ def test_json_assertions_that_hold(expectation: dict[str, Any]) -> None:
 
 def test_long_values_are_truncated_in_messages() -> None:
     outcome = check(params(expect_json=[{"path": "$.big", "equals": "small"}]), resp(200, BODY))
-    assert outcome.reason is Reason.ASSERTION_FAILED and len(outcome.message) < 120 and outcome.message.endswith("…")
+    assert outcome.reason is Reason.ASSERTION_FAILED
+    assert len(outcome.message) < 120 and outcome.message.endswith("…")
 
 
 def test_top_level_array_body() -> None:
@@ -323,7 +326,8 @@ def test_extraction_failures_are_invalid_response(extraction: dict[str, Any], bo
 
 
 def test_assertions_run_before_extractions() -> None:
-    p = params(expect_json=[{"path": "$.status", "equals": "ok"}], extract=[{"name": "v", "json_path": "$.none"}])
+    p = params(expect_json=[{"path": "$.status", "equals": "ok"}],
+               extract=[{"name": "v", "json_path": "$.none"}])
     assert check(p, resp(200, {"status": "down"})).reason is Reason.ASSERTION_FAILED
 
 
@@ -362,8 +366,8 @@ def test_unix_time() -> None:
 
 @pytest.mark.parametrize(("status", "reason"), [
     (200, None), (302, None), (400, Reason.CLIENT_ERROR), (401, Reason.AUTH), (403, Reason.PERMISSION),
-    (418, Reason.CLIENT_ERROR), (429, Reason.THROTTLED), (500, Reason.SERVER_ERROR), (599, Reason.SERVER_ERROR),
-    (600, None),
+    (418, Reason.CLIENT_ERROR), (429, Reason.THROTTLED), (500, Reason.SERVER_ERROR),
+    (599, Reason.SERVER_ERROR), (600, None),
 ])
 def test_reason_for_status(status: int, reason: Reason | None) -> None:
     assert reason_for_status(status) is reason

@@ -137,7 +137,8 @@ def test_shop_request(sandbox: bool, base_url: str | None, host: str) -> None:
     assert query["partner_id"] == str(PARTNER_ID) and query["timestamp"] == str(int(NOW))
     assert query["access_token"] == ACCESS and query["shop_id"] == str(SHOP_ID)
     # the signed path is the API path, never the base-URL prefix
-    assert query["sign"] == sign(PARTNER_KEY, PARTNER_ID, "/api/v2/shop/get_shop_info", int(NOW), ACCESS, SHOP_ID)
+    path = "/api/v2/shop/get_shop_info"
+    assert query["sign"] == sign(PARTNER_KEY, PARTNER_ID, path, int(NOW), ACCESS, SHOP_ID)
     assert {"access_token", "sign"} <= request.sensitive
     assert outcome.success
 
@@ -207,7 +208,8 @@ ERRORS = [
 @pytest.mark.parametrize(("error", "message", "reason"), ERRORS)
 def test_error_table(error: str, message: str, reason: Reason, status: int) -> None:
     _, outcome = drive(make_ctx(), resp(status, shop_error(error, message)))
-    assert (outcome.success, outcome.reason, outcome.code, outcome.http_status) == (False, reason, error, status)
+    assert not outcome.success
+    assert (outcome.reason, outcome.code, outcome.http_status) == (reason, error, status)
     assert outcome.message.startswith(error)
 
 
@@ -253,7 +255,8 @@ def test_rate_limit_honours_retry_after_header_if_any() -> None:
 ])
 def test_without_envelope_status_decides(body: Any, status: int, reason: Reason) -> None:
     _, outcome = drive(make_ctx(), resp(status, body))
-    assert (outcome.success, outcome.reason, outcome.code, outcome.http_status) == (False, reason, None, status)
+    assert not outcome.success
+    assert (outcome.reason, outcome.code, outcome.http_status) == (reason, None, status)
 
 
 @pytest.mark.parametrize(("status", "reason"), [(500, Reason.SERVER_ERROR), (403, Reason.INVALID_RESPONSE)])
@@ -283,7 +286,8 @@ def test_expiry_nested_under_response_is_read_too() -> None:
     assert outcome.credentials == (CredentialObservation(Credential.AUTHORIZATION, 1773503999.0),)
 
 
-@pytest.mark.parametrize("expire_time", ["1773503999", True, -1, 0, 10**30, 1773503999000, None, [1], 1.5e308])
+@pytest.mark.parametrize("expire_time", ["1773503999", True, -1, 0, 10**30, 1773503999000, None, [1],
+                                         1.5e308])
 def test_hostile_expire_time_gives_no_observation_but_no_crash(expire_time: Any) -> None:
     outcome = classify(resp(200, SHOP_INFO | {"expire_time": expire_time}), NOW, SHOP_ID)
     assert outcome.success and outcome.credentials == ()
@@ -298,7 +302,8 @@ def test_hostile_shop_status_and_huge_numbers() -> None:
 def test_configured_access_token_expiry_is_observed_on_success_and_failure() -> None:
     at = datetime(2025, 10, 9, 12, 0)  # naive = UTC
     ctx = make_ctx(credentials=creds(access_token_expires_at=at))
-    expected = CredentialObservation(Credential.ACCESS_TOKEN, datetime(2025, 10, 9, 12, tzinfo=UTC).timestamp())
+    expected = CredentialObservation(Credential.ACCESS_TOKEN,
+                                     datetime(2025, 10, 9, 12, tzinfo=UTC).timestamp())
     _, ok = drive(ctx, resp(200, SHOP_INFO))
     _, failed = drive(ctx, resp(200, shop_error("invalid_acceess_token")))
     assert ok.credentials == (expected, CredentialObservation(Credential.AUTHORIZATION, 1773503999.0))
