@@ -10,21 +10,22 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import ProbeContext
+from marketplace_exporter.adapters.common import (
+    finite_number,
+    reason_for_status,
+    retry_after_seconds,
+    short,
+    unix_time,
+)
 from marketplace_exporter.adapters.http import (
     HttpCheck,
     HttpParams,
     JsonPathError,
-    finite_number,
     json_equal,
     parse_json_path,
-    reason_for_status,
     resolve,
-    retry_after_seconds,
-    short,
-    unix_time,
 )
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.model import HttpResponse, ProbeOutcome, RequestSpec, TokenCache

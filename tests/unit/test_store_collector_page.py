@@ -131,3 +131,18 @@ def test_file_secrets_are_reread_after_rotation(tmp_path: object) -> None:
     path.write_text("second-token-value\n")
     os.utime(path, (os.stat(path).st_atime, os.stat(path).st_mtime + 5))
     assert secret.reveal() == "second-token-value"
+
+
+def test_debug_trace_redacts_tokens_in_a_response_before_any_adapter_saw_them() -> None:
+    from marketplace_exporter.engine.debuglog import DebugLog
+    from marketplace_exporter.model import HttpResponse, RequestSpec
+
+    trace = DebugLog(enabled=True)
+    trace.request(RequestSpec("POST", "https://api.amazon.com/auth/o2/token",
+                              body=b"grant_type=refresh_token&refresh_token=Atzr|never-seen-1&client_id=c",
+                              sensitive=frozenset({"refresh_token"})))
+    trace.response(HttpResponse(200, {"set-cookie": "s=never-seen-2"}, b'{"access_token": "Atza|never-seen-3",'
+                                b' "refresh_token":"Atzr|never-seen-4", "expires_in": 3600}'), 0.01)
+    text = "\n".join(trace.lines)
+    assert "never-seen" not in text
+    assert "expires_in" in text and "client_id=c" in text

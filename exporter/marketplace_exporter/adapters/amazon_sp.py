@@ -23,8 +23,7 @@ from urllib.parse import urlencode
 
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.http import (
-    SecretField,
+from marketplace_exporter.adapters.common import (
     finite_number,
     reason_for_status,
     retry_after_seconds,
@@ -39,7 +38,7 @@ from marketplace_exporter.model import (
     ProbeOutcome,
     RequestSpec,
 )
-from marketplace_exporter.secrets import REDACTOR, SecretUnavailable
+from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
 
 #: country code → endpoint region [A1]. Amazon spells the United Kingdom "UK".
 REGION_SITES: Mapping[str, frozenset[str]] = {
@@ -84,8 +83,8 @@ class AmazonCredentials(StrictModel):
     """
 
     client_id: str
-    client_secret: SecretField
-    refresh_token: SecretField
+    client_secret: Secret
+    refresh_token: Secret
     client_secret_expires_at: datetime | date | None = None
     authorization_expires_at: datetime | date | None = None
 

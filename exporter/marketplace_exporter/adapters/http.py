@@ -4,8 +4,6 @@ Configured as one ``http_checks[]`` entry; the keys besides name/interval/timeou
 are :class:`HttpParams`. The probe sends one request and classifies it: the status first, then the
 JSON assertions, then the extractions (numbers exported as ``marketplace_probe_value{name}``).
 
-This module also holds the few response helpers the marketplace adapters share (short redacted
-messages, bounded number parsing, Retry-After, date → Unix time): all pure, all hostile-input safe.
 """
 
 from __future__ import annotations
@@ -14,86 +12,27 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import Field, GetCoreSchemaHandler, GetJsonSchemaHandler, field_validator, model_validator
-from pydantic_core import CoreSchema, core_schema
+from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel
+from marketplace_exporter.adapters.common import (
+    finite_number,
+    reason_for_status,
+    retry_after_seconds,
+    short,
+)
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable, parse_secret
+from marketplace_exporter.secrets import Secret, SecretUnavailable, parse_secret
 
 USER_AGENT = f"marketplace-exporter/{__version__}"
-
-# --- shared helpers (also used by amazon_sp and shopee) ---------------------------------------
-
-_WHITESPACE = re.compile(r"\s+")
-#: larger than any token we reveal, so a secret is redacted before the text is cut
-_REDACT_WINDOW = 8192
-#: beyond this, an integer is not a quantity any API we probe would send (and float() may overflow)
-_MAX_INT = 10**15
-
-
-def short(text: str, limit: int = 160) -> str:
-    """A one-line, redacted, bounded text for ProbeOutcome.message (bodies can be hostile)."""
-    text = REDACTOR.redact(text[:_REDACT_WINDOW])
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = _WHITESPACE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def finite_number(value: object) -> float | None:
-    """A JSON number as float; None for bools, strings, huge ints, NaN and infinities."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, int):
-        return float(value) if abs(value) <= _MAX_INT else None
-    return value if math.isfinite(value) else None
-
-
-def retry_after_seconds(value: str | None, now: float, cap: float = 86400.0) -> float | None:
-    """Retry-After as seconds from ``now`` (delta-seconds or HTTP-date); None if absent/garbage."""
-    if not value:
-        return None
-    value = value.strip()[:64]
-    if value.isascii() and value.isdigit():
-        return min(float(int(value[:12])), cap)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(when.timestamp() - now, 0.0), cap)
-
-
-def unix_time(value: date) -> float:
-    """A configured date or datetime as Unix time: dates are midnight UTC, naive datetimes UTC."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
-
-
-def reason_for_status(status: int) -> Reason | None:
-    """The reason an unwanted HTTP status stands for; None for 1xx/2xx/3xx (caller decides)."""
-    if 500 <= status <= 599:
-        return Reason.SERVER_ERROR
-    if status == 429:
-        return Reason.THROTTLED
-    if status == 401:
-        return Reason.AUTH
-    if status == 403:
-        return Reason.PERMISSION
-    if 400 <= status <= 499:
-        return Reason.CLIENT_ERROR
-    return None
-
 
 # --- a tiny JSONPath subset: $  .key  ['key']  [index] ----------------------------------------
 
@@ -170,26 +109,6 @@ def _show(value: Any) -> str:
 # --- config models ----------------------------------------------------------------------------
 
 
-class _SecretSchema:
-    """WORKAROUND for a bug in secrets.py (reported, not changed here): ``Secret`` gets
-    ``__get_pydantic_core_schema__ = classmethod(_secret_core_schema)`` but that function takes
-    ``(cls, handler)`` while pydantic passes ``(source, handler)``, so every model with a bare
-    ``Secret`` field raises TypeError at class creation. This marker builds the same schema
-    (``parse_secret``, serialised as ``<secret>``) without calling it. Once secrets.py is fixed,
-    ``SecretField`` can become plain ``Secret`` again with no behaviour change."""
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            parse_secret, serialization=core_schema.plain_serializer_function_ser_schema(str))
-
-    def __get_pydantic_json_schema__(self, core: CoreSchema, handler: GetJsonSchemaHandler) -> Any:
-        return Secret.__get_pydantic_json_schema__(core, handler)  # type: ignore[attr-defined]
-
-
-#: a secret config value (``${ENV}``, ``{file: P}``, ``{value: V}``); the runtime type is ``Secret``
-SecretField = Annotated[Secret, _SecretSchema()]
-
-
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: header and query names whose values are secret even when written as plain strings
 _ALWAYS_SENSITIVE = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key",
@@ -240,7 +159,7 @@ class HttpParams(StrictModel):
 
     url: str
     method: Literal["GET", "HEAD", "POST"] = "GET"
-    headers: dict[str, str | SecretField] = Field(default_factory=dict)
+    headers: dict[str, str | Secret] = Field(default_factory=dict)
     body: str | None = None
     #: empty = any 2xx
     expect_status: tuple[int, ...] = ()

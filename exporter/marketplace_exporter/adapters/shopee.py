@@ -24,8 +24,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.http import (
-    SecretField,
+from marketplace_exporter.adapters.common import (
     finite_number,
     retry_after_seconds,
     short,
@@ -39,7 +38,7 @@ from marketplace_exporter.model import (
     ProbeOutcome,
     RequestSpec,
 )
-from marketplace_exporter.secrets import SecretUnavailable
+from marketplace_exporter.secrets import Secret, SecretUnavailable
 
 #: production host for servers near Singapore / global [C1]; the CN and BR hosts
 #: (https://openplatform.shopee.cn, https://openplatform.shopee.com.br) are chosen with base_url
@@ -87,9 +86,9 @@ class ShopeeCredentials(StrictModel):
     """
 
     partner_id: PositiveInt
-    partner_key: SecretField
+    partner_key: Secret
     shop_id: PositiveInt
-    access_token: SecretField
+    access_token: Secret
     access_token_expires_at: datetime | None = None
 
 

@@ -8,11 +8,17 @@ are printed as ``<redacted>`` structurally, then every line passes through the p
 
 from __future__ import annotations
 
+import re
+
 from marketplace_exporter.model import HttpResponse, RequestSpec
 from marketplace_exporter.secrets import REDACTED, REDACTOR
 
 BODY_EXCERPT = 512
 _ALWAYS_SENSITIVE = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+#: JSON fields that carry credentials in token responses (LWA, OAuth, Shopee): the response is
+#: logged before the adapter has read (and registered) the token, so redact them by name
+_JSON_SECRET = re.compile(
+    r'("(?:access_token|refresh_token|id_token|client_secret|restrictedDataToken|password)"\s*:\s*)"[^"]*"?')
 
 
 class DebugLog:
@@ -46,7 +52,8 @@ class DebugLog:
 
 
 def _excerpt(body: bytes, sensitive: set[str] | frozenset[str]) -> str:
-    text = body[:BODY_EXCERPT].decode("utf-8", errors="replace")
+    # redact over a window wider than any token, then cut: a cut never splits a secret in two
+    text = body[:8192].decode("utf-8", errors="replace")
     if sensitive and "=" in text and "{" not in text:
         # form bodies (LWA token exchange): redact sensitive fields by name
         parts = []
@@ -54,5 +61,6 @@ def _excerpt(body: bytes, sensitive: set[str] | frozenset[str]) -> str:
             key, _, value = pair.partition("=")
             parts.append(f"{key}={REDACTED}" if key.lower() in sensitive else pair)
         text = "&".join(parts)
+    text = REDACTOR.redact(_JSON_SECRET.sub(rf'\1"{REDACTED}"', text))[:BODY_EXCERPT]
     suffix = f" … ({len(body)} bytes)" if len(body) > BODY_EXCERPT else ""
     return text.replace("\n", " ") + suffix

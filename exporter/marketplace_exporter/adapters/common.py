@@ -1,0 +1,74 @@
+"""Response helpers every adapter shares: short redacted messages, bounded number parsing,
+Retry-After, configured dates as Unix time, and the meaning of an unwanted HTTP status.
+All pure and safe on hostile input."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+
+from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.secrets import REDACTOR
+
+_WHITESPACE = re.compile(r"\s+")
+#: larger than any token we reveal, so a secret is redacted before the text is cut
+_REDACT_WINDOW = 8192
+#: beyond this, an integer is not a quantity any API we probe would send (and float() may overflow)
+_MAX_INT = 10**15
+
+
+def short(text: str, limit: int = 160) -> str:
+    """A one-line, redacted, bounded text for ProbeOutcome.message (bodies can be hostile)."""
+    text = REDACTOR.redact(text[:_REDACT_WINDOW])
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def finite_number(value: object) -> float | None:
+    """A JSON number as float; None for bools, strings, huge ints, NaN and infinities."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, int):
+        return float(value) if abs(value) <= _MAX_INT else None
+    return value if math.isfinite(value) else None
+
+
+def retry_after_seconds(value: str | None, now: float, cap: float = 86400.0) -> float | None:
+    """Retry-After as seconds from ``now`` (delta-seconds or HTTP-date); None if absent/garbage."""
+    if not value:
+        return None
+    value = value.strip()[:64]
+    if value.isascii() and value.isdigit():
+        return min(float(int(value[:12])), cap)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(when.timestamp() - now, 0.0), cap)
+
+
+def unix_time(value: date) -> float:
+    """A configured date or datetime as Unix time: dates are midnight UTC, naive datetimes UTC."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+
+
+def reason_for_status(status: int) -> Reason | None:
+    """The reason an unwanted HTTP status stands for; None for 1xx/2xx/3xx (caller decides)."""
+    if 500 <= status <= 599:
+        return Reason.SERVER_ERROR
+    if status == 429:
+        return Reason.THROTTLED
+    if status == 401:
+        return Reason.AUTH
+    if status == 403:
+        return Reason.PERMISSION
+    if 400 <= status <= 499:
+        return Reason.CLIENT_ERROR
+    return None
