@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.adapters.common import (

@@ -74,7 +74,8 @@ BAD_CONFIGS = [
             "us-main", "us-2").replace("{value: s3cret-lwa}", '"${SURELY_NOT_SET_VAR}"'),
         ["f.yml:4: accounts[0].site: expected 'AE', 'AU', 'BE', 'BR', 'CA', 'DE', 'EG', 'ES', 'FR', 'IE', "
          "'IN', 'IT', 'JP', 'MX', 'NL', 'PL', 'SA', 'SE', 'SG', 'TR', 'UK', 'US' or 'ZA', got 'USA'",
-         "f.yml:10: accounts[1].credentials.client_secret: environment variable SURELY_NOT_SET_VAR is not set or empty"],
+         "f.yml:10: accounts[1].credentials.client_secret: "
+         "environment variable SURELY_NOT_SET_VAR is not set or empty"],
         id="structural-and-semantic-errors-together"),
     pytest.param(
         "accounts:\n  - marketplace: amazon_sp\n    alias: a\n  - marketplace: amazon_sp\n",

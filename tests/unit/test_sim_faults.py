@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from marketplace_exporter.simulator import SIM_ACCOUNTS, create_simulator_app
 from marketplace_exporter.simulator.amazon import TokenBucket
 from marketplace_exporter.simulator.app import PLATFORMS

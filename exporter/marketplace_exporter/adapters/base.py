@@ -73,9 +73,9 @@ class Adapter(Protocol):
     #: site values accepted in config (``account.site``), e.g. Amazon country codes
     sites: ClassVar[frozenset[str]]
     #: pydantic model of the account's ``credentials`` block (secrets typed as ``Secret``)
-    Credentials: ClassVar[type[BaseModel]]
+    Credentials: ClassVar[type[StrictModel]]
     #: pydantic model of a check's ``params`` block
-    Params: ClassVar[type[BaseModel]]
+    Params: ClassVar[type[StrictModel]]
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         """Yield requests, receive responses, return the classified outcome."""

@@ -138,7 +138,8 @@ def _validate(raw: dict[str, Any], lines: dict[Path_, int], name: str,
     return model.defaults, list(enumerate(model.accounts)), list(enumerate(model.http_checks))
 
 
-def _entries(raw: dict[str, Any], key: str, adapter: TypeAdapter[Any], bad: set[tuple[Any, ...]]) -> list[tuple[int, Any]]:
+def _entries(raw: dict[str, Any], key: str, adapter: TypeAdapter[Any],
+             bad: set[tuple[Any, ...]]) -> list[tuple[int, Any]]:
     entries = raw.get(key)
     if not isinstance(entries, list):
         return []

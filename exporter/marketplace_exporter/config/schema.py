@@ -61,11 +61,11 @@ class _ScheduleFields(StrictModel):
 def _check_model(adapter_name: str) -> type[StrictModel]:
     adapter = ADAPTERS[adapter_name]
     operations = tuple(sorted(adapter.operations))
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         f"{_camel(adapter_name)}Check",
         __base__=_ScheduleFields,
         __doc__=f"One {adapter_name} check: which operation to probe and how often.",
-        operation=(Literal[operations], ...),  # type: ignore[valid-type]
+        operation=(_one_of(operations), ...),
         name=(LabelValue | None, None),
         params=(adapter.Params, adapter.Params()),
     )
@@ -74,19 +74,28 @@ def _check_model(adapter_name: str) -> type[StrictModel]:
 def _account_model(adapter_name: str) -> type[StrictModel]:
     adapter = ADAPTERS[adapter_name]
     sites = tuple(sorted(adapter.sites))
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         f"{_camel(adapter_name)}Account",
         __base__=StrictModel,
         __doc__=f"A {adapter_name} seller account and the checks to run with it.",
-        marketplace=(Literal[adapter_name], ...),  # type: ignore[valid-type]
+        marketplace=(_one_of((adapter_name,)), ...),
         alias=(LabelValue, ...),
-        site=(Literal[sites], ...),  # type: ignore[valid-type]
+        site=(_one_of(sites), ...),
         base_url=(HttpUrlStr | None, None),
         auth_url=(HttpUrlStr | None, None),
         sandbox=(bool, False),
         credentials=(adapter.Credentials, ...),
-        checks=(Annotated[list[_check_model(adapter_name)], Field(min_length=1)], ...),  # type: ignore[misc]
+        checks=(_non_empty_list(_check_model(adapter_name)), ...),
     )
+
+
+def _one_of(values: tuple[str, ...]) -> Any:
+    """``Literal[*values]`` built at run time (the registry decides the values)."""
+    return Literal[values]
+
+
+def _non_empty_list(item: type[StrictModel]) -> Any:
+    return Annotated[list[item], Field(min_length=1)]  # type: ignore[valid-type]
 
 
 def _camel(name: str) -> str:
@@ -108,14 +117,14 @@ MARKETPLACE_ADAPTERS = tuple(sorted(name for name in ADAPTERS if name != HttpChe
 def account_type() -> Any:
     """One ``accounts[]`` entry: a union of every adapter's account model, keyed by marketplace."""
     accounts = tuple(_account_model(name) for name in MARKETPLACE_ADAPTERS)
-    return Annotated[Union[accounts], Field(discriminator="marketplace")]  # type: ignore[valid-type]  # noqa: UP007
+    return Annotated[Union[accounts], Field(discriminator="marketplace")]  # noqa: UP007
 
 
 @cache
 def config_model() -> type[StrictModel]:
     """The root model: built once from the registry (adding an adapter adds its account shape)."""
     account_union = account_type()
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         "Config",
         __base__=StrictModel,
         __doc__="marketplace-exporter configuration",

@@ -8,7 +8,6 @@ time, quota budgets, back-off and the store; adapters only build requests and cl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
