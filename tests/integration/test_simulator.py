@@ -14,6 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
 from marketplace_exporter.simulator import SIM_ACCOUNTS, create_simulator_app
 from marketplace_exporter.simulator.app import FAULTS
 from marketplace_exporter.simulator.shopee import sign
