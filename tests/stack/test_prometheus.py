@@ -59,6 +59,12 @@ class Prometheus:
         result: Series = body["data"]["result"]
         return result
 
+    def targets(self) -> list[tuple[str, str, str]]:
+        """(scrape URL, health, last error) of every target: why a wait timed out, if scraping broke."""
+        with local_client() as client:
+            active = client.get(f"{self.url}/api/v1/targets").json()["data"]["activeTargets"]
+        return [(t["scrapeUrl"], t["health"], t["lastError"]) for t in active]
+
     def wait_for(self, promql: str, what: str, until: Callable[[Series], bool] = bool,
                  timeout: float = FAULT_VISIBLE_S) -> Series:
         """Poll ``promql`` every 0.5 s until ``until(result)``; fail with the last result."""
@@ -67,7 +73,7 @@ class Prometheus:
         while not until(result):
             if time.monotonic() > deadline:
                 pytest.fail(f"after {timeout:g}s still waiting for {what}\n  {promql}\n  last result: "
-                            f"{_brief(result)}", pytrace=False)
+                            f"{_brief(result)}\n  scrape targets: {self.targets()}", pytrace=False)
             time.sleep(0.5)
             result = self.query(promql)
         return result
@@ -87,8 +93,13 @@ def _brief(result: Series) -> list[tuple[dict[str, str], str]]:
 
 
 def _window(since: float) -> str:
-    """A PromQL range covering everything since the monotonic instant ``since`` (plus a second)."""
-    return f"{int(time.monotonic() - since) + 2}s"
+    """A PromQL range reaching back to the monotonic instant ``since`` and no further.
+
+    Rounded down: a range reaching back past ``since`` would see samples from before a fault went
+    in (a check still recovering from the previous test), and a fault cannot show in the first
+    second after it was injected anyway (the next probe must run, then the next scrape).
+    """
+    return f"{max(1, int(time.monotonic() - since))}s"
 
 
 @pytest.fixture(scope="module")
