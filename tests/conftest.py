@@ -25,6 +25,7 @@ from typing import IO, Any
 
 import httpx
 import pytest
+import yaml
 
 #: the exporter imports, starts the simulator, loads the config and listens in ~1 s; 20 s is for
 #: a loaded CI machine, not for a slow start we would accept
@@ -59,6 +60,40 @@ def require_binary(name: str) -> str:
     if os.environ.get("REQUIRE_STACK") == "1":
         pytest.fail(f"REQUIRE_STACK=1 and {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+#: secrets in examples/demo.yml that must never leave the exporter; demo_secret_values() also
+#: reads the file, and this list guards against that parse silently finding nothing
+KNOWN_DEMO_SECRETS = (
+    "sim-lwa-secret-0001",
+    "Atzr|sim-refresh-us-main",
+    "sim-shopee-partner-key-0001",
+    "sim-shopee-access-sg-main",
+)
+
+
+def demo_secret_values() -> list[str]:
+    """Every ``{value: ...}`` secret in the bundled demo config, plus :data:`KNOWN_DEMO_SECRETS`.
+
+    Read from the file so a secret added to the demo later is covered without editing the tests.
+    """
+    from marketplace_exporter.cli import demo_config_path
+
+    found: set[str] = set(KNOWN_DEMO_SECRETS)
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"value"} and isinstance(node["value"], str | int):
+                found.add(str(node["value"]))
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    with open(demo_config_path(), encoding="utf-8") as handle:
+        walk(yaml.safe_load(handle))
+    return sorted(found)
 
 
 def local_client(timeout: float = 10.0) -> httpx.Client:
