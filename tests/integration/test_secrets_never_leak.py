@@ -1,0 +1,180 @@
+"""No configured secret ever leaves the exporter, whatever the marketplace answers.
+
+Error paths are where secrets leak: an exception message quoting a request, a debug trace
+showing the token exchange's form body, a truncated token response echoed as "invalid JSON". So
+the real demo exporter (logging at debug level) is driven through every fault kind the simulator
+has, and every page it serves — status page, /metrics, /probe and /probe?debug=true for every
+configured check — plus its whole log is searched for every secret of the demo config.
+
+The Amazon token exchange is the riskiest step (its request carries the client secret and the
+refresh token, its response a fresh access token), but the exporter caches the access token for an
+hour, so a plain fault would never reach it. Each fault is therefore also replayed on the LWA
+endpoint after a one-shot ``token_expired`` on the API call has made the exporter drop its token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import httpx
+import pytest
+from conftest import DemoExporter, demo_secret_values, local_client
+
+from marketplace_exporter.simulator.faults import FAULT_NAMES
+
+#: debug logging: the most verbose the exporter gets, so the most it could leak
+EXPORTER_LOG_LEVEL = "debug"
+
+#: every simulator fault kind, with the value it needs (None: the fault takes none, or its default)
+FAULT_VALUES: dict[str, float | None] = {
+    "latency": 0.2,
+    "http_status": 401,
+    "throttle": None,
+    "token_expired": None,
+    "permission_denied": None,
+    "server_error": None,
+    "hang": None,
+    "reset": None,
+    "malformed_body": None,
+    "huge_body": 2,  # MiB: past the exporter's 1 MiB body limit, and quick to stream
+}
+MARKETPLACES = ("amazon_sp", "shopee", "http")
+AMAZON_CHECK = "amazon_sp/us-main/marketplace_participations"
+#: Amazon LWA access tokens start with this; the simulator mints such tokens on every exchange
+ACCESS_TOKEN_PREFIX = "Atza|"
+
+
+def _needles() -> dict[str, str]:
+    """Every secret as it could appear in a page or log: raw, percent-encoded (query strings and
+    form bodies), plus the LWA access-token prefix the exporter itself receives."""
+    needles: dict[str, str] = {}
+    for secret in [*demo_secret_values(), ACCESS_TOKEN_PREFIX]:
+        for variant in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            needles[variant] = secret
+    return needles
+
+
+def _leaks(text: str) -> list[str]:
+    return sorted({f"{secret!r} (as {variant!r})" for variant, secret in _needles().items() if variant in text})
+
+
+@pytest.fixture
+def sim(demo_exporter: DemoExporter) -> DemoExporter:
+    """The demo exporter with no fault active before the test (a failed test may leave one)."""
+    demo_exporter.clear_faults()
+    return demo_exporter
+
+
+async def _fetch(client: httpx.AsyncClient, url: str) -> tuple[str, int, str]:
+    """GET ``url``; a /probe the quota budget refuses for a second or two is retried, since
+    this test sends many more probes than the demo's background schedule (eu-main's budget,
+    a minute away, is left refused)."""
+    for _attempt in range(10):
+        # /probe of a hung check answers after the check's 3 s timeout: the client waits longer
+        response = await client.get(url)
+        retry_after = float(response.headers.get("Retry-After", "0"))
+        if response.status_code != 429 or not 0 < retry_after <= 3:
+            break
+        await asyncio.sleep(retry_after)
+    return url, response.status_code, response.text
+
+
+async def _fetch_all(exporter: DemoExporter, urls: list[str]) -> list[tuple[str, int, str]]:
+    async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
+        return list(await asyncio.gather(*(_fetch(client, url) for url in urls)))
+
+
+def _probe_urls(exporter: DemoExporter, check_ids: list[str]) -> list[str]:
+    urls = []
+    for check_id in check_ids:
+        urls += [f"{exporter.url}/probe?check={check_id}", f"{exporter.url}/probe?check={check_id}&debug=true"]
+    return urls
+
+
+def _active_faults(exporter: DemoExporter) -> list[dict[str, Any]]:
+    with local_client() as client:
+        faults: list[dict[str, Any]] = client.get(f"{exporter.sim_url}/__sim/faults").json()["faults"]
+    return faults
+
+
+def _assert_clean(exporter: DemoExporter, responses: list[tuple[str, int, str]], what: str) -> None:
+    found = [f"{url} (HTTP {status}): {', '.join(_leaks(text))}" for url, status, text in responses if _leaks(text)]
+    for name, text in (("stderr log", exporter.log_text()), ("stdout", exporter.stdout_text())):
+        if _leaks(text):
+            found.append(f"exporter {name}: {', '.join(_leaks(text))}")
+    assert not found, f"{what}: secrets leaked:\n  " + "\n  ".join(found)
+
+
+def test_every_fault_kind_is_covered() -> None:
+    """A fault kind added to the simulator must be added here too, or its error path goes untested."""
+    assert set(FAULT_VALUES) == set(FAULT_NAMES)
+
+
+def test_needles_are_real() -> None:
+    """The secret list comes from the demo config; an empty or wrong parse would pass everything."""
+    needles = _needles()
+    assert "sim-shopee-partner-key-0001" in needles and "Atzr%7Csim-refresh-us-main" in needles
+    assert _leaks("x Atzr|sim-refresh-us-main y") and not _leaks("nothing secret here")
+
+
+async def test_no_fault(sim: DemoExporter) -> None:
+    """Healthy answers, including a fresh LWA token exchange traced with debug=true."""
+    check_ids = sim.check_ids()
+    assert AMAZON_CHECK in check_ids and len(check_ids) == 5, check_ids
+    responses = await _fetch_all(sim, [f"{sim.url}/probe", *_probe_urls(sim, check_ids)])
+    responses += await _token_exchange_probes(sim)
+    responses += await _fetch_all(sim, [f"{sim.url}/", f"{sim.url}/metrics"])
+    _assert_clean(sim, responses, "no fault")
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_VALUES))
+async def test_fault(sim: DemoExporter, fault: str) -> None:
+    value = FAULT_VALUES[fault]
+    extra: dict[str, Any] = {} if value is None else {"value": value}
+    check_ids = sim.check_ids()
+
+    # 1. the fault on every request of each marketplace in turn (Amazon: the API call, with the
+    # token cached). One marketplace at a time: all demo checks share the simulator's host and
+    # its 4 per-host probe slots, so with everything hanging at once some would never be sent.
+    responses = await _fetch_all(sim, [f"{sim.url}/probe"])
+    for marketplace in MARKETPLACES:
+        fault_id = sim.inject_fault(marketplace, fault, **extra)["id"]
+        mine = [check_id for check_id in check_ids if check_id.startswith(f"{marketplace}/")]
+        responses += await _fetch_all(sim, _probe_urls(sim, mine))
+        applied = {f["id"]: f["applied"] for f in _active_faults(sim)}
+        assert applied.get(fault_id, 0) > 0, f"{fault}: no probe of {marketplace} reached the fault"
+        sim.clear_faults()
+
+    # 2. the fault on Amazon's token exchange (LWA), where the client secret and refresh token travel
+    responses += await _token_exchange_probes(sim, fault, extra)
+
+    # 3. the pages that show what the faulted probes recorded (messages, codes)
+    responses += await _fetch_all(sim, [f"{sim.url}/", f"{sim.url}/metrics"])
+    sim.clear_faults()
+    _assert_clean(sim, responses, f"fault {fault}")
+
+
+async def _token_exchange_probes(exporter: DemoExporter, fault: str | None = None,
+                                 extra: dict[str, Any] | None = None) -> list[tuple[str, int, str]]:
+    """Make the exporter drop us-main's access token (a one-shot token_expired on the API call),
+    then probe so it exchanges the refresh token again — under ``fault`` on LWA, if given."""
+    url = f"{exporter.url}/probe?check={AMAZON_CHECK}&debug=true"
+    responses: list[tuple[str, int, str]] = []
+    for _attempt in range(3):
+        exporter.clear_faults()
+        exporter.inject_fault("amazon_sp", "token_expired", account="us-main",
+                              check="marketplace_participations", count=1)
+        if fault is not None:
+            exporter.inject_fault("amazon_sp", fault, account="us-main", check="token", **(extra or {}))
+        tries = [*await _fetch_all(exporter, [url]), *await _fetch_all(exporter, [url])]
+        responses += tries
+        # the exchange is traced in one of the two, unless the background probe (every 5 s) slipped
+        # in between and minted the new token itself: then go again
+        if any("/amazon/lwa" in text for _, _, text in tries):
+            break
+    else:
+        pytest.fail(f"no LWA token exchange was traced in 3 attempts:\n{responses}")
+    responses += await _fetch_all(exporter, [f"{exporter.url}/probe?check={AMAZON_CHECK}"])
+    return responses
