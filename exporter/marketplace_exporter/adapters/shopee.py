@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -28,9 +27,9 @@ from marketplace_exporter.adapters.common import (
     finite_number,
     retry_after_seconds,
     short,
-    unix_time,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
+from marketplace_exporter.credentials import HeldTokenCredentials
 from marketplace_exporter.model import (
     CredentialObservation,
     HttpResponse,
@@ -76,20 +75,19 @@ def sign(partner_key: str, partner_id: int | str, path: str, timestamp: int | st
     return hmac_sha256_hex(partner_key, base_string(partner_id, path, timestamp, access_token, shop_id))
 
 
-class ShopeeCredentials(StrictModel):
+class ShopeeCredentials(HeldTokenCredentials):
     """Partner credentials plus the shop's *current* access token, as production holds it.
 
     No refresh token, on purpose: Shopee refresh tokens are single-use and every refresh returns a
-    new one [C3]; if the monitor refreshed, production's refresh token would stop working. Point
-    ``access_token`` at the file production rewrites (``{file: /run/erp/shopee_token}``).
+    new one [C3]; if the monitor refreshed, production's refresh token would stop working. Give
+    ``access_token`` (``{file: /run/erp/shopee_token}`` is re-read when production rewrites it) or
+    ``token_file`` (JSON/YAML with the token and its expiry dates, see credentials.py).
     ``access_token_expires_at`` is optional, for when production records the expiry (4 h [C2]).
     """
 
     partner_id: PositiveInt
     partner_key: Secret
     shop_id: PositiveInt
-    access_token: Secret
-    access_token_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -146,16 +144,15 @@ class Shopee:
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: ShopeeCredentials = ctx.credentials
-        configured = tuple(_configured(creds))
         call = _CALLS.get(ctx.operation)
         if call is None:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"shopee: unknown operation {ctx.operation!r}",
-                                       credentials=configured)
+            return ProbeOutcome.failed(Reason.INTERNAL, f"shopee: unknown operation {ctx.operation!r}")
         try:
-            request = build_request(ctx, creds, call)
+            held = creds.held_token()  # read even for public calls: its expiry dates are exported
+            request = build_request(ctx, creds, call, held.access_token)
         except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
-                                       credentials=configured)
+            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
+        configured = held.expiries
         response = yield request
         outcome = classify(response, ctx.now, creds.shop_id)
         return replace(outcome, credentials=configured + outcome.credentials)
@@ -168,13 +165,12 @@ def host(ctx: ProbeContext) -> str:
     return SANDBOX_HOST if ctx.sandbox else HOST
 
 
-def build_request(ctx: ProbeContext, creds: ShopeeCredentials, call: _Call) -> RequestSpec:
+def build_request(ctx: ProbeContext, creds: ShopeeCredentials, call: _Call, token: str) -> RequestSpec:
     """GET with every parameter in the query [C1]; the signature covers the API path only."""
     timestamp = int(ctx.now)  # valid 5 minutes [C1]
     partner_key = creds.partner_key.reveal()
     query: list[tuple[str, str]] = [("partner_id", str(creds.partner_id)), ("timestamp", str(timestamp))]
     if call.shop_api:
-        token = creds.access_token.reveal()
         signature = sign(partner_key, creds.partner_id, call.path, timestamp, token, creds.shop_id)
         query += [("access_token", token), ("shop_id", str(creds.shop_id))]
     else:
@@ -269,11 +265,6 @@ def _unix_seconds(value: object) -> float | None:
 def _until_midnight_utc8(now: float) -> float:
     local = now + _UTC8
     return (local // 86400 + 1) * 86400 - local
-
-
-def _configured(creds: ShopeeCredentials) -> Iterator[CredentialObservation]:
-    if creds.access_token_expires_at is not None:
-        yield CredentialObservation(Credential.ACCESS_TOKEN, unix_time(creds.access_token_expires_at))
 
 
 def _same_id(value: object, shop_id: int) -> bool:

@@ -20,8 +20,9 @@ from pydantic import TypeAdapter, ValidationError
 from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.adapters.http import HttpCheck
 from marketplace_exporter.config.schema import Defaults, HttpCheckConfig, account_type, config_model
+from marketplace_exporter.credentials import TOKEN_FILES
 from marketplace_exporter.model import Operation
-from marketplace_exporter.secrets import Secret
+from marketplace_exporter.secrets import Secret, SecretUnavailable
 
 Path_ = tuple[str | int, ...]
 _SECRET_KEYS = ("credentials", "headers")
@@ -168,6 +169,12 @@ def _resolve_checks(defaults: Any, accounts: list[tuple[int, Any]], http_checks:
         for field_name, secret in _named_secrets(account.credentials):
             if (problem := secret.check_available()) is not None:
                 error(path + ("credentials", field_name), problem)
+        token_file = getattr(account.credentials, "token_file", None)
+        if isinstance(token_file, str):
+            try:
+                TOKEN_FILES.read(token_file)
+            except SecretUnavailable as exc:
+                error(path + ("credentials", "token_file"), str(exc))
         seen_checks: set[str] = set()
         for check_index, check in enumerate(account.checks):
             check_path = path + ("checks", check_index)
