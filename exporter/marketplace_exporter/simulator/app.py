@@ -19,7 +19,6 @@ from typing import Any
 from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SIM_ACCOUNTS, SimAccounts
-from marketplace_exporter.simulator.amazon import AmazonSim
 from marketplace_exporter.simulator.faults import (
     FaultError,
     FaultStore,
@@ -28,8 +27,7 @@ from marketplace_exporter.simulator.faults import (
     apply_fault,
     parse_fault,
 )
-from marketplace_exporter.simulator.http_target import HttpTargetSim
-from marketplace_exporter.simulator.shopee import ShopeeSim
+from marketplace_exporter.simulator.platforms import PLATFORMS as PLATFORM_FACTORIES
 
 DEFAULT_PORT = 9763
 
@@ -62,9 +60,6 @@ CLOCK = web.AppKey[Callable[[], float]]("sim_clock")
 FAULTS = web.AppKey("sim_faults", FaultStore)
 COUNTS = web.AppKey("sim_requests", RequestCounts)
 PLATFORMS = web.AppKey[Mapping[str, Platform]]("sim_platforms")
-AMAZON = web.AppKey("sim_amazon", AmazonSim)
-SHOPEE = web.AppKey("sim_shopee", ShopeeSim)
-HTTP_TARGET = web.AppKey("sim_http_target", HttpTargetSim)
 #: set on shutdown so that hanging and slow answers let go at once
 STOPPING = web.AppKey("sim_stopping", asyncio.Event)
 
@@ -74,13 +69,14 @@ def create_simulator_app(
 ) -> web.Application:
     """The simulator app. ``clock`` drives token expiry, bucket refill and signature windows."""
     app = web.Application()
-    amazon, shopee, http_target = AmazonSim(accounts, clock), ShopeeSim(accounts, clock), HttpTargetSim(clock)
-    platforms: dict[str, Platform] = {p.name: p for p in (amazon, shopee, http_target)}
+    platforms: dict[str, Platform] = {}
+    for factory in PLATFORM_FACTORIES:
+        platform = factory(accounts, clock)
+        platforms[platform.name] = platform
     app[CLOCK] = clock
     app[FAULTS] = FaultStore()
     app[COUNTS] = RequestCounts()
     app[PLATFORMS] = platforms
-    app[AMAZON], app[SHOPEE], app[HTTP_TARGET] = amazon, shopee, http_target
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_waiting)
 
@@ -124,17 +120,13 @@ def _json(body: object, status: int = 200) -> web.Response:
 
 
 async def _index(request: web.Request) -> web.Response:
-    return web.Response(text=(
-        "marketplace-exporter simulator (fake marketplaces, simulator-only credentials)\n\n"
-        "  POST /amazon/lwa/auth/o2/token\n"
-        "  GET  /amazon/{na,eu,fe,sandbox-na,sandbox-eu,sandbox-fe}/sellers/v1/marketplaceParticipations\n"
-        "  GET  /amazon/{host}/sellers/v1/account\n"
-        "  GET  /shopee/api/v2/shop/get_shop_info\n"
-        "  GET  /shopee/api/v2/public/get_shops_by_partner\n"
-        "  GET  /http/health    GET /http/status/{code}\n\n"
-        "  control: /__sim/faults (GET, POST, DELETE), /__sim/faults/{id} (DELETE),\n"
-        "           /__sim/requests (GET, DELETE), /__sim/health\n"
-    ))
+    lines = ["marketplace-exporter simulator (fake marketplaces, simulator-only credentials)", ""]
+    for platform in request.app[PLATFORMS].values():
+        for method, path, check, _ in platform.routes():
+            lines.append(f"  {method:<5}{path}  [{platform.name}:{check or '<path>'}]")
+    lines += ["", "  control: /__sim/faults (GET, POST, DELETE), /__sim/faults/{id} (DELETE),",
+              "           /__sim/requests (GET, DELETE), /__sim/health", ""]
+    return web.Response(text="\n".join(lines))
 
 
 async def _health(request: web.Request) -> web.Response:

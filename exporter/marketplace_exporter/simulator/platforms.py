@@ -1,0 +1,25 @@
+"""The simulated marketplaces: a plain list, like the adapter registry.
+
+Adding a marketplace to the simulator is one module with a class implementing
+:class:`~marketplace_exporter.simulator.faults.Platform` plus one line here. A factory gets the
+shared identities (Amazon, Shopee) and the app's clock; newer platforms keep their simulator-only
+identities in their own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from marketplace_exporter.simulator.accounts import SimAccounts
+from marketplace_exporter.simulator.amazon import AmazonSim
+from marketplace_exporter.simulator.faults import Platform
+from marketplace_exporter.simulator.http_target import HttpTargetSim
+from marketplace_exporter.simulator.shopee import ShopeeSim
+
+PlatformFactory = Callable[[SimAccounts, Callable[[], float]], Platform]
+
+PLATFORMS: tuple[PlatformFactory, ...] = (
+    AmazonSim,
+    ShopeeSim,
+    lambda accounts, clock: HttpTargetSim(clock),
+)
