@@ -47,6 +47,8 @@ SOURCE = "source"
 STEP = "step"
 VALUE_NAME = "name"
 VERSION = "version"
+HOST = "host"
+API = "api"
 
 PROBE_LABELS: tuple[str, ...] = (MARKETPLACE, SITE, ACCOUNT, CHECK)
 
@@ -176,6 +178,15 @@ RATE_LIMIT_REMAINING = MetricSpec(
     "Rate-limit headroom 0..1, only where the platform reports it (source=observed) or where it is "
     "modelled from documented rate/burst and the exporter's own spend (source=modelled)."
     + _BACKGROUND, PROBE_LABELS + (SOURCE,))
+RATE_LIMIT_REMAINING_COUNT = MetricSpec(
+    "marketplace_rate_limit_remaining", "gauge",
+    "Requests left in the current rate-limit window, as the platform reports it (eBay Developer "
+    "Analytics remaining, Walmart x-current-token-count); absent where nothing is reported."
+    + _BACKGROUND, PROBE_LABELS + (SOURCE,))
+RATE_LIMIT_RESET = MetricSpec(
+    "marketplace_rate_limit_reset_timestamp_seconds", "gauge",
+    "Unix time the platform says the rate-limit window resets or the next token arrives."
+    + _BACKGROUND, PROBE_LABELS)
 CREDENTIAL_EXPIRY = MetricSpec(
     "marketplace_credential_expiry_timestamp_seconds", "gauge",
     "Unix time a credential expires, from token responses, platform APIs or configured dates.",
@@ -184,6 +195,14 @@ PROBE_VALUE = MetricSpec(
     "marketplace_probe_value", "gauge",
     "Numbers a generic HTTP check extracts from JSON or headers (e.g. seconds since last order "
     "synced)." + _BACKGROUND, PROBE_LABELS + (VALUE_NAME,))
+TLS_CERT_EXPIRY = MetricSpec(
+    "marketplace_tls_cert_expiry_timestamp_seconds", "gauge",
+    "Unix time the TLS certificate a probed (or configured extra) host presented expires.",
+    (HOST,))
+API_DEPRECATION = MetricSpec(
+    "marketplace_api_deprecation_timestamp_seconds", "gauge",
+    "Unix time a marketplace API you depend on is removed (shipped calendar plus config entries).",
+    (MARKETPLACE, API))
 BUILD_INFO = MetricSpec(
     "marketplace_exporter_build_info", "gauge", "Always 1; the version label says which build runs.",
     (VERSION,))
@@ -202,7 +221,8 @@ PROBE_LATENESS = MetricSpec(
 ALL: tuple[MetricSpec, ...] = (
     PROBE_SUCCESS, PROBE_DURATION, PROBE_HTTP_STATUS, PROBE_LAST_RUN, PROBE_LAST_SUCCESS,
     PROBE_INTERVAL, PROBES, PROBE_FAILURES, PROBE_SKIPPED, PROBE_REQUESTS, API_ERRORS,
-    REQUEST_DURATION, RATE_LIMIT_REMAINING, CREDENTIAL_EXPIRY, PROBE_VALUE,
+    REQUEST_DURATION, RATE_LIMIT_REMAINING, RATE_LIMIT_REMAINING_COUNT, RATE_LIMIT_RESET,
+    CREDENTIAL_EXPIRY, TLS_CERT_EXPIRY, API_DEPRECATION, PROBE_VALUE,
     BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS,
 )
 

@@ -62,9 +62,15 @@ class StoreCollector(Collector):
                 fams[c.PROBE_REQUESTS.name].add_metric([*labels, step.value], state.requests.get(step, 0))
             for code, count in sorted(state.api_errors.items()):
                 fams[c.API_ERRORS.name].add_metric([*labels, code], count)
-            if state.observed_rate_limit is not None:
-                fams[c.RATE_LIMIT_REMAINING.name].add_metric(
-                    [*labels, c.RateLimitSource.OBSERVED.value], state.observed_rate_limit.remaining_ratio)
+            observed = state.observed_rate_limit
+            if observed is not None:
+                source = [*labels, observed.source.value]
+                if observed.remaining_ratio is not None:
+                    fams[c.RATE_LIMIT_REMAINING.name].add_metric(source, observed.remaining_ratio)
+                if observed.remaining is not None:
+                    fams[c.RATE_LIMIT_REMAINING_COUNT.name].add_metric(source, observed.remaining)
+                if observed.reset_at is not None:
+                    fams[c.RATE_LIMIT_RESET.name].add_metric(labels, observed.reset_at)
             if state.modelled_ratio is not None:
                 fams[c.RATE_LIMIT_REMAINING.name].add_metric(
                     [*labels, c.RateLimitSource.MODELLED.value], state.modelled_ratio)

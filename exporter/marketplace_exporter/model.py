@@ -44,12 +44,20 @@ class HttpResponse:
 
 @dataclass(frozen=True)
 class RateLimitObservation:
-    """Headroom for one rate limit: ``remaining_ratio`` in 0..1, with where it comes from."""
+    """Headroom for one rate limit, with where it comes from. Each field only when known: a ratio
+    needs both the remaining count and the limit, so Walmart's bare token count gives ``remaining``
+    and ``reset_at`` but no ratio unless the limit is known."""
 
-    remaining_ratio: float
+    remaining_ratio: float | None
     source: RateLimitSource
     #: the rate in requests per second if the platform stated it (SP-API x-amzn-RateLimit-Limit)
     limit_per_second: float | None = None
+    #: requests left in the current window (eBay ``remaining``, Walmart ``x-current-token-count``)
+    remaining: float | None = None
+    #: the window's size in requests (eBay ``limit``)
+    limit: float | None = None
+    #: Unix time the window resets or the next token arrives (eBay ``reset``, Walmart next-replenish)
+    reset_at: float | None = None
 
 
 @dataclass(frozen=True)

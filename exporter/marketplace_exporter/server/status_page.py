@@ -127,8 +127,11 @@ def _countdown(seconds: float) -> str:
 
 
 def _headroom(state: CheckState) -> str:
-    if state.observed_rate_limit is not None:
-        return f"{state.observed_rate_limit.remaining_ratio:.0%} <span class=\"muted\">observed</span>"
+    observed = state.observed_rate_limit
+    if observed is not None and observed.remaining_ratio is not None:
+        return f"{observed.remaining_ratio:.0%} <span class=\"muted\">{escape(observed.source.value)}</span>"
+    if observed is not None and observed.remaining is not None:
+        return f"{observed.remaining:g} left <span class=\"muted\">{escape(observed.source.value)}</span>"
     if state.modelled_ratio is not None:
         return f"{state.modelled_ratio:.0%} <span class=\"muted\">modelled</span>"
     return '<span class="muted">not reported</span>'
