@@ -69,7 +69,7 @@ check-config: venv ## validate the exporter config(s) in CONFIG (default: the de
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
 
 clean: ## remove caches and build output (keeps .venv)
-	rm -rf build dist .pytest_cache .bench-out exporter/*.egg-info
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .bench-out exporter/*.egg-info
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -print0 | xargs -0 rm -rf
 
 distclean: clean ## clean, and remove .venv too
