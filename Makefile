@@ -22,7 +22,8 @@ DEPS := prometheus:prometheus \
         prometheus-alertmanager:prometheus-alertmanager \
         prometheus-blackbox-exporter:prometheus-blackbox-exporter \
         chromium:chromium \
-        wrk:wrk
+        wrk:wrk \
+        openssl:openssl
 
 .PHONY: help venv deps test demo bench check-config clean distclean
 

@@ -90,6 +90,10 @@ class StoreCollector(Collector):
                 [marketplace, site, check], buckets=histogram.cumulative(), sum_value=histogram.total)
         for (marketplace, site, account, credential), expires_at in sorted(store.credentials.items()):
             fams[c.CREDENTIAL_EXPIRY.name].add_metric([marketplace, site, account, credential.value], expires_at)
+        for host, (not_after, _) in sorted(store.tls_certs.items()):
+            fams[c.TLS_CERT_EXPIRY.name].add_metric([host], not_after)
+        for (marketplace, api), removal in sorted(store.deprecations.items()):
+            fams[c.API_DEPRECATION.name].add_metric([marketplace, api], removal)
         fams[c.BUILD_INFO.name].add_metric([__version__], 1.0)
         fams[c.CONFIG_RELOAD_OK.name].add_metric([], 1.0 if store.reload_successful else 0.0)
         if store.reload_success_at is not None:

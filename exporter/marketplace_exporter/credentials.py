@@ -14,7 +14,10 @@ these platforms the exporter only *reads* the current access token, in one of tw
 
       access_token: "…"                         # required
       expires_at: 2026-11-26T18:00:00Z           # optional: ISO-8601 or Unix seconds
-      refresh_expires_at: 2026-12-26T10:00:00Z   # optional (alias: refresh_token_expires_at)
+                                                 # (aliases: access_token_expires_at, and TikTok's
+                                                 # absolute access_token_expire_in)
+      refresh_expires_at: 2026-12-26T10:00:00Z   # optional (aliases: refresh_token_expires_at,
+                                                 # TikTok's absolute refresh_token_expire_in)
       authorization_expires_at: 2027-11-01       # optional: when the seller must re-authorize
 
 Asking the exporter to refresh (a ``refresh_token`` key in such an account's credentials) is a
@@ -38,7 +41,8 @@ from marketplace_exporter.model import CredentialObservation
 from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
 
 _REFRESH_KEYS = ("refresh_token", "refresh", "auto_refresh")
-_REFRESH_ALIASES = ("refresh_expires_at", "refresh_token_expires_at")
+_ACCESS_ALIASES = ("expires_at", "access_token_expires_at", "access_token_expire_in")
+_REFRESH_ALIASES = ("refresh_expires_at", "refresh_token_expires_at", "refresh_token_expire_in")
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def parse_token_file(text: str, path: str) -> HeldToken:
         raise SecretUnavailable(f"token file {path}: access_token missing or not a string")
     REDACTOR.register(token.strip())
     expiries = []
-    for keys, credential in ((("expires_at",), Credential.ACCESS_TOKEN),
+    for keys, credential in ((_ACCESS_ALIASES, Credential.ACCESS_TOKEN),
                              (_REFRESH_ALIASES, Credential.REFRESH_TOKEN),
                              (("authorization_expires_at",), Credential.AUTHORIZATION)):
         for key in keys:

@@ -66,6 +66,8 @@ class ProbeRecord:
     call_duration: float | None
     steps: tuple[Step, ...]
     debug: tuple[str, ...] = ()
+    #: (host, certificate notAfter) for every https host this probe talked to
+    tls: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -92,6 +94,10 @@ class Store:
         self.checks: dict[str, CheckState] = {}
         self.request_durations: dict[tuple[str, str, str], Histogram] = {}
         self.credentials: dict[tuple[str, str, str, Credential], float] = {}
+        #: host → (certificate notAfter, id of the check that last saw it)
+        self.tls_certs: dict[str, tuple[float, str]] = {}
+        #: (marketplace, api) → removal time, from the shipped calendar and config
+        self.deprecations: dict[tuple[str, str], float] = {}
         self.lateness = Histogram(LATENESS_BUCKETS)
         self.reload_successful = False
         self.reload_success_at: float | None = None
@@ -112,6 +118,7 @@ class Store:
         self.request_durations = {k: v for k, v in self.request_durations.items() if k in durations}
         accounts = {(s.marketplace, s.site, s.account) for s in specs}
         self.credentials = {k: v for k, v in self.credentials.items() if k[:3] in accounts}
+        self.tls_certs = {host: seen for host, seen in self.tls_certs.items() if seen[1] in wanted}
 
     def record(self, spec: CheckSpec, record: ProbeRecord, modelled_ratio: float | None) -> None:
         state = self.checks.get(spec.id)
@@ -140,6 +147,8 @@ class Store:
         for observation in outcome.credentials:
             key = (spec.marketplace, spec.site, spec.account, observation.credential)
             self.credentials[key] = observation.expires_at
+        for host, not_after in record.tls:
+            self.tls_certs[host] = (not_after, spec.id)
         if record.call_duration is not None:
             key3 = (spec.marketplace, spec.site, spec.name)
             histogram = self.request_durations.get(key3)

@@ -85,3 +85,10 @@ def test_exactly_one_token_source_and_a_readable_token_file_are_required(tmp_pat
         load_config("f.yml", text=missing)
     assert caught.value.errors == [f"f.yml:6: accounts[0].credentials.token_file: cannot read token file "
                                    f"{tmp_path}/nope.json: No such file or directory"]
+
+
+def test_tiktok_absolute_expiry_names_are_read_from_a_token_file() -> None:
+    held = parse_token_file(json.dumps({"access_token": "tt-token-1", "access_token_expire_in": 1795000000,
+                                        "refresh_token_expire_in": 4841467787}), "f")
+    assert {(o.credential, o.expires_at) for o in held.expiries} == {
+        (Credential.ACCESS_TOKEN, 1795000000.0), (Credential.REFRESH_TOKEN, 4841467787.0)}

@@ -100,6 +100,7 @@ class _Config:
         self.concurrency = 8
         self.concurrency_per_host = 4
         self.path = "test"
+        self.deprecations: dict[tuple[str, str], float] = {}
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}

@@ -19,8 +19,17 @@ from pydantic import TypeAdapter, ValidationError
 
 from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.adapters.http import HttpCheck
-from marketplace_exporter.config.schema import Defaults, HttpCheckConfig, account_type, config_model
+from marketplace_exporter.adapters.tls import TlsCheck, TlsParams
+from marketplace_exporter.config.schema import (
+    Defaults,
+    DeprecationConfig,
+    HttpCheckConfig,
+    TlsHostConfig,
+    account_type,
+    config_model,
+)
 from marketplace_exporter.credentials import TOKEN_FILES
+from marketplace_exporter.deprecations import Deprecation, calendar
 from marketplace_exporter.model import Operation
 from marketplace_exporter.secrets import Secret, SecretUnavailable
 
@@ -77,6 +86,9 @@ class LoadedConfig:
     concurrency: int
     concurrency_per_host: int
     digest: str
+    ca_file: str | None = None
+    #: (marketplace, api) → removal time: shipped calendar overridden by config
+    deprecations: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}
@@ -111,19 +123,28 @@ def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError([f"{name}:1: (root): expected a mapping of keys, got {type(raw).__name__}"])
-    defaults, accounts, http_checks = _validate(raw, lines, name, errors)
+    defaults, accounts, http_checks, tls_hosts, deprecations = _validate(raw, lines, name, errors)
     checks = _resolve_checks(defaults, accounts, http_checks, raw, lines, name, errors)
+    checks += _tls_checks(defaults, tls_hosts, raw, lines, name, errors)
+    if defaults.ca_file is not None and not Path(defaults.ca_file).is_file():
+        errors.append(f"{name}:{_line(lines, ('defaults', 'ca_file'))}: defaults.ca_file: "
+                      f"expected a readable PEM file, got {defaults.ca_file!r}")
     if errors:
         raise ConfigError(errors)
     return LoadedConfig(
         path=name, checks=tuple(checks), max_body_bytes=defaults.max_body_bytes,
         concurrency=defaults.concurrency, concurrency_per_host=defaults.concurrency_per_host,
-        digest=hashlib.sha256(text.encode()).hexdigest(),
+        digest=hashlib.sha256(text.encode()).hexdigest(), ca_file=defaults.ca_file,
+        deprecations=calendar(tuple(Deprecation(d.marketplace, d.api, d.removal_date, "config")
+                                    for _, d in deprecations)),
     )
 
 
+Entries = list[tuple[int, Any]]
+
+
 def _validate(raw: dict[str, Any], lines: dict[Path_, int], name: str,
-              errors: list[str]) -> tuple[Any, list[tuple[int, Any]], list[tuple[int, Any]]]:
+              errors: list[str]) -> tuple[Any, Entries, Entries, Entries, Entries]:
     """Validate the whole file; when parts are invalid, keep validating the valid entries one by
     one so their semantic errors (unset env vars, timeouts, duplicates) are reported too."""
     try:
@@ -134,9 +155,36 @@ def _validate(raw: dict[str, Any], lines: dict[Path_, int], name: str,
         defaults = Defaults()
         if ("defaults",) not in {loc[:1] for loc in bad}:
             defaults = Defaults.model_validate(raw.get("defaults") or {})
-        return defaults, _entries(raw, "accounts", TypeAdapter(account_type()), bad), \
-            _entries(raw, "http_checks", TypeAdapter(HttpCheckConfig), bad)
-    return model.defaults, list(enumerate(model.accounts)), list(enumerate(model.http_checks))
+        return (defaults, _entries(raw, "accounts", TypeAdapter(account_type()), bad),
+                _entries(raw, "http_checks", TypeAdapter(HttpCheckConfig), bad),
+                _entries(raw, "tls_hosts", TypeAdapter(TlsHostConfig), bad),
+                _entries(raw, "deprecations", TypeAdapter(DeprecationConfig), bad))
+    return (model.defaults, list(enumerate(model.accounts)), list(enumerate(model.http_checks)),
+            list(enumerate(model.tls_hosts)), list(enumerate(model.deprecations)))
+
+
+def _tls_checks(defaults: Any, entries: Entries, raw: dict[str, Any], lines: dict[Path_, int], name: str,
+                errors: list[str]) -> list[CheckSpec]:
+    """``tls_hosts`` become checks of the tls adapter (hourly by default: certificates change slowly)."""
+    checks: list[CheckSpec] = []
+    raw_defaults = json.dumps(raw.get("defaults"), sort_keys=True, default=str)
+    seen: set[str] = set()
+    adapter = TlsCheck()
+    for index, entry in entries:
+        label = entry.host if entry.port == 443 else f"{entry.host}:{entry.port}"
+        if label in seen:
+            errors.append(f"{name}:{_line(lines, ('tls_hosts', index))}: tls_hosts[{index}]: duplicate host {label!r}")
+        seen.add(label)
+        interval = entry.interval or adapter.operations["certificate"].default_interval_seconds
+        checks.append(CheckSpec(
+            marketplace=TlsCheck.name, site="global", account="self", name=label, adapter=adapter,
+            operation=adapter.operations["certificate"], interval=interval,
+            timeout=entry.timeout or defaults.timeout, jitter=defaults.jitter,
+            quota_budget=entry.quota_budget or defaults.quota_budget, tags=tuple(entry.tags), base_url=None,
+            auth_url=None, sandbox=False, credentials=None,
+            params=TlsParams(host=entry.host, port=entry.port),
+            fingerprint=_digest(raw_defaults, raw["tls_hosts"][index], None)))
+    return checks
 
 
 def _entries(raw: dict[str, Any], key: str, adapter: TypeAdapter[Any],

@@ -14,10 +14,13 @@ Shape (every key documented in ``docs/configuration.md``)::
         credentials: {...}          # the adapter's Credentials model; secrets as ${ENV}/{file}/{value}
         checks: [{operation, name?, interval?, timeout?, tags?, quota_budget?, params?}]
     http_checks: [{name, url, ..., interval?, timeout?, tags?, site?, account?}]
+    tls_hosts: [{host, port?, interval?, timeout?, tags?}]
+    deprecations: [{marketplace, api, removal_date}]
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from typing import Annotated, Any, Literal, Union
 
@@ -26,6 +29,7 @@ from pydantic import Field, create_model
 from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.adapters.http import HttpCheck
+from marketplace_exporter.adapters.tls import TlsParams
 from marketplace_exporter.durations import Duration
 
 LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
@@ -49,6 +53,8 @@ class Defaults(StrictModel):
     quota_budget: Fraction = 0.5
     #: larger bodies are classified invalid_response without being read further
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    #: extra CA certificates (PEM) trusted besides the system ones; changes apply on restart
+    ca_file: str | None = None
 
 
 class _ScheduleFields(StrictModel):
@@ -110,6 +116,18 @@ class HttpCheckConfig(HttpCheck.Params, _ScheduleFields):  # type: ignore[misc,v
     account: LabelValue = "self"
 
 
+class TlsHostConfig(TlsParams, _ScheduleFields):
+    """A host whose TLS certificate is watched although nothing else probes it."""
+
+
+class DeprecationConfig(StrictModel):
+    """A dated API removal to add to (or correct in) the shipped calendar."""
+
+    marketplace: LabelValue
+    api: LabelValue
+    removal_date: date
+
+
 MARKETPLACE_ADAPTERS = tuple(sorted(name for name in ADAPTERS if name != HttpCheck.name))
 
 
@@ -131,6 +149,8 @@ def config_model() -> type[StrictModel]:
         defaults=(Defaults, Defaults()),
         accounts=(list[account_union], []),  # type: ignore[valid-type]
         http_checks=(list[HttpCheckConfig], []),
+        tls_hosts=(list[TlsHostConfig], []),
+        deprecations=(list[DeprecationConfig], []),
     )
 
 

@@ -21,6 +21,7 @@ from marketplace_exporter.config import CheckSpec, LoadedConfig
 from marketplace_exporter.engine.backoff import first_delay, next_delay
 from marketplace_exporter.engine.budget import BudgetKey, QuotaBudgets
 from marketplace_exporter.engine.runner import ProbeRunner
+from marketplace_exporter.engine.transport import CertificateWatcher
 from marketplace_exporter.store import ProbeRecord, Store
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,11 @@ class QuotaWait:
 
 class Engine:
     def __init__(self, session: aiohttp.ClientSession, store: Store, *,
+                 certificates: CertificateWatcher | None = None,
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         self.store = store
         self._session = session
+        self._certificates = certificates
         self._clock = clock
         self._rng = rng or random.Random()
         self._budgets = QuotaBudgets()
@@ -51,7 +54,8 @@ class Engine:
         running undisturbed (their schedule and counters survive a reload)."""
         if self._runner is None:
             self._runner = ProbeRunner(self._session, max_body_bytes=config.max_body_bytes,
-                                       concurrency_per_host=config.concurrency_per_host, clock=self._clock)
+                                       concurrency_per_host=config.concurrency_per_host,
+                                       certificates=self._certificates, clock=self._clock)
         else:
             self._runner.reconfigure(max_body_bytes=config.max_body_bytes,
                                      concurrency_per_host=config.concurrency_per_host)
@@ -66,6 +70,7 @@ class Engine:
         # unchanged checks keep their spec object so records of their running probe still land
         specs = tuple(kept.get(check.id, check) for check in config.checks)
         self.store.reconcile(specs)
+        self.store.deprecations = dict(config.deprecations)
         for spec in specs:
             if spec.id not in self._tasks:
                 task = asyncio.create_task(self._loop(spec), name=f"probe {spec.id}")

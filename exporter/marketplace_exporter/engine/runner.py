@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -27,8 +28,10 @@ log = logging.getLogger(__name__)
 
 class ProbeRunner:
     def __init__(self, session: aiohttp.ClientSession, *, max_body_bytes: int, concurrency_per_host: int,
+                 certificates: transport.CertificateWatcher | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._session = session
+        self._certificates = certificates
         self._max_body = max_body_bytes
         self._per_host = concurrency_per_host
         self._host_slots: dict[str, asyncio.Semaphore] = {}
@@ -50,6 +53,7 @@ class ProbeRunner:
         t0 = time.perf_counter()
         steps: list[Step] = []
         call_duration: float | None = None
+        https_hosts: set[tuple[str, int]] = set()
         ctx = ProbeContext(
             alias=spec.account, site=spec.site, base_url=spec.base_url, auth_url=spec.auth_url,
             sandbox=spec.sandbox, credentials=spec.credentials, operation=spec.operation.name,
@@ -70,6 +74,8 @@ class ProbeRunner:
                     elapsed = time.perf_counter() - sent
                     if request.step is Step.CALL:
                         call_duration = elapsed
+                    if request.url.startswith("https://"):
+                        https_hosts.add(_host_port(request.url))
                     trace.response(response, elapsed)
                     request = steps_gen.send(response)
         except StopIteration as done:
@@ -87,6 +93,7 @@ class ProbeRunner:
             log.error("adapter %s returned %r instead of a ProbeOutcome", spec.marketplace, type(outcome))
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug: adapter returned no outcome")
         duration = time.perf_counter() - t0
+        tls = await self._certificate_expiries(https_hosts, started_at)
         trace.add(f"= {'success' if outcome.success else 'failure'}"
                   f"{'' if outcome.success else f' reason={outcome.reason}'}"
                   f"{f' code={outcome.code}' if outcome.code else ''} in {duration * 1000:.1f} ms"
@@ -94,11 +101,34 @@ class ProbeRunner:
         return ProbeRecord(
             outcome=outcome, code_label=fold_code(outcome.code, spec.adapter.known_codes),
             started_at=started_at, finished_at=started_at + duration, duration=duration,
-            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines))
+            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines),
+            tls=tls)
+
+    async def _certificate_expiries(self, hosts: set[tuple[str, int]], now: float) -> tuple[tuple[str, float], ...]:
+        """Outside the probe's timing: at most one extra handshake per host per hour."""
+        if self._certificates is None or not hosts:
+            return ()
+        found = []
+        for host, port in sorted(hosts):
+            not_after = await self._certificates.not_after(host, port, now)
+            if not_after is not None:
+                found.append((host if port == 443 else f"{host}:{port}", not_after))
+        return tuple(found)
 
     def _host_slot(self, url: str) -> asyncio.Semaphore:
-        host = url.split("/", 3)[2] if "://" in url else url
+        host = _host(url)
         slot = self._host_slots.get(host)
         if slot is None:
             slot = self._host_slots[host] = asyncio.Semaphore(self._per_host)
         return slot
+
+
+def _host(url: str) -> str:
+    """``https://api.example.com:8443/x`` → ``api.example.com:8443`` (the host label, no userinfo)."""
+    netloc = url.split("/", 3)[2] if "://" in url else url
+    return netloc.rsplit("@", 1)[-1]
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)

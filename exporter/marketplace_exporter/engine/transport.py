@@ -8,6 +8,8 @@ these machines (bench-anchors.md). Timeouts are not set here: the engine wraps t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from collections.abc import Mapping
 
@@ -27,10 +29,20 @@ class TransportFailure(Exception):
         self.http_status = http_status
 
 
-def new_session(*, limit: int) -> aiohttp.ClientSession:
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Verification context for probes: the system CAs plus ``ca_file`` (an ERP behind an internal
+    CA, a test simulator with a self-signed certificate)."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def new_session(*, limit: int, context: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
     """The probe session: no client-side timeout (the engine owns it), no cookies (marketplace
     sessions must not leak between accounts), a bounded pool."""
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300)
+    context = context or tls_context()
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, ssl=context)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
@@ -83,6 +95,49 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
                                    http_status=response.status)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class CertificateWatcher:
+    """Reads the certificate each https host presents, at most once per ``ttl`` per host.
+
+    aiohttp releases a connection as soon as a small body is read, so the certificate cannot be
+    taken from the probe's own response; one extra verified handshake per host per hour is the
+    honest price. Failures return None (the probe itself reports handshake problems as ``tls``).
+    """
+
+    def __init__(self, context: ssl.SSLContext, *, ttl: float = 3600.0, timeout: float = 5.0) -> None:
+        self._context = context
+        self._ttl = ttl
+        self._timeout = timeout
+        self._seen: dict[tuple[str, int], tuple[float, float | None]] = {}
+
+    async def not_after(self, host: str, port: int, now: float) -> float | None:
+        cached = self._seen.get((host, port))
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        expiry = await self._handshake(host, port)
+        self._seen[(host, port)] = (now, expiry)
+        return expiry
+
+    async def _handshake(self, host: str, port: int) -> float | None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                _, writer = await asyncio.open_connection(host, port, ssl=self._context, server_hostname=host)
+        except (OSError, ssl.SSLError, TimeoutError):
+            return None
+        try:
+            cert = writer.get_extra_info("peercert")
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+        not_after = cert.get("notAfter") if isinstance(cert, dict) else None
+        if not isinstance(not_after, str):
+            return None
+        try:
+            return float(ssl.cert_time_to_seconds(not_after))
+        except ValueError:
+            return None
 
 
 def _lower(headers: Mapping[str, str]) -> dict[str, str]:

@@ -29,7 +29,7 @@ from marketplace_exporter import __version__
 from marketplace_exporter.collector import new_registry
 from marketplace_exporter.config import ConfigError, LoadedConfig, load_config
 from marketplace_exporter.engine import Engine, QuotaWait
-from marketplace_exporter.engine.transport import new_session
+from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
 from marketplace_exporter.server.status_page import render_status_page
 from marketplace_exporter.store import Store
 
@@ -83,8 +83,9 @@ def create_app(source: ConfigSource, initial: LoadedConfig) -> web.Application:
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     initial = app[INITIAL]
-    async with new_session(limit=max(initial.concurrency, 16)) as session:
-        engine = Engine(session, app[STORE])
+    context = tls_context(initial.ca_file)
+    async with new_session(limit=max(initial.concurrency, 16), context=context) as session:
+        engine = Engine(session, app[STORE], certificates=CertificateWatcher(context))
         app[ENGINE] = engine
         engine.apply(initial)
         _mark_reload(app[STORE], ok=True)
