@@ -40,7 +40,6 @@ FAULT_VALUES: dict[str, float | None] = {
     "malformed_body": None,
     "huge_body": 2,  # MiB: past the exporter's 1 MiB body limit, and quick to stream
 }
-MARKETPLACES = ("amazon_sp", "shopee", "http")
 AMAZON_CHECK = "amazon_sp/us-main/marketplace_participations"
 #: Amazon LWA access tokens start with this; the simulator mints such tokens on every exchange
 ACCESS_TOKEN_PREFIX = "Atza|"
@@ -122,7 +121,7 @@ def test_needles_are_real() -> None:
 async def test_no_fault(sim: DemoExporter) -> None:
     """Healthy answers, including a fresh LWA token exchange traced with debug=true."""
     check_ids = sim.check_ids()
-    assert AMAZON_CHECK in check_ids and len(check_ids) == 5, check_ids
+    assert AMAZON_CHECK in check_ids and len(check_ids) >= 5, check_ids
     responses = await _fetch_all(sim, [f"{sim.url}/probe", *_probe_urls(sim, check_ids)])
     responses += await _token_exchange_probes(sim)
     responses += await _fetch_all(sim, [f"{sim.url}/", f"{sim.url}/metrics"])
@@ -139,7 +138,7 @@ async def test_fault(sim: DemoExporter, fault: str) -> None:
     # token cached). One marketplace at a time: all demo checks share the simulator's host and
     # its 4 per-host probe slots, so with everything hanging at once some would never be sent.
     responses = await _fetch_all(sim, [f"{sim.url}/probe"])
-    for marketplace in MARKETPLACES:
+    for marketplace in sorted({check_id.split("/")[0] for check_id in check_ids}):
         fault_id = sim.inject_fault(marketplace, fault, **extra)["id"]
         mine = [check_id for check_id in check_ids if check_id.startswith(f"{marketplace}/")]
         responses += await _fetch_all(sim, _probe_urls(sim, mine))
