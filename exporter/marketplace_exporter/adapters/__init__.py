@@ -6,15 +6,27 @@ plus one line here (and its routes in the simulator).
 
 from __future__ import annotations
 
+from marketplace_exporter.adapters.aliexpress import AliExpress
 from marketplace_exporter.adapters.amazon_sp import AmazonSP
 from marketplace_exporter.adapters.base import Adapter
+from marketplace_exporter.adapters.ebay import Ebay
 from marketplace_exporter.adapters.http import HttpCheck
+from marketplace_exporter.adapters.lazada import Lazada
+from marketplace_exporter.adapters.mercadolibre import MercadoLibre
 from marketplace_exporter.adapters.shopee import Shopee
+from marketplace_exporter.adapters.tiktok_shop import TikTokShop
+from marketplace_exporter.adapters.walmart import Walmart
 
 ADAPTERS: dict[str, Adapter] = {
     AmazonSP.name: AmazonSP(),
+    Lazada.name: Lazada(),
+    AliExpress.name: AliExpress(),
     Shopee.name: Shopee(),
+    TikTokShop.name: TikTokShop(),
+    MercadoLibre.name: MercadoLibre(),
     HttpCheck.name: HttpCheck(),
+    Ebay.name: Ebay(),
+    Walmart.name: Walmart(),
 }
 
 __all__ = ["ADAPTERS", "Adapter"]
