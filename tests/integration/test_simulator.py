@@ -483,7 +483,7 @@ async def test_amazon_fault_matches_account_by_access_token(sim: Client) -> None
     (b"{broken", "valid JSON"),
     (b"\xff", "valid JSON"),
     (b"[]", "JSON object"),
-    (b'{"marketplace": "ebay", "fault": "throttle"}', "marketplace must be one of"),
+    (b'{"marketplace": "etsy", "fault": "throttle"}', "marketplace must be one of"),
     (b'{"marketplace": "amazon_sp", "fault": "explode"}', "fault must be one of"),
     (b'{"marketplace": "amazon_sp", "fault": "throttle", "account": "nobody"}', "account must be one of"),
     (b'{"marketplace": "http", "fault": "throttle", "account": "x"}', "has no accounts"),

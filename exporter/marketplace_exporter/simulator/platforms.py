@@ -11,15 +11,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from marketplace_exporter.simulator.accounts import SimAccounts
+from marketplace_exporter.simulator.aliexpress import AliExpressSim
 from marketplace_exporter.simulator.amazon import AmazonSim
+from marketplace_exporter.simulator.ebay import EbaySim
 from marketplace_exporter.simulator.faults import Platform
 from marketplace_exporter.simulator.http_target import HttpTargetSim
+from marketplace_exporter.simulator.lazada import LazadaSim
+from marketplace_exporter.simulator.mercadolibre import MercadoLibreSim
 from marketplace_exporter.simulator.shopee import ShopeeSim
+from marketplace_exporter.simulator.tiktok_shop import TikTokShopSim
+from marketplace_exporter.simulator.walmart import WalmartSim
 
 PlatformFactory = Callable[[SimAccounts, Callable[[], float]], Platform]
 
 PLATFORMS: tuple[PlatformFactory, ...] = (
     AmazonSim,
     ShopeeSim,
+    LazadaSim,
+    AliExpressSim,
+    EbaySim,
+    TikTokShopSim,
+    MercadoLibreSim,
+    WalmartSim,
     lambda accounts, clock: HttpTargetSim(clock),
 )
