@@ -1,0 +1,223 @@
+"""TikTok Shop Partner API (versioned 202309+): one signed call with the token production holds.
+
+Facts and source tags are from /work/shared/marketplaces.md section 6 ([G1] EcomPHP/tiktokshop-php,
+[OBS G2]-[OBS G6] third-party observations). What shapes this adapter:
+
+* Whether a refresh rotates the refresh token is UNCONFIRMED. The safe assumption is that it does,
+  so the exporter never calls ``auth.tiktok-shops.com`` (not even when ``auth_url`` is configured):
+  it reads the access token production holds (``access_token`` or ``token_file``; a token file may
+  carry TikTok's own absolute ``access_token_expire_in``/``refresh_token_expire_in`` timestamps).
+* The HTTP status of errors is UNCONFIRMED: the SDK disables HTTP exceptions and decides on the
+  body's ``code`` [G1], so the body decides here too; the status only matters when the code does
+  not say (throttling, server errors) or there is no envelope at all.
+* Groups 105 and 360 (first three digits of ``code``) are auth/token errors [G1]; 105005 "you
+  should apply auth pkg for this api" is a missing permission package [OBS G5].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
+
+from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.common import retry_after_seconds, short
+from marketplace_exporter.adapters.tiktok_shop_signing import sign
+from marketplace_exporter.catalogue import Reason, Step
+from marketplace_exporter.credentials import HeldTokenCredentials
+from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
+from marketplace_exporter.secrets import Secret, SecretUnavailable
+
+HOST = "https://open-api.tiktokglobalshop.com"  # [G1]
+#: the legacy (2022) sandbox host [OBS G2]; the SDK says the sandbox no longer works since API
+#: version 202309 [G1], so ``sandbox: true`` mostly tells you that
+SANDBOX_HOST = "https://open-api-sandbox.tiktokglobalshop.com"
+#: never called (refresh rotation UNCONFIRMED); named so docs and tests can say so
+AUTH_HOST = "https://auth.tiktok-shops.com"
+#: TikTok Shop regions as labels (one API host serves them all [G1]). The fact sheet gives no
+#: list; these are the regions the shop records' ``region`` field is known to carry, kept
+#: permissive on purpose because the site is only a label
+SITES = frozenset({"US", "GB", "ID", "MY", "PH", "SG", "TH", "VN", "ES", "IE", "FR", "DE", "IT", "MX",
+                   "BR", "JP"})
+
+#: the codes the fact sheet names [OBS G5]; every other code is exported as ``other``
+EXPIRED_TOKEN = 105002
+MISSING_PERMISSION_PACKAGE = 105005
+KNOWN_CODES = frozenset({str(EXPIRED_TOKEN), str(MISSING_PERMISSION_PACKAGE)})
+#: first three digits of auth/token error codes [G1]
+AUTH_GROUPS = frozenset({"105", "360"})
+_MAX_CODE = 10**12
+
+Text = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
+
+
+class TikTokShopCredentials(HeldTokenCredentials):
+    """The app's key and secret plus the seller's *current* access token, as production holds it.
+
+    No refresh token, on purpose: whether TikTok rotates refresh tokens is UNCONFIRMED, so the
+    exporter never refreshes. ``shop_cipher`` (from Get Authorized Shops, ``cipher``) is needed by
+    shop-scoped operations only; ``authorized_shops`` reports whether it is still listed.
+    """
+
+    app_key: Text
+    app_secret: Secret
+    shop_cipher: Text | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    path: str
+    #: shop-scoped: sends ``shop_cipher`` (omitted for /authorization/* and /seller/* [G1])
+    shop_scoped: bool
+
+
+_CALLS: Mapping[str, _Call] = {
+    "authorized_shops": _Call("/authorization/202309/shops", shop_scoped=False),
+    "shop_webhooks": _Call("/event/202309/webhooks", shop_scoped=True),
+}
+
+
+class TikTokShop:
+    """TikTok Shop health: Get Authorized Shops (no cipher), or a cheap shop-scoped read."""
+
+    name: ClassVar[str] = "tiktok_shop"
+    operations: ClassVar[Mapping[str, Operation]] = {
+        # quotas UNCONFIRMED [G1]: no budget is modelled; only the interval limits us
+        "authorized_shops": Operation(
+            "authorized_shops", "GET /authorization/202309/shops (Get Authorized Shops)",
+            limit_source="UNCONFIRMED", default_interval_seconds=300.0),
+        "shop_webhooks": Operation(
+            "shop_webhooks", "GET /event/202309/webhooks (Get Shop Webhooks; needs shop_cipher)",
+            limit_source="UNCONFIRMED", default_interval_seconds=300.0),
+    }
+    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
+    sites: ClassVar[frozenset[str]] = SITES
+    Credentials: ClassVar[type[StrictModel]] = TikTokShopCredentials
+    Params: ClassVar[type[StrictModel]] = NoParams
+
+    def probe(self, ctx: ProbeContext) -> ProbeSteps:
+        creds: TikTokShopCredentials = ctx.credentials
+        call = _CALLS.get(ctx.operation)
+        if call is None:
+            return ProbeOutcome.failed(Reason.INTERNAL, f"tiktok_shop: unknown operation {ctx.operation!r}")
+        try:
+            held = creds.held_token()
+        except SecretUnavailable as exc:
+            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
+        configured = held.expiries
+        if call.shop_scoped and creds.shop_cipher is None:
+            return ProbeOutcome.failed(
+                Reason.CLIENT_ERROR, f"{ctx.operation} needs credentials.shop_cipher (the shop's "
+                "cipher from authorized_shops)", credentials=configured)
+        try:
+            request = build_request(ctx, creds, call, held.access_token)
+        except SecretUnavailable as exc:
+            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
+                                       credentials=configured)
+        response = yield request
+        outcome = classify(response, ctx.now, ctx.operation, creds.shop_cipher)
+        return replace(outcome, credentials=configured + outcome.credentials)
+
+
+def host(ctx: ProbeContext) -> str:
+    """``ctx.base_url`` verbatim (simulator, proxies), else the global or legacy sandbox host."""
+    if ctx.base_url:
+        return ctx.base_url.rstrip("/")
+    return SANDBOX_HOST if ctx.sandbox else HOST
+
+
+def build_request(ctx: ProbeContext, creds: TikTokShopCredentials, call: _Call, token: str) -> RequestSpec:
+    """GET with app_key, timestamp (s) [, shop_cipher] and sign in the query; the token in
+    ``x-tts-access-token`` [G1]. The signature covers the API path only, never a base-URL prefix."""
+    query: list[tuple[str, str]] = [("app_key", creds.app_key), ("timestamp", str(int(ctx.now)))]
+    if call.shop_scoped and creds.shop_cipher is not None:
+        query.append(("shop_cipher", creds.shop_cipher))
+    query.append(("sign", sign(creds.app_secret.reveal(), call.path, query)))
+    return RequestSpec(
+        method="GET", url=host(ctx) + call.path, query=tuple(query),
+        # the SDK sends application/json on every call; a GET body is never signed [G1]
+        headers=(("x-tts-access-token", token), ("content-type", "application/json"),
+                 ("accept", "application/json")),
+        step=Step.CALL, sensitive=frozenset({"x-tts-access-token", "sign", "access_token"}))
+
+
+def code_reason(code: int) -> Reason:
+    """A non-zero business code → reason: 105005 permission; groups 105/360 auth [G1][OBS G5];
+    anything else is a rejection of our request (bad sign, bad parameter...)."""
+    if code == MISSING_PERMISSION_PACKAGE:
+        return Reason.PERMISSION
+    if str(code)[:3] in AUTH_GROUPS:
+        return Reason.AUTH
+    return Reason.CLIENT_ERROR
+
+
+def classify(response: HttpResponse, now: float, operation: str = "authorized_shops",
+             shop_cipher: str | None = None) -> ProbeOutcome:
+    """The body's ``code`` decides whatever the status (status on errors UNCONFIRMED [G1])."""
+    status = response.status
+    body = json_or_none(response.body)
+    code = _code(body)
+    if body is None or code is None:
+        return _by_status(status, "no TikTok Shop envelope", now, response)
+    if code == 0:
+        if not 200 <= status <= 299:
+            return _by_status(status, "code 0 with a failing status", now, response)
+        return _success(body, status, operation, shop_cipher)
+    message = body.get("message")
+    text = message if isinstance(message, str) else ""
+    reason = code_reason(code)
+    if reason is Reason.CLIENT_ERROR:
+        # throttling and server failures carry codes the fact sheet does not name (UNCONFIRMED):
+        # the status says what they are (HTTP 429 per third-party notes)
+        if status == 429:
+            reason = Reason.THROTTLED
+        elif 500 <= status <= 599:
+            reason = Reason.SERVER_ERROR
+    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+    label = str(code)
+    return ProbeOutcome.failed(reason, short(f"{label}: {text}" if text else label), code=label,
+                               http_status=status, retry_after_seconds=retry)
+
+
+def _code(body: Mapping[str, Any] | None) -> int | None:
+    """``code`` as an int, only if it is one (booleans, strings, floats and huge numbers are not)."""
+    code = body.get("code") if body is not None else None
+    if isinstance(code, bool) or not isinstance(code, int) or abs(code) > _MAX_CODE:
+        return None
+    return code
+
+
+def _by_status(status: int, why: str, now: float, response: HttpResponse) -> ProbeOutcome:
+    if 500 <= status <= 599:
+        reason = Reason.SERVER_ERROR
+    elif status == 429:
+        reason = Reason.THROTTLED
+    else:
+        reason = Reason.INVALID_RESPONSE
+    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+    return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status, retry_after_seconds=retry)
+
+
+def _success(body: Mapping[str, Any], status: int, operation: str, shop_cipher: str | None) -> ProbeOutcome:
+    """Get Authorized Shops answers ``data.shops[]`` with a ``cipher`` each [G1][OBS G6]; other
+    reads only need ``data`` to be an object."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "code 0 without a data object", http_status=status)
+    if operation != "authorized_shops":
+        webhooks = data.get("webhooks")
+        count = f"{len(webhooks)} webhooks" if isinstance(webhooks, list) else "shop data returned"
+        return ProbeOutcome.ok(status, message=count)
+    shops = data.get("shops")
+    if not isinstance(shops, list):
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "data.shops is not a list", http_status=status)
+    message = f"{len(shops)} authorized shops"
+    values: tuple[tuple[str, float], ...] = ()
+    if shop_cipher is not None:
+        # exported, not judged: a shop that left the authorization is an alerting decision
+        listed = any(isinstance(shop, dict) and shop.get("cipher") == shop_cipher for shop in shops)
+        message += "; configured shop_cipher " + ("listed" if listed else "NOT listed")
+        values = (("shop_cipher_listed", 1.0 if listed else 0.0),)
+    return ProbeOutcome.ok(status, message=message, values=values)
