@@ -1,0 +1,313 @@
+"""Walmart Marketplace: mint an OAuth access token (if none is cached), then one cheap call with it.
+
+Facts and source tags are from /work/shared/marketplaces.md section 5 ([F1] Walmart's OpenAPI auth
+model, [F4][F5] the authentication guides, [F9][OBS F10] rate-limit headers, [F13] error codes,
+[F15] partner configurations). Walmart refresh grants do not rotate (no new refresh token comes
+back [F1]) and client-credentials tokens need no refresh token at all, so the exporter mints its
+own 15-minute tokens without touching anything production holds. Tokens are cached for their
+lifetime minus a minute, keyed without secrets.
+
+Headroom is *observed*: responses carry ``x-current-token-count`` and the next-replenish time
+(two spellings) [OBS F10][F9]. The limits behind them vary per API and are UNCONFIRMED for the two
+probed endpoints, so no ratio is computed and no budget is modelled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Annotated, Any, ClassVar
+from urllib.parse import urlencode
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.common import finite_number, retry_after_seconds, short, unix_time
+from marketplace_exporter.adapters.walmart_signing import (
+    KNOWN_CODES,
+    REPLENISH_HEADERS,
+    basic_authorization,
+    correlation_id,
+    epoch_field,
+    error_reason,
+    first_error,
+    header,
+    observe_headroom,
+    replenish_time,
+)
+from marketplace_exporter.catalogue import Credential, Reason, Step
+from marketplace_exporter.model import CredentialObservation, HttpResponse, Operation, ProbeOutcome, RequestSpec
+from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
+
+HOST = "https://marketplace.walmartapis.com"  # [F1][F2]
+SANDBOX_HOST = "https://sandbox.walmartapis.com"  # US and MX models only [F1][F2]
+#: site → ``WM_MARKET`` header value on token calls (default ``us``) [F1]
+MARKETS: Mapping[str, str] = {"US": "us", "MX": "mx", "CA": "ca"}
+#: the CA model lists production only [F2]: a CA sandbox probe needs an explicit base_url
+SANDBOX_SITES = frozenset({"US", "MX"})
+#: ``WM_SVC.NAME``: the model's example is "Walmart Service Name", integrations send this [F1][F6]
+SERVICE_NAME = "Walmart Marketplace"
+TOKEN_MARGIN_SECONDS = 60.0
+#: Walmart says 900 [F1][F4]; a token "valid" for more than a day is a broken or hostile response
+_MAX_EXPIRES_IN = 86400.0
+_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,8192}")
+
+#: printable ASCII, no CR/LF: these values go into headers
+_HeaderText = Annotated[str, Field(pattern=r"^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$")]
+#: a seller id is numeric in every example [F1]; YAML may give it as a number
+_PartnerId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool)
+                                            else v), Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+
+
+
+class WalmartCredentials(StrictModel):
+    """A direct seller's API key (client credentials), or a solution provider's app plus the
+    seller's refresh token and seller id (``WM_PARTNER.ID``) [F1][F4].
+
+    Minting from either is safe: a refresh grant returns no new refresh token [F1], so the one
+    production holds stays valid. ``refresh_token_expires_at``: refresh tokens live one year [F4];
+    Walmart reports the date nowhere, so the seller records it.
+    """
+
+    client_id: Annotated[str, Field(pattern=r"^[\x21-\x39\x3b-\x7e]{1,256}$")]  # no ':' (Basic auth)
+    client_secret: Secret
+    partner_id: _PartnerId | None = None
+    refresh_token: Secret | None = None
+    refresh_token_expires_at: datetime | date | None = None
+    service_name: _HeaderText = SERVICE_NAME
+    #: ``WM_CONSUMER.CHANNEL.TYPE``, if Walmart gave you one at onboarding (optional [F1])
+    channel_type: _HeaderText | None = None
+
+    @model_validator(mode="after")
+    def _solution_provider_pair(self) -> WalmartCredentials:
+        if (self.refresh_token is None) != (self.partner_id is None):
+            raise ValueError("refresh_token and partner_id go together: the refresh_token grant needs the "
+                             "seller id in WM_PARTNER.ID; a direct seller's key needs neither")
+        if self.refresh_token_expires_at is not None and self.refresh_token is None:
+            raise ValueError("refresh_token_expires_at is only meaningful with a refresh_token")
+        return self
+
+
+#: operation → API path. Quotas for both are UNCONFIRMED [F3]: no rate is claimed, no budget modelled.
+_PATHS: Mapping[str, str] = {
+    "token_detail": "/v3/token/detail",
+    "partner_profile": "/v3/settings/partnerprofile",
+}
+
+
+class Walmart:
+    """Walmart health: token exchange (non-rotating, cached), then token/detail or partner profile."""
+
+    name: ClassVar[str] = "walmart"
+    operations: ClassVar[Mapping[str, Operation]] = {
+        "token_detail": Operation(
+            "token_detail", "GET /v3/token/detail (validates the token and lists its scopes) [F1]",
+            limit_source="UNCONFIRMED", default_interval_seconds=300.0),
+        "partner_profile": Operation(
+            "partner_profile", "GET /v3/settings/partnerprofile (seller account status) [F15]",
+            limit_source="UNCONFIRMED", default_interval_seconds=300.0),
+    }
+    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
+    sites: ClassVar[frozenset[str]] = frozenset(MARKETS)
+    Credentials: ClassVar[type[StrictModel]] = WalmartCredentials
+    Params: ClassVar[type[StrictModel]] = NoParams
+
+    def probe(self, ctx: ProbeContext) -> ProbeSteps:
+        creds: WalmartCredentials = ctx.credentials
+        observed = tuple(_configured_deadlines(creds))
+        path = _PATHS.get(ctx.operation)
+        market = MARKETS.get(ctx.site.upper())
+        if path is None or market is None:
+            what = f"operation {ctx.operation!r}" if path is None else f"site {ctx.site!r}"
+            return ProbeOutcome.failed(Reason.INTERNAL, f"walmart: unknown {what}", credentials=observed)
+        base = api_base(ctx)
+        if base is None:
+            # UNCONFIRMED whether a CA sandbox exists: the CA model lists production only [F2].
+            # Sending CA traffic to the US/MX sandbox could only produce a misleading auth error.
+            return ProbeOutcome.failed(
+                Reason.CLIENT_ERROR, "walmart: no sandbox host is documented for CA; set base_url to "
+                "probe one", credentials=observed)
+        token_url = f"{(ctx.auth_url or base).rstrip('/')}/v3/token"
+        key = token_key(ctx, token_url)
+        cached = ctx.tokens.get(key, ctx.now, margin=TOKEN_MARGIN_SECONDS)
+        if cached is None:
+            try:
+                request = token_request(token_url, creds, market, correlation_id(
+                    ctx.alias, ctx.operation, Step.TOKEN, ctx.now))
+            except SecretUnavailable as exc:
+                return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
+                                           credentials=observed)
+            minted = classify_token((yield request), ctx.now)
+            if isinstance(minted, ProbeOutcome):
+                return replace(minted, credentials=observed)
+            REDACTOR.register(minted[0])  # a secret like any other: redact it in logs and messages
+            ctx.tokens.put(key, *minted)
+            cached = minted
+        token, expires_at = cached
+        response = yield call_request(base + path, token, creds, correlation_id(
+            ctx.alias, ctx.operation, Step.CALL, ctx.now), form_content_type=ctx.operation == "token_detail")
+        outcome = classify_call(response, ctx.now, ctx.operation)
+        if outcome.reason is Reason.AUTH:
+            ctx.tokens.drop(key)  # the next probe mints a fresh token instead of reusing a dead one
+        reported = [o for o in outcome.credentials if o.credential is Credential.ACCESS_TOKEN]
+        if reported and reported[0].expires_at < expires_at and outcome.success:
+            ctx.tokens.put(key, token, reported[0].expires_at)  # Walmart knows better than our clock
+        access = tuple(reported) or (CredentialObservation(Credential.ACCESS_TOKEN, expires_at),)
+        others = tuple(o for o in outcome.credentials if o.credential is not Credential.ACCESS_TOKEN)
+        return replace(outcome, credentials=observed + access + others)
+
+
+def api_base(ctx: ProbeContext) -> str | None:
+    """``ctx.base_url`` verbatim if set, else the production or sandbox host (one host for every
+    market [F1]); None for a CA sandbox, which is not documented [F2]."""
+    if ctx.base_url:
+        return ctx.base_url.rstrip("/")
+    if not ctx.sandbox:
+        return HOST
+    return SANDBOX_HOST if ctx.site.upper() in SANDBOX_SITES else None
+
+
+def token_key(ctx: ProbeContext, token_url: str) -> str:
+    """Cache key per account, app, seller and token host; holds no secret."""
+    creds: WalmartCredentials = ctx.credentials
+    return f"walmart:{ctx.alias}:{creds.client_id}:{creds.partner_id or '-'}@{token_url}"
+
+
+def token_request(token_url: str, creds: WalmartCredentials, market: str, correlation: str) -> RequestSpec:
+    """``POST /v3/token`` [F1][F4]: Basic auth, form body, market and service headers; a solution
+    provider adds ``WM_PARTNER.ID`` and uses the (non-rotating) refresh_token grant."""
+    authorization = basic_authorization(creds.client_id, creds.client_secret.reveal())
+    REDACTOR.register(authorization.removeprefix("Basic "))  # base64 of the secret is a secret too
+    form = {"grant_type": "client_credentials"}
+    if creds.refresh_token is not None:
+        form = {"grant_type": "refresh_token", "refresh_token": creds.refresh_token.reveal()}
+    headers = [("authorization", authorization),
+               ("content-type", "application/x-www-form-urlencoded"),
+               ("accept", "application/json"),
+               ("wm_svc.name", creds.service_name),
+               ("wm_qos.correlation_id", correlation),
+               ("wm_market", market)]
+    if creds.partner_id is not None:
+        headers.append(("wm_partner.id", creds.partner_id))
+    return RequestSpec(method="POST", url=token_url, headers=tuple(headers), body=urlencode(form).encode(),
+                       step=Step.TOKEN, sensitive=frozenset({"authorization", "refresh_token"}))
+
+
+def call_request(url: str, token: str, creds: WalmartCredentials, correlation: str, *,
+                 form_content_type: bool = False) -> RequestSpec:
+    """An API call: the token goes in ``WM_SEC.ACCESS_TOKEN``, never ``Authorization: Bearer``
+    (Walmart answers that with 401 [OBS F7]). The token-detail model declares a Content-Type even
+    though the GET has no body [F1], so it is sent there."""
+    headers = [("wm_sec.access_token", token),
+               ("wm_qos.correlation_id", correlation),
+               ("wm_svc.name", creds.service_name),
+               ("accept", "application/json")]
+    if form_content_type:
+        headers.append(("content-type", "application/x-www-form-urlencoded"))
+    if creds.channel_type is not None:
+        headers.append(("wm_consumer.channel.type", creds.channel_type))
+    return RequestSpec(method="GET", url=url, headers=tuple(headers), step=Step.CALL,
+                       sensitive=frozenset({"wm_sec.access_token"}))
+
+
+def classify_token(response: HttpResponse, now: float) -> tuple[str, float] | ProbeOutcome:
+    """(access token, expires_at) from a good token response [F1], else the failed outcome."""
+    status = response.status
+    if 200 <= status <= 299:
+        body: Mapping[str, Any] | None = json_or_none(response.body)
+        if body is None:
+            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response is not a JSON object",
+                                       http_status=status)
+        token, expires_in = body.get("access_token"), finite_number(body.get("expires_in"))
+        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
+            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable access_token",
+                                       http_status=status)
+        if expires_in is None or not 0 < expires_in <= _MAX_EXPIRES_IN:
+            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable expires_in",
+                                       http_status=status)
+        return token, now + expires_in
+    return error_outcome(response, now, "token request: ")
+
+
+def _configured_deadlines(creds: WalmartCredentials) -> Iterator[CredentialObservation]:
+    if creds.refresh_token_expires_at is not None:
+        yield CredentialObservation(Credential.REFRESH_TOKEN, unix_time(creds.refresh_token_expires_at))
+
+
+# --- classification -------------------------------------------------------------------------------
+
+def classify_call(response: HttpResponse, now: float, operation: str) -> ProbeOutcome:
+    """Success body per operation; errors from status and body; headroom from the headers."""
+    status = response.status
+    headroom = observe_headroom(response.headers, now)
+    if not 200 <= status <= 299:
+        return replace(error_outcome(response, now, ""), rate_limit=headroom)
+    body = json_or_none(response.body)
+    if body is None:
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status}: body is not a JSON object",
+                                   http_status=status, rate_limit=headroom)
+    outcome = _token_detail(body, status) if operation == "token_detail" else _partner_profile(body, status)
+    return replace(outcome, rate_limit=headroom)
+
+
+def _token_detail(body: Mapping[str, Any], status: int) -> ProbeOutcome:
+    """``is_valid`` decides [F1]; ``expire_at`` (epoch ms string) is the token's expiry."""
+    valid = body.get("is_valid")
+    if not isinstance(valid, bool):
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status} without a boolean is_valid",
+                                   http_status=status)
+    expiry = epoch_field(body.get("expire_at"))
+    observed = (CredentialObservation(Credential.ACCESS_TOKEN, expiry),) if expiry is not None else ()
+    if not valid:
+        return ProbeOutcome.failed(Reason.AUTH, "token detail: is_valid is false", http_status=status,
+                                   credentials=observed)
+    values: list[tuple[str, float]] = []
+    scopes = body.get("scopes")
+    message = "token valid"
+    if isinstance(scopes, dict):
+        levels = [level for level in scopes.values() if isinstance(level, str)]
+        granted = sum(level in ("full_access", "view_only") for level in levels)
+        values += [("token_scopes_with_access", float(granted)),
+                   ("token_scopes_full_access", float(levels.count("full_access")))]
+        message = f"token valid; {granted} of {len(levels)} scopes with access"
+    channel = body.get("is_channel_match")
+    if isinstance(channel, bool):
+        values.append(("token_channel_match", 1.0 if channel else 0.0))  # exported, not judged
+    return ProbeOutcome.ok(status, message=message, values=tuple(values), credentials=observed)
+
+
+def _partner_profile(body: Mapping[str, Any], status: int) -> ProbeOutcome:
+    """``partner`` and ``configurations[ACCOUNT].configuration.status`` [F15]."""
+    partner, configurations = body.get("partner"), body.get("configurations")
+    if not isinstance(partner, dict) and not isinstance(configurations, list):
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status} without partner or configurations",
+                                   http_status=status)
+    account = next((c.get("configuration") for c in (configurations if isinstance(configurations, list) else ())
+                    if isinstance(c, dict) and c.get("configurationName") == "ACCOUNT"), None)
+    account_status = account.get("status") if isinstance(account, dict) else None
+    if not isinstance(account_status, str) or not account_status:
+        return ProbeOutcome.ok(status, message="partner profile returned")
+    # ACTIVE, ONBOARDING_ACTIVE, ONBOARDING_INACTIVE, SUSPENDED, TNS_DECLINED, TERMINATED [F15]:
+    # exported, not judged; the call itself worked
+    return ProbeOutcome.ok(status, message=short(f"account status {account_status}", 60),
+                           values=(("account_status_active", 1.0 if account_status == "ACTIVE" else 0.0),))
+
+
+def error_outcome(response: HttpResponse, now: float, prefix: str) -> ProbeOutcome:
+    """A non-2xx answer: the status decides where it is unambiguous (401, 403, 429, 5xx [F5][F13]);
+    for other 4xx the body's code may name one of those classes; otherwise client_error."""
+    status = response.status
+    code, text = first_error(json_or_none(response.body))
+    reason = error_reason(status, code)
+    retry = None
+    if reason is Reason.THROTTLED:
+        retry = retry_after_seconds(response.header("retry-after"), now)
+        reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
+        if retry is None and reset is not None:
+            retry = min(max(reset - now, 0.0), 86400.0)
+    message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+    if code is None and not text and status == 503:
+        message += " without a body (gateway unreachable [F13])"
+    return ProbeOutcome.failed(reason, short(message), code=code, http_status=status, retry_after_seconds=retry)
