@@ -1,0 +1,94 @@
+"""What the simulated Lazada and AliExpress gateways share: Alibaba's IOP conventions.
+
+Request parameters come from the query and, for POST, a form body (the SDKs post ``data=`` [E1]);
+signatures are verified with the adapters' own :mod:`~marketplace_exporter.adapters.iop_signing`
+(one implementation, so the vectors tested there are what the simulator checks); errors are the IOP
+envelope ``{"type", "code", "message", "request_id"}`` [D1][D2][E1].
+
+Codes the fact sheet names are used as named (``IllegalAccessToken``, ``ApiCallLimit``,
+``IncompleteSignature``); every other code below is the simulator's own choice, marked
+UNCONFIRMED here and in the "Simulator" sections of docs/marketplaces/lazada.md and aliexpress.md;
+the adapters classify such codes by ``type`` like any unknown code.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, parse_timestamp, signature_matches
+
+#: (code, type, message). Sources: [D6] token, [OBS D11] throttle, [OBS E10][X4] signature
+ILLEGAL_TOKEN = ("IllegalAccessToken", "ISV", "The specified access token is invalid or expired")
+BAD_SIGNATURE = ("IncompleteSignature", "ISV", "The request signature does not conform to platform standards")
+# UNCONFIRMED: the simulator's own codes for errors no source names
+BAD_APP_KEY = ("InvalidAppKey", "ISV", "The specified App Key is invalid")  # seen in third-party fixtures
+BAD_TIMESTAMP = ("InvalidTimestamp", "ISV", "The timestamp is invalid or outside the accepted window")
+NO_PERMISSION = ("InsufficientPermission", "ISV", "The app has no permission to call this API")
+SERVER_ERROR = ("InternalError", "ISP", "Backend service error, please try again later")
+BAD_REFRESH = ("IllegalRefreshToken", "ISV", "The specified refresh token is invalid or expired")
+
+
+def missing(name: str) -> tuple[str, str, str]:
+    """UNCONFIRMED code for a missing system parameter (the simulator's choice)."""
+    return ("MissingParameter", "ISV", f"The input parameter '{name}' that is mandatory for processing "
+            "this request is not supplied")
+
+
+def ban_text(seconds: int) -> str:
+    """Lazada's throttle message [OBS D11]; AliExpress returns the same IOP code [OBS E11]."""
+    return f"Api access frequency exceeds the limit. this ban will last {seconds} seconds"
+
+
+def request_id() -> str:
+    return secrets.token_hex(13)
+
+
+def json_response(body: Mapping[str, Any], status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def iop_error(error: tuple[str, str, str], status: int = 200) -> web.Response:
+    """The IOP error envelope. HTTP status of errors is UNCONFIRMED upstream; the simulator answers
+    200 unless told otherwise (a fault's ``value``, or 500 for server errors)."""
+    code, error_type, message = error
+    return json_response({"type": error_type, "code": code, "message": message,
+                          "request_id": request_id()}, status)
+
+
+async def request_params(request: web.Request) -> dict[str, str]:
+    """Query parameters, then (for a form POST) body fields, which win. aiohttp caches the body, so
+    ``identify`` and the handler can both call this."""
+    params = dict(request.query)
+    if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.post()
+        except ValueError:
+            return params
+        params.update({key: value for key, value in form.items() if isinstance(value, str)})
+    return params
+
+
+def check_system_params(
+    params: Mapping[str, str], app_key: str, app_secret: str, api_path: str, now: float, window: float,
+) -> tuple[str, str, str] | None:
+    """The gateway's own checks, in order: required system parameters, app key, timestamp window,
+    signature. Returns the error to answer, or None when the request may proceed."""
+    for name in ("app_key", "timestamp", "sign_method", "sign"):
+        if not params.get(name):
+            return missing(name)
+    if params["app_key"] != app_key:
+        return BAD_APP_KEY
+    when = parse_timestamp(params["timestamp"])
+    if when is None or abs(when - now) > window:
+        return BAD_TIMESTAMP
+    if params["sign_method"] != SIGN_METHOD:
+        return BAD_SIGNATURE  # only HMAC-SHA256 is simulated
+    if not signature_matches(app_secret, params, params["sign"], api_path):
+        return BAD_SIGNATURE
+    return None
