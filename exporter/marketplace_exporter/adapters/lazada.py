@@ -1,0 +1,162 @@
+"""Lazada Open Platform (Lazop): one signed ``GET /seller/get`` on the site's own gateway, with the
+access token production already holds.
+
+Facts and source tags are from /work/shared/marketplaces.md section 4 ([D1] official Python SDK
+mirror, [D2] JS SDK, [D5] calling parameters, [D6] quoted token responses, [D7] lifetimes). Three
+facts shape this adapter:
+
+* Whether ``/auth/token/refresh`` rotates the refresh token is UNCONFIRMED [D2][D6]. Until proven
+  otherwise it is treated as rotating: the exporter never calls the auth host
+  (``https://auth.lazada.com/rest``) and has no refresh-token field; it reads the token production
+  holds (:class:`~marketplace_exporter.credentials.HeldTokenCredentials`). ``ctx.auth_url`` is
+  therefore never used.
+* Every call is signed (IOP, :mod:`.iop_signing`), path prefixed, timestamp in milliseconds and
+  within 7200 s of UTC [D5]: the exporter host needs a correct clock.
+* The HTTP status of error answers is UNCONFIRMED (the SDKs read the body ``code`` [D1][D2]): the
+  body decides whatever the status (:mod:`.iop_errors`).
+
+Token lifetimes (test app 7 d / 14 d, online app 30 d / 180 d [D7]) depend on the app's status and
+on per-category policies [D8], so no lifetime is assumed: expiry series come only from the
+configured dates (``token_file`` or ``access_token_expires_at``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
+
+from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.common import short
+from marketplace_exporter.adapters.iop_errors import (
+    IOP_CODES,
+    by_status,
+    code_text,
+    iop_failure,
+    is_zero,
+    text_field,
+)
+from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, sign, timestamp_ms
+from marketplace_exporter.catalogue import Reason, Step
+from marketplace_exporter.credentials import HeldTokenCredentials
+from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
+from marketplace_exporter.secrets import Secret, SecretUnavailable
+
+#: one gateway per country [D1][D2]; the site picks it
+GATEWAYS: Mapping[str, str] = {
+    "SG": "https://api.lazada.sg/rest",
+    "MY": "https://api.lazada.com.my/rest",
+    "VN": "https://api.lazada.vn/rest",
+    "TH": "https://api.lazada.co.th/rest",
+    "PH": "https://api.lazada.com.ph/rest",
+    "ID": "https://api.lazada.co.id/rest",
+}
+#: token create/refresh for every country [D1][D3]: documented here, never called (see above)
+AUTH_HOST = "https://auth.lazada.com/rest"
+#: Lazada app keys are short identifiers; no whitespace, nothing a URL would mangle
+AppKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+
+#: operation → API path (the signed path, never a base-URL prefix)
+_CALLS: Mapping[str, str] = {"seller_get": "/seller/get"}
+KNOWN_CODES = frozenset(IOP_CODES)
+
+
+class LazadaCredentials(HeldTokenCredentials):
+    """App credentials plus the seller's *current* access token, as production holds it.
+
+    No refresh token, on purpose: whether Lazada's refresh rotates is UNCONFIRMED, so a refresh by
+    the monitor could break production's token chain. Give ``access_token`` (``{file: PATH}`` is
+    re-read when production rewrites it) or ``token_file`` (JSON/YAML with the token and its expiry
+    dates; your ERP computes them from ``expires_in``/``refresh_expires_in`` [D2]).
+    """
+
+    app_key: AppKey
+    app_secret: Secret
+
+
+class Lazada:
+    """Lazada health: the seller profile (``/seller/get``) on the site's country gateway."""
+
+    name: ClassVar[str] = "lazada"
+    operations: ClassVar[Mapping[str, Operation]] = {
+        # per-API quota UNCONFIRMED [OBS D12]; only daily app caps are documented (10 000/day in test
+        # status, 10 M/day online [D7]), so no budget is modelled: a 5-minute interval is 288 calls/day
+        "seller_get": Operation("seller_get", "GET /seller/get (seller profile, seller API)",
+                                limit_source="UNCONFIRMED", default_interval_seconds=300.0),
+    }
+    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
+    sites: ClassVar[frozenset[str]] = frozenset(GATEWAYS)
+    Credentials: ClassVar[type[StrictModel]] = LazadaCredentials
+    Params: ClassVar[type[StrictModel]] = NoParams
+
+    def probe(self, ctx: ProbeContext) -> ProbeSteps:
+        creds: LazadaCredentials = ctx.credentials
+        path = _CALLS.get(ctx.operation)
+        if path is None:
+            return ProbeOutcome.failed(Reason.INTERNAL, f"lazada: unknown operation {ctx.operation!r}")
+        base = gateway(ctx)
+        if base is None:
+            return ProbeOutcome.failed(Reason.INTERNAL, f"lazada: no gateway for site {ctx.site!r}")
+        try:
+            held = creds.held_token()
+            request = build_request(base, path, creds.app_key, creds.app_secret.reveal(),
+                                    held.access_token, ctx.now)
+        except SecretUnavailable as exc:
+            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
+        response = yield request
+        outcome = classify(response, ctx.now)
+        return replace(outcome, credentials=held.expiries + outcome.credentials)
+
+
+def gateway(ctx: ProbeContext) -> str | None:
+    """``ctx.base_url`` verbatim (simulator, a test host), else the site's country gateway.
+
+    ``sandbox`` changes nothing: Lazada has no separate sandbox host (the SDK's
+    ``api.lazada.test`` is UNCONFIRMED [D4]); a new app in *test status* calls the same
+    gateways with lower caps [D7]."""
+    if ctx.base_url:
+        return ctx.base_url.rstrip("/")
+    return GATEWAYS.get(ctx.site.upper())
+
+
+def build_request(base: str, path: str, app_key: str, app_secret: str, token: str,
+                  now: float) -> RequestSpec:
+    """GET with every parameter in the query; the signature covers the API path and every system
+    parameter [D5]. The Python SDK's extra ``partner_id`` (its own version) is not sent."""
+    params = {"app_key": app_key, "timestamp": timestamp_ms(now), "sign_method": SIGN_METHOD,
+              "access_token": token}
+    query = (*params.items(), ("sign", sign(app_secret, params, path)))
+    return RequestSpec(method="GET", url=base + path, query=query,
+                       headers=(("accept", "application/json"),), step=Step.CALL,
+                       sensitive=frozenset({"access_token", "sign"}))
+
+
+def classify(response: HttpResponse, now: float) -> ProbeOutcome:
+    """The body's ``code`` decides whatever the HTTP status; ``"0"`` with a non-2xx status or without
+    a ``data`` object is never a success."""
+    status = response.status
+    body = json_or_none(response.body)
+    if body is None or "code" not in body:
+        return by_status(response, "no Lazada envelope", now)
+    raw = body.get("code")
+    if is_zero(raw):
+        if not 200 <= status <= 299:
+            return by_status(response, 'code "0" with a failing status', now)
+        return _success(body, status)
+    code = code_text(raw)
+    if not code:
+        return by_status(response, "code is not a string", now)
+    error_type = body.get("type")
+    return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None,
+                       text_field(body, "message"))
+
+
+def _success(body: Mapping[str, Any], status: int) -> ProbeOutcome:
+    """Success carries ``data`` [D1][D2]; for /seller/get it is the seller object. Its fields are not
+    in the fact sheet, so nothing is read from it beyond its presence."""
+    if not isinstance(body.get("data"), dict):
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, 'code "0" without a data object',
+                                   http_status=status)
+    return ProbeOutcome.ok(status, message="seller profile returned")
