@@ -15,7 +15,7 @@ third-party code); [X…] tags are sources read for this adapter, listed in docs
   code" — read-only, no parameters, a seller token [X3]. ``params.method`` swaps in another read-only
   business API if the app lacks that permission.
 * The token parameter: the official Python SDK names it ``session`` [E9] while the official vector
-  signs ``access_token`` [E8]. We send ``session`` (what the SDK production ERPs use sends);
+  signs ``access_token`` [E8]. We send ``session``, as the official SDK does;
   ``params.token_param: access_token`` switches. Which one the gateway prefers is UNCONFIRMED.
 * Errors arrive in the IOP envelope like Lazada's [E1] or, from bridged legacy APIs, as TOP's
   ``error_response{code,msg,sub_code,sub_msg}`` [OBS E11]; the body decides whatever the status.
