@@ -423,7 +423,8 @@ class Ours:
             raise BenchError(f"worker {key} exited with status {code}:\n{err.strip()[-3000:]}")
         start, end = marks["start"], marks["end"]
         failures = end["failures_total"]
-        detail = f"by reason {end['failures_by_reason']}; last: {end['last_failure']}" if failures else ""
+        last = end["last_failure"] or "none failing at the end (transient)"
+        detail = f"by reason {end['failures_by_reason']}; last: {last}" if failures else ""
         return Window(
             probes=end["probes"] - start["probes"], seconds=end["t"] - start["t"],
             cpu=end["cpu"] - start["cpu"],
