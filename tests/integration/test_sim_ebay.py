@@ -171,6 +171,8 @@ FAULTS: list[tuple[dict[str, Any], str, Reason, str | None, str | None]] = [
     ({"account": "us-main", "check": "privilege", "fault": "server_error"}, PRIVILEGE,
      Reason.SERVER_ERROR, "2003", "2003"),
     ({"account": "us-main", "check": "privilege", "fault": "server_error", "value": 502}, PRIVILEGE,
+     Reason.SERVER_ERROR, "3005", "3005"),
+    ({"account": "us-main", "check": "privilege", "fault": "server_error", "value": 503}, PRIVILEGE,
      Reason.SERVER_ERROR, "2003", "2003"),
     ({"account": "us-main", "check": "privilege", "fault": "http_status", "value": 404}, PRIVILEGE,
      Reason.CLIENT_ERROR, "2002", "2002"),

@@ -83,7 +83,6 @@ class EbayUser:
 
     alias: str
     refresh_token: str
-    username: str
     scopes: frozenset[str]
     registration_completed: bool
     #: sellingLimit: (amount, currency, quantity)
@@ -111,9 +110,9 @@ EBAY_APP = EbayApp(
     client_id="SimOutfi-monitor-PRD-5a1b2c3d4-e5f60718",
     client_secret="PRD-sim0ebay0cert-0001",
     users=(
-        EbayUser("us-main", "v^1.1#i^1#r^1#sim-ebay-refresh-us-main", "sim_outfitters_us", _USER_SCOPES,
+        EbayUser("us-main", "v^1.1#i^1#r^1#sim-ebay-refresh-us-main", _USER_SCOPES,
                  True, ("50000.0", "USD", 1000)),
-        EbayUser("de-main", "v^1.1#i^1#r^1#sim-ebay-refresh-de-main", "sim_outfitters_de", _USER_SCOPES,
+        EbayUser("de-main", "v^1.1#i^1#r^1#sim-ebay-refresh-de-main", _USER_SCOPES,
                  True, ("20000.0", "EUR", 500)),
     ),
 )
@@ -165,8 +164,9 @@ class EbaySim:
     def error_response(self, request: web.Request, fault: str, status: int | None, check: str) -> web.Response:
         if check == TOKEN_CHECK:
             return self._token_fault(fault, status)
-        error_id = _FAULT_ERRORS.get(fault) or error_id_for_status(status or 500)
-        return self.error(error_id, status)
+        if fault == "server_error" and status is not None:
+            return self.error(error_id_for_status(status), status)  # 502 → 3005, other 5xx → 2003
+        return self.error(_FAULT_ERRORS.get(fault) or error_id_for_status(status or 500), status)
 
     def sample_body(self, check: str) -> bytes:
         if check == TOKEN_CHECK:
