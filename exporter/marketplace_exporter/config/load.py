@@ -205,6 +205,7 @@ def _resolve_checks(defaults: Any, accounts: list[tuple[int, Any]], http_checks:
     def error(path: Path_, message: str) -> None:
         errors.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {message}")
 
+    interval_configured = isinstance(raw.get("defaults"), dict) and "interval" in raw["defaults"]
     seen_accounts: dict[tuple[str, str], int] = {}
     for index, account in accounts:
         path: Path_ = ("accounts", index)
@@ -231,7 +232,10 @@ def _resolve_checks(defaults: Any, accounts: list[tuple[int, Any]], http_checks:
                 error(check_path, f"duplicate check name {check_name!r} in account {account.alias!r}")
             seen_checks.add(check_name)
             operation = adapter.operations[check.operation]
-            interval = check.interval or defaults.interval
+            # the operation's own default (e.g. eBay's 5,000-a-day Analytics API: 15 min) unless the
+            # config says otherwise for this check or for every check
+            interval = check.interval or (defaults.interval if interval_configured
+                                          else operation.default_interval_seconds)
             timeout = check.timeout or defaults.timeout
             if timeout > interval:
                 error(check_path + ("timeout",), f"expected a timeout <= interval ({interval:g}s), "
