@@ -4,87 +4,17 @@ quota spend matches what the simulator counted."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from prometheus_client.parser import text_string_to_metric_families
+from stacklib import Stack, fast, value
 
-from marketplace_exporter.cli import DEMO_SIMULATOR, demo_config_path
+from marketplace_exporter.cli import demo_config_path
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.simulator import create_simulator_app
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@dataclass
-class Stack:
-    exporter: str
-    simulator: str
-    session: aiohttp.ClientSession
-
-    async def samples(self) -> Samples:
-        async with self.session.get(f"{self.exporter}/metrics") as response:
-            text = await response.text()
-        out: Samples = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                out[(sample.name, frozenset(sample.labels.items()))] = sample.value
-        return out
-
-    async def fault(self, **body: object) -> None:
-        async with self.session.post(f"{self.simulator}/__sim/faults", json=body) as response:
-            assert response.status == 201, await response.text()
-
-    async def wait_for(self, predicate: Callable[[Samples], bool], seconds: float = 8.0) -> Samples:
-        deadline = time.monotonic() + seconds
-        while True:
-            samples = await self.samples()
-            if predicate(samples):
-                return samples
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in /metrics within "
-                                     f"{seconds}s; last samples:\n" + _dump(samples))
-            await asyncio.sleep(0.1)
-
-
-def _dump(samples: Samples) -> str:
-    return "\n".join(f"{name}{dict(labels)} {value}" for (name, labels), value in sorted(
-        samples.items(), key=lambda item: item[0][0]) if name.startswith("marketplace_probe_"))
-
-
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    want = set(labels.items())
-    for (sample_name, sample_labels), sample_value in samples.items():
-        if sample_name == name and want <= sample_labels:
-            return sample_value
-    return None
-
-
-def fast(text: str, sim_url: str) -> str:
-    """The demo config, pointed at this test's simulator and sped up."""
-    return (text.replace(DEMO_SIMULATOR, sim_url).replace("interval: 5s", "interval: 200ms")
-            .replace("timeout: 3s", "timeout: 150ms"))
-
-
-@pytest.fixture
-async def stack() -> AsyncIterator[Stack]:
-    simulator = TestServer(create_simulator_app(), host="127.0.0.1")
-    await simulator.start_server()
-    sim_url = f"http://127.0.0.1:{simulator.port}"
-    source = ConfigSource(demo_config_path(), transform=lambda text: fast(text, sim_url))
-    exporter = TestServer(create_app(source, source.load()), host="127.0.0.1")
-    await exporter.start_server()
-    async with aiohttp.ClientSession() as session:
-        yield Stack(f"http://127.0.0.1:{exporter.port}", sim_url, session)
-    await exporter.close()
-    await simulator.close()
-
 
 SG = {"marketplace": "shopee", "account": "sg-main"}
 US = {"marketplace": "amazon_sp", "account": "us-main"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from test_faults_observed import Stack, value  # same folder: pytest puts it on sys.path
+from stacklib import Stack, value
 
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.simulator import create_simulator_app

@@ -5,6 +5,12 @@ Routes (mounted under ``/shopee``; signatures are over the API path *without* th
     GET /shopee/api/v2/shop/get_shop_info            Shop API:   partner_id, timestamp, sign,
                                                                  access_token, shop_id
     GET /shopee/api/v2/public/get_shops_by_partner   Public API: partner_id, timestamp, sign
+    POST /shopee/api/v2/auth/access_token/get        refresh: public-API signature, JSON body
+                                                     {refresh_token, partner_id, shop_id}; ROTATES:
+                                                     the refresh token used stops working [C3]
+
+The refresh route exists so tests can prove from ``/__sim/requests`` that the exporter never calls
+it (a monitor that refreshed would break the seller's single-use refresh-token chain).
 
 HTTP status on errors is UNCONFIRMED upstream (SDKs decide on the body's ``error``). The
 simulator's choice: 200 for business errors (error_param, error_sign, error_auth,
@@ -30,6 +36,8 @@ NAME = "shopee"
 MOUNT = "/shopee"
 SHOP_INFO, SHOPS_BY_PARTNER = "get_shop_info", "get_shops_by_partner"
 API_PATHS = {SHOP_INFO: "/api/v2/shop/get_shop_info", SHOPS_BY_PARTNER: "/api/v2/public/get_shops_by_partner"}
+TOKEN_REFRESH, REFRESH_PATH = "token_refresh", "/api/v2/auth/access_token/get"
+ACCESS_TOKEN_SECONDS = 4 * 3600  # [C2]
 TIMESTAMP_WINDOW_S = 300
 AUTHORIZATION_DAYS = 365
 _DAY = 86400
@@ -74,7 +82,7 @@ def shopee_error(error: str, message: str, status: int = 200) -> web.Response:
 
 class ShopeeSim:
     name = NAME
-    checks = frozenset(API_PATHS)
+    checks = frozenset(API_PATHS) | {TOKEN_REFRESH}
     min_error_status = 200
 
     def __init__(self, accounts: SimAccounts, clock: Callable[[], float]) -> None:
@@ -87,9 +95,12 @@ class ShopeeSim:
         started = int(clock())
         self.auth_time = {
             shop.alias: started - shop.authorized_days_ago * _DAY for shop in self._partner.shops}
+        #: live refresh tokens (single-use): the initial ones are simulator-only fake values
+        self.refresh_tokens = {f"sim-shopee-refresh-{shop.alias}": shop for shop in self._partner.shops}
 
     def routes(self) -> list[RouteSpec]:
-        return [("GET", MOUNT + path, check, self.handle) for check, path in API_PATHS.items()]
+        routes: list[RouteSpec] = [("GET", MOUNT + path, check, self.handle) for check, path in API_PATHS.items()]
+        return [*routes, ("POST", MOUNT + REFRESH_PATH, TOKEN_REFRESH, self.refresh)]
 
     def check_of(self, request: web.Request) -> str:
         raise AssertionError("every Shopee route names its check")
@@ -110,7 +121,7 @@ class ShopeeSim:
 
     def sample_body(self, check: str) -> bytes:
         shop = self._partner.shops[0]
-        body = self._shop_info(shop) if check == SHOP_INFO else self._shops_by_partner(1, 100)
+        body = self._shop_info(shop) if check != SHOPS_BY_PARTNER else self._shops_by_partner(1, 100)
         return json.dumps(body).encode()
 
     def huge_parts(self, check: str) -> tuple[bytes, bytes, bytes]:
@@ -149,6 +160,36 @@ class ShopeeSim:
         if owner.shop_id != _int(query["shop_id"]):
             return shopee_error(*BAD_SHOP)
         return _json(self._shop_info(owner))
+
+    async def refresh(self, request: web.Request, check: str) -> web.Response:
+        """Shopee's refresh: returns a new access token AND a new refresh token; the old refresh
+        token is dead from now on [C3]."""
+        query = request.query
+        for name in ("partner_id", "timestamp", "sign"):
+            if not query.get(name):
+                return shopee_error("error_param", _MISSING[name])
+        if _int(query["partner_id"]) != self._partner.partner_id:
+            return shopee_error("error_param", "Invalid partner_id.")
+        timestamp = _int(query["timestamp"])
+        if timestamp is None or abs(timestamp - self._clock()) > TIMESTAMP_WINDOW_S:
+            return shopee_error("error_param", "Timestamp is expired.")
+        expected = sign(self._partner.partner_key, query["partner_id"], REFRESH_PATH, query["timestamp"])
+        if not hmac.compare_digest(expected.encode(), query["sign"].encode()):
+            return shopee_error(*WRONG_SIGN)
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return shopee_error("error_param", "Wrong parameters, detail: invalid json body.")
+        token = body.get("refresh_token") if isinstance(body, dict) else None
+        shop = self.refresh_tokens.pop(token, None) if isinstance(token, str) else None
+        if shop is None or _int(str(body.get("shop_id"))) != shop.shop_id:
+            return shopee_error("error_auth", "Invalid refresh_token.")
+        access, refresh = f"sim-shopee-access-{secrets.token_hex(8)}", f"sim-shopee-refresh-{secrets.token_hex(8)}"
+        self._by_token[access] = shop
+        self.refresh_tokens[refresh] = shop
+        return _json({"request_id": request_id(), "error": "", "message": "", "partner_id": self._partner.partner_id,
+                      "shop_id": shop.shop_id, "access_token": access, "refresh_token": refresh,
+                      "expire_in": ACCESS_TOKEN_SECONDS})
 
     def _list_shops(self, page_no: str | None, page_size: str | None) -> web.Response:
         number, size = _int(page_no or "1"), _int(page_size or "100")
