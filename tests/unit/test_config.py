@@ -150,7 +150,8 @@ def test_check_config_cli_exit_codes(tmp_path: Path) -> None:
     assert f"{bad}:2: accounts[0]: expected marketplace" in result.stderr
     assert "2 error(s)" in result.stderr
     good = run_cli("check-config", demo_config_path())
-    assert good.returncode == 0 and "5 checks" in good.stdout
+    assert good.returncode == 0
+    assert f"valid, {len(load_config(demo_config_path()).checks)} checks" in good.stdout
 
 
 def test_config_schema_cli_prints_json() -> None:

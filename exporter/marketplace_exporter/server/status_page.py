@@ -23,6 +23,7 @@ _COLUMNS = (
 )
 
 _CSS = """
+*,*::before,*::after{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:1rem;color:#1b1f24}
 h1{font-size:1.3rem;margin:0 0 .3rem}p.meta{color:#57606a;margin:.2rem 0 1rem;font-size:.9rem}
 .summary span{display:inline-block;margin-right:1rem;font-weight:600}
