@@ -55,8 +55,8 @@ async def send(session: aiohttp.ClientSession, request: RequestSpec, max_body_by
     """Send and read at most ``max_body_bytes``; raise :class:`TransportFailure` otherwise."""
     try:
         async with session.request(
-            request.method, request.url, params=list(request.query) or None,
-            headers=list(request.headers), data=request.body, allow_redirects=False,
+            request.method, request.url, params=request.query or None,
+            headers=request.headers, data=request.body, allow_redirects=False,
         ) as response:
             body = await _read_capped(response, max_body_bytes)
             return HttpResponse(response.status, _lower(response.headers), body)
@@ -85,6 +85,8 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
         raise TransportFailure(Reason.INVALID_RESPONSE,
                                f"response body of {length} bytes exceeds the {limit}-byte limit",
                                http_status=response.status)
+    if length is not None:
+        return await response.read()  # announced and within the limit: one read, no chunk loop
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
