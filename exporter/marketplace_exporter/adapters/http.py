@@ -240,29 +240,52 @@ class HttpCheck:
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         params: HttpParams = ctx.params
-        headers: list[tuple[str, str]] = []
-        sensitive = set(_ALWAYS_SENSITIVE)
-        try:
-            for name, value in params.headers.items():
-                if isinstance(value, Secret):
-                    value = value.reveal()
-                    sensitive.add(name.lower())
-                headers.append((name.lower(), value))
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"header secret unavailable: {exc}"))
-        if not any(name == "user-agent" for name, _ in headers):
-            headers.append(("user-agent", USER_AGENT))
-        parts = urlsplit(params.url)
-        response = yield RequestSpec(
-            method=params.method,
-            url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
-            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=tuple(headers),
-            body=params.body.encode() if params.body is not None else None,
-            step=Step.CALL,
-            sensitive=frozenset(sensitive),
-        )
+        cached = _REQUESTS.get(id(params))
+        if cached is not None and cached[0] is params:
+            request = cached[1]
+        else:
+            built = build_request(params)
+            if isinstance(built, ProbeOutcome):
+                return built
+            request = built
+            if not any(isinstance(value, Secret) for value in params.headers.values()):
+                # no secret headers: the request never changes (secret files may be rotated, so
+                # requests carrying secrets are rebuilt every time)
+                if len(_REQUESTS) > 4096:
+                    _REQUESTS.clear()
+                _REQUESTS[id(params)] = (params, request)
+        response = yield request
         return classify(params, response, ctx.now)
+
+
+#: id(params) → (params, request): the params object is kept so its id cannot be reused
+_REQUESTS: dict[int, tuple[HttpParams, RequestSpec]] = {}
+
+
+def build_request(params: HttpParams) -> RequestSpec | ProbeOutcome:
+    """The request for a check (secret header values revealed), or the failure if one is unavailable."""
+    headers: list[tuple[str, str]] = []
+    sensitive = set(_ALWAYS_SENSITIVE)
+    try:
+        for name, value in params.headers.items():
+            if isinstance(value, Secret):
+                value = value.reveal()
+                sensitive.add(name.lower())
+            headers.append((name.lower(), value))
+    except SecretUnavailable as exc:
+        return ProbeOutcome.failed(Reason.AUTH, short(f"header secret unavailable: {exc}"))
+    if not any(name == "user-agent" for name, _ in headers):
+        headers.append(("user-agent", USER_AGENT))
+    parts = urlsplit(params.url)
+    return RequestSpec(
+        method=params.method,
+        url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=tuple(headers),
+        body=params.body.encode() if params.body is not None else None,
+        step=Step.CALL,
+        sensitive=frozenset(sensitive),
+    )
 
 
 def classify(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome:

@@ -58,7 +58,8 @@ class ProbeRunner:
             alias=spec.account, site=spec.site, base_url=spec.base_url, auth_url=spec.auth_url,
             sandbox=spec.sandbox, credentials=spec.credentials, operation=spec.operation.name,
             params=spec.params, now=started_at, tokens=self.tokens)
-        trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
+        if debug:
+            trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
         steps_gen = spec.adapter.probe(ctx)
         try:
             async with asyncio.timeout(spec.timeout):
@@ -93,8 +94,9 @@ class ProbeRunner:
             log.error("adapter %s returned %r instead of a ProbeOutcome", spec.marketplace, type(outcome))
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug: adapter returned no outcome")
         duration = time.perf_counter() - t0
-        tls = await self._certificate_expiries(https_hosts, started_at)
-        trace.add(f"= {'success' if outcome.success else 'failure'}"
+        tls = await self._certificate_expiries(https_hosts, started_at) if https_hosts else ()
+        if debug:
+            trace.add(f"= {'success' if outcome.success else 'failure'}"
                   f"{'' if outcome.success else f' reason={outcome.reason}'}"
                   f"{f' code={outcome.code}' if outcome.code else ''} in {duration * 1000:.1f} ms"
                   f"{f': {outcome.message}' if outcome.message else ''}")
