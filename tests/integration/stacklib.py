@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,8 +70,10 @@ def fast(text: str, sim_url: str) -> str:
             .replace("timeout: 3s", "timeout: 150ms"))
 
 
-async def start_stack() -> AsyncIterator[Stack]:
-    """Simulator and exporter on port 0 with the demo config, sped up (a fixture body)."""
+@pytest.fixture(name="stack")
+async def stack_fixture() -> AsyncIterator[Stack]:
+    """Simulator and exporter on port 0 with the demo config, sped up. Import ``stack_fixture``
+    into a test module to use the ``stack`` fixture there."""
     simulator = TestServer(create_simulator_app(), host="127.0.0.1")
     await simulator.start_server()
     sim_url = f"http://127.0.0.1:{simulator.port}"

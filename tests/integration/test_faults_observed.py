@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from stacklib import Stack, fast, value
+from stacklib import Stack, fast, stack_fixture, value  # noqa: F401  (stack_fixture: the `stack` fixture)
 
 from marketplace_exporter.cli import demo_config_path
 from marketplace_exporter.server import ConfigSource, create_app

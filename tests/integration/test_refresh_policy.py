@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from stacklib import Stack
+from stacklib import Stack, stack_fixture  # noqa: F401  (stack_fixture: the `stack` fixture)
 
 ROTATING_REFRESH_ROUTES = {
     "shopee": "shopee:token_refresh",
