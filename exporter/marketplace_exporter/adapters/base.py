@@ -43,9 +43,11 @@ class NoParams(StrictModel):
     """Checks of most operations take no parameters."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ProbeContext:
-    """Everything an adapter may know when it builds a probe (no clock: ``now`` is given)."""
+    """Everything an adapter may know when it builds a probe (no clock: ``now`` is given).
+    Built once per probe on the hot path, hence slots and not frozen (frozen __init__ is slower);
+    adapters treat it as read-only."""
 
     alias: str
     site: str

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,12 @@ class CheckSpec:
     #: digest of the config text behind this check: a reload restarts only checks whose digest changed
     fingerprint: str = ""
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Stable identifier used by ``/probe?check=``: ``marketplace/account/check``."""
         return f"{self.marketplace}/{self.account}/{self.name}"
 
-    @property
+    @cached_property
     def labels(self) -> tuple[str, str, str, str]:
         return (self.marketplace, self.site, self.account, self.name)
 
