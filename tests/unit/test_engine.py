@@ -141,10 +141,14 @@ async def test_an_adapter_exception_is_internal_and_the_loop_keeps_running(targe
     assert "adapter fake raised" in caplog.text
 
 
-async def test_a_refused_connection_is_classified_connect() -> None:
-    store = await run_engine(_Config(spec("http://127.0.0.1:9", "fast")), 0.4)
+async def test_a_refused_connection_is_classified_connect_and_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = await run_engine(_Config(spec("http://127.0.0.1:9", "fast")), 0.5)
     last = store.checks["fake/a1/fast"].last
     assert last is not None and last.outcome.reason is Reason.CONNECT
+    assert store.checks["fake/a1/fast"].probes >= 2
+    # the state change is logged, not every repeat of it
+    assert caplog.text.count("fake/a1/fast failing: reason=connect") == 1
 
 
 async def test_throttling_backs_off_and_honours_retry_after(target: str) -> None:

@@ -100,7 +100,7 @@ def test_status_page_shows_credential_countdown_with_thresholds() -> None:
         CredentialObservation(Credential.ACCESS_TOKEN, 1000 + 1800)))), None)
     html = render_status_page(store, now=1000.0)
     assert '<span class="warn">client_secret in 3d</span>' in html
-    assert '<span class="crit">access_token in 30m</span>' in html
+    assert '<span class="muted">access_token in 30m</span>' in html  # routine renewal, not news
 
 
 def test_secrets_do_not_print_and_are_scrubbed_from_logs(caplog: pytest.LogCaptureFixture) -> None:

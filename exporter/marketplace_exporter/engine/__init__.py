@@ -122,6 +122,23 @@ class Engine:
 
         if lateness is not None:
             self.store.lateness.observe(lateness)
+        state = self.store.checks.get(spec.id)
+        was_ok = state.last.outcome.success if state is not None and state.last is not None else None
         record = await self._runner.run(spec, debug=debug, on_call=spent)
         self.store.record(spec, record, modelled[0])
+        _log_transition(spec, record, was_ok)
         return record
+
+
+def _log_transition(spec: CheckSpec, record: ProbeRecord, was_ok: bool | None) -> None:
+    """State changes at WARNING/INFO (what an operator greps for), every result at DEBUG."""
+    outcome = record.outcome
+    if outcome.success:
+        if was_ok is False:
+            log.info("%s recovered (HTTP %s in %.0f ms)", spec.id, outcome.http_status, record.duration * 1000)
+    elif was_ok is not False:
+        log.warning("%s failing: reason=%s code=%s HTTP %s: %s", spec.id, outcome.reason, outcome.code or "-",
+                    outcome.http_status or "-", outcome.message)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("%s %s in %.0f ms", spec.id, "ok" if outcome.success else f"failed ({outcome.reason})",
+                  record.duration * 1000)

@@ -16,6 +16,7 @@ Resources are paired with their teardown in ``cleanup_ctx``: the probe session, 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -140,9 +141,9 @@ async def probe(request: web.Request) -> web.Response:
     debug = request.query.get("debug", "").lower() in ("1", "true", "yes")
     result = await engine.probe_now(check_id, debug=debug)
     if isinstance(result, QuotaWait):
-        return web.Response(status=429, headers={"Retry-After": str(int(result.seconds) + 1)},
-                            text=f"quota budget for {check_id} is spent; next probe possible in "
-                                 f"{result.seconds:.0f}s\n")
+        seconds = math.ceil(result.seconds)
+        return web.Response(status=429, headers={"Retry-After": str(seconds)},
+                            text=f"quota budget for {check_id} is spent; next probe possible in {seconds}s\n")
     if result is None:
         return web.Response(status=404, text="check disappeared during a reload\n")
     if debug:

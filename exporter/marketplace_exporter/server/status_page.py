@@ -11,6 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from marketplace_exporter import __version__
+from marketplace_exporter.catalogue import Credential
 from marketplace_exporter.durations import format_duration
 from marketplace_exporter.store import CheckState, Store
 
@@ -32,12 +33,12 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;verti
 th small{display:block;color:#57606a;font-weight:normal}
 .ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.wait{color:#9a6700;font-weight:600}
 .warn{color:#9a6700}.crit{color:#cf222e;font-weight:600}.muted{color:#57606a}
-code{font-size:.85em;word-break:break-all}
+code{font-size:.85em;overflow-wrap:anywhere}
 @media (max-width:700px){
  table,tbody,tr,td{display:block;width:100%}thead{display:none}
  tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 .8rem;padding:.3rem}
  td{border:none;padding:.2rem .4rem;overflow-wrap:anywhere}
- td::before{content:attr(data-label);display:inline-block;min-width:9.5rem;color:#57606a}
+ td::before{content:attr(data-label);display:inline-block;min-width:9.5rem;margin-right:.6rem;color:#57606a}
 }
 """
 
@@ -102,7 +103,8 @@ def _row(store: Store, state: CheckState, now: float) -> str:
 
 
 def _failure_text(code: str | None, message: str) -> str:
-    code_html = f"<code>{escape(code)}</code> " if code else ""
+    # most adapters already name the code in their message; show it once
+    code_html = f"<code>{escape(code)}</code> " if code and code not in message else ""
     return code_html + escape(message[:200])
 
 
@@ -113,7 +115,12 @@ def _expiry(store: Store, state: CheckState, now: float) -> str:
         if (marketplace, site, account) != (spec.marketplace, spec.site, spec.account):
             continue
         left = expires_at - now
-        css = "crit" if left < 86400 else "warn" if left < 7 * 86400 else "muted"
+        if credential is Credential.ACCESS_TOKEN:
+            # access tokens live minutes to days and are renewed routinely (by the exporter or by
+            # production): only an expired one is news; alert rules judge renewal failures
+            css = "crit" if left <= 0 else "muted"
+        else:
+            css = "crit" if left < 86400 else "warn" if left < 7 * 86400 else "muted"
         text = "EXPIRED" if left <= 0 else f"in {_countdown(left)}"
         parts.append(f'<span class="{css}">{escape(credential.value)} {escape(text)}</span>')
     return "<br>".join(parts) or '<span class="muted">–</span>'
