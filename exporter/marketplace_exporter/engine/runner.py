@@ -78,8 +78,12 @@ class ProbeRunner:
                     if request.url.startswith("https://"):
                         https_hosts.add(_host_port(request.url))
                     trace.response(response, elapsed)
-                    request = steps_gen.send(response)
-        except StopIteration as done:
+                    try:
+                        request = steps_gen.send(response)
+                    except StopIteration as done:  # caught here: no exception through __aexit__
+                        outcome = done.value
+                        break
+        except StopIteration as done:  # the adapter finished before sending anything
             outcome = done.value
         except TimeoutError:
             outcome = ProbeOutcome.failed(Reason.TIMEOUT, f"no complete answer within {spec.timeout:g}s")
