@@ -19,6 +19,7 @@ from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.engine import transport
+from marketplace_exporter.engine.deadlines import Deadlines
 from marketplace_exporter.engine.debuglog import DebugLog
 from marketplace_exporter.model import ProbeOutcome, TokenCache
 from marketplace_exporter.store import ProbeRecord, fold_code
@@ -32,6 +33,7 @@ class ProbeRunner:
                  clock: Callable[[], float] = time.time) -> None:
         self._session = session
         self._certificates = certificates
+        self._deadlines = Deadlines()
         self._max_body = max_body_bytes
         self._per_host = concurrency_per_host
         self._host_slots: dict[str, asyncio.Semaphore] = {}
@@ -62,7 +64,7 @@ class ProbeRunner:
             trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
         steps_gen = spec.adapter.probe(ctx)
         try:
-            async with asyncio.timeout(spec.timeout):
+            async with self._deadlines.within(spec.timeout):
                 request = next(steps_gen)
                 while True:
                     trace.request(request)
