@@ -32,10 +32,8 @@ from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     BAD_REFRESH,
     ILLEGAL_TOKEN,
-    NO_PERMISSION,
-    SERVER_ERROR,
-    ban_text,
     check_system_params,
+    fault_response,
     iop_error,
     json_response,
     missing,
@@ -51,7 +49,6 @@ PROFILE_METHOD = "aliexpress.solution.merchant.profile.get"
 PROFILE_KEY = PROFILE_METHOD.replace(".", "_") + "_response"
 TIMESTAMP_WINDOW_S = 600.0  # UNCONFIRMED for IOP: legacy TOP's ±10 min [E4][OBS E10]
 ACCESS_TTL_S, REFRESH_TTL_S = 30 * 86400, 60 * 86400  # UNCONFIRMED: the simulator's choice
-FAULT_BAN_S = 10  # the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)
 #: UNCONFIRMED code for an unknown ``method`` (the simulator's choice)
 UNKNOWN_METHOD = ("InvalidApiPath", "ISV", "The specified API does not exist")
 _MAX_TOKENS = 10_000
@@ -152,16 +149,7 @@ class AliExpressSim:
         return {}
 
     def error_response(self, request: web.Request, fault: str, status: int | None, check: str) -> web.Response:
-        if fault == "http_status":
-            # no documented envelope belongs to a bare status: a gateway page, as a proxy would send
-            return web.Response(status=status or 500, text=f"HTTP {status} (simulated gateway page)")
-        if fault == "token_expired":
-            return iop_error(BAD_REFRESH if check == REFRESH else ILLEGAL_TOKEN, status or 200)
-        if fault == "permission_denied":
-            return iop_error(NO_PERMISSION, status or 200)
-        if fault == "throttle":
-            return iop_error(("ApiCallLimit", "ISV", ban_text(FAULT_BAN_S)), status or 200)
-        return iop_error(SERVER_ERROR, status or 500)
+        return fault_response(fault, status, refresh=check == REFRESH)
 
     def sample_body(self, check: str) -> bytes:
         seller = self.app.sellers[0]

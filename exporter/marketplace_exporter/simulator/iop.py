@@ -33,6 +33,24 @@ SERVER_ERROR = ("InternalError", "ISP", "Backend service error, please try again
 BAD_REFRESH = ("IllegalRefreshToken", "ISV", "The specified refresh token is invalid or expired")
 
 
+#: the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)
+FAULT_BAN_S = 10
+
+
+def fault_response(fault: str, status: int | None, refresh: bool) -> web.Response:
+    """The IOP answer to an injected error fault (Lazada and AliExpress answer alike)."""
+    if fault == "http_status":
+        # no documented envelope belongs to a bare status: a gateway page, as a proxy would send
+        return web.Response(status=status or 500, text=f"HTTP {status} (simulated gateway page)")
+    if fault == "token_expired":
+        return iop_error(BAD_REFRESH if refresh else ILLEGAL_TOKEN, status or 200)
+    if fault == "permission_denied":
+        return iop_error(NO_PERMISSION, status or 200)
+    if fault == "throttle":
+        return iop_error(("ApiCallLimit", "ISV", ban_text(FAULT_BAN_S)), status or 200)
+    return iop_error(SERVER_ERROR, status or 500)
+
+
 def missing(name: str) -> tuple[str, str, str]:
     """UNCONFIRMED code for a missing system parameter (the simulator's choice)."""
     return ("MissingParameter", "ISV", f"The input parameter '{name}' that is mandatory for processing "

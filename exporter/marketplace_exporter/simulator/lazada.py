@@ -29,10 +29,9 @@ from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     BAD_REFRESH,
     ILLEGAL_TOKEN,
-    NO_PERMISSION,
-    SERVER_ERROR,
     ban_text,
     check_system_params,
+    fault_response,
     iop_error,
     json_response,
     missing,
@@ -52,7 +51,6 @@ DAILY_CAP = 10_000_000
 #: the day the cap counts in: UNCONFIRMED; the simulator uses UTC+8 (Lazada's home time zone)
 _UTC8 = 8 * 3600
 #: the ban a ``throttle`` fault announces (real ban lengths are UNCONFIRMED)
-FAULT_BAN_S = 10
 _MAX_TOKENS = 10_000
 _DAY = 86400
 
@@ -153,16 +151,7 @@ class LazadaSim:
         return {}
 
     def error_response(self, request: web.Request, fault: str, status: int | None, check: str) -> web.Response:
-        if fault == "http_status":
-            # no documented envelope belongs to a bare status: a gateway page, as a proxy would send
-            return web.Response(status=status or 500, text=f"HTTP {status} (simulated gateway page)")
-        if fault == "token_expired":
-            return iop_error(BAD_REFRESH if check == REFRESH else ILLEGAL_TOKEN, status or 200)
-        if fault == "permission_denied":
-            return iop_error(NO_PERMISSION, status or 200)
-        if fault == "throttle":
-            return iop_error(("ApiCallLimit", "ISV", ban_text(FAULT_BAN_S)), status or 200)
-        return iop_error(SERVER_ERROR, status or 500)
+        return fault_response(fault, status, refresh=check == REFRESH)
 
     def sample_body(self, check: str) -> bytes:
         seller = self.app.sellers[0]
