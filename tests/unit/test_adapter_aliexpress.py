@@ -7,13 +7,12 @@ section 7; [X…] tags are resolved in docs/marketplaces/aliexpress.md.
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
 from marketplace_exporter.adapters.aliexpress import (
     DEFAULT_METHOD,
@@ -23,18 +22,13 @@ from marketplace_exporter.adapters.aliexpress import (
     AliExpressParams,
     classify,
 )
-from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.adapters.iop_signing import sign
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import (
     CredentialObservation,
-    HttpResponse,
-    ProbeOutcome,
     RequestSpec,
-    TokenCache,
 )
 
-NOW = 1_760_000_000.0
 APP_KEY, APP_SECRET = "500731", "test-aliexpress-app-secret"
 SESSION = "50000900a38bGkcsqyiTqRwqYwh8JgCkEpGZ1c2ee6e9fSxZGdHrStVYnxP3"
 PROFILE_KEY = "aliexpress_solution_merchant_profile_get_response"
@@ -50,29 +44,10 @@ def creds(**overrides: Any) -> AliExpressCredentials:
     return AliExpressCredentials.model_validate({**values, **overrides})
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="global-main", site="GLOBAL", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="merchant_profile", params=AliExpressParams(),
-                       now=NOW, tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = AliExpress().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="global-main", site="GLOBAL", operation="merchant_profile",
+                           credentials=creds, params=AliExpressParams)
+drive = adapter_driver(AliExpress)
+resp = json_response
 
 
 def form(request: RequestSpec) -> dict[str, str]:

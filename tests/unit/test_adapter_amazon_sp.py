@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.amazon_sp import (
@@ -21,18 +22,13 @@ from marketplace_exporter.adapters.amazon_sp import (
     classify_call,
     token_key,
 )
-from marketplace_exporter.adapters.base import NoParams, ProbeContext
+from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import (
     CredentialObservation,
-    HttpResponse,
-    ProbeOutcome,
-    RequestSpec,
-    TokenCache,
 )
 from marketplace_exporter.secrets import REDACTED, REDACTOR, Secret
 
-NOW = 1_760_000_000.0
 REFRESH = "Atzr|test-refresh-token-value"
 CLIENT_SECRET = "amzn1.oa2-cs.v1.test-client-secret"
 TOKEN = "Atza|test-access-token"
@@ -47,30 +43,10 @@ def creds(**overrides: Any) -> AmazonCredentials:
     return AmazonCredentials.model_validate(values | overrides)
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="us-main", site="US", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="marketplace_participations", params=NoParams(),
-                       now=NOW, tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    """Run the probe, answering each request with the next response; return requests + outcome."""
-    steps = AmazonSP().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any = None, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="us-main", site="US", operation="marketplace_participations",
+                           credentials=creds)
+drive = adapter_driver(AmazonSP)
+resp = json_response
 
 
 GOOD_TOKEN = resp(200, {"access_token": TOKEN, "token_type": "bearer", "expires_in": 3600,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
 from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.adapters.ebay import (
@@ -28,10 +29,8 @@ from marketplace_exporter.adapters.ebay import (
 )
 from marketplace_exporter.adapters.ebay_responses import classify_rate_limits
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
-from marketplace_exporter.model import HttpResponse, ProbeOutcome, RequestSpec, TokenCache
 from marketplace_exporter.secrets import REDACTED, REDACTOR, Secret
 
-NOW = 1_760_000_000.0  # 2025-10-09 08:53:20 UTC
 CLIENT_ID = "TestSell-monitor-PRD-1a2b3c4d5-6e7f8a9b"
 CLIENT_SECRET = "PRD-test-cert-id-0001"
 REFRESH = "v^1.1#i^1#r^1#test-refresh-token"
@@ -46,30 +45,10 @@ def creds(**overrides: Any) -> EbayCredentials:
     return EbayCredentials.model_validate(values | overrides)
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="us-main", site="US", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="privilege", params=EbayParams(), now=NOW,
-                       tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    """Run the probe, answering each request with the next response; return requests + outcome."""
-    steps = Ebay().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any = None, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="us-main", site="US", operation="privilege",
+                           credentials=creds, params=EbayParams)
+drive = adapter_driver(Ebay)
+resp = json_response
 
 
 USER_GRANT = resp(200, {"access_token": USER_TOKEN, "expires_in": 7200, "token_type": "User Access Token"})

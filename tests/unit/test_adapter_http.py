@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from adapter_harness import NOW, context_builder, drive_probe, json_response
 
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import ProbeContext
@@ -29,10 +30,9 @@ from marketplace_exporter.adapters.http import (
     resolve,
 )
 from marketplace_exporter.catalogue import Reason, Step
-from marketplace_exporter.model import HttpResponse, ProbeOutcome, RequestSpec, TokenCache
+from marketplace_exporter.model import HttpResponse, ProbeOutcome, RequestSpec
 from marketplace_exporter.secrets import REDACTED, Secret
 
-NOW = 1_760_000_000.0  # 2025-10-09 08:53:20 UTC
 URL = "https://erp.example.com/health"
 
 
@@ -41,26 +41,17 @@ def params(**values: Any) -> HttpParams:
 
 
 def make_ctx(p: HttpParams) -> ProbeContext:
-    return ProbeContext(alias="self", site="global", base_url=None, auth_url=None, sandbox=False,
-                        credentials=None, operation="request", params=p, now=NOW, tokens=TokenCache())
+    return context_builder(alias="self", site="global", operation="request", credentials=lambda: None,
+                           params=lambda: p)()
 
 
 def drive(p: HttpParams, response: HttpResponse | None = None) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = HttpCheck().probe(make_ctx(p))
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        sent.append(request)
-        assert response is not None, f"adapter wanted a request: {request}"
-        steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError("adapter wanted a second request")
+    """At most one request: the response to it (None: the adapter must not send any)."""
+    return drive_probe(HttpCheck(), make_ctx(p), *([] if response is None else [response]))
 
 
 def resp(status: int = 200, body: Any = b"", headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+    return json_response(status, body, headers)
 
 
 def check(p: HttpParams, response: HttpResponse) -> ProbeOutcome:

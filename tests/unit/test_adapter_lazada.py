@@ -7,26 +7,20 @@ section 4; the tags in comments name the source ([X…]: docs/marketplaces/lazad
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext
 from marketplace_exporter.adapters.iop_signing import sign
 from marketplace_exporter.adapters.lazada import AUTH_HOST, GATEWAYS, Lazada, LazadaCredentials, classify
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import (
     CredentialObservation,
-    HttpResponse,
-    ProbeOutcome,
-    RequestSpec,
-    TokenCache,
 )
 
-NOW = 1_760_000_000.0  # 2025-10-09 08:53:20 UTC
 APP_KEY, APP_SECRET = "100731", "test-lazada-app-secret"
 ACCESS = "50000601c30atpedfgu3LVvik87Ixlsvle3mSoB7701ceb156fPunYZ43GBg"
 
@@ -37,29 +31,10 @@ def creds(**overrides: Any) -> LazadaCredentials:
     return LazadaCredentials.model_validate({**values, **overrides})
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="th-main", site="TH", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="seller_get", params=NoParams(), now=NOW,
-                       tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = Lazada().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="th-main", site="TH", operation="seller_get",
+                           credentials=creds)
+drive = adapter_driver(Lazada)
+resp = json_response
 
 
 def lazada_error(code: str, error_type: str | None = "ISV", message: str = "") -> dict[str, Any]:

@@ -8,13 +8,12 @@ section 8; the tags in comments name the source.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext
 from marketplace_exporter.adapters.mercadolibre import (
     MercadoLibre,
     MercadoLibreCredentials,
@@ -22,9 +21,8 @@ from marketplace_exporter.adapters.mercadolibre import (
     error_code,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
-from marketplace_exporter.model import CredentialObservation, HttpResponse, ProbeOutcome, RequestSpec, TokenCache
+from marketplace_exporter.model import CredentialObservation, HttpResponse
 
-NOW = 1_760_000_000.0
 ACCESS = "APP_USR-5961000000000001-test-access-295000001"
 
 
@@ -33,28 +31,10 @@ def creds(**overrides: Any) -> MercadoLibreCredentials:
     return MercadoLibreCredentials.model_validate({k: v for k, v in (values | overrides).items() if v is not None})
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="mla-main", site="MLA", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="users_me", params=NoParams(), now=NOW, tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = MercadoLibre().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="mla-main", site="MLA", operation="users_me",
+                           credentials=creds)
+drive = adapter_driver(MercadoLibre)
+resp = json_response
 
 
 def meli(status: int, error: str, message: str = "") -> dict[str, Any]:

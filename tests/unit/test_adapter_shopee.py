@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext
 from marketplace_exporter.adapters.shopee import (
     Shopee,
     ShopeeCredentials,
@@ -28,13 +26,8 @@ from marketplace_exporter.adapters.shopee import (
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import (
     CredentialObservation,
-    HttpResponse,
-    ProbeOutcome,
-    RequestSpec,
-    TokenCache,
 )
 
-NOW = 1_760_000_000.0  # 2025-10-09 08:53:20 UTC
 PARTNER_KEY = "test-shopee-partner-key"
 ACCESS = "59777174636562737266615546704c6d"
 PARTNER_ID, SHOP_ID = 2001887, 14701711
@@ -46,29 +39,10 @@ def creds(**overrides: Any) -> ShopeeCredentials:
     return ShopeeCredentials.model_validate(values | overrides)
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="sg-main", site="SG", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="get_shop_info", params=NoParams(), now=NOW,
-                       tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = Shopee().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="sg-main", site="SG", operation="get_shop_info",
+                           credentials=creds)
+drive = adapter_driver(Shopee)
+resp = json_response
 
 
 def shop_error(error: str, message: str = "") -> dict[str, Any]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext
 from marketplace_exporter.adapters.tiktok_shop import (
     AUTH_HOST,
     TikTokShop,
@@ -27,9 +26,8 @@ from marketplace_exporter.adapters.tiktok_shop import (
 )
 from marketplace_exporter.adapters.tiktok_shop_signing import base_string, hmac_sha256_hex, sign
 from marketplace_exporter.catalogue import Credential, Reason, Step
-from marketplace_exporter.model import CredentialObservation, HttpResponse, ProbeOutcome, RequestSpec, TokenCache
+from marketplace_exporter.model import CredentialObservation, HttpResponse
 
-NOW = 1_760_000_000.0
 APP_KEY, APP_SECRET = "6simtts0001ab", "test-tiktok-app-secret"
 ACCESS = "ROW_test-tiktok-access-token-0001"
 CIPHER = "ROW_test-cipher-0001"
@@ -42,29 +40,10 @@ def creds(**overrides: Any) -> TikTokShopCredentials:
     return TikTokShopCredentials.model_validate({k: v for k, v in (values | overrides).items() if v is not None})
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="us-main", site="US", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="authorized_shops", params=NoParams(), now=NOW,
-                       tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = TikTokShop().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="us-main", site="US", operation="authorized_shops",
+                           credentials=creds)
+drive = adapter_driver(TikTokShop)
+resp = json_response
 
 
 def tt(code: int, message: str = "", data: Any = None) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext
+from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.adapters.walmart import (
     HOST,
     SANDBOX_HOST,
@@ -39,14 +40,10 @@ from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, 
 from marketplace_exporter.model import (
     CredentialObservation,
     HttpResponse,
-    ProbeOutcome,
     RateLimitObservation,
-    RequestSpec,
-    TokenCache,
 )
 from marketplace_exporter.secrets import REDACTED, REDACTOR, Secret
 
-NOW = 1_760_000_000.0  # 2025-10-09 08:53:20 UTC
 NOW_MS = "1760000000000"
 CLIENT_ID = "0f1e2d3c-test-client-id"
 CLIENT_SECRET = "test-walmart-client-secret-value"
@@ -63,29 +60,10 @@ def partner_creds(**overrides: Any) -> WalmartCredentials:
     return creds(partner_id="43423324", refresh_token={"value": REFRESH}, **overrides)
 
 
-def make_ctx(**overrides: Any) -> ProbeContext:
-    ctx = ProbeContext(alias="us-main", site="US", base_url=None, auth_url=None, sandbox=False,
-                       credentials=creds(), operation="token_detail", params=NoParams(), now=NOW,
-                       tokens=TokenCache())
-    return replace(ctx, **overrides)
-
-
-def drive(ctx: ProbeContext, *responses: HttpResponse) -> tuple[list[RequestSpec], ProbeOutcome]:
-    steps = Walmart().probe(ctx)
-    sent: list[RequestSpec] = []
-    try:
-        request = next(steps)
-        for response in responses:
-            sent.append(request)
-            request = steps.send(response)
-    except StopIteration as done:
-        return sent, done.value
-    raise AssertionError(f"adapter wanted another request: {request}")
-
-
-def resp(status: int, body: Any = None, headers: dict[str, str] | None = None) -> HttpResponse:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return HttpResponse(status, headers or {}, raw)
+make_ctx = context_builder(alias="us-main", site="US", operation="token_detail",
+                           credentials=creds)
+drive = adapter_driver(Walmart)
+resp = json_response
 
 
 def wm_error(code: str, description: str = "", **extra: Any) -> dict[str, Any]:
