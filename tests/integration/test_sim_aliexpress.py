@@ -9,31 +9,24 @@ checks the simulator verifies like the IOP gateway: ``/sync`` signed without a p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from sim_harness import Client, ClientFactory, FakeClock, sim_stack, simulator_client
+from sim_harness import SimStack as Stack
 
 from marketplace_exporter.adapters.aliexpress import AliExpressParams, build_request, classify
 from marketplace_exporter.adapters.iop_signing import sign
 from marketplace_exporter.catalogue import Reason
-from marketplace_exporter.config import load_config
-from marketplace_exporter.engine import Engine
 from marketplace_exporter.model import HttpResponse, ProbeOutcome
-from marketplace_exporter.simulator import create_simulator_app
 from marketplace_exporter.simulator.aliexpress import PROFILE_METHOD, SIM_APP
-from marketplace_exporter.store import ProbeRecord, Store
 
 MAIN, SECOND = SIM_APP.seller("global-main"), SIM_APP.seller("global-second")
 MAIN_CHECK, SECOND_CHECK = "aliexpress/global-main/merchant_profile", "aliexpress/global-second/merchant_profile"
 T0 = 1_760_000_000.0
-Client = TestClient[web.Request, web.Application]
 
 
 def config_text(sim_url: str) -> str:
@@ -55,42 +48,10 @@ def config_text(sim_url: str) -> str:
     return "defaults: {interval: 1h, timeout: 500ms, jitter: 0}\naccounts:" + accounts
 
 
-@dataclass
-class Stack:
-    sim_url: str
-    session: aiohttp.ClientSession
-    engine: Engine
-
-    async def probe(self, check_id: str) -> ProbeRecord:
-        record = await self.engine.probe_now(check_id, debug=True)
-        assert isinstance(record, ProbeRecord), record
-        return record
-
-    async def fault(self, **body: object) -> None:
-        async with self.session.post(f"{self.sim_url}/__sim/faults", json=body) as response:
-            assert response.status == 201, await response.text()
-
-    async def clear(self) -> None:
-        async with self.session.delete(f"{self.sim_url}/__sim/faults") as response:
-            assert response.status == 200
-
-    async def requests(self) -> dict[str, Any]:
-        async with self.session.get(f"{self.sim_url}/__sim/requests") as response:
-            return cast(dict[str, Any], await response.json())
-
-
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    simulator = TestServer(create_simulator_app(), host="127.0.0.1")
-    await simulator.start_server()
-    sim_url = f"http://127.0.0.1:{simulator.port}"
-    config = load_config(tmp_path / "aliexpress.yml", text=config_text(sim_url))
-    async with aiohttp.ClientSession() as session:
-        engine = Engine(session, Store())
-        engine.apply(config)
-        yield Stack(sim_url, session, engine)
-        await engine.stop()
-    await simulator.close()
+    async with sim_stack(config_text, tmp_path / "aliexpress.yml", debug=True) as stack:
+        yield stack
 
 
 # --- part 1: every fault, through the real adapter and engine -----------------------------------
@@ -161,22 +122,14 @@ async def test_debug_trace_redacts_session_signature_and_secret(stack: Stack) ->
 # --- part 2: the simulator verifies like the IOP gateway (injected clock) -----------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-async def sim(aiohttp_client: Callable[[web.Application], Awaitable[Client]], clock: FakeClock) -> Client:
-    return await aiohttp_client(create_simulator_app(clock=clock))
+async def sim(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
+    return await simulator_client(aiohttp_client, clock)
 
 
 def sync_fields(seller: Any = MAIN, *, now: float = T0, secret: str = SIM_APP.app_secret,

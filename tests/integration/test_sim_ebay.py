@@ -6,25 +6,19 @@ authentication, grants and scopes, the marketplace header, quota windows on an i
 from __future__ import annotations
 
 import base64
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from sim_harness import Client, ClientFactory, FakeClock, LateStart, probe, serve_simulator, sim_json, simulator_client
+from sim_harness import running as run_engine
 
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
-from marketplace_exporter.config import load_config
-from marketplace_exporter.engine import Engine, QuotaWait
-from marketplace_exporter.engine.transport import new_session
-from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.engine import Engine
 from marketplace_exporter.simulator.app import PLATFORMS
 from marketplace_exporter.simulator.ebay import EBAY_APP, EbaySim
-from marketplace_exporter.store import ProbeRecord, Store
 
 US, DE = EBAY_APP.user("us-main"), EBAY_APP.user("de-main")
 PRIVILEGE, RATE_LIMIT, USER_RATE_LIMIT = (f"ebay/us-main/{op}" for op in ("privilege", "rate_limit", "user_rate_limit"))
@@ -32,16 +26,6 @@ DE_PRIVILEGE = "ebay/de-main/privilege"
 TOKEN_PATH = "/ebay/identity/v1/oauth2/token"
 T0 = 1_750_000_000.0  # 2025-06-15 15:06:40 UTC
 SCOPE = "https://api.ebay.com/oauth/api_scope"
-
-Client = TestClient[web.Request, web.Application]
-
-
-class LateStart(random.Random):
-    """The background loops' first run waits the longest the engine allows (interval 1 h, jitter
-    0.1: 361 s), so in these tests only ``probe_now`` sends anything."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 def account(sim: str, user: Any, site: str, extra: str = "") -> str:
@@ -70,36 +54,14 @@ def config_text(sim: str, us_extra: str = "", timeout: str = "500ms") -> str:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[tuple[str, EbaySim]]:
-    app = create_simulator_app()
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    platform = app[PLATFORMS]["ebay"]
-    assert isinstance(platform, EbaySim)
-    yield f"http://127.0.0.1:{server.port}", platform
-    await server.close()
+    async with serve_simulator() as (url, app):
+        platform = app[PLATFORMS]["ebay"]
+        assert isinstance(platform, EbaySim)
+        yield url, platform
 
 
-@asynccontextmanager
-async def running(text: str) -> AsyncIterator[Engine]:
-    async with new_session(limit=16) as session:
-        engine = Engine(session, Store(), rng=LateStart())
-        engine.apply(load_config("ebay.yml", text=text))
-        try:
-            yield engine
-        finally:
-            await engine.stop()
-
-
-async def probe(engine: Engine, check_id: str) -> ProbeRecord:
-    record = await engine.probe_now(check_id)
-    assert record is not None and not isinstance(record, QuotaWait)
-    return record
-
-
-async def sim_json(method: str, url: str, **kwargs: Any) -> Any:
-    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as response:
-        assert response.status in (200, 201), await response.text()
-        return await response.json()
+def running(text: str) -> AbstractAsyncContextManager[Engine]:
+    return run_engine(text, "ebay.yml", rng=LateStart())
 
 
 async def test_every_operation_succeeds_for_both_sites(sim: tuple[str, EbaySim]) -> None:
@@ -265,22 +227,14 @@ async def test_configured_scopes_narrow_the_token(sim: tuple[str, EbaySim]) -> N
 # --- the simulator itself, over raw HTTP, on an injected clock -------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-async def client(aiohttp_client: Callable[[web.Application], Awaitable[Client]], clock: FakeClock) -> Client:
-    return await aiohttp_client(create_simulator_app(clock=clock))
+async def client(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
+    return await simulator_client(aiohttp_client, clock)
 
 
 def basic(client_id: str = EBAY_APP.client_id, secret: str = EBAY_APP.client_secret) -> dict[str, str]:

@@ -10,31 +10,25 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from sim_harness import Client, ClientFactory, FakeClock, sim_stack, simulator_client
+from sim_harness import SimStack as Stack
 
 from marketplace_exporter.adapters.iop_signing import sign
 from marketplace_exporter.adapters.lazada import build_request, classify
 from marketplace_exporter.catalogue import Credential, Reason
-from marketplace_exporter.config import load_config
-from marketplace_exporter.engine import Engine
 from marketplace_exporter.model import HttpResponse, ProbeOutcome
-from marketplace_exporter.simulator import create_simulator_app
 from marketplace_exporter.simulator.app import PLATFORMS
 from marketplace_exporter.simulator.lazada import SIM_APP, LazadaSim
-from marketplace_exporter.store import ProbeRecord, Store
 
 TH, VN = SIM_APP.seller("th-main"), SIM_APP.seller("vn-main")
 TH_CHECK, VN_CHECK = "lazada/th-main/seller_get", "lazada/vn-main/seller_get"
 T0 = 1_760_000_000.0
-Client = TestClient[web.Request, web.Application]
 
 
 def config_text(sim_url: str, vn_credentials: str = "") -> str:
@@ -64,41 +58,10 @@ def config_text(sim_url: str, vn_credentials: str = "") -> str:
         """)
 
 
-@dataclass
-class Stack:
-    sim_url: str
-    session: aiohttp.ClientSession
-    engine: Engine
-
-    async def probe(self, check_id: str) -> ProbeRecord:
-        record = await self.engine.probe_now(check_id, debug=True)
-        assert isinstance(record, ProbeRecord), record
-        return record
-
-    async def fault(self, **body: object) -> None:
-        async with self.session.post(f"{self.sim_url}/__sim/faults", json=body) as response:
-            assert response.status == 201, await response.text()
-
-    async def clear(self) -> None:
-        async with self.session.delete(f"{self.sim_url}/__sim/faults") as response:
-            assert response.status == 200
-
-    async def requests(self) -> dict[str, Any]:
-        async with self.session.get(f"{self.sim_url}/__sim/requests") as response:
-            return cast(dict[str, Any], await response.json())
-
-
 async def start_stack(tmp_path: Path, vn_credentials: str = "") -> AsyncIterator[Stack]:
-    simulator = TestServer(create_simulator_app(), host="127.0.0.1")
-    await simulator.start_server()
-    sim_url = f"http://127.0.0.1:{simulator.port}"
-    config = load_config(tmp_path / "lazada.yml", text=config_text(sim_url, vn_credentials))
-    async with aiohttp.ClientSession() as session:
-        engine = Engine(session, Store())
-        engine.apply(config)
-        yield Stack(sim_url, session, engine)
-        await engine.stop()
-    await simulator.close()
+    async with sim_stack(lambda sim_url: config_text(sim_url, vn_credentials), tmp_path / "lazada.yml",
+                         debug=True) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -184,22 +147,14 @@ async def test_token_file_expiry_is_exported_and_its_token_used(tmp_path: Path) 
 # --- part 2: the simulator verifies like the gateway (injected clock) ---------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-async def sim(aiohttp_client: Callable[[web.Application], Awaitable[Client]], clock: FakeClock) -> Client:
-    return await aiohttp_client(create_simulator_app(clock=clock))
+async def sim(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
+    return await simulator_client(aiohttp_client, clock)
 
 
 def seller_query(seller: Any = TH, *, now: float = T0, secret: str = SIM_APP.app_secret,

@@ -7,22 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from sim_harness import (
+    Client,
+    ClientFactory,
+    FakeClock,
+    probe,
+    sim_json,
+    sim_url_fixture,  # noqa: F401  (the `sim` fixture)
+    simulator_client,
+)
+from sim_harness import running as run_engine
 
 from marketplace_exporter.catalogue import Reason
-from marketplace_exporter.config import load_config
-from marketplace_exporter.engine import Engine, QuotaWait
-from marketplace_exporter.engine.transport import new_session
-from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.engine import Engine
 from marketplace_exporter.simulator.mercadolibre import BURST, RATE_PER_SECOND, SIM_APP
-from marketplace_exporter.store import ProbeRecord, Store
 
 MLA, MLB = SIM_APP.user("mla-main"), SIM_APP.user("mlb-main")
 T0 = 1_750_000_000.0
@@ -48,35 +50,8 @@ def config_text(sim: str, interval: str = "1h", timeout: str = "500ms") -> str:
             + account(sim, MLA) + account(sim, MLB))
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[str]:
-    server = TestServer(create_simulator_app(), host="127.0.0.1")
-    await server.start_server()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.close()
-
-
-@asynccontextmanager
-async def running(text: str) -> AsyncIterator[Engine]:
-    async with new_session(limit=16) as session:
-        engine = Engine(session, Store())
-        engine.apply(load_config("meli.yml", text=text))
-        try:
-            yield engine
-        finally:
-            await engine.stop()
-
-
-async def probe(engine: Engine, check_id: str) -> ProbeRecord:
-    record = await engine.probe_now(check_id)
-    assert record is not None and not isinstance(record, QuotaWait)
-    return record
-
-
-async def sim_json(method: str, url: str, **kwargs: Any) -> Any:
-    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as response:
-        assert response.status in (200, 201), await response.text()
-        return await response.json()
+def running(text: str) -> AbstractAsyncContextManager[Engine]:
+    return run_engine(text, "meli.yml")
 
 
 FAULTS = [
@@ -142,25 +117,16 @@ async def test_the_exporter_never_calls_the_token_endpoint(sim: str) -> None:
 
 # --- the simulator's own behaviour, over raw HTTP -----------------------------------------------
 
-Client = TestClient[web.Request, web.Application]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
-async def raw(aiohttp_client: Callable[[web.Application], Awaitable[Client]], clock: FakeClock) -> Client:
-    return await aiohttp_client(create_simulator_app(clock=clock))
+async def raw(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
+    return await simulator_client(aiohttp_client, clock)
 
 
 async def users_me(raw: Client, authorization: str | None) -> tuple[int, dict[str, Any]]:

@@ -8,27 +8,19 @@ Facts are from /work/shared/marketplaces.md section 5. Bucket sizes are the simu
 from __future__ import annotations
 
 import base64
-import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from sim_harness import Client, ClientFactory, LateStart, SimStack, sim_stack, simulator_client
 
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
-from marketplace_exporter.config import load_config
-from marketplace_exporter.engine import Engine
-from marketplace_exporter.engine.transport import new_session
-from marketplace_exporter.simulator import create_simulator_app
 from marketplace_exporter.simulator.walmart import BUCKETS, WALMART_ACCOUNTS, WalmartAccount
-from marketplace_exporter.store import ProbeRecord, Store
+from marketplace_exporter.store import ProbeRecord
 
 US, MX, PARTNER = WALMART_ACCOUNTS
-Client = TestClient[web.Request, web.Application]
 
 
 class Clock:
@@ -72,8 +64,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def sim(aiohttp_client: Callable[[web.Application], Awaitable[Client]], clock: Clock) -> Client:
-    return await aiohttp_client(create_simulator_app(clock=clock))
+async def sim(aiohttp_client: ClientFactory, clock: Clock) -> Client:
+    return await simulator_client(aiohttp_client, clock)
 
 
 async def mint(sim: Client, account: WalmartAccount = US) -> str:
@@ -270,54 +262,29 @@ accounts:
 """
 
 
-class LateFirstRun(random.Random):
-    """Puts every scheduled first run at the far end of its window: the tests drive probe_now."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
-
-
 @dataclass
-class Rig:
-    engine: Engine
-    sim_url: str
-    control: aiohttp.ClientSession
-    clock: Clock
+class Rig(SimStack):
+    """The shared stack (probes on their own session, first runs late) and the simulator's clock;
+    faults are Walmart's unless the body says otherwise."""
 
-    async def probe(self, check_id: str) -> ProbeRecord:
-        record = await self.engine.probe_now(check_id)
-        assert isinstance(record, ProbeRecord), record
-        return record
+    clock: Clock = field(default_factory=Clock)
 
     async def fault(self, **body: Any) -> None:
-        async with self.control.post(f"{self.sim_url}/__sim/faults", json={"marketplace": "walmart", **body}) as r:
-            assert r.status == 201, await r.text()
+        await super().fault(**{"marketplace": "walmart", **body})
 
     async def clear_faults(self) -> None:
-        async with self.control.delete(f"{self.sim_url}/__sim/faults") as response:
-            assert response.status == 200
+        await self.clear()
 
     async def counts(self) -> dict[str, int]:
-        async with self.control.get(f"{self.sim_url}/__sim/requests") as response:
-            body: dict[str, dict[str, int]] = await response.json()
-        return body["accounts"]
+        return cast(dict[str, int], (await self.requests())["accounts"])
 
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     clock = Clock()
-    server = TestServer(create_simulator_app(clock=clock), host="127.0.0.1")
-    await server.start_server()
-    sim_url = f"http://127.0.0.1:{server.port}"
-    config = load_config("walmart-test.yml", text=CONFIG.format(sim=sim_url))
-    async with new_session(limit=16) as session, aiohttp.ClientSession() as control:
-        engine = Engine(session, Store(), rng=LateFirstRun())
-        engine.apply(config)
-        try:
-            yield Rig(engine, sim_url, control, clock)
-        finally:
-            await engine.stop()
-    await server.close()
+    async with sim_stack(lambda sim_url: CONFIG.format(sim=sim_url), "walmart-test.yml", clock=clock,
+                         rng=LateStart(), own_probe_session=True) as stack:
+        yield Rig(stack.sim_url, stack.session, stack.engine, clock=clock)
 
 
 US_DETAIL, US_PROFILE = "walmart/us-main/token_detail", "walmart/us-main/partner_profile"

@@ -1,0 +1,138 @@
+"""Shared by the simulator end-to-end tests (test_sim_*.py): the simulator on 127.0.0.1 (port 0),
+the REAL engine running a config text against it, ``probe_now``, fault injection and request counts
+through the simulator's ``/__sim`` control API, and an injected clock for raw-HTTP tests.
+
+A plain module (not a conftest): import it as ``from sim_harness import ...``. For a whole exporter
+with ``/metrics`` see stacklib.py."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from marketplace_exporter.config import load_config
+from marketplace_exporter.engine import Engine, QuotaWait
+from marketplace_exporter.engine.transport import new_session
+from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.store import ProbeRecord, Store
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+
+class LateStart(random.Random):
+    """Puts every scheduled first run at the far end of its window (interval 1 h, jitter 0.1:
+    361 s), so only ``probe_now`` sends anything during a test."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class FakeClock:
+    """The simulator's clock, set by hand: ``clock.now = ...``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def simulator_client(aiohttp_client: ClientFactory, clock: Callable[[], float]) -> Client:
+    """The simulator app on ``clock``, behind pytest-aiohttp's test client (raw HTTP tests)."""
+    return await aiohttp_client(create_simulator_app(clock=clock))
+
+
+@asynccontextmanager
+async def serve_simulator(clock: Callable[[], float] | None = None) -> AsyncIterator[tuple[str, web.Application]]:
+    """The simulator on 127.0.0.1, port 0: yields its base URL and its app."""
+    app = create_simulator_app() if clock is None else create_simulator_app(clock=clock)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}", app
+    finally:
+        await server.close()
+
+
+@pytest.fixture(name="sim")
+async def sim_url_fixture() -> AsyncIterator[str]:
+    """The simulator's base URL. Import ``sim_url_fixture`` into a test module to use the ``sim``
+    fixture there."""
+    async with serve_simulator() as (url, _):
+        yield url
+
+
+@asynccontextmanager
+async def running(text: str, path: str | Path, *, rng: random.Random | None = None,
+                  session: aiohttp.ClientSession | None = None) -> AsyncIterator[Engine]:
+    """An engine running the config ``text`` (loaded as if from ``path``); stopped on exit. Its
+    probes go through ``session``, or a new probe session (``new_session``) when none is given."""
+    async with AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(new_session(limit=16))
+        engine = Engine(session, Store()) if rng is None else Engine(session, Store(), rng=rng)
+        engine.apply(load_config(path, text=text))
+        try:
+            yield engine
+        finally:
+            await engine.stop()
+
+
+async def probe(engine: Engine, check_id: str, *, debug: bool = False) -> ProbeRecord:
+    """``probe_now`` that must produce a record (not skipped, not waiting for quota)."""
+    record = await engine.probe_now(check_id, debug=True) if debug else await engine.probe_now(check_id)
+    assert record is not None and not isinstance(record, QuotaWait), record
+    return record
+
+
+async def sim_json(method: str, url: str, **kwargs: Any) -> Any:
+    """One request on a fresh session; it must answer 200 or 201 with JSON."""
+    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as response:
+        assert response.status in (200, 201), await response.text()
+        return await response.json()
+
+
+@dataclass
+class SimStack:
+    """An engine against a simulator, and a session for the simulator's control API."""
+
+    sim_url: str
+    session: aiohttp.ClientSession
+    engine: Engine
+    debug: bool = False  # probe with a debug trace
+
+    async def probe(self, check_id: str) -> ProbeRecord:
+        return await probe(self.engine, check_id, debug=self.debug)
+
+    async def fault(self, **body: object) -> None:
+        async with self.session.post(f"{self.sim_url}/__sim/faults", json=body) as response:
+            assert response.status == 201, await response.text()
+
+    async def clear(self) -> None:
+        async with self.session.delete(f"{self.sim_url}/__sim/faults") as response:
+            assert response.status == 200
+
+    async def requests(self) -> dict[str, Any]:
+        async with self.session.get(f"{self.sim_url}/__sim/requests") as response:
+            return cast(dict[str, Any], await response.json())
+
+
+@asynccontextmanager
+async def sim_stack(config: Callable[[str], str], path: str | Path, *, clock: Callable[[], float] | None = None,
+                    rng: random.Random | None = None, debug: bool = False,
+                    own_probe_session: bool = False) -> AsyncIterator[SimStack]:
+    """Simulator, then an engine running ``config(sim_url)``. The engine probes through the control
+    session, or through its own probe session (``new_session``) with ``own_probe_session``."""
+    async with serve_simulator(clock) as (sim_url, _), aiohttp.ClientSession() as control:
+        async with running(config(sim_url), path, rng=rng, session=None if own_probe_session else control) as engine:
+            yield SimStack(sim_url, control, engine, debug)
