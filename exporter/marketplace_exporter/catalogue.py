@@ -229,8 +229,3 @@ ALL: tuple[MetricSpec, ...] = (
 #: histogram buckets (seconds): marketplace APIs answer in 0.1-2 s; >10 s means trouble
 REQUEST_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LATENESS_BUCKETS: tuple[float, ...] = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0)
-
-
-def by_name() -> dict[str, MetricSpec]:
-    """The catalogue keyed by metric name (for generators and tests that check names exist)."""
-    return {spec.name: spec for spec in ALL}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
 
@@ -24,9 +23,6 @@ class RequestSpec:
     #: names of query parameters and headers whose values are secret (tokens, signatures):
     #: the debug output prints them as <redacted>
     sensitive: frozenset[str] = frozenset()
-
-    def full_url(self) -> str:
-        return f"{self.url}?{urlencode(self.query)}" if self.query else self.url
 
 
 @dataclass(frozen=True)

@@ -86,18 +86,12 @@ class LoadedConfig:
     max_body_bytes: int
     concurrency: int
     concurrency_per_host: int
-    digest: str
     ca_file: str | None = None
     #: (marketplace, api) → removal time: shipped calendar overridden by config
     deprecations: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}
-
-    def secrets(self) -> Iterator[Secret]:
-        for check in self.checks:
-            for model in (check.credentials, check.params):
-                yield from _secrets_in(model)
 
 
 def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
@@ -134,7 +128,7 @@ def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
     return LoadedConfig(
         path=name, checks=tuple(checks), max_body_bytes=defaults.max_body_bytes,
         concurrency=defaults.concurrency, concurrency_per_host=defaults.concurrency_per_host,
-        digest=hashlib.sha256(text.encode()).hexdigest(), ca_file=defaults.ca_file,
+        ca_file=defaults.ca_file,
         deprecations=calendar(tuple(Deprecation(d.marketplace, d.api, d.removal_date, "config")
                                     for _, d in deprecations)),
     )
@@ -276,11 +270,6 @@ def _resolve_checks(defaults: Any, accounts: list[tuple[int, Any]], http_checks:
 def _digest(raw_defaults: str, entry: Any, check_index: int | None) -> str:
     payload = [raw_defaults, entry if check_index is None else {**entry, "checks": entry["checks"][check_index]}]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _secrets_in(model: Any) -> Iterator[Secret]:
-    for _, secret in _named_secrets(model):
-        yield secret
 
 
 def _named_secrets(model: Any) -> Iterator[tuple[str, Secret]]:

@@ -96,6 +96,8 @@ def _row(store: Store, state: CheckState, now: float) -> str:
             latency += f' <span class="muted">HTTP {outcome.http_status}</span>'
         failure = "" if outcome.success else _failure_text(outcome.code, outcome.message)
         last_run = f"{format_duration(max(1, round(now - last.finished_at)))} ago"
+    if state.next_run_at is not None and state.next_run_at > now:
+        last_run += f" · next in {format_duration(max(1, round(state.next_run_at - now)))}"
     html_cells += [status, latency, failure, _expiry(store, state, now), _headroom(state), escape(last_run)]
     return "<tr>" + "".join(
         f'<td data-label="{escape(en)} {escape(zh)}">{cell}</td>'
