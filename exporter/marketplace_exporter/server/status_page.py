@@ -33,7 +33,7 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;verti
 th small{display:block;color:#57606a;font-weight:normal}
 .ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.wait{color:#9a6700;font-weight:600}
 .warn{color:#9a6700}.crit{color:#cf222e;font-weight:600}.muted{color:#57606a}
-code{font-size:.85em;overflow-wrap:anywhere}
+code{font-size:.85em;white-space:nowrap}code.wrap{white-space:normal;overflow-wrap:anywhere}
 @media (max-width:700px){
  table,tbody,tr,td{display:block;width:100%}thead{display:none}
  tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 .8rem;padding:.3rem}
@@ -106,7 +106,7 @@ def _row(store: Store, state: CheckState, now: float) -> str:
 
 def _failure_text(code: str | None, message: str) -> str:
     # most adapters already name the code in their message; show it once
-    code_html = f"<code>{escape(code)}</code> " if code and code not in message else ""
+    code_html = f'<code class="wrap">{escape(code)}</code> ' if code and code not in message else ""
     return code_html + escape(message[:200])
 
 
