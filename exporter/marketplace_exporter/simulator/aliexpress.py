@@ -32,6 +32,7 @@ from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     BAD_REFRESH,
     ILLEGAL_TOKEN,
+    IopApp,
     check_system_params,
     fault_response,
     iop_error,
@@ -71,17 +72,7 @@ class AliExpressSeller:
     posting_forbidden: bool = False
 
 
-@dataclass(frozen=True)
-class AliExpressApp:
-    app_key: str
-    app_secret: str
-    sellers: tuple[AliExpressSeller, ...]
-
-    def seller(self, alias: str) -> AliExpressSeller:
-        for seller in self.sellers:
-            if seller.alias == alias:
-                return seller
-        raise KeyError(alias)
+AliExpressApp = IopApp[AliExpressSeller]
 
 
 SIM_APP = AliExpressApp(

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -31,6 +32,29 @@ BAD_TIMESTAMP = ("InvalidTimestamp", "ISV", "The timestamp is invalid or outside
 NO_PERMISSION = ("InsufficientPermission", "ISV", "The app has no permission to call this API")
 SERVER_ERROR = ("InternalError", "ISP", "Backend service error, please try again later")
 BAD_REFRESH = ("IllegalRefreshToken", "ISV", "The specified refresh token is invalid or expired")
+
+
+class _Seller(Protocol):
+    @property
+    def alias(self) -> str: ...
+
+
+SellerT = TypeVar("SellerT", bound=_Seller)
+
+
+@dataclass(frozen=True)
+class IopApp(Generic[SellerT]):
+    """A simulated IOP application (Lazada, AliExpress) and the sellers that authorised it."""
+
+    app_key: str
+    app_secret: str
+    sellers: tuple[SellerT, ...]
+
+    def seller(self, alias: str) -> SellerT:
+        for seller in self.sellers:
+            if seller.alias == alias:
+                return seller
+        raise KeyError(alias)
 
 
 #: the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)

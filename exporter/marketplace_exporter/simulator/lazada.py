@@ -29,6 +29,7 @@ from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     BAD_REFRESH,
     ILLEGAL_TOKEN,
+    IopApp,
     ban_text,
     check_system_params,
     fault_response,
@@ -71,17 +72,7 @@ class LazadaSeller:
     token_days_left: int
 
 
-@dataclass(frozen=True)
-class LazadaApp:
-    app_key: str
-    app_secret: str
-    sellers: tuple[LazadaSeller, ...]
-
-    def seller(self, alias: str) -> LazadaSeller:
-        for seller in self.sellers:
-            if seller.alias == alias:
-                return seller
-        raise KeyError(alias)
+LazadaApp = IopApp[LazadaSeller]
 
 
 SIM_APP = LazadaApp(
