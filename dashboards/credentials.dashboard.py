@@ -1,0 +1,52 @@
+"""Credentials: what is about to expire — tokens, secrets, authorisations, certificates, APIs."""
+
+from lib import (
+    COUNT_BAD,
+    DEPRECATION_90D_30D,
+    EXPIRY_7D_1D,
+    WEEK_S,
+    datasource_variable,
+    layout,
+    make_dashboard,
+    stat,
+    table,
+)
+
+from marketplace_exporter import catalogue as cat
+
+expiring_week = stat(
+    "Credentials expiring within 7 days",
+    f"count({cat.CREDENTIAL_EXPIRY.name} - time() < {WEEK_S}) or vector(0)", COUNT_BAD)
+certs_week = stat(
+    "TLS certificates expiring within 7 days",
+    f"count({cat.TLS_CERT_EXPIRY.name} - time() < {WEEK_S}) or vector(0)", COUNT_BAD)
+apis_soon = stat(
+    "APIs removed within 90 days",
+    f"count({cat.API_DEPRECATION.name} - time() < {90 * 86400}) or vector(0)", COUNT_BAD)
+
+credentials = table(
+    "Credentials by time to expiry",
+    f"sort({cat.CREDENTIAL_EXPIRY.name} - time())", EXPIRY_7D_1D, unit="s", value_title="expires in",
+    description="Every credential (access/refresh token, client secret, authorisation), soonest first: "
+                "orange under 7 days, red under 1 day.")
+certificates = table(
+    "TLS certificates by time to expiry",
+    f"sort({cat.TLS_CERT_EXPIRY.name} - time())", EXPIRY_7D_1D, unit="s", value_title="expires in",
+    description="Certificates the probed (or configured extra) hosts presented: orange under 7 days, "
+                "red under 1 day.")
+deprecations = table(
+    "API deprecation dates",
+    f"sort({cat.API_DEPRECATION.name} - time())", DEPRECATION_90D_30D, unit="s", value_title="removed in",
+    description="Marketplace APIs you depend on and when they are removed: orange under 90 days, "
+                "red under 30 days.")
+
+dashboard = make_dashboard(
+    "Marketplace exporter / Credentials",
+    layout([
+        (5, [expiring_week, certs_week, apis_soon]),
+        (12, [credentials]),
+        (9, [certificates, deprecations]),
+    ]),
+    [datasource_variable()],
+    time_from="now-24h",
+)
