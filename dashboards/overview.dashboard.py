@@ -24,7 +24,7 @@ matrix = table(
     "Health matrix: marketplace × site",
     f"min {by(cat.MARKETPLACE, cat.SITE)} ({cat.PROBE_SUCCESS.name})", UP_DOWN,
     description="1 when every check of the marketplace and site succeeded on its last probe, 0 when any failed.",
-    # groupingToMatrix names its first column "<rowField>\\<columnField>"
+    # groupingToMatrix names its first column "<rowField>\<columnField>"
     sort_by=f"{cat.MARKETPLACE}\\{cat.SITE}", value_title="healthy",
     transformations=[{"id": "groupingToMatrix", "options": {
         "columnField": cat.SITE, "rowField": cat.MARKETPLACE, "valueField": "Value"}}],
