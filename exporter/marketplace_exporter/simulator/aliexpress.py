@@ -19,7 +19,6 @@ Token lifetimes are set per app category [E6] (UNCONFIRMED): the simulator issue
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +29,9 @@ from marketplace_exporter.adapters.iop_signing import iop_prefix
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
-    BAD_REFRESH,
     ILLEGAL_TOKEN,
     IopApp,
+    Issued,
     check_system_params,
     fault_response,
     iop_error,
@@ -40,6 +39,7 @@ from marketplace_exporter.simulator.iop import (
     missing,
     request_id,
     request_params,
+    rotate_refresh,
 )
 
 NAME = "aliexpress"
@@ -52,7 +52,6 @@ TIMESTAMP_WINDOW_S = 600.0  # UNCONFIRMED for IOP: legacy TOP's ±10 min [E4][OB
 ACCESS_TTL_S, REFRESH_TTL_S = 30 * 86400, 60 * 86400  # UNCONFIRMED: the simulator's choice
 #: UNCONFIRMED code for an unknown ``method`` (the simulator's choice)
 UNKNOWN_METHOD = ("InvalidApiPath", "ISV", "The specified API does not exist")
-_MAX_TOKENS = 10_000
 _DAY = 86400
 
 
@@ -90,12 +89,6 @@ SIM_APP = AliExpressApp(
                          posting_forbidden=True),
     ),
 )
-
-
-@dataclass(frozen=True)
-class Issued:
-    alias: str
-    expires_at: float
 
 
 class AliExpressSim:
@@ -174,20 +167,12 @@ class AliExpressSim:
     async def refresh(self, request: web.Request, check: str) -> web.Response:
         params = await request_params(request)
         now = self._clock()
-        error = check_system_params(params, self.app.app_key, self.app.app_secret, REFRESH_PATH, now,
-                                    TIMESTAMP_WINDOW_S)
-        if error is not None:
-            return iop_error(error)
-        if not params.get("refresh_token"):
-            return iop_error(missing("refresh_token"))
-        used = self.refresh_tokens.pop(params["refresh_token"], None)
-        if used is None or now >= used.expires_at:
-            return iop_error(BAD_REFRESH)
-        seller = self._sellers[used.alias]
-        access = "sim-aliexpress-session-" + secrets.token_hex(12)
-        refresh = "sim-aliexpress-refresh-" + secrets.token_hex(12)
-        _bounded_put(self.tokens, access, Issued(seller.alias, now + ACCESS_TTL_S))
-        _bounded_put(self.refresh_tokens, refresh, Issued(seller.alias, now + REFRESH_TTL_S))
+        rotated = rotate_refresh(params, self.app, REFRESH_PATH, TIMESTAMP_WINDOW_S, now, self.tokens,
+                                 self.refresh_tokens, "sim-aliexpress", (ACCESS_TTL_S, REFRESH_TTL_S))
+        if isinstance(rotated, web.Response):
+            return rotated
+        alias, access, refresh = rotated
+        seller = self._sellers[alias]
         return json_response(self._token_body(seller, access, refresh, now))
 
     def _profile(self, seller: AliExpressSeller) -> dict[str, Any]:
@@ -211,9 +196,3 @@ class AliExpressSim:
 
 def _token(params: dict[str, str]) -> str:
     return params.get("session") or params.get("access_token") or ""
-
-
-def _bounded_put(store: dict[str, Issued], key: str, value: Issued) -> None:
-    while len(store) >= _MAX_TOKENS:  # drop the oldest issued token
-        del store[next(iter(store))]
-    store[key] = value

@@ -57,6 +57,44 @@ class IopApp(Generic[SellerT]):
         raise KeyError(alias)
 
 
+@dataclass(frozen=True)
+class Issued:
+    """A token the simulator issued: whose it is and until when it works."""
+
+    alias: str
+    expires_at: float
+
+
+#: tokens remembered per kind; the oldest is forgotten first (a long demo never grows without bound)
+MAX_TOKENS = 10_000
+
+
+def bounded_put(store: dict[str, Issued], key: str, value: Issued) -> None:
+    while len(store) >= MAX_TOKENS:
+        del store[next(iter(store))]
+    store[key] = value
+
+
+def rotate_refresh(params: Mapping[str, str], app: IopApp[Any], path: str, window: float, now: float,
+                   tokens: dict[str, Issued], refresh_tokens: dict[str, Issued], prefix: str,
+                   ttls: tuple[float, float]) -> web.Response | tuple[str, str, str]:
+    """IOP's signed ``/auth/token/refresh``: the refresh token used dies (rotation is UNCONFIRMED
+    upstream; the simulator rotates, the safe assumption). Returns (alias, access, refresh) or the
+    error response."""
+    error = check_system_params(params, app.app_key, app.app_secret, path, now, window)
+    if error is not None:
+        return iop_error(error)
+    if not params.get("refresh_token"):
+        return iop_error(missing("refresh_token"))
+    used = refresh_tokens.pop(params["refresh_token"], None)
+    if used is None or now >= used.expires_at:
+        return iop_error(BAD_REFRESH)
+    access, refresh = f"{prefix}-access-{secrets.token_hex(12)}", f"{prefix}-refresh-{secrets.token_hex(12)}"
+    bounded_put(tokens, access, Issued(used.alias, now + ttls[0]))
+    bounded_put(refresh_tokens, refresh, Issued(used.alias, now + ttls[1]))
+    return used.alias, access, refresh
+
+
 #: the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)
 FAULT_BAN_S = 10
 

@@ -17,7 +17,6 @@ errors are UNCONFIRMED (SDKs read the body ``code``): errors answer 200, server 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,17 +26,17 @@ from aiohttp import web
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
-    BAD_REFRESH,
     ILLEGAL_TOKEN,
     IopApp,
+    Issued,
     ban_text,
     check_system_params,
     fault_response,
     iop_error,
     json_response,
-    missing,
     request_id,
     request_params,
+    rotate_refresh,
 )
 
 NAME = "lazada"
@@ -52,7 +51,6 @@ DAILY_CAP = 10_000_000
 #: the day the cap counts in: UNCONFIRMED; the simulator uses UTC+8 (Lazada's home time zone)
 _UTC8 = 8 * 3600
 #: the ban a ``throttle`` fault announces (real ban lengths are UNCONFIRMED)
-_MAX_TOKENS = 10_000
 _DAY = 86400
 
 
@@ -89,12 +87,6 @@ SIM_APP = LazadaApp(
                      token_days_left=5),
     ),
 )
-
-
-@dataclass(frozen=True)
-class Issued:
-    alias: str
-    expires_at: float
 
 
 class LazadaSim:
@@ -177,19 +169,12 @@ class LazadaSim:
     async def refresh(self, request: web.Request, check: str) -> web.Response:
         params = await request_params(request)
         now = self._clock()
-        error = check_system_params(params, self.app.app_key, self.app.app_secret, REFRESH_PATH, now,
-                                    TIMESTAMP_WINDOW_S)
-        if error is not None:
-            return iop_error(error)
-        if not params.get("refresh_token"):
-            return iop_error(missing("refresh_token"))
-        used = self.refresh_tokens.pop(params["refresh_token"], None)
-        if used is None or now >= used.expires_at:
-            return iop_error(BAD_REFRESH)
-        seller = self._sellers[used.alias]
-        access, refresh = "sim-lazada-access-" + secrets.token_hex(12), "sim-lazada-refresh-" + secrets.token_hex(12)
-        _bounded_put(self.tokens, access, Issued(seller.alias, now + ACCESS_TTL_S))
-        _bounded_put(self.refresh_tokens, refresh, Issued(seller.alias, now + REFRESH_TTL_S))
+        rotated = rotate_refresh(params, self.app, REFRESH_PATH, TIMESTAMP_WINDOW_S, now, self.tokens,
+                                 self.refresh_tokens, "sim-lazada", (ACCESS_TTL_S, REFRESH_TTL_S))
+        if isinstance(rotated, web.Response):
+            return rotated
+        alias, access, refresh = rotated
+        seller = self._sellers[alias]
         return json_response(self._token_body(seller, access, refresh))
 
     def _count_call(self, now: float) -> int | None:
@@ -216,9 +201,3 @@ class LazadaSim:
                 "country_user_info": [{"country": seller.country, "user_id": str(seller.user_id),
                                        "seller_id": str(seller.seller_id), "short_code": seller.short_code}],
                 "code": "0", "request_id": request_id()}
-
-
-def _bounded_put(store: dict[str, Issued], key: str, value: Issued) -> None:
-    while len(store) >= _MAX_TOKENS:  # drop the oldest issued token
-        del store[next(iter(store))]
-    store[key] = value
