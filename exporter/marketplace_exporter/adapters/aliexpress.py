@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import short
+from marketplace_exporter.adapters.common import pick_host, short
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
     by_status,
@@ -112,7 +112,7 @@ class AliExpress:
 def host(ctx: ProbeContext) -> str:
     """``ctx.base_url`` verbatim (simulator: ``http://127.0.0.1:9763/aliexpress``), else the global
     gateway. ``sandbox`` changes nothing: no sandbox host is known (UNCONFIRMED)."""
-    return ctx.base_url.rstrip("/") if ctx.base_url else HOST
+    return pick_host(ctx, HOST)
 
 
 def build_request(base: str, app_key: str, app_secret: str, token: str, params: AliExpressParams,

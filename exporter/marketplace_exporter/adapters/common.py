@@ -9,6 +9,7 @@ import re
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
+from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.secrets import REDACTOR
 
@@ -57,6 +58,14 @@ def unix_time(value: date) -> float:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+
+
+def pick_host(ctx: ProbeContext, production: str, sandbox: str | None = None) -> str:
+    """The API host for a probe: ``ctx.base_url`` verbatim (simulator, proxy, other region) if set,
+    else the sandbox host when the account says sandbox and the platform has one, else production."""
+    if ctx.base_url:
+        return ctx.base_url.rstrip("/")
+    return sandbox if ctx.sandbox and sandbox is not None else production
 
 
 def reason_for_status(status: int) -> Reason | None:

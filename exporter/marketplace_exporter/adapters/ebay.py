@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import short, unix_time
+from marketplace_exporter.adapters.common import pick_host, short, unix_time
 from marketplace_exporter.adapters.ebay_responses import (
     KNOWN_CODES,
     classify_error,
@@ -174,9 +174,7 @@ class Ebay:
 
 def api_base(ctx: ProbeContext) -> str:
     """``ctx.base_url`` verbatim if set, else the (sandbox) host: eBay has no regional hosts [B1]."""
-    if ctx.base_url:
-        return ctx.base_url.rstrip("/")
-    return SANDBOX_HOST if ctx.sandbox else HOST
+    return pick_host(ctx, HOST, SANDBOX_HOST)
 
 
 def token_url(ctx: ProbeContext) -> str:

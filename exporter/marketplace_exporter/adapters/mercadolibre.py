@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import reason_for_status, retry_after_seconds, short
+from marketplace_exporter.adapters.common import pick_host, reason_for_status, retry_after_seconds, short
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
@@ -89,7 +89,7 @@ class MercadoLibre:
 def host(ctx: ProbeContext) -> str:
     """``ctx.base_url`` verbatim (simulator, proxies), else the one production host. There is no
     sandbox host (UNCONFIRMED: ML test users live on production), so ``sandbox`` changes nothing."""
-    return ctx.base_url.rstrip("/") if ctx.base_url else HOST
+    return pick_host(ctx, HOST)
 
 
 def build_request(ctx: ProbeContext, token: str) -> RequestSpec:

@@ -25,6 +25,7 @@ from pydantic import Field
 from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
 from marketplace_exporter.adapters.common import (
     finite_number,
+    pick_host,
     retry_after_seconds,
     short,
 )
@@ -160,9 +161,7 @@ class Shopee:
 
 def host(ctx: ProbeContext) -> str:
     """``ctx.base_url`` verbatim (simulator, CN/BR hosts), else the SG/global or sandbox host."""
-    if ctx.base_url:
-        return ctx.base_url.rstrip("/")
-    return SANDBOX_HOST if ctx.sandbox else HOST
+    return pick_host(ctx, HOST, SANDBOX_HOST)
 
 
 def build_request(ctx: ProbeContext, creds: ShopeeCredentials, call: _Call, token: str) -> RequestSpec:

@@ -23,7 +23,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import retry_after_seconds, short
+from marketplace_exporter.adapters.common import pick_host, retry_after_seconds, short
 from marketplace_exporter.adapters.tiktok_shop_signing import sign
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
@@ -123,9 +123,7 @@ class TikTokShop:
 
 def host(ctx: ProbeContext) -> str:
     """``ctx.base_url`` verbatim (simulator, proxies), else the global or legacy sandbox host."""
-    if ctx.base_url:
-        return ctx.base_url.rstrip("/")
-    return SANDBOX_HOST if ctx.sandbox else HOST
+    return pick_host(ctx, HOST, SANDBOX_HOST)
 
 
 def build_request(ctx: ProbeContext, creds: TikTokShopCredentials, call: _Call, token: str) -> RequestSpec:
