@@ -31,9 +31,9 @@ from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     ILLEGAL_TOKEN,
     IopApp,
-    Issued,
     check_system_params,
     fault_response,
+    initial_tokens,
     iop_error,
     json_response,
     missing,
@@ -103,14 +103,7 @@ class AliExpressSim:
         self.app = app
         self.aliases = frozenset(seller.alias for seller in app.sellers)
         self._sellers = {seller.alias: seller for seller in app.sellers}
-        started = clock()
-        self.tokens: dict[str, Issued] = {}
-        self.refresh_tokens: dict[str, Issued] = {}
-        for seller in app.sellers:
-            expires = started + seller.token_days_left * _DAY
-            self.tokens[seller.access_token] = Issued(seller.alias, expires)
-            self.refresh_tokens[seller.refresh_token] = Issued(
-                seller.alias, expires - ACCESS_TTL_S + REFRESH_TTL_S)
+        self.tokens, self.refresh_tokens = initial_tokens(app.sellers, clock(), (ACCESS_TTL_S, REFRESH_TTL_S), _DAY)
 
     def routes(self) -> list[RouteSpec]:
         return [(method, path, check, handler) for method in ("GET", "POST")

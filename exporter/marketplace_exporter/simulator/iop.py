@@ -75,6 +75,19 @@ def bounded_put(store: dict[str, Issued], key: str, value: Issued) -> None:
     store[key] = value
 
 
+def initial_tokens(sellers: tuple[Any, ...], started: float, ttls: tuple[float, float],
+                   day: float = 86400.0) -> tuple[dict[str, Issued], dict[str, Issued]]:
+    """Access and refresh tokens of the identities: each seller's access token has
+    ``token_days_left`` when the simulator starts; its refresh token outlives it by the TTL gap."""
+    tokens: dict[str, Issued] = {}
+    refresh_tokens: dict[str, Issued] = {}
+    for seller in sellers:
+        expires = started + seller.token_days_left * day
+        tokens[seller.access_token] = Issued(seller.alias, expires)
+        refresh_tokens[seller.refresh_token] = Issued(seller.alias, expires - ttls[0] + ttls[1])
+    return tokens, refresh_tokens
+
+
 def rotate_refresh(params: Mapping[str, str], app: IopApp[Any], path: str, window: float, now: float,
                    tokens: dict[str, Issued], refresh_tokens: dict[str, Issued], prefix: str,
                    ttls: tuple[float, float]) -> web.Response | tuple[str, str, str]:
