@@ -23,6 +23,7 @@ from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import US, AmazonAccount, AmazonMarketplace, SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
+from marketplace_exporter.simulator.tokens import remember
 
 NAME = "amazon_sp"
 OPERATIONS = {"marketplace_participations": "marketplaceParticipations", "account": "account"}
@@ -31,7 +32,6 @@ PRODUCTION_PLAN = (0.016, 15.0)
 SANDBOX_PLAN = (5.0, 15.0)
 HOST_PATTERN = "{host:(?:sandbox-)?(?:na|eu|fe)}"
 ACCESS_TOKEN_TTL_S = 3600
-_MAX_TOKENS = 10_000
 
 DENIED = "Access to requested resource is denied."
 MISSING_TOKEN = "Access token is missing in the request header."
@@ -223,9 +223,7 @@ class AmazonSim:
                 "expires_in": ACCESS_TOKEN_TTL_S, "refresh_token": refresh_token}
 
     def _remember(self, access_token: str, account: AmazonAccount) -> None:
-        while len(self.tokens) >= _MAX_TOKENS:  # bounded: drop the oldest issued token
-            del self.tokens[next(iter(self.tokens))]
-        self.tokens[access_token] = IssuedToken(account.alias, self._clock() + ACCESS_TOKEN_TTL_S)
+        remember(self.tokens, access_token, IssuedToken(account.alias, self._clock() + ACCESS_TOKEN_TTL_S))
 
     # --- Sellers API ------------------------------------------------------------------------------
     async def call(self, request: web.Request, operation: str) -> web.Response:

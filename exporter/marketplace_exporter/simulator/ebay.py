@@ -36,6 +36,7 @@ from marketplace_exporter.simulator.ebay_wire import (
     json_response,
 )
 from marketplace_exporter.simulator.faults import RouteSpec
+from marketplace_exporter.simulator.tokens import remember
 
 NAME = "ebay"
 MOUNT = "/ebay"
@@ -44,7 +45,6 @@ PATHS = {"privilege": "/sell/account/v1/privilege",
          "rate_limit": "/developer/analytics/v1_beta/rate_limit/",
          "user_rate_limit": "/developer/analytics/v1_beta/user_rate_limit/"}
 ACCESS_TOKEN_TTL_S = 7200  # [B6]
-_MAX_TOKENS = 10_000
 
 SCOPE = "https://api.ebay.com/oauth/api_scope"
 SELL_ACCOUNT = f"{SCOPE}/sell.account"
@@ -236,15 +236,10 @@ class EbaySim:
         if not self.quota.take(f"grant:{grant}", GRANT_QUOTAS[grant], self._clock()):
             return self.error(2001, 429)  # body UNCONFIRMED (see _token_fault)
         access_token = "v^1.1#i^1#f^0#p^3#I^3#r^0#t^" + secrets.token_urlsafe(48)
-        self._remember(access_token, IssuedToken(user.alias if user else None, requested or allowed,
-                                                 self._clock() + ACCESS_TOKEN_TTL_S))
+        remember(self.tokens, access_token,
+                 IssuedToken(user.alias if user else None, requested or allowed, self._clock() + ACCESS_TOKEN_TTL_S))
         kind = "User Access Token" if user else "Application Access Token"
         return json_response(200, _token_body(access_token, kind), self.extra_headers())
-
-    def _remember(self, access_token: str, issued: IssuedToken) -> None:
-        while len(self.tokens) >= _MAX_TOKENS:  # bounded: drop the oldest issued token
-            del self.tokens[next(iter(self.tokens))]
-        self.tokens[access_token] = issued
 
     # --- APIs -------------------------------------------------------------------------------------
     async def call(self, request: web.Request, check: str) -> web.Response:

@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiohttp import web
 
 from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, parse_timestamp, signature_matches
+from marketplace_exporter.simulator.tokens import remember
 
 #: (code, type, message). Sources: [D6] token, [OBS D11] throttle, [OBS E10][X4] signature
 ILLEGAL_TOKEN = ("IllegalAccessToken", "ISV", "The specified access token is invalid or expired")
@@ -65,16 +66,6 @@ class Issued:
     expires_at: float
 
 
-#: tokens remembered per kind; the oldest is forgotten first (a long demo never grows without bound)
-MAX_TOKENS = 10_000
-
-
-def bounded_put(store: dict[str, Issued], key: str, value: Issued) -> None:
-    while len(store) >= MAX_TOKENS:
-        del store[next(iter(store))]
-    store[key] = value
-
-
 def initial_tokens(sellers: tuple[Any, ...], started: float, ttls: tuple[float, float],
                    day: float = 86400.0) -> tuple[dict[str, Issued], dict[str, Issued]]:
     """Access and refresh tokens of the identities: each seller's access token has
@@ -103,8 +94,8 @@ def rotate_refresh(params: Mapping[str, str], app: IopApp[Any], path: str, windo
     if used is None or now >= used.expires_at:
         return iop_error(BAD_REFRESH)
     access, refresh = f"{prefix}-access-{secrets.token_hex(12)}", f"{prefix}-refresh-{secrets.token_hex(12)}"
-    bounded_put(tokens, access, Issued(used.alias, now + ttls[0]))
-    bounded_put(refresh_tokens, refresh, Issued(used.alias, now + ttls[1]))
+    remember(tokens, access, Issued(used.alias, now + ttls[0]))
+    remember(refresh_tokens, refresh, Issued(used.alias, now + ttls[1]))
     return used.alias, access, refresh
 
 

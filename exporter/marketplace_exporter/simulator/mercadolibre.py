@@ -25,6 +25,7 @@ from aiohttp import web
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.amazon import TokenBucket
 from marketplace_exporter.simulator.faults import RouteSpec
+from marketplace_exporter.simulator.tokens import remember
 
 NAME = "mercadolibre"
 MOUNT = "/mercadolibre"
@@ -33,7 +34,6 @@ ACCESS_TOKEN_TTL_S = 21600  # 6 h [OBS H3]
 #: ML's limits are UNCONFIRMED; the simulator's own per-user bucket (one third-party report saw
 #: 429s at about 5-7 requests per second)
 RATE_PER_SECOND, BURST = 5.0, 10.0
-_MAX_TOKENS = 10_000
 
 # default HTTP status → (error, message) of the envelope; "choice" = the simulator's wording
 NO_HEADER = ("unauthorized", "authorization value not present")  # OBS (third-party logs)
@@ -202,9 +202,7 @@ class MercadoLibreSim:
         user = self._users[alias]
         access = f"APP_USR-{self.app.client_id}-{secrets.token_hex(12)}-{user.user_id}"
         refresh = f"TG-{secrets.token_hex(12)}-{user.user_id}"
-        while len(self.tokens) >= _MAX_TOKENS:
-            del self.tokens[next(iter(self.tokens))]
-        self.tokens[access] = Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S)
+        remember(self.tokens, access, Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S))
         self.refresh_tokens[refresh] = alias
         return web.Response(text=json.dumps(self._token_body(user, access, refresh)), content_type="application/json")
 

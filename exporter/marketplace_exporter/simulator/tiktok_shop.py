@@ -29,6 +29,7 @@ from aiohttp import web
 from marketplace_exporter.adapters.tiktok_shop_signing import sign
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
+from marketplace_exporter.simulator.tokens import remember
 
 NAME = "tiktok_shop"
 API_MOUNT, AUTH_MOUNT = "/tiktok", "/tiktok-auth"
@@ -40,7 +41,6 @@ TIMESTAMP_WINDOW_S = 300
 #: observed: access tokens expire ~7 days after issue; refresh expiry far in the future [OBS G3]
 ACCESS_TOKEN_TTL_S = 7 * 86400
 REFRESH_EXPIRE_AT = 4841467787  # the observed absolute refresh_token_expire_in [OBS G3]
-_MAX_TOKENS = 10_000
 
 # (code, message, default HTTP status). Sources: [OBS G5] for 105002/105005; third-party
 # production logs for 106001 (sign), 106013 and 36009004 (quoted in docs/marketplaces/tiktok_shop.md)
@@ -250,9 +250,7 @@ class TikTokShopSim:
             return tiktok_error(*NO_AUTH_RECORD)
         shop = self._shops[alias]
         access, refresh = f"ROW_{secrets.token_urlsafe(32)}", f"ROW_{secrets.token_urlsafe(32)}"
-        while len(self.tokens) >= _MAX_TOKENS:
-            del self.tokens[next(iter(self.tokens))]
-        self.tokens[access] = Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S)
+        remember(self.tokens, access, Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S))
         self.refresh_tokens[refresh] = alias
         return envelope(0, "success", self._token_data(shop, access, refresh))
 

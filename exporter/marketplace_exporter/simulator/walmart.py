@@ -28,6 +28,7 @@ from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
+from marketplace_exporter.simulator.tokens import remember
 
 NAME = "walmart"
 MOUNT = "/walmart"
@@ -38,7 +39,6 @@ MARKETS = frozenset({"us", "mx", "ca"})  # [F1]
 #: SIMULATOR-CHOSEN (Walmart's per-API figures are UNCONFIRMED): (bucket size, tokens per second).
 #: Generous enough that a demo probing every 200 ms never drains them on its own.
 BUCKETS: Mapping[str, tuple[float, float]] = {"token_detail": (300.0, 5.0), "partner_profile": (120.0, 2.0)}
-_MAX_TOKENS = 10_000
 FULL_SCOPES = ("reports", "item", "price", "lagtime", "feeds", "returns", "orders", "inventory", "content")
 
 
@@ -263,9 +263,7 @@ class WalmartSim:
             return error(401)
         access_token = "eyJsim." + secrets.token_urlsafe(48)
         now = self._clock()
-        while len(self.tokens) >= _MAX_TOKENS:  # bounded: drop the oldest issued token
-            del self.tokens[next(iter(self.tokens))]
-        self.tokens[access_token] = IssuedToken(account.alias, now, now + ACCESS_TOKEN_TTL_S)
+        remember(self.tokens, access_token, IssuedToken(account.alias, now, now + ACCESS_TOKEN_TTL_S))
         # no refresh_token in the answer, for either grant [F1]: nothing rotates
         return _json({"access_token": access_token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL_S})
 
