@@ -217,14 +217,144 @@ PROBE_LATENESS = MetricSpec(
     "marketplace_exporter_probe_lateness_seconds", "histogram",
     "How late probes start against their schedule (waiting for a per-host concurrency slot).", ())
 
-#: every metric the exporter emits, in exposition order
-ALL: tuple[MetricSpec, ...] = (
+#: the probe engine's metrics and the exporter's self-metrics (collector.StoreCollector emits these)
+PROBE_METRICS: tuple[MetricSpec, ...] = (
     PROBE_SUCCESS, PROBE_DURATION, PROBE_HTTP_STATUS, PROBE_LAST_RUN, PROBE_LAST_SUCCESS,
     PROBE_INTERVAL, PROBES, PROBE_FAILURES, PROBE_SKIPPED, PROBE_REQUESTS, API_ERRORS,
     REQUEST_DURATION, RATE_LIMIT_REMAINING, RATE_LIMIT_REMAINING_COUNT, RATE_LIMIT_RESET,
     CREDENTIAL_EXPIRY, TLS_CERT_EXPIRY, API_DEPRECATION, PROBE_VALUE,
     BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS,
 )
+
+# --- deploy markers, audit trail, verification gate, freeze windows (exporter, /api/v1/deploys) ----
+SERVICE = "service"
+ENVIRONMENT = "environment"
+COMMIT = "commit"
+STATUS = "status"
+RESULT = "result"
+
+
+class DeployStatus(StrEnum):
+    """The states a pipeline reports for a deploy (the ``status`` label and the API's field)."""
+
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class VerifyResult(StrEnum):
+    """What the post-deploy gate decided (``verify`` exits 0, 1, 2 in this order)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    UNDECIDED = "undecided"
+
+
+DEPLOY_INFO = MetricSpec(
+    "marketplace_deploy_info", "gauge",
+    "Always 1, for the latest deploy per service and environment; version and commit say what runs.",
+    (SERVICE, ENVIRONMENT, VERSION, COMMIT))
+DEPLOY_TIMESTAMP = MetricSpec(
+    "marketplace_deploy_timestamp_seconds", "gauge",
+    "Unix time of the latest deploy marker per service, environment and status (from the audit log).",
+    (SERVICE, ENVIRONMENT, STATUS))
+DEPLOYS = MetricSpec(
+    "marketplace_deploys_total", "counter",
+    "Deploy markers recorded per service, environment and status (rebuilt from the audit log at start).",
+    (SERVICE, ENVIRONMENT, STATUS))
+DEPLOYS_IN_FREEZE = MetricSpec(
+    "marketplace_deploys_in_freeze_total", "counter",
+    "Deploy markers recorded while a freeze window was active for their environment (flagged, kept).",
+    (SERVICE, ENVIRONMENT))
+DEPLOY_FREEZE_ACTIVE = MetricSpec(
+    "marketplace_deploy_freeze_active", "gauge",
+    "1 while a configured freeze window (11.11, Black Friday...) covers the environment, else 0.",
+    (ENVIRONMENT,))
+DEPLOY_VERIFICATIONS = MetricSpec(
+    "marketplace_deploy_verifications_total", "counter",
+    "Post-deploy verification gate runs by result (pass, fail, undecided).",
+    (SERVICE, ENVIRONMENT, RESULT))
+ANNOTATION_PUSHES = MetricSpec(
+    "marketplace_grafana_annotation_pushes_total", "counter",
+    "Deploy annotations pushed to Grafana by result (ok, failed after retries); never blocks a mark.",
+    (RESULT,))
+
+DEPLOY_METRICS: tuple[MetricSpec, ...] = (
+    DEPLOY_INFO, DEPLOY_TIMESTAMP, DEPLOYS, DEPLOYS_IN_FREEZE, DEPLOY_FREEZE_ACTIVE,
+    DEPLOY_VERIFICATIONS, ANNOTATION_PUSHES,
+)
+
+# --- production traffic reported by the sellers' own systems (exporter, /api/v1/traffic) ---------
+OPERATION = "operation"
+STATUS_CLASS = "status_class"
+
+CLIENT_REQUESTS = MetricSpec(
+    "marketplace_client_requests_total", "counter",
+    "Production API calls the seller's systems reported, by status class (2xx..5xx, error when no "
+    "response came back).",
+    (MARKETPLACE, SITE, ACCOUNT, OPERATION, SERVICE, STATUS_CLASS))
+CLIENT_ERRORS = MetricSpec(
+    "marketplace_client_errors_total", "counter",
+    "Reported production calls that failed, classified by the same adapter code as the probes.",
+    (MARKETPLACE, SITE, ACCOUNT, OPERATION, SERVICE, REASON, CODE))
+CLIENT_REQUEST_DURATION = MetricSpec(
+    "marketplace_client_request_duration_seconds", "histogram",
+    "Latency of reported production calls.",
+    (MARKETPLACE, SITE, OPERATION, SERVICE))
+CLIENT_RATE_LIMIT_REMAINING = MetricSpec(
+    "marketplace_client_rate_limit_remaining_ratio", "gauge",
+    "Rate-limit headroom 0..1 read from production response headers (preferred over modelled values).",
+    (MARKETPLACE, SITE, ACCOUNT, SERVICE))
+TRAFFIC_RECORDS = MetricSpec(
+    "marketplace_traffic_records_total", "counter",
+    "Traffic records by result: accepted, rejected (bad record), dropped (client queue full, as "
+    "reported by the client).",
+    (SERVICE, RESULT))
+TRAFFIC_SERIES_CAPPED = MetricSpec(
+    "marketplace_traffic_series_capped_total", "counter",
+    "Records folded into 'other' because the service reached its cap on label combinations.",
+    (SERVICE,))
+
+TRAFFIC_METRICS: tuple[MetricSpec, ...] = (
+    CLIENT_REQUESTS, CLIENT_ERRORS, CLIENT_REQUEST_DURATION, CLIENT_RATE_LIMIT_REMAINING,
+    TRAFFIC_RECORDS, TRAFFIC_SERIES_CAPPED,
+)
+
+# --- the alert bridge (its own process on :9762) ---------------------------------------------------
+RECEIVER = "receiver"
+CHANNEL = "channel"
+
+BRIDGE_NOTIFICATIONS = MetricSpec(
+    "marketplace_bridge_notifications_total", "counter",
+    "Messages the bridge delivered to a chat robot (body code 0).", (RECEIVER, CHANNEL))
+BRIDGE_FAILURES = MetricSpec(
+    "marketplace_bridge_notification_failures_total", "counter",
+    "Failed delivery attempts by reason (throttled, security, http, transport, rejected...).",
+    (RECEIVER, CHANNEL, REASON))
+BRIDGE_QUEUE_DEPTH = MetricSpec(
+    "marketplace_bridge_queue_depth", "gauge",
+    "Notifications accepted and durably queued but not yet delivered.", (RECEIVER, CHANNEL))
+BRIDGE_DELIVERY_DURATION = MetricSpec(
+    "marketplace_bridge_delivery_duration_seconds", "histogram",
+    "Time from accepting an Alertmanager notification to the robot confirming it.", (RECEIVER, CHANNEL))
+
+BRIDGE_METRICS: tuple[MetricSpec, ...] = (
+    BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION,
+)
+
+#: every metric this project emits (exporter and bridge), in exposition order
+ALL: tuple[MetricSpec, ...] = PROBE_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS + BRIDGE_METRICS
+
+# --- Prometheus recording rules (alert-rules/generate.py writes them; dashboards read them) -------
+#: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)
+SLO_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+
+def slo_error_ratio_rule(window: str) -> str:
+    """Recording rule: the share of failed probes per marketplace over ``window``."""
+    return f"marketplace:probe_error_ratio:rate{window}"
+
 
 #: histogram buckets (seconds): marketplace APIs answer in 0.1-2 s; >10 s means trouble
 REQUEST_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -17,7 +17,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from importlib import resources
+from importlib import import_module, resources
 
 from aiohttp import web
 
@@ -27,6 +27,10 @@ from marketplace_exporter.secrets import RedactingFilter
 from marketplace_exporter.server import ConfigSource, create_app, reload_config
 
 log = logging.getLogger("marketplace_exporter")
+
+#: modules that add subcommands: each has ``add_commands(sub: argparse._SubParsersAction) -> None``
+#: and keeps its own handlers (the deploy client, the verify gate, the bridge, ...)
+COMMAND_MODULES: tuple[str, ...] = ()
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"
 
@@ -64,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
     schema.set_defaults(handler=lambda args: print(json.dumps(json_schema(), indent=2)) or 0)
+    for module in COMMAND_MODULES:
+        import_module(module).add_commands(sub)
     return parser
 
 

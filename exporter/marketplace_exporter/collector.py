@@ -45,11 +45,11 @@ class StoreCollector(Collector):
 
     def describe(self) -> Iterable[Metric]:
         """Empty families from the catalogue: the registry detects name clashes at register time."""
-        return [_family(spec) for spec in c.ALL]
+        return [_family(spec) for spec in c.PROBE_METRICS]
 
     def collect(self) -> Iterator[Metric]:
         store = self._store
-        fams: dict[str, Any] = {spec.name: _family(spec) for spec in c.ALL}
+        fams: dict[str, Any] = {spec.name: _family(spec) for spec in c.PROBE_METRICS}
         for state in store.checks.values():
             labels = list(state.spec.labels)
             fams[c.PROBE_INTERVAL.name].add_metric(labels, state.spec.interval)

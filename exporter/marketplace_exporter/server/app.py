@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from importlib import import_module
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -61,17 +62,29 @@ STORE = web.AppKey("store", Store)
 ENGINE = web.AppKey("engine", Engine)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 INITIAL = web.AppKey("initial_config", LoadedConfig)
+#: directory for the exporter's SQLite files (``--storage.path``); None: nothing persisted
+STORAGE_PATH = web.AppKey("storage_path", str)
+
+#: modules that add routes and state to the exporter: each has ``install(app: web.Application) -> None``
+#: (reads ``app[INITIAL]``/``app[STORAGE_PATH]``, adds routes, cleanup contexts and a collector to
+#: ``app[REGISTRY]``). Listed here so the core app stays small and each feature owns its module.
+EXTENSIONS: tuple[str, ...] = ()
+#: called with the new config after every successful reload (extensions append to it in ``install``)
+RELOAD_HOOKS = web.AppKey("reload_hooks", list[Callable[[LoadedConfig], None]])
 
 
-def create_app(source: ConfigSource, initial: LoadedConfig) -> web.Application:
+def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None) -> web.Application:
     """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
     file fails fast with its errors, before anything listens)."""
     app = web.Application(middlewares=[_server_header])
+    if storage_path is not None:
+        app[STORAGE_PATH] = storage_path
     store = Store()
     app[SOURCE] = source
     app[STORE] = store
     app[REGISTRY] = new_registry(store)
     app[INITIAL] = initial
+    app[RELOAD_HOOKS] = []
     app.cleanup_ctx.append(_engine_ctx)
     app.router.add_get("/", status_page)
     app.router.add_get("/metrics", make_aiohttp_handler(app[REGISTRY]))
@@ -79,6 +92,8 @@ def create_app(source: ConfigSource, initial: LoadedConfig) -> web.Application:
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload_handler)
+    for module in EXTENSIONS:
+        import_module(module).install(app)
     return app
 
 
@@ -112,6 +127,8 @@ def reload_config(app: web.Application) -> tuple[bool, str]:
         log.error("config reload failed, keeping the previous config:\n%s", exc)
         return False, str(exc)
     app[ENGINE].apply(config)
+    for hook in app[RELOAD_HOOKS]:
+        hook(config)
     _mark_reload(app[STORE], ok=True)
     log.info("config reloaded: %d checks", len(config.checks))
     return True, f"reloaded {len(config.checks)} checks"
