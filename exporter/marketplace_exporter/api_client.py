@@ -1,0 +1,95 @@
+"""A short-lived HTTP client for the exporter's own API, used by the CLI commands a pipeline runs
+(``deploy mark``, ``deploys list``, ``verify``). httpx, synchronous: one process, a few calls.
+
+Failures become two exceptions with messages an operator can act on, so each command turns them
+into a clear line on stderr and a non-zero exit instead of a traceback:
+
+- :class:`ExporterUnreachable`: no HTTP answer (refused, DNS, timeout) — the exporter is down or
+  ``--exporter.url`` is wrong;
+- :class:`ExporterRefused`: an HTTP answer other than 2xx — wrong token, invalid field, ...; the
+  server's ``error`` text is quoted.
+
+The token is read from the environment (never from a flag, so it stays out of ``ps`` and CI logs)
+and never appears in an exception message.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV
+
+DEFAULT_EXPORTER_URL = "http://127.0.0.1:9761"
+
+
+class ExporterUnreachable(Exception):
+    """No HTTP response came back from the exporter."""
+
+
+class ExporterRefused(Exception):
+    """The exporter answered with a non-2xx status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"exporter refused the request (HTTP {status}): {message}")
+        self.status = status
+
+
+class ExporterClient:
+    """``with ExporterClient(url) as client: client.post("/api/v1/deploys", {...})``."""
+
+    def __init__(self, url: str = DEFAULT_EXPORTER_URL, *, token_env: str = DEFAULT_TOKEN_ENV,
+                 timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": "marketplace-exporter-cli"}
+        token = os.environ.get(token_env, "")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> ExporterClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.close()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._request("GET", path, params=params)
+
+    def post(self, path: str, body: Any, *, timeout: float | None = None) -> Any:
+        return self._request("POST", path, json=body, timeout=timeout)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs.pop("timeout", None)
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise ExporterUnreachable(f"exporter at {self.url} did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise ExporterUnreachable(f"cannot reach the exporter at {self.url}: {type(exc).__name__}: "
+                                      f"{exc} (is it running? is --exporter.url right?)") from None
+        if not response.is_success:
+            raise ExporterRefused(response.status_code, _error_text(response))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise ExporterRefused(response.status_code, "response is not JSON") from None
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason_phrase
+    if isinstance(body, dict) and "error" in body:
+        field = f" (field {body['field']})" if "field" in body else ""
+        return f"{body['error']}{field}"
+    return str(body)[:500]
+
+
+__all__ = ["DEFAULT_EXPORTER_URL", "ExporterClient", "ExporterRefused", "ExporterUnreachable"]
