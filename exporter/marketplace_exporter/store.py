@@ -11,7 +11,9 @@ drops its state (the collector builds families from the store alone).
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from marketplace_exporter.catalogue import (
     LATENESS_BUCKETS,
@@ -70,9 +72,28 @@ class ProbeRecord:
     tls: tuple[tuple[str, float], ...] = ()
 
 
+#: recent results kept per check for the post-deploy gate's baseline (deploys/verify.py): enough
+#: for 30 min at a 15 s interval; ~100 bytes each, so 1,000 checks hold about 12 MB
+HISTORY_LENGTH = 120
+
+
+class RecentResult(NamedTuple):
+    """One finished probe, reduced to what the verification gate compares (a tuple: cheap to
+    build on the hot path, and it shares the record's float and enum objects)."""
+
+    finished_at: float
+    success: bool
+    duration: float
+    reason: Reason | None
+    #: the platform code as exported (unknown codes folded into ``other``)
+    code: str | None
+
+
 @dataclass
 class CheckState:
     spec: CheckSpec
+    #: the newest :data:`HISTORY_LENGTH` results, oldest first
+    history: deque[RecentResult] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
     last: ProbeRecord | None = None
     last_success_at: float | None = None
     probes: int = 0
@@ -126,6 +147,8 @@ class Store:
             return  # the check was removed or replaced by a reload while it ran
         outcome = record.outcome
         state.last = record
+        state.history.append(RecentResult(record.finished_at, outcome.success, record.duration,
+                                          outcome.reason, record.code_label))
         state.probes += 1
         for step in record.steps:
             state.requests[step] = state.requests.get(step, 0) + 1
