@@ -26,12 +26,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import pick_host, short
+from marketplace_exporter.adapters.base import (
+    Classification,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
+from marketplace_exporter.adapters.common import (
+    OTHER_OPERATION,
+    host_of,
+    match_path,
+    pick_host,
+    routes,
+    short,
+    status_only,
+)
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
     by_status,
@@ -59,6 +74,22 @@ MethodName = Annotated[str, Field(pattern=r"^aliexpress(\.[a-z0-9_]{1,64}){2,8}$
 #: "Insufficient isv permissions" and 27 "Invalid session" are observed beyond the fact sheet [X5]
 TOP_CODES: Mapping[str, Reason] = {"7": Reason.THROTTLED, "11": Reason.PERMISSION, "27": Reason.AUTH}
 KNOWN_CODES = frozenset(IOP_CODES) | frozenset(TOP_CODES)
+#: business APIs named in traffic labels (``method=`` on ``/sync``): the probe's own and the
+#: order-sync calls [X3]; other methods are ``other``. The method is read from the query string in
+#: the seller's process; a method sent only in a POST form body is not seen (``other``).
+SYNC_METHODS: Mapping[str, str] = {
+    DEFAULT_METHOD: "merchant_profile",
+    "aliexpress.trade.seller.orderlist.get": "trade.seller_orderlist_get",
+    "aliexpress.trade.new.redefining.findorderbyid": "trade.findorderbyid",
+    "aliexpress.solution.order.get": "solution.order_get",
+    "aliexpress.solution.order.info.get": "solution.order_info_get",
+    "aliexpress.solution.product.list.get": "solution.product_list_get",
+    "aliexpress.solution.batch.product.inventory.update": "solution.product_inventory_update",
+    "aliexpress.logistics.sellershipmentfortop": "logistics.sellershipment",
+}
+#: path-style system APIs on ``/rest`` [E1]
+ROUTES = routes(("/rest/auth/token/create", "auth.token_create"),
+                ("/rest/auth/token/refresh", "auth.token_refresh"))
 
 
 class AliExpressCredentials(HeldTokenCredentials):
@@ -92,6 +123,24 @@ class AliExpress:
     sites: ClassVar[frozenset[str]] = SITES
     Credentials: ClassVar[type[StrictModel]] = AliExpressCredentials
     Params: ClassVar[type[StrictModel]] = AliExpressParams
+    api_operations: ClassVar[frozenset[str]] = (frozenset(SYNC_METHODS.values())
+                                                | frozenset(operation for _, operation in ROUTES))
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is not None and host != host_of(HOST):
+            return None
+        if path.rstrip("/").endswith(SYNC_PATH):
+            method = next((value for name, value in parse_qsl(query[:4096]) if name == "method"), "")
+            return RouteMatch(SYNC_METHODS.get(method, OTHER_OPERATION))
+        return match_path(ROUTES, path)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """TOP ``error_response`` or a non-zero IOP ``code`` fail, even under HTTP 200."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        return Classification.of(failure_of(response, json_or_none(body), now, None))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: AliExpressCredentials = ctx.credentials
@@ -135,8 +184,20 @@ def build_request(base: str, app_key: str, app_secret: str, token: str, params: 
 
 def classify(response: HttpResponse, now: float, method: str) -> ProbeOutcome:
     """TOP ``error_response`` first, then the IOP ``code``, then the method's ``<name>_response``."""
-    status = response.status
     body = json_or_none(response.body)
+    failure = failure_of(response, body, now, method)
+    if failure is not None:
+        return failure
+    assert body is not None
+    wrapper = body.get(method.replace(".", "_") + "_response")
+    return _success(wrapper if isinstance(wrapper, dict) else {}, response.status, method)
+
+
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
+               method: str | None) -> ProbeOutcome | None:
+    """The failed outcome an AliExpress answer stands for, or None for a success. ``method`` None
+    (production traffic: the method is not known for sure) skips the ``<method>_response`` check."""
+    status = response.status
     if body is None:
         return by_status(response, "no AliExpress envelope", now)
     legacy = body.get("error_response")
@@ -150,12 +211,13 @@ def classify(response: HttpResponse, now: float, method: str) -> ProbeOutcome:
         error_type = body.get("type")
         return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None,
                            text_field(body, "message", "msg"))
-    wrapper = body.get(method.replace(".", "_") + "_response")
-    if not isinstance(wrapper, dict) and not is_zero(raw):
-        return by_status(response, f"no {method} response object", now)
+    if method is not None:
+        wrapper = body.get(method.replace(".", "_") + "_response")
+        if not isinstance(wrapper, dict) and not is_zero(raw):
+            return by_status(response, f"no {method} response object", now)
     if not 200 <= status <= 299:
         return by_status(response, "success body with a failing status", now)
-    return _success(wrapper if isinstance(wrapper, dict) else {}, status, method)
+    return None
 
 
 def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> ProbeOutcome:

@@ -22,12 +22,24 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from marketplace_exporter import __version__
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
 from marketplace_exporter.adapters.common import (
     finite_number,
+    host_of,
+    match_path,
     reason_for_status,
     retry_after_seconds,
+    routes,
     short,
+    status_only,
     unix_time,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
@@ -72,6 +84,32 @@ LWA_CODES: Mapping[str, Reason] = {
 #: SP-API `errors[].code` values named in the fact sheet [A2][A5][OBS A20][OBS A21]
 API_CODES = frozenset({"QuotaExceeded", "Unauthorized", "MissingAuthenticationToken"})
 _TOKEN_WORDS = ("expired", "revoked", "malformed", "invalid", "missing")
+
+#: the LWA token exchange as a traffic operation (classified by :func:`classify_token`)
+LWA_OPERATION = "lwa_token"
+#: SP-API hosts by region, production and sandbox [A1]; LWA on its own host [A2]
+API_HOSTS = frozenset(f"{prefix}sellingpartnerapi-{region}.amazon.com"
+                      for region in REGION_SITES for prefix in ("", "sandbox."))
+LWA_HOSTS = frozenset({host_of(LWA_HOST)})
+#: production calls named in traffic labels: the probes' own, LWA, and the order-sync, inventory,
+#: listings, feeds and reports calls of the SP-API models [A5]; anything else is ``other``
+ROUTES = routes(
+    ("/sellers/v1/marketplaceParticipations", "marketplace_participations"),
+    ("/sellers/v1/account", "account"),
+    ("/auth/o2/token", LWA_OPERATION),
+    ("/orders/v0/orders", "orders.get_orders"),
+    ("/orders/v0/orders/[^/]+", "orders.get_order"),
+    ("/orders/v0/orders/[^/]+/orderItems", "orders.get_order_items"),
+    ("/orders/v0/orders/[^/]+/address", "orders.get_order_address"),
+    ("/orders/v0/orders/[^/]+/buyerInfo", "orders.get_order_buyer_info"),
+    ("/fba/inventory/v1/summaries", "fba_inventory.get_inventory_summaries"),
+    ("/listings/2021-08-01/items/[^/]+/[^/]+", "listings.item"),
+    ("/feeds/2021-06-30/feeds(?:/[^/]+)?", "feeds"),
+    ("/feeds/2021-06-30/documents(?:/[^/]+)?", "feeds.documents"),
+    ("/reports/2021-06-30/reports(?:/[^/]+)?", "reports"),
+    ("/reports/2021-06-30/documents/[^/]+", "reports.documents"),
+    ("/tokens/2021-03-01/restrictedDataToken", "tokens.restricted_data_token"),
+)
 
 
 class AmazonCredentials(StrictModel):
@@ -118,6 +156,23 @@ class AmazonSP:
     sites: ClassVar[frozenset[str]] = frozenset(SITE_REGION)
     Credentials: ClassVar[type[StrictModel]] = AmazonCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is None or host in API_HOSTS or host in LWA_HOSTS:
+            return match_path(ROUTES, path)
+        return None
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """LWA answers as the token step reads them; every other call as the Sellers call does."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        if operation == LWA_OPERATION:
+            minted = classify_token(response, now)
+            return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
+        return Classification.of(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: AmazonCredentials = ctx.credentials
@@ -233,14 +288,24 @@ def classify_call(response: HttpResponse, now: float, payload_type: type = list)
     rate = _stated_rate(response.header("x-amzn-ratelimit-limit"))
     values = (("rate_limit_per_second", rate),) if rate is not None else ()
     body = json_or_none(response.body)
+    failure = failure_of(response, body, now)
+    if failure is not None:
+        return replace(failure, values=values)
+    payload = body.get("payload") if body is not None else None
+    if not isinstance(payload, payload_type):
+        kind = "list" if payload_type is list else "object"
+        return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status} without a payload {kind}",
+                                   http_status=status, values=values)
+    text = f"{len(payload)} marketplace participations" if isinstance(payload, list) else "account found"
+    return ProbeOutcome.ok(status, message=text, values=values)
+
+
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """The failed outcome a non-2xx SP-API answer stands for (None for a 2xx): the ``errors``
+    envelope [A5], expired tokens under 403 [A2]. Shared by probes and production traffic."""
+    status = response.status
     if 200 <= status <= 299:
-        payload = body.get("payload") if body is not None else None
-        if not isinstance(payload, payload_type):
-            kind = "list" if payload_type is list else "object"
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status} without a payload {kind}",
-                                       http_status=status, values=values)
-        text = f"{len(payload)} marketplace participations" if isinstance(payload, list) else "account found"
-        return ProbeOutcome.ok(status, message=text, values=values)
+        return None
     code, text = _first_error(body)
     retry = None
     if status == 429:
@@ -252,7 +317,7 @@ def classify_call(response: HttpResponse, now: float, payload_type: type = list)
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
     message = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
     return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                               retry_after_seconds=retry, values=values)
+                               retry_after_seconds=retry)
 
 
 def _first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:

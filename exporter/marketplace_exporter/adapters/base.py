@@ -18,6 +18,11 @@ Tests drive an adapter with literals::
 
 Adding a marketplace = one new module with a class implementing this protocol, one line in
 ``adapters/__init__.py``, and its routes in the simulator.
+
+Production traffic (``marketplace_exporter.traffic``) reuses the same classification: the seller's
+own client reports each finished call, :meth:`Adapter.match` names its operation from host and path,
+and :meth:`Adapter.classify` reads status, headers and body with the code the probe flow itself
+calls, so a production 403 and a probe 403 get the same ``reason`` and ``code``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,15 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec, TokenCache
+from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.model import (
+    HttpResponse,
+    Operation,
+    ProbeOutcome,
+    RateLimitObservation,
+    RequestSpec,
+    TokenCache,
+)
 
 ProbeSteps = Generator[RequestSpec, HttpResponse, ProbeOutcome]
 
@@ -63,6 +76,37 @@ class ProbeContext:
     tokens: TokenCache
 
 
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """What one answer says, whichever call it answers: ``reason`` None means success. ``code`` is
+    the platform's raw code (callers fold codes outside ``known_codes`` into ``other``)."""
+
+    reason: Reason | None
+    code: str | None = None
+    rate_limit: RateLimitObservation | None = None
+
+    @classmethod
+    def of(cls, failure: ProbeOutcome | None,
+           rate_limit: RateLimitObservation | None = None) -> Classification:
+        """From the failed outcome an adapter's classifier returned (None: the answer is a success)."""
+        if failure is None:
+            return cls(None, None, rate_limit)
+        return cls(failure.reason, failure.code, rate_limit or failure.rate_limit)
+
+
+#: a success without a platform code or headroom (shared: classification is on the hot path)
+SUCCESS = Classification(None)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """The operation a production call performs (one of the adapter's ``api_operations``) and the
+    site when the host alone tells it (Lazada's country gateways); None: the caller's own setting."""
+
+    operation: str
+    site: str | None = None
+
+
 class Adapter(Protocol):
     """One marketplace. Class attributes describe it; ``probe`` runs one check."""
 
@@ -79,8 +123,24 @@ class Adapter(Protocol):
     #: pydantic model of a check's ``params`` block
     Params: ClassVar[type[StrictModel]]
 
+    #: operation label values production traffic may carry (:meth:`match`'s results plus ``other``)
+    api_operations: ClassVar[frozenset[str]]
+
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         """Yield requests, receive responses, return the classified outcome."""
+        ...
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        """The operation of a call to ``host`` + ``path`` (query string read in process, never
+        reported); None when the host is not this platform's. ``host`` None means the caller mapped
+        a base URL (simulator, proxy) to this marketplace: match the path alone."""
+        ...
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """What an answer to ``operation`` says: the probe flow's own classifier, minus the checks a
+        probe makes of its own success payload. ``headers`` lower-cased; ``body`` None when it was
+        not read (streamed or large): then only the status and headers decide."""
         ...
 
 
@@ -93,3 +153,4 @@ def json_or_none(body: bytes) -> Mapping[str, Any] | None:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from re import Pattern
 
-from marketplace_exporter.adapters.base import ProbeContext
+from marketplace_exporter.adapters.base import SUCCESS, Classification, ProbeContext, RouteMatch
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.secrets import REDACTOR
 
@@ -81,3 +83,39 @@ def reason_for_status(status: int) -> Reason | None:
     if 400 <= status <= 499:
         return Reason.CLIENT_ERROR
     return None
+
+
+def status_only(status: int) -> Classification:
+    """An answer whose body was not read: the HTTP status alone decides (1xx-3xx: success)."""
+    reason = reason_for_status(status)
+    return SUCCESS if reason is None else Classification(reason)
+
+
+#: a route table: (compiled pattern matched against the END of the path, operation label)
+Routes = Sequence[tuple[Pattern[str], str]]
+
+
+def routes(*table: tuple[str, str]) -> tuple[tuple[Pattern[str], str], ...]:
+    """Compile ``(path regex, operation)`` pairs. Patterns match the end of the path, so a base-URL
+    prefix (``/shopee`` on the simulator, a proxy's ``/erp-gateway``) changes nothing; ids inside
+    paths are ``[^/]+`` and never reach a label."""
+    return tuple((re.compile(f"(?:^|/){pattern.lstrip('/')}/?$"), operation) for pattern, operation in table)
+
+
+def match_path(table: Routes, path: str, site: str | None = None) -> RouteMatch:
+    """The first route whose pattern ends ``path``, else ``other`` (still this marketplace)."""
+    path = path[:512]
+    for pattern, operation in table:
+        if pattern.search(path):
+            return RouteMatch(operation, site)
+    return RouteMatch(OTHER_OPERATION, site)
+
+
+#: the operation label of a call to a known platform host that no route names
+OTHER_OPERATION = "other"
+
+
+def host_of(url_or_host: str) -> str:
+    """Lower-cased host without scheme, port or path (``https://API.x.com:443/p`` → ``api.x.com``)."""
+    host = url_or_host.split("://", 1)[-1].split("/", 1)[0]
+    return host.rsplit("@", 1)[-1].split(":", 1)[0].lower()

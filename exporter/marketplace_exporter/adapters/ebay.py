@@ -25,8 +25,23 @@ from urllib.parse import urlencode
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import pick_host, short, unix_time
+from marketplace_exporter.adapters.base import (
+    Classification,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
+from marketplace_exporter.adapters.common import (
+    host_of,
+    match_path,
+    pick_host,
+    routes,
+    short,
+    status_only,
+    unix_time,
+)
 from marketplace_exporter.adapters.ebay_responses import (
     KNOWN_CODES,
     classify_error,
@@ -47,6 +62,23 @@ APP_SCOPE = "https://api.ebay.com/oauth/api_scope"
 #: 7200 s lifetime [B6] that is one refresh grant per account every ~2 h (≈ 12 a day, against the
 #: 50 000/day per app cap [B10]) and one client-credentials grant per app (≈ 12 a day of 1 000).
 TOKEN_MARGIN_SECONDS = 60.0
+#: the OAuth token exchange as a traffic operation (classified by :func:`classify_token`)
+TOKEN_OPERATION = "oauth_token"
+API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST)})
+#: production calls named in traffic labels: the probes', the token call, and the order-sync,
+#: inventory and offer calls of the Sell APIs [B3]; anything else (Trading API included) is ``other``
+ROUTES = routes(
+    (TOKEN_PATH, TOKEN_OPERATION),
+    ("/sell/account/v1/privilege", "privilege"),
+    ("/developer/analytics/v1_beta/rate_limit", "rate_limit"),
+    ("/developer/analytics/v1_beta/user_rate_limit", "user_rate_limit"),
+    ("/sell/fulfillment/v1/order", "fulfillment.get_orders"),
+    ("/sell/fulfillment/v1/order/[^/]+", "fulfillment.get_order"),
+    ("/sell/fulfillment/v1/order/[^/]+/shipping_fulfillment(?:/[^/]+)?", "fulfillment.shipping_fulfillment"),
+    ("/sell/inventory/v1/inventory_item(?:/[^/]+)?", "inventory.inventory_item"),
+    ("/sell/inventory/v1/bulk_update_price_quantity", "inventory.bulk_update_price_quantity"),
+    ("/sell/inventory/v1/offer(?:/[^/]+)?", "inventory.offer"),
+)
 
 #: config ``site`` → (X-EBAY-C-MARKETPLACE-ID, Accept-Language or None) [B3][B4]. Canada and
 #: Belgium are one marketplace each with two locales, selected by Accept-Language (fr-CA, fr-BE,
@@ -136,6 +168,23 @@ class Ebay:
     sites: ClassVar[frozenset[str]] = frozenset(SITE_MARKETPLACES)
     Credentials: ClassVar[type[StrictModel]] = EbayCredentials
     Params: ClassVar[type[StrictModel]] = EbayParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is not None and host not in API_HOSTS:
+            return None
+        return match_path(ROUTES, path)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """Token answers as the token step reads them; API answers by the ``errors`` envelope."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        if operation == TOKEN_OPERATION:
+            minted = classify_token(response, now, "refresh_token")
+            return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
+        return Classification.of(None if 200 <= status <= 299 else classify_error(response, now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: EbayCredentials = ctx.credentials

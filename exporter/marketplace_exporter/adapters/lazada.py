@@ -28,8 +28,16 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import short
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
+from marketplace_exporter.adapters.common import host_of, match_path, routes, short, status_only
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
     by_status,
@@ -61,6 +69,23 @@ AppKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 #: operation → API path (the signed path, never a base-URL prefix)
 _CALLS: Mapping[str, str] = {"seller_get": "/seller/get"}
 KNOWN_CODES = frozenset(IOP_CODES)
+#: gateway host → site: the host alone tells a production call's country [D1][D2]
+HOST_SITES: Mapping[str, str] = {host_of(url): site for site, url in GATEWAYS.items()}
+#: production calls named in traffic labels: the probe's, the token calls production makes on the
+#: auth host, and the order-sync and stock calls of the API reference; anything else is ``other``
+ROUTES = routes(
+    ("/seller/get", "seller_get"),
+    ("/auth/token/create", "auth.token_create"),
+    ("/auth/token/refresh", "auth.token_refresh"),
+    ("/orders/get", "orders.get"),
+    ("/order/get", "order.get"),
+    ("/order/items/get", "order.items_get"),
+    ("/orders/items/get", "orders.items_get"),
+    ("/order/rts", "order.rts"),
+    ("/products/get", "products.get"),
+    ("/product/item/get", "product.item_get"),
+    ("/product/price_quantity/update", "product.price_quantity_update"),
+)
 
 
 class LazadaCredentials(HeldTokenCredentials):
@@ -90,6 +115,21 @@ class Lazada:
     sites: ClassVar[frozenset[str]] = frozenset(GATEWAYS)
     Credentials: ClassVar[type[StrictModel]] = LazadaCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is None or host == host_of(AUTH_HOST):
+            return match_path(ROUTES, path)
+        site = HOST_SITES.get(host)
+        return None if site is None else match_path(ROUTES, path, site)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """The body's ``code`` decides, even under HTTP 200 (the IOP envelope)."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        return Classification.of(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: LazadaCredentials = ctx.credentials
@@ -136,15 +176,25 @@ def build_request(base: str, path: str, app_key: str, app_secret: str, token: st
 def classify(response: HttpResponse, now: float) -> ProbeOutcome:
     """The body's ``code`` decides whatever the HTTP status; ``"0"`` with a non-2xx status or without
     a ``data`` object is never a success."""
-    status = response.status
     body = json_or_none(response.body)
+    failure = failure_of(response, body, now)
+    if failure is not None:
+        return failure
+    assert body is not None
+    return _success(body, response.status)
+
+
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """The failed outcome any Lazada answer stands for, or None for ``code "0"`` with a 2xx.
+    Shared by probes and production traffic."""
+    status = response.status
     if body is None or "code" not in body:
         return by_status(response, "no Lazada envelope", now)
     raw = body.get("code")
     if is_zero(raw):
         if not 200 <= status <= 299:
             return by_status(response, 'code "0" with a failing status', now)
-        return _success(body, status)
+        return None
     code = code_text(raw)
     if not code:
         return by_status(response, "code is not a string", now)

@@ -20,8 +20,25 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import pick_host, reason_for_status, retry_after_seconds, short
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
+from marketplace_exporter.adapters.common import (
+    host_of,
+    match_path,
+    pick_host,
+    reason_for_status,
+    retry_after_seconds,
+    routes,
+    short,
+    status_only,
+)
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
@@ -47,6 +64,18 @@ ERROR_REASONS: Mapping[str, Reason] = {
     "local_rate_limited": Reason.THROTTLED,  # [OBS H4]
 }
 KNOWN_CODES = frozenset(ERROR_REASONS)
+#: production calls named in traffic labels: the probe's, the token refresh production makes, and
+#: the order-sync, item and shipment reads of the API docs [H1]; anything else is ``other``
+ROUTES = routes(
+    ("/users/me", "users_me"),
+    (TOKEN_PATH, "oauth_token"),
+    ("/orders/search", "orders.search"),
+    ("/orders/[0-9]+", "orders.get"),
+    ("/items", "items.multiget"),
+    ("/items/[^/]+", "items.get"),
+    ("/shipments/[0-9]+", "shipments.get"),
+    ("/questions/search", "questions.search"),
+)
 _MAX_USER_ID = 10**15
 
 
@@ -72,6 +101,20 @@ class MercadoLibre:
     sites: ClassVar[frozenset[str]] = SITES
     Credentials: ClassVar[type[StrictModel]] = MercadoLibreCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is not None and host != host_of(HOST):
+            return None
+        return match_path(ROUTES, path)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """Status first (ML uses real statuses), the ``error`` code refines a 4xx."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        return Classification.of(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: MercadoLibreCredentials = ctx.credentials
@@ -114,10 +157,17 @@ def error_code(body: Mapping[str, Any] | None, raw: bytes) -> str | None:
 
 def classify(response: HttpResponse, now: float, site: str | None = None) -> ProbeOutcome:
     """Status first (ML uses real statuses), the ``error`` code refines a 4xx."""
-    status = response.status
     body = json_or_none(response.body)
+    failure = failure_of(response, body, now)
+    return _success(body, response.status, site) if failure is None else failure
+
+
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """The failed outcome a non-2xx answer stands for (None for a 2xx). Shared by probes and
+    production traffic."""
+    status = response.status
     if 200 <= status <= 299:
-        return _success(body, status, site)
+        return None
     code = error_code(body, response.body)
     if status == 429:
         reason = Reason.THROTTLED

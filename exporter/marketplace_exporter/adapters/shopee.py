@@ -22,12 +22,24 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
 from marketplace_exporter.adapters.common import (
     finite_number,
+    host_of,
+    match_path,
     pick_host,
     retry_after_seconds,
+    routes,
     short,
+    status_only,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
@@ -48,6 +60,26 @@ SANDBOX_HOST = "https://openplatform.sandbox.test-stable.shopee.sg"  # [C1][C2]
 SITES = frozenset({"SG", "MY", "TH", "TW", "ID", "VN", "PH", "BR", "MX", "CO", "CL"})
 
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+#: every host a seller's system may call (production SG/global, CN, BR, sandbox) [C1][C2]
+API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST), "openplatform.shopee.cn",
+                       "openplatform.shopee.com.br", "partner.test-stable.shopeemobile.com"})
+#: production calls named in traffic labels: the probes' own, plus the order-sync and token calls
+#: an ERP makes most ([C3] API reference paths). Anything else on a Shopee host is ``other``.
+ROUTES = routes(
+    ("/api/v2/shop/get_shop_info", "get_shop_info"),
+    ("/api/v2/public/get_shops_by_partner", "get_shops_by_partner"),
+    ("/api/v2/auth/token/get", "auth.token_get"),
+    ("/api/v2/auth/access_token/get", "auth.access_token_get"),
+    ("/api/v2/order/get_order_list", "order.get_order_list"),
+    ("/api/v2/order/get_order_detail", "order.get_order_detail"),
+    ("/api/v2/order/get_shipment_list", "order.get_shipment_list"),
+    ("/api/v2/logistics/ship_order", "logistics.ship_order"),
+    ("/api/v2/logistics/get_tracking_number", "logistics.get_tracking_number"),
+    ("/api/v2/product/get_item_list", "product.get_item_list"),
+    ("/api/v2/product/get_item_base_info", "product.get_item_base_info"),
+    ("/api/v2/product/update_stock", "product.update_stock"),
+    ("/api/v2/product/update_price", "product.update_price"),
+)
 
 
 def base_string(partner_id: int | str, path: str, timestamp: int | str,
@@ -142,6 +174,20 @@ class Shopee:
     sites: ClassVar[frozenset[str]] = SITES
     Credentials: ClassVar[type[StrictModel]] = ShopeeCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is not None and host not in API_HOSTS:
+            return None
+        return match_path(ROUTES, path)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """The body's ``error`` decides, even under HTTP 200 (Shopee's usual way of failing)."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        return Classification.of(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: ShopeeCredentials = ctx.credentials
@@ -182,13 +228,23 @@ def build_request(ctx: ProbeContext, creds: ShopeeCredentials, call: _Call, toke
 
 def classify(response: HttpResponse, now: float, shop_id: int) -> ProbeOutcome:
     """The body's ``error`` decides whatever the HTTP status (status on errors UNCONFIRMED)."""
-    status = response.status
     body = json_or_none(response.body)
+    failure = failure_of(response, body, now)
+    if failure is not None:
+        return failure
+    assert body is not None
+    return _success(body, response.status, shop_id)
+
+
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """The failed outcome any Shopee answer stands for, or None when its envelope says success
+    (``error`` empty with a 2xx). Shared by probes and production traffic."""
+    status = response.status
     error = body.get("error") if body is not None else None
     if body is None or not isinstance(error, str) or (error == "" and not 200 <= status <= 299):
         return _by_status(status, "no Shopee envelope" if error != "" else "empty error field", now, response)
     if error == "":
-        return _success(body, status, shop_id)
+        return None
     text = body.get("message")
     text = text if isinstance(text, str) else ""
     reason = error_reason(error, text)

@@ -22,8 +22,24 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import pick_host, retry_after_seconds, short
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
+from marketplace_exporter.adapters.common import (
+    host_of,
+    match_path,
+    pick_host,
+    retry_after_seconds,
+    routes,
+    short,
+    status_only,
+)
 from marketplace_exporter.adapters.tiktok_shop_signing import sign
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
@@ -49,6 +65,21 @@ KNOWN_CODES = frozenset({str(EXPIRED_TOKEN), str(MISSING_PERMISSION_PACKAGE)})
 #: first three digits of auth/token error codes [G1]
 AUTH_GROUPS = frozenset({"105", "360"})
 _MAX_CODE = 10**12
+API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST), host_of(AUTH_HOST)})
+#: production calls named in traffic labels (any API version: ``\d{6}``): the probes', the token
+#: calls production makes, and the order-sync, product and fulfillment calls [G1]
+ROUTES = routes(
+    (r"/authorization/\d{6}/shops", "authorized_shops"),
+    (r"/event/\d{6}/webhooks", "shop_webhooks"),
+    ("/api/v2/token/get", "auth.token_get"),
+    ("/api/v2/token/refresh", "auth.token_refresh"),
+    (r"/order/\d{6}/orders/search", "order.search"),
+    (r"/order/\d{6}/orders", "order.get_detail"),
+    (r"/product/\d{6}/products/search", "product.search"),
+    (r"/product/\d{6}/products/[^/]+", "product.get"),
+    (r"/product/\d{6}/products/[^/]+/inventory/update", "product.inventory_update"),
+    (r"/fulfillment/\d{6}/packages/[^/]+/ship", "fulfillment.ship_package"),
+)
 
 Text = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
 
@@ -96,6 +127,20 @@ class TikTokShop:
     sites: ClassVar[frozenset[str]] = SITES
     Credentials: ClassVar[type[StrictModel]] = TikTokShopCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is not None and host not in API_HOSTS:
+            return None
+        return match_path(ROUTES, path)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """The body's ``code`` decides, even under HTTP 200."""
+        if body is None:
+            return status_only(status)
+        response = HttpResponse(status, headers, body)
+        return Classification.of(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: TikTokShopCredentials = ctx.credentials
@@ -154,15 +199,25 @@ def code_reason(code: int) -> Reason:
 def classify(response: HttpResponse, now: float, operation: str = "authorized_shops",
              shop_cipher: str | None = None) -> ProbeOutcome:
     """The body's ``code`` decides whatever the status (status on errors UNCONFIRMED [G1])."""
-    status = response.status
     body = json_or_none(response.body)
+    failure = failure_of(response, body, now)
+    if failure is not None:
+        return failure
+    assert body is not None
+    return _success(body, response.status, operation, shop_cipher)
+
+
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """The failed outcome any TikTok Shop answer stands for, or None for ``code`` 0 with a 2xx.
+    Shared by probes and production traffic."""
+    status = response.status
     code = _code(body)
     if body is None or code is None:
         return _by_status(status, "no TikTok Shop envelope", now, response)
     if code == 0:
         if not 200 <= status <= 299:
             return _by_status(status, "code 0 with a failing status", now, response)
-        return _success(body, status, operation, shop_cipher)
+        return None
     message = body.get("message")
     text = message if isinstance(message, str) else ""
     reason = code_reason(code)

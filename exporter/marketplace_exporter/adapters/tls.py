@@ -15,7 +15,15 @@ from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+)
+from marketplace_exporter.adapters.common import status_only
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
 
 
@@ -34,6 +42,15 @@ class TlsCheck:
     sites: ClassVar[frozenset[str]] = frozenset()
     Credentials: ClassVar[type[StrictModel]] = NoParams
     Params: ClassVar[type[StrictModel]] = TlsParams
+    #: no platform behind it: production traffic is never attributed to this adapter
+    api_operations: ClassVar[frozenset[str]] = frozenset()
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        return None
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        return status_only(status)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         params: TlsParams = ctx.params

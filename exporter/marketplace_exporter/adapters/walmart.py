@@ -23,8 +23,25 @@ from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from marketplace_exporter.adapters.base import NoParams, ProbeContext, ProbeSteps, StrictModel, json_or_none
-from marketplace_exporter.adapters.common import finite_number, retry_after_seconds, short, unix_time
+from marketplace_exporter.adapters.base import (
+    Classification,
+    NoParams,
+    ProbeContext,
+    ProbeSteps,
+    RouteMatch,
+    StrictModel,
+    json_or_none,
+)
+from marketplace_exporter.adapters.common import (
+    finite_number,
+    host_of,
+    match_path,
+    reason_for_status,
+    retry_after_seconds,
+    routes,
+    short,
+    unix_time,
+)
 from marketplace_exporter.adapters.walmart_signing import (
     KNOWN_CODES,
     REPLENISH_HEADERS,
@@ -53,6 +70,27 @@ TOKEN_MARGIN_SECONDS = 60.0
 #: Walmart says 900 [F1][F4]; a token "valid" for more than a day is a broken or hostile response
 _MAX_EXPIRES_IN = 86400.0
 _TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,8192}")
+#: the token exchange as a traffic operation (classified by :func:`classify_token`)
+TOKEN_OPERATION = "token"
+API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST)})
+#: production calls named in traffic labels: the probes', the token call, and the order-sync,
+#: inventory, item and feed calls of the Marketplace API [F1]; anything else is ``other``
+ROUTES = routes(
+    ("/v3/token/detail", "token_detail"),
+    ("/v3/settings/partnerprofile", "partner_profile"),
+    ("/v3/token", TOKEN_OPERATION),
+    ("/v3/orders", "orders.get_all"),
+    ("/v3/orders/released", "orders.get_released"),
+    ("/v3/orders/[^/]+", "orders.get"),
+    ("/v3/orders/[^/]+/acknowledge", "orders.acknowledge"),
+    ("/v3/orders/[^/]+/shipping", "orders.ship"),
+    ("/v3/orders/[^/]+/cancel", "orders.cancel"),
+    ("/v3/inventory", "inventory"),
+    ("/v3/inventories(?:/[^/]+)?", "inventories"),
+    ("/v3/items(?:/[^/]+)?", "items"),
+    ("/v3/feeds(?:/[^/]+)?", "feeds"),
+    ("/v3/price", "price"),
+)
 
 #: printable ASCII, no CR/LF: these values go into headers
 _HeaderText = Annotated[str, Field(pattern=r"^[\x21-\x7e](?:[\x20-\x7e]{0,126}[\x21-\x7e])?$")]
@@ -113,6 +151,25 @@ class Walmart:
     sites: ClassVar[frozenset[str]] = frozenset(MARKETS)
     Credentials: ClassVar[type[StrictModel]] = WalmartCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
+    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        if host is not None and host not in API_HOSTS:
+            return None
+        return match_path(ROUTES, path)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        """Errors from status and body; headroom from the token-count headers on every answer."""
+        headroom = observe_headroom(headers, now)
+        if body is None:
+            reason = reason_for_status(status)
+            return Classification(reason, None, headroom)
+        response = HttpResponse(status, headers, body)
+        if operation == TOKEN_OPERATION:
+            minted = classify_token(response, now)
+            return Classification.of(minted if isinstance(minted, ProbeOutcome) else None, headroom)
+        return Classification.of(failure_of(response, now), headroom)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: WalmartCredentials = ctx.credentials
@@ -242,8 +299,9 @@ def classify_call(response: HttpResponse, now: float, operation: str) -> ProbeOu
     """Success body per operation; errors from status and body; headroom from the headers."""
     status = response.status
     headroom = observe_headroom(response.headers, now)
-    if not 200 <= status <= 299:
-        return replace(error_outcome(response, now, ""), rate_limit=headroom)
+    failure = failure_of(response, now)
+    if failure is not None:
+        return replace(failure, rate_limit=headroom)
     body = json_or_none(response.body)
     if body is None:
         return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status}: body is not a JSON object",
@@ -293,6 +351,12 @@ def _partner_profile(body: Mapping[str, Any], status: int) -> ProbeOutcome:
     # exported, not judged; the call itself worked
     return ProbeOutcome.ok(status, message=short(f"account status {account_status}", 60),
                            values=(("account_status_active", 1.0 if account_status == "ACTIVE" else 0.0),))
+
+
+def failure_of(response: HttpResponse, now: float) -> ProbeOutcome | None:
+    """The failed outcome a non-2xx API answer stands for (None for a 2xx). Shared by probes and
+    production traffic."""
+    return None if 200 <= response.status <= 299 else error_outcome(response, now, "")
 
 
 def error_outcome(response: HttpResponse, now: float, prefix: str) -> ProbeOutcome:
