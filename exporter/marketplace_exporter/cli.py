@@ -30,7 +30,10 @@ log = logging.getLogger("marketplace_exporter")
 
 #: modules that add subcommands: each has ``add_commands(sub: argparse._SubParsersAction) -> None``
 #: and keeps its own handlers (the deploy client, the verify gate, the bridge, ...)
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "marketplace_exporter.deploys.verify_cli",
+    "marketplace_exporter.bridge.cli",
+)
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"
 

@@ -1,0 +1,262 @@
+"""``POST /api/v1/verify``: one round of the post-deploy gate, run inside the exporter.
+
+One round = probe the selected checks once now (within their quota budgets: a spent budget is
+reported, never overridden), then compare the store's recent results with the baseline before the
+deploy's ``started`` marker (:mod:`.verify`) and answer at once. The CLI calls it again every few
+seconds until the answer is final, so no request is held open for minutes (a CI runner's proxy or a
+load balancer would cut it) and a lost connection costs one round, not the whole gate.
+
+Request (JSON)::
+
+    {"service": "order-sync", "environment": "production",
+     "site": "US",            # optional: only checks of these sites ("US" or "US,DE")
+     "checks": "critical",    # optional: only checks with this tag
+     "window_seconds": 300,   # how long to collect results after the deploy
+     "since": 1764180000.0,   # optional: the gate's start as the first answer returned it
+     "probe": true}           # optional: false = judge the scheduled results only
+
+Answer: ``{"result": "pass"|"fail"|"undecided"|null, "final": bool, "reasons", "warnings",
+"checks": [rows], "marker": {...}|null, "since", "now", "window_complete", "probes": {...}}``.
+``since`` is the exporter's clock, so the runner's clock never matters. Without a site, a marker
+that lists ``sites`` limits the gate to those sites.
+
+Every final answer counts once in ``marketplace_deploy_verifications_total{service,environment,
+result}``. Same Bearer token as ``/api/v1/deploys`` (a round spends marketplace quota).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from marketplace_exporter import catalogue as c
+from marketplace_exporter.catalogue import DeployStatus, VerifyResult
+from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.deploys.api import DEPLOY_LOG
+from marketplace_exporter.deploys.api import _authorize as deploys_authorize
+from marketplace_exporter.deploys.log import DeployLog
+from marketplace_exporter.deploys.model import LABEL_SAFE, DeployRecord
+from marketplace_exporter.deploys.verify import (
+    BASELINE_WINDOW,
+    Decision,
+    decide,
+    evaluate_check,
+    freeze_verdict,
+    split_history,
+)
+from marketplace_exporter.engine import Engine, QuotaWait
+from marketplace_exporter.server.api_support import json_error, read_json_body
+from marketplace_exporter.server.app import ENGINE, REGISTRY, STORE
+from marketplace_exporter.store import Store
+
+PATH = "/api/v1/verify"
+MAX_BODY = 4096
+DEFAULT_WINDOW = 300.0
+#: a gate longer than an hour is a monitoring question, not a deploy gate
+MAX_WINDOW = 3600.0
+
+
+class VerificationCounter(Collector):
+    """``marketplace_deploy_verifications_total``: final answers per service/environment/result
+    (since the exporter started; Prometheus' ``increase()`` handles the restart)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+
+    def count(self, service: str, environment: str, result: VerifyResult) -> None:
+        key = (service, environment, result.value)
+        self.counts[key] += 1
+        # the other results of a target appear at 0, so rate() sees the first failure
+        for other in VerifyResult:
+            self.counts.setdefault((service, environment, other.value), 0)
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterator[Metric]:
+        family = self._family()
+        for labels, value in sorted(self.counts.items()):
+            family.add_metric(list(labels), value)
+        yield family
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        spec = c.DEPLOY_VERIFICATIONS
+        return CounterMetricFamily(spec.family_name, spec.help, labels=list(spec.labels))
+
+
+VERIFICATIONS = web.AppKey("verifications", VerificationCounter)
+
+
+class RequestInvalid(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    service: str
+    environment: str
+    sites: tuple[str, ...]
+    tag: str | None
+    window: float
+    since: float | None
+    probe: bool
+
+
+def parse_request(body: object, *, now: float) -> VerifyRequest:
+    """The JSON body → a request, or :class:`RequestInvalid` naming the field."""
+    if not isinstance(body, dict):
+        raise RequestInvalid("body", "expected a JSON object")
+    known = {"service", "environment", "site", "checks", "window_seconds", "since", "probe"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise RequestInvalid(unknown[0], f"unknown field; expected some of {', '.join(sorted(known))}")
+    names = {}
+    for field in ("service", "environment"):
+        value = body.get(field)
+        if not isinstance(value, str) or not LABEL_SAFE.match(value):
+            raise RequestInvalid(field, "required: letters, digits, '_', '.', '-' (max 63)")
+        names[field] = value
+    site = body.get("site")
+    if site is not None and not isinstance(site, str):
+        raise RequestInvalid("site", "expected a site code such as US, or a comma-separated list")
+    sites = tuple(part.strip().upper() for part in (site or "").split(",") if part.strip())
+    tag = body.get("checks")
+    if tag is not None and (not isinstance(tag, str) or not tag.strip()):
+        raise RequestInvalid("checks", "expected a tag such as critical")
+    window = body.get("window_seconds", DEFAULT_WINDOW)
+    if isinstance(window, bool) or not isinstance(window, int | float) or not 0 < window <= MAX_WINDOW:
+        raise RequestInvalid("window_seconds", f"expected seconds in (0, {MAX_WINDOW:g}]")
+    since = body.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)
+                              or not math.isfinite(since) or not now - 86400 <= since <= now + 1):
+        raise RequestInvalid("since", "expected the 'since' of an earlier answer (unix seconds, last 24 h)")
+    probe = body.get("probe", True)
+    if not isinstance(probe, bool):
+        raise RequestInvalid("probe", "expected true or false")
+    return VerifyRequest(names["service"], names["environment"], sites, tag.strip() if tag else None,
+                         float(window), None if since is None else float(since), probe)
+
+
+def select_checks(store: Store, sites: tuple[str, ...], tag: str | None) -> list[CheckSpec]:
+    """Configured checks of ``sites`` (any when empty) carrying ``tag`` (any when None)."""
+    wanted = {site.upper() for site in sites}
+    return [state.spec for state in store.checks.values()
+            if (not wanted or state.spec.site.upper() in wanted) and (tag is None or tag in state.spec.tags)]
+
+
+async def probe_round(engine: Engine, specs: list[CheckSpec]) -> dict[str, int]:
+    """Probe every selected check once, concurrently; the engine enforces quota budgets."""
+    results = await asyncio.gather(*(engine.probe_now(spec.id) for spec in specs))
+    waits = sum(isinstance(result, QuotaWait) for result in results)
+    return {"sent": sum(result is not None for result in results) - waits, "quota_wait": waits}
+
+
+async def verify_handler(request: web.Request) -> web.Response:
+    authorize(request)
+    now = time.time()
+    try:
+        ask = parse_request(await read_json_body(request, MAX_BODY), now=now)
+    except RequestInvalid as exc:
+        return json_error(400, exc.message, field=exc.field)
+    app = request.app
+    since = ask.since if ask.since is not None else now
+    answer: dict[str, Any] = {"service": ask.service, "environment": ask.environment, "since": since,
+                              "window_seconds": ask.window, "marker": None,
+                              "probes": {"sent": 0, "quota_wait": 0}}
+    log = deploy_log(app)
+    marker = log.latest(ask.service, ask.environment, DeployStatus.STARTED) if log is not None else None
+    if log is None:
+        decision = Decision(VerifyResult.UNDECIDED, (), (
+            "the exporter keeps no deploy log (start it with --storage.path), so there is no marker",))
+    elif marker is None:
+        decision = Decision(VerifyResult.UNDECIDED, (), (
+            f"no 'started' deploy marker for {ask.service}/{ask.environment}: mark the deploy first "
+            "(marketplace-exporter deploy mark --status started ...)",))
+    else:
+        answer["marker"] = marker.to_json()
+        blocked, warnings = freeze_verdict(marker.freeze, marker.freeze_policy)
+        if blocked is not None:
+            decision = blocked
+        else:
+            sites, more = _sites(ask, marker, app[STORE])
+            specs = select_checks(app[STORE], sites, ask.tag)
+            if not specs:
+                return json_error(400, _nothing_selected(app[STORE], sites, ask.tag), field="site")
+            if ask.probe:
+                answer["probes"] = await probe_round(app[ENGINE], specs)
+            now = time.time()
+            decision = _judge(app[STORE], specs, marker, since=since, now=now, window=ask.window,
+                              warnings=(*warnings, *more))
+    answer["now"] = now
+    answer["window_complete"] = now - since >= ask.window
+    answer.update(decision.to_json())
+    if decision.result is not None:
+        app[VERIFICATIONS].count(ask.service, ask.environment, decision.result)
+    return web.json_response(answer)
+
+
+def _judge(store: Store, specs: list[CheckSpec], marker: DeployRecord, *, since: float, now: float,
+           window: float, warnings: tuple[str, ...]) -> Decision:
+    complete = now - since >= window
+    rows = []
+    for spec in specs:
+        state = store.checks.get(spec.id)
+        history = list(state.history) if state is not None else []
+        baseline, candidate = split_history(history, marker_at=marker.received_at, since=since,
+                                            baseline_window=BASELINE_WINDOW)
+        rows.append(evaluate_check(spec.id, spec.site, baseline, candidate, window_complete=complete))
+    return decide(rows, window_complete=complete, warnings=warnings)
+
+
+def _sites(ask: VerifyRequest, marker: DeployRecord, store: Store) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Explicit sites win; else the marker's sites when some check has one of them; else all."""
+    if ask.sites or not marker.sites:
+        return ask.sites, ()
+    configured = {state.spec.site.upper() for state in store.checks.values()}
+    marked = tuple(site.upper() for site in marker.sites)
+    if configured & set(marked):
+        return marked, ()
+    return (), (f"the marker's sites ({', '.join(marked)}) match no configured check: verifying all sites",)
+
+
+def _nothing_selected(store: Store, sites: tuple[str, ...], tag: str | None) -> str:
+    specs = [state.spec for state in store.checks.values()]
+    known_sites = ", ".join(sorted({spec.site for spec in specs})) or "none"
+    known_tags = ", ".join(sorted({t for spec in specs for t in spec.tags})) or "none"
+    wanted = " and ".join(part for part in (f"site {','.join(sites)}" if sites else "",
+                                            f"tag {tag!r}" if tag else "") if part)
+    return f"no configured check matches {wanted or 'the selection'}; sites: {known_sites}; tags: {known_tags}"
+
+
+def deploy_log(app: web.Application) -> DeployLog | None:
+    """The deploy API's log (None only when the deploys extension is not installed)."""
+    return app.get(DEPLOY_LOG)
+
+
+def authorize(request: web.Request) -> None:
+    """The deploy API's own check (same token variable, same ``anonymous_writes`` policy): one rule
+    for who may drive deploys, kept in one place."""
+    deploys_authorize(request)
+
+
+def install(app: web.Application) -> None:
+    counter = VerificationCounter()
+    app[VERIFICATIONS] = counter
+    app[REGISTRY].register(counter)
+    app.router.add_post(PATH, verify_handler)
+
+
+__all__ = ["PATH", "VerificationCounter", "VerifyRequest", "install", "parse_request", "select_checks"]

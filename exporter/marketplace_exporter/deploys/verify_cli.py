@@ -1,0 +1,223 @@
+"""``marketplace-exporter verify``: the post-deploy gate a pipeline runs after the deploy step.
+
+    marketplace-exporter verify --service order-sync --environment production \\
+        [--site US] [--checks critical] [--window 5m] [--timeout 10m] [--on-fail 'CMD']
+
+Exit status: 0 pass, 1 fail, 2 could not decide (exporter unreachable or refusing, no ``started``
+marker, no baseline, too few results, or ``--timeout`` reached). The loop: ``POST /api/v1/verify``
+runs one round in the exporter (fresh probes within quota budgets + comparison) and answers at
+once; the command repeats it every ``--interval`` until the exporter says the answer is final.
+A failed check is final at once (fast fail), so a bad deploy is rolled back in seconds, not after
+the whole window.
+
+``--on-fail CMD`` runs ``CMD`` with the shell on a fail only (exit 1); an undecided gate must not
+roll back a good deploy because the exporter was restarted, unless ``--rollback-on-undecided``
+says so. The command gets ``VERIFY_RESULT``, ``VERIFY_SERVICE``, ``VERIFY_ENVIRONMENT`` in its
+environment; its exit status is printed and never replaces the gate's own exit status.
+
+Canary (灰度): deploy one site, ``verify --site US``, then deploy the rest and ``verify`` without
+``--site`` (docs/ci/deploy-gate.sh does exactly this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from marketplace_exporter.api_client import (
+    DEFAULT_EXPORTER_URL,
+    ExporterClient,
+    ExporterRefused,
+    ExporterUnreachable,
+)
+from marketplace_exporter.catalogue import VerifyResult
+from marketplace_exporter.durations import format_duration, parse_duration
+from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV
+
+PATH = "/api/v1/verify"
+EXIT_CODES = {VerifyResult.PASS: 0, VerifyResult.FAIL: 1, VerifyResult.UNDECIDED: 2}
+#: in Chinese too: the people reading a failed pipeline at 2 a.m. before 11.11 are often in Shenzhen
+RESULT_TEXT = {VerifyResult.PASS: "PASS 通过", VerifyResult.FAIL: "FAIL 失败（需回滚）",
+               VerifyResult.UNDECIDED: "UNDECIDED 无法判定"}
+#: consecutive rounds the exporter may miss (a restart, a blip) before the gate gives up
+MAX_MISSED_ROUNDS = 3
+#: the longest one round may take: probes have their own deadlines, well below this
+ROUND_TIMEOUT = 60.0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    verify = sub.add_parser(
+        "verify", help="post-deploy gate: compare probes after the deploy with the baseline "
+                       "(exit 0 pass, 1 fail, 2 undecided)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("--service", required=True)
+    verify.add_argument("--environment", required=True)
+    verify.add_argument("--site", default=None, help="only checks of this site (or US,DE); default: the "
+                                                     "marker's sites, else all")
+    verify.add_argument("--checks", dest="tag", default=None, metavar="TAG", help="only checks with this tag")
+    verify.add_argument("--window", type=_duration, default=300.0,
+                        help="how long to collect results after the deploy (default 5m)")
+    verify.add_argument("--timeout", type=_duration, default=600.0,
+                        help="give up undecided (exit 2) after this long (default 10m)")
+    verify.add_argument("--interval", type=_duration, default=10.0,
+                        help="time between rounds (each round probes the checks once; default 10s)")
+    verify.add_argument("--on-fail", dest="on_fail", default=None, metavar="CMD",
+                        help="shell command to run when the gate fails (the rollback)")
+    verify.add_argument("--rollback-on-undecided", action="store_true",
+                        help="also run --on-fail when the gate cannot decide")
+    verify.add_argument("--output", choices=("table", "json"), default="table")
+    verify.add_argument("--exporter.url", dest="exporter_url",
+                        default=os.environ.get("MARKETPLACE_EXPORTER_URL", DEFAULT_EXPORTER_URL),
+                        help="default: $MARKETPLACE_EXPORTER_URL or " + DEFAULT_EXPORTER_URL)
+    verify.add_argument("--token-env", dest="token_env", default=DEFAULT_TOKEN_ENV,
+                        help=f"environment variable holding the Bearer token (default {DEFAULT_TOKEN_ENV})")
+    verify.set_defaults(handler=run_verify)
+
+
+def _duration(raw: str) -> float:
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    if args.timeout <= args.window:
+        print(f"verify: --timeout ({format_duration(args.timeout)}) must be longer than --window "
+              f"({format_duration(args.window)})", file=sys.stderr)
+        return 2
+    body: dict[str, Any] = {"service": args.service, "environment": args.environment,
+                            "window_seconds": args.window}
+    if args.site:
+        body["site"] = args.site
+    if args.tag:
+        body["checks"] = args.tag
+    with ExporterClient(args.exporter_url, token_env=args.token_env) as client:
+        result, answer = gate(lambda request: client.post(PATH, request, timeout=ROUND_TIMEOUT), body,
+                              timeout=args.timeout, interval=args.interval)
+    if args.output == "json":
+        print(json.dumps({**(answer or {}), "result": result.value}, ensure_ascii=False, indent=2))
+    elif answer is not None and answer.get("checks") is not None:
+        print(render(answer))
+    print(f"verify {args.service}/{args.environment}: {RESULT_TEXT[result]}", file=sys.stderr)
+    code = EXIT_CODES[result]
+    if args.on_fail and (result is VerifyResult.FAIL
+                         or (result is VerifyResult.UNDECIDED and args.rollback_on_undecided)):
+        run_on_fail(args.on_fail, result, args.service, args.environment)
+    return code
+
+
+def gate(call: Callable[[dict[str, Any]], Any], body: dict[str, Any], *, timeout: float, interval: float,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+         err: TextIO | None = None) -> tuple[VerifyResult, dict[str, Any] | None]:
+    """Call the exporter round after round until its answer is final or ``timeout`` passes."""
+    err = err or sys.stderr
+    deadline = clock() + timeout
+    answer: dict[str, Any] | None = None
+    missed = 0
+    shown_warnings: set[str] = set()
+    while True:
+        try:
+            reply = call(body)
+            missed = 0
+        except ExporterRefused as exc:
+            print(f"verify: {exc}", file=err)
+            return VerifyResult.UNDECIDED, answer
+        except ExporterUnreachable as exc:
+            missed += 1
+            if answer is None or missed >= MAX_MISSED_ROUNDS:
+                print(f"verify: {exc}", file=err)
+                return VerifyResult.UNDECIDED, answer
+            print(f"verify: {exc}; retrying ({missed}/{MAX_MISSED_ROUNDS - 1})", file=err)
+        else:
+            if not isinstance(reply, dict):
+                print("verify: the exporter's answer is not a JSON object", file=err)
+                return VerifyResult.UNDECIDED, answer
+            answer = reply
+            body["since"] = reply["since"]
+            for warning in reply.get("warnings", []):
+                if warning not in shown_warnings:
+                    shown_warnings.add(warning)
+                    print(f"verify: WARNING: {warning}", file=err)
+            if reply.get("final"):
+                for reason in reply.get("reasons", []):
+                    print(f"verify: {reason}", file=err)
+                return VerifyResult(reply["result"]), reply
+            print(progress(reply), file=err)
+        remaining = deadline - clock()
+        if remaining <= 0:
+            print(f"verify: no decision within --timeout {format_duration(timeout)}", file=err)
+            return VerifyResult.UNDECIDED, answer
+        pause = interval
+        if answer is not None:
+            # wake up when the window closes rather than up to one interval later
+            pause = min(pause, max(0.2, answer["since"] + answer["window_seconds"] - answer["now"]))
+        sleep(min(pause, remaining))
+
+
+def progress(answer: dict[str, Any]) -> str:
+    elapsed = answer["now"] - answer["since"]
+    checks = answer.get("checks", [])
+    after = sum(row["candidate"]["samples"] for row in checks)
+    failed = sum(row["candidate"]["samples"] - row["candidate"]["successes"] for row in checks)
+    probes = answer.get("probes", {})
+    quota = f", {probes['quota_wait']} waiting for quota" if probes.get("quota_wait") else ""
+    return (f"verify: collecting {elapsed:.0f}/{answer['window_seconds']:.0f}s: {len(checks)} checks, "
+            f"{after} results after the deploy ({failed} failed){quota}")
+
+
+def render(answer: dict[str, Any]) -> str:
+    """The gate's table: one row per check, baseline vs. now, verdict and why."""
+    lines = []
+    marker = answer.get("marker")
+    if marker:
+        lines.append(f"deploy #{marker['id']} {marker['service']}/{marker['environment']} "
+                     f"{marker['version']} started {marker['received_at_iso']}"
+                     + (f" by {marker['actor']}" if marker.get("actor") else ""))
+    for warning in answer.get("warnings", []):
+        lines.append(f"WARNING: {warning}")
+    header = ("CHECK", "SITE", "BEFORE", "AFTER", "VERDICT", "DETAILS")
+    rows = [header] + [(row["check"], row["site"], _stats(row["baseline"]), _stats(row["candidate"]),
+                        row["verdict"].upper(), "; ".join([*row["reasons"], *row["failures"]]))
+                       for row in answer.get("checks", [])]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                     + "  " + row[-1])
+    result = answer.get("result")
+    if result:
+        lines.append(f"RESULT: {RESULT_TEXT[VerifyResult(result)]}"
+                     + (f" — {'; '.join(answer['reasons'])}" if answer.get("reasons") else ""))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _stats(side: dict[str, Any]) -> str:
+    if not side["samples"]:
+        return "-"
+    ratio = f"{side['ratio'] * 100:.0f}% of {side['samples']}"
+    if side["p50_seconds"] is None:
+        return ratio
+    return f"{ratio}, p50 {side['p50_seconds'] * 1000:.0f}ms p95 {side['p95_seconds'] * 1000:.0f}ms"
+
+
+def run_on_fail(command: str, result: VerifyResult, service: str, environment: str) -> int:
+    """Run the rollback command; its exit status is reported, not returned as the gate's."""
+    print(f"verify: running --on-fail: {command}", file=sys.stderr, flush=True)
+    env = {**os.environ, "VERIFY_RESULT": result.value, "VERIFY_SERVICE": service,
+           "VERIFY_ENVIRONMENT": environment}
+    completed = subprocess.run(command, shell=True, env=env, check=False)
+    if completed.returncode == 0:
+        print("verify: --on-fail command succeeded (exit 0)", file=sys.stderr)
+    else:
+        print(f"verify: --on-fail command FAILED with exit {completed.returncode}: roll back by hand",
+              file=sys.stderr)
+    return completed.returncode
+
+
+__all__ = ["EXIT_CODES", "add_commands", "gate", "render", "run_on_fail", "run_verify"]
