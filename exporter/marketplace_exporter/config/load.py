@@ -30,9 +30,11 @@ from marketplace_exporter.config.schema import (
     config_model,
 )
 from marketplace_exporter.credentials import TOKEN_FILES
+from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deprecations import Deprecation, calendar
 from marketplace_exporter.model import Operation
 from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.traffic.settings import TrafficConfig
 
 Path_ = tuple[str | int, ...]
 _SECRET_KEYS = ("credentials", "headers")
@@ -89,6 +91,10 @@ class LoadedConfig:
     ca_file: str | None = None
     #: (marketplace, api) → removal time: shipped calendar overridden by config
     deprecations: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: the ``traffic:`` section (production traffic reports: token, limits, cardinality caps)
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    #: the ``deploys:`` section (deploy API auth, freeze windows, Grafana annotations)
+    deploys: DeploysConfig = field(default_factory=DeploysConfig)
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}
@@ -131,6 +137,8 @@ def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
         ca_file=defaults.ca_file,
         deprecations=calendar(tuple(Deprecation(d.marketplace, d.api, d.removal_date, "config")
                                     for _, d in deprecations)),
+        traffic=TrafficConfig.model_validate(raw.get("traffic") or {}),
+        deploys=DeploysConfig.model_validate(raw.get("deploys") or {}),
     )
 
 

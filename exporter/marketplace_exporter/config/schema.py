@@ -16,6 +16,8 @@ Shape (every key documented in ``docs/configuration.md``)::
     http_checks: [{name, url, ..., interval?, timeout?, tags?, site?, account?}]
     tls_hosts: [{host, port?, interval?, timeout?, tags?}]
     deprecations: [{marketplace, api, removal_date}]
+    traffic: {token_env, anonymous_writes, max_body_bytes, max_series_per_service, ...}  # traffic/settings.py
+    deploys: {token_env, anonymous_writes, freeze_windows, grafana}   # see deploys/config.py
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.adapters.http import HttpCheck
 from marketplace_exporter.adapters.tls import TlsParams
+from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.durations import Duration
+from marketplace_exporter.traffic.settings import TrafficConfig
 
 LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")]
@@ -151,6 +155,8 @@ def config_model() -> type[StrictModel]:
         http_checks=(list[HttpCheckConfig], []),
         tls_hosts=(list[TlsHostConfig], []),
         deprecations=(list[DeprecationConfig], []),
+        traffic=(TrafficConfig, TrafficConfig()),
+        deploys=(DeploysConfig, DeploysConfig()),
     )
 
 

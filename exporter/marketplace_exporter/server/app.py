@@ -68,7 +68,10 @@ STORAGE_PATH = web.AppKey("storage_path", str)
 #: modules that add routes and state to the exporter: each has ``install(app: web.Application) -> None``
 #: (reads ``app[INITIAL]``/``app[STORAGE_PATH]``, adds routes, cleanup contexts and a collector to
 #: ``app[REGISTRY]``). Listed here so the core app stays small and each feature owns its module.
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = (
+    "marketplace_exporter.deploys.api",
+    "marketplace_exporter.deploys.verify_api",
+)
 #: called with the new config after every successful reload (extensions append to it in ``install``)
 RELOAD_HOOKS = web.AppKey("reload_hooks", list[Callable[[LoadedConfig], None]])
 

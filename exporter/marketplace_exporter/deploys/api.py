@@ -1,0 +1,216 @@
+"""``/api/v1/deploys`` on the exporter, and ``install(app)`` wiring the audit log, metrics and
+Grafana annotations into it (listed in ``server.app.EXTENSIONS``).
+
+    POST /api/v1/deploys   record a marker → 201 {"deploy": {...}, "freeze": {...}|null, "warnings": [...]}
+    GET  /api/v1/deploys   ?service=&environment=&since=&limit=&before= → newest first, paginated
+
+Both need ``Authorization: Bearer $MARKETPLACE_EXPORTER_DEPLOY_TOKEN`` (the variable is named by
+``deploys.token_env``) unless ``deploys.anonymous_writes`` says otherwise. Without
+``--storage.path`` (only in-process tests and embedders) the log lives in memory and says so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiohttp
+from aiohttp import web
+
+from marketplace_exporter.config import LoadedConfig
+from marketplace_exporter.deploys.annotations import AnnotationPusher
+from marketplace_exporter.deploys.collector import DeployCollector
+from marketplace_exporter.deploys.config import DeploysConfig
+from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze
+from marketplace_exporter.deploys.log import DEFAULT_PAGE, MAX_PAGE, DeployLog, StorageError
+from marketplace_exporter.deploys.model import MarkerInvalid, parse_marker
+from marketplace_exporter.deploys.state import DeployState
+from marketplace_exporter.server.api_support import check_bearer, json_error, read_json_body
+from marketplace_exporter.server.app import INITIAL, REGISTRY, RELOAD_HOOKS, STORAGE_PATH
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/v1/deploys"
+#: a marker is a few hundred bytes; 64 KiB leaves room for long notes and refuses abuse
+MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass
+class DeploysRuntime:
+    """The deploy feature's mutable state (the app itself is frozen once started, so reloads swap
+    fields here instead of app keys)."""
+
+    config: DeploysConfig
+    windows: tuple[FreezeWindow, ...] = ()
+    state: DeployState = field(default_factory=DeployState)
+    pusher: AnnotationPusher | None = None
+
+    def reconfigure(self, loaded: LoadedConfig) -> None:
+        """Reload hook: token variable, anonymous policy, freeze windows and Grafana follow the file."""
+        self.config = loaded.deploys
+        self.windows = loaded.deploys.windows()
+
+    def count_annotation(self, result: str) -> None:
+        self.state.annotation_pushes[result] += 1
+
+
+#: the audit log (set when the app starts)
+DEPLOY_LOG = web.AppKey("deploy_log", DeployLog)
+#: config (``.config``, ``.windows``) and folded state; follows config reloads
+DEPLOYS = web.AppKey("deploys", DeploysRuntime)
+
+
+def install(app: web.Application) -> None:
+    runtime = DeploysRuntime(config=app[INITIAL].deploys)
+    runtime.windows = runtime.config.windows()
+    app[DEPLOYS] = runtime
+    app.cleanup_ctx.append(_deploy_log_ctx)
+    app.router.add_post(PATH, post_deploy)
+    app.router.add_get(PATH, list_deploys)
+    app[REGISTRY].register(DeployCollector(lambda: runtime.state, lambda: runtime.windows))
+    app[RELOAD_HOOKS].append(runtime.reconfigure)
+
+
+async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[DEPLOYS]
+    storage = app.get(STORAGE_PATH)
+    if storage is None:
+        deploy_log = DeployLog.in_memory()
+        log.warning("no --storage.path: deploy markers are kept in memory only and lost on restart")
+    else:
+        deploy_log = DeployLog.open(storage)
+    app[DEPLOY_LOG] = deploy_log
+    runtime.state = DeployState.replay(deploy_log.replay())
+    log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
+    config = runtime.config
+    if not os.environ.get(config.token_env):
+        if config.anonymous_writes == "never":
+            log.warning("deploy API: %s is not set, so POST/GET %s answer 503 until it is",
+                        config.token_env, PATH)
+        else:
+            log.warning("deploy API: %s is not set; anonymous markers accepted from %s "
+                        "(deploys.anonymous_writes: %s)", config.token_env,
+                        "127.0.0.1/::1 only" if config.anonymous_writes == "loopback" else "anywhere",
+                        config.anonymous_writes)
+    async with aiohttp.ClientSession() as session:
+        runtime.pusher = AnnotationPusher(session, runtime.count_annotation)
+        try:
+            yield
+        finally:
+            await runtime.pusher.close()
+            runtime.pusher = None
+            deploy_log.close()
+
+
+def _authorize(request: web.Request) -> None:
+    """Bearer token check, with the anonymous policy applied."""
+    config = request.app[DEPLOYS].config
+    token_set = bool(os.environ.get(config.token_env))
+    anonymous = config.anonymous_writes == "always"
+    if config.anonymous_writes == "loopback" and not token_set:
+        if not _is_loopback(request.remote):
+            message = (f"anonymous deploy API calls are accepted from 127.0.0.1 only; set "
+                       f"{config.token_env} on the exporter and send it as a Bearer token")
+            raise web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
+        anonymous = True
+    check_bearer(request, config.token_env, allow_anonymous=anonymous)
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def post_deploy(request: web.Request) -> web.Response:
+    _authorize(request)
+    body = await read_json_body(request, MAX_BODY_BYTES)
+    received = time.time()
+    try:
+        marker = parse_marker(body, now=received)
+    except MarkerInvalid as exc:
+        return json_error(400, exc.message, field=exc.field)
+    runtime = request.app[DEPLOYS]
+    freeze = active_freeze(runtime.windows, marker.environment, received)
+    if freeze is None and marker.timestamp is not None:
+        freeze = active_freeze(runtime.windows, marker.environment, marker.timestamp)
+    try:
+        record = request.app[DEPLOY_LOG].append(marker, received_at=received, freeze=freeze,
+                                                remote_addr=request.remote or "")
+    except sqlite3.Error as exc:
+        log.error("deploy marker for %s/%s NOT recorded: %s", marker.service, marker.environment, exc)
+        return json_error(503, f"the audit log cannot record the marker now: {exc}")
+    runtime.state.observe(record)
+    warnings: list[str] = []
+    if freeze is not None:
+        warnings.append(f"recorded inside freeze window {freeze.name!r} (policy: {freeze.policy}) for "
+                        f"{marker.environment}" + (": the verify gate will fail this deploy"
+                                                   if freeze.policy == "block" else ""))
+    log.info("deploy #%d recorded: %s %s in %s, %s%s", record.id, record.service, record.version,
+             record.environment, record.status.value, f" (freeze {freeze.name})" if freeze else "")
+    grafana = runtime.config.grafana
+    if grafana is not None and runtime.pusher is not None:
+        runtime.pusher.push(grafana, record)
+    return web.json_response(
+        {"deploy": record.to_json(),
+         "freeze": None if freeze is None else {"name": freeze.name, "policy": freeze.policy,
+                                                 "end": freeze.end.isoformat()},
+         "warnings": warnings},
+        status=201)
+
+
+async def list_deploys(request: web.Request) -> web.Response:
+    _authorize(request)
+    query = request.query
+    try:
+        since = parse_since(query.get("since"))
+        limit = _int_param(query.get("limit"), "limit", DEFAULT_PAGE, 1, MAX_PAGE) or DEFAULT_PAGE
+        before = _int_param(query.get("before"), "before", None, 1, 2**62)
+    except MarkerInvalid as exc:
+        return json_error(400, exc.message, field=exc.field)
+    for name in ("service", "environment"):
+        if len(query.get(name, "")) > 63:
+            return json_error(400, "at most 63 characters", field=name)
+    records = request.app[DEPLOY_LOG].query(service=query.get("service") or None,
+                                            environment=query.get("environment") or None,
+                                            since=since, limit=limit, before_id=before)
+    next_before = records[-1].id if len(records) == limit else None
+    return web.json_response({"deploys": [record.to_json() for record in records],
+                              "next_before": next_before})
+
+
+def parse_since(raw: str | None) -> float | None:
+    """``since`` as unix seconds or an RFC 3339 time with an offset."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise MarkerInvalid("since", "expected unix seconds or RFC 3339 such as 2026-11-01T00:00:00+08:00") \
+            from None
+    if parsed.tzinfo is None:
+        raise MarkerInvalid("since", "an RFC 3339 time needs an offset (Z or +08:00)")
+    return parsed.timestamp()
+
+
+def _int_param(raw: str | None, name: str, default: int | None, low: int, high: int) -> int | None:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise MarkerInvalid(name, f"expected an integer from {low} to {high}")
+    return int(raw)
+
+
+__all__ = ["DEPLOYS", "DEPLOY_LOG", "DeploysRuntime", "StorageError", "install", "parse_since"]

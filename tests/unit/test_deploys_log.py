@@ -1,0 +1,126 @@
+"""The append-only SQLite audit log: rows survive reopening the file, pages come newest first,
+``latest`` answers per service/environment, and the database itself refuses UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from marketplace_exporter.catalogue import DeployStatus
+from marketplace_exporter.deploys.freeze import FreezeWindow
+from marketplace_exporter.deploys.log import FILE_NAME, DeployLog, StorageError, prepare_storage
+from marketplace_exporter.deploys.model import DeployMarker
+from marketplace_exporter.deploys.state import DeployState
+
+
+def _marker(service: str = "listing-sync", environment: str = "production", version: str = "v1.0.0",
+            status: DeployStatus = DeployStatus.SUCCEEDED, **extra: object) -> DeployMarker:
+    return DeployMarker(service=service, environment=environment, version=version, status=status,
+                        **extra)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def deploy_log(tmp_path: Path) -> Iterator[DeployLog]:
+    log = DeployLog.open(tmp_path)
+    yield log
+    log.close()
+
+
+def test_appended_rows_come_back_after_reopening_the_file(tmp_path: Path) -> None:
+    first = DeployLog.open(tmp_path)
+    record = first.append(_marker(commit="a1b2c3d4", sites=("US", "DE"), actor="ci-bot",
+                                  pipeline_url="https://ci.example.com/run/7", notes="first\nsecond line"),
+                          received_at=1_800_000_000.5, remote_addr="10.0.0.7")
+    first.close()
+
+    reopened = DeployLog.open(tmp_path)
+    try:
+        [again] = reopened.query()
+    finally:
+        reopened.close()
+    assert again == record
+    assert again.id == 1 and again.received_at == 1_800_000_000.5 == again.deployed_at
+    assert again.sites == ("US", "DE") and again.remote_addr == "10.0.0.7"
+
+
+def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    DeployLog.open(tmp_path).close()
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_database_refuses_update_and_delete_whoever_asks(tmp_path: Path, deploy_log: DeployLog) -> None:
+    deploy_log.append(_marker())
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("UPDATE deploys SET version = 'forged'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("DELETE FROM deploys")
+    assert [record.version for record in deploy_log.query()] == ["v1.0.0"]
+
+
+def test_query_pages_newest_first_with_filters(deploy_log: DeployLog) -> None:
+    for index in range(5):
+        deploy_log.append(_marker(version=f"v{index}"), received_at=1_800_000_000 + index)
+    deploy_log.append(_marker(service="order-sync"), received_at=1_800_000_010)
+    deploy_log.append(_marker(environment="staging"), received_at=1_800_000_011)
+
+    page = deploy_log.query(service="listing-sync", environment="production", limit=2)
+    assert [record.version for record in page] == ["v4", "v3"]
+    rest = deploy_log.query(service="listing-sync", environment="production", limit=10, before_id=page[-1].id)
+    assert [record.version for record in rest] == ["v2", "v1", "v0"]
+    assert [record.version for record in deploy_log.query(since=1_800_000_003, service="listing-sync",
+                                                          environment="production")] == ["v4", "v3"]
+    assert len(deploy_log.query()) == 7
+
+
+def test_latest_per_target_and_per_status(deploy_log: DeployLog) -> None:
+    assert deploy_log.latest("listing-sync", "production") is None
+    deploy_log.append(_marker(version="v1", status=DeployStatus.STARTED))
+    deploy_log.append(_marker(version="v1", status=DeployStatus.SUCCEEDED))
+    deploy_log.append(_marker(version="v2", status=DeployStatus.STARTED))
+    deploy_log.append(_marker(environment="staging", version="v3", status=DeployStatus.STARTED))
+
+    latest = deploy_log.latest("listing-sync", "production")
+    assert latest is not None and (latest.version, latest.status) == ("v2", DeployStatus.STARTED)
+    succeeded = deploy_log.latest("listing-sync", "production", DeployStatus.SUCCEEDED)
+    assert succeeded is not None and succeeded.version == "v1"
+    assert deploy_log.latest("listing-sync", "production", DeployStatus.ROLLED_BACK) is None
+
+
+def test_a_freeze_and_an_explicit_deploy_time_are_kept(deploy_log: DeployLog) -> None:
+    from datetime import UTC, datetime
+
+    window = FreezeWindow("double-11", ("production",), datetime(2026, 11, 10, tzinfo=UTC),
+                          datetime(2026, 11, 12, tzinfo=UTC), "block")
+    record = deploy_log.append(_marker(timestamp=1_700_000_000.0), received_at=1_800_000_000.0, freeze=window)
+    assert (record.freeze, record.freeze_policy) == ("double-11", "block")
+    assert record.deployed_at == 1_700_000_000.0 and record.received_at == 1_800_000_000.0
+    assert deploy_log.query()[0] == record
+
+
+def test_replayed_state_matches_what_was_appended(deploy_log: DeployLog) -> None:
+    live = DeployState()
+    for status in (DeployStatus.STARTED, DeployStatus.FAILED, DeployStatus.STARTED, DeployStatus.SUCCEEDED):
+        live.observe(deploy_log.append(_marker(status=status)))
+    replayed = DeployState.replay(deploy_log.replay(batch=3))
+    assert replayed == live
+    assert replayed.counts[("listing-sync", "production", "started")] == 2
+
+
+def test_prepare_storage_creates_the_directory_and_refuses_a_file(tmp_path: Path) -> None:
+    assert prepare_storage(str(tmp_path / "a" / "b")).is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StorageError, match="--storage.path"):
+        prepare_storage(str(blocker / "sub"))
+
+
+def test_a_newer_schema_is_refused_rather_than_misread(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        db.execute("PRAGMA user_version=99")
+    with pytest.raises(StorageError, match="newer"):
+        DeployLog.open(tmp_path)
