@@ -26,6 +26,7 @@ DEPS := prometheus:prometheus \
         openssl:openssl
 
 .PHONY: help venv deps test demo bench check-config clean distclean
+.PHONY: dashboards dashboard-schema
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -68,6 +69,12 @@ bench: venv deps ## run the probe-cost benchmark (bench/probe_cost.py)
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
+
+dashboards: venv ## regenerate dashboards/*.json from the *.dashboard.py sources
+	$(VENV)/bin/python dashboards/generate.py
+
+dashboard-schema: ## re-derive dashboards/schema/*.schema.json from @grafana/schema (npm; versions in package-lock.json)
+	cd dashboards/schema && npm ci --no-audit --no-fund --ignore-scripts && node derive.mjs
 
 clean: ## remove caches and build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .bench-out exporter/*.egg-info

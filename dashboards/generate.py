@@ -6,6 +6,11 @@
 Each ``<name>.dashboard.py`` defines a module-level ``dashboard`` (the grafanalib ``_gen.py``
 convention). The output is deterministic: stable uid ``mpx-<name>``, auto panel ids, and
 ``json.dump(sort_keys=True, indent=2)`` plus a trailing newline.
+
+grafanalib 0.7.1 still emits keys of Grafana's pre-v7 model (``rows``, ``style``, panel ``span``,
+variable ``useTags``...) and ``null`` for every unset option. :func:`tidy` drops them, so the committed
+JSON is Grafana's current dashboard model and validates against the schema derived from
+``@grafana/schema`` (``dashboards/schema/``) with no additional properties allowed.
 """
 
 from __future__ import annotations
@@ -46,14 +51,82 @@ def load(source: Path) -> Any:
     return module.dashboard
 
 
+#: keys grafanalib emits from Grafana's pre-v7 model, by where they sit; today's model has none of them
+LEGACY_KEYS: dict[str, frozenset[str]] = {
+    "dashboard": frozenset({"hideControls", "rows", "sharedCrosshair", "style"}),
+    # a table's panel-level colour/columns/fontSize/mappings were the old table's; fieldConfig has them now
+    "panel": frozenset({"editable", "error", "height", "span", "minSpan", "color", "columns", "fontSize",
+                        "mappings"}),
+    "variable": frozenset({"auto", "auto_count", "auto_min", "useTags", "tags", "tagsQuery", "tagValuesQuery"}),
+    "option": frozenset({"tags"}),
+    "timepicker": frozenset({"time_options"}),
+    # Graphite/old-Prometheus target keys; the Prometheus datasource reads expr, legendFormat, format...
+    "target": frozenset({"intervalFactor", "metric", "query", "step", "target"}),
+}
+
+
+def _without_nulls(node: Any) -> Any:
+    """``node`` without ``None`` values, except a threshold step's ``value`` (``null`` = the base colour)."""
+    if isinstance(node, dict):
+        return {key: _without_nulls(value) for key, value in node.items() if value is not None or key == "value"}
+    if isinstance(node, list):
+        return [_without_nulls(item) for item in node]
+    return node
+
+
+def _drop(node: dict[str, Any], where: str) -> dict[str, Any]:
+    return {key: value for key, value in node.items() if key not in LEGACY_KEYS[where]}
+
+
+def tidy(data: dict[str, Any]) -> dict[str, Any]:
+    """grafanalib's JSON as Grafana's current dashboard model: legacy keys and unset (null) options gone."""
+    data = _drop(_without_nulls(data), "dashboard")
+    data["timepicker"] = _drop(data["timepicker"], "timepicker")
+
+    def panel(node: dict[str, Any]) -> dict[str, Any]:
+        node = _drop(node, "panel")
+        node["targets"] = [_drop(target, "target") for target in node.get("targets", [])]
+        if "panels" in node:
+            node["panels"] = [panel(child) for child in node["panels"]]
+        return node
+
+    data["panels"] = [panel(node) for node in data["panels"]]
+    variables = []
+    for variable in data["templating"]["list"]:
+        variable = _drop(variable, "variable")
+        variable["current"] = _drop(variable["current"], "option")
+        variable["options"] = [_drop(option, "option") for option in variable["options"]]
+        variables.append(variable)
+    data["templating"]["list"] = variables
+    return data
+
+
+#: panel plugin ids to the names Grafana's Import lists under "requires"
+PANEL_NAMES = {"stat": "Stat", "table": "Table", "timeseries": "Time series", "state-timeline": "State timeline"}
+#: the Grafana version the panels are written for (schemaVersion 39); older ones migrate nothing back
+GRAFANA_VERSION = "10.4.0"
+
+
+def requires(data: dict[str, Any]) -> list[dict[str, str]]:
+    """The ``__requires`` export list: Grafana, the Prometheus datasource and every panel type used."""
+    used = sorted({panel["type"] for panel in data["panels"]})
+    return ([{"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA_VERSION},
+             {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}]
+            + [{"type": "panel", "id": kind, "name": PANEL_NAMES.get(kind, kind), "version": ""} for kind in used])
+
+
 def render(source: Path) -> str:
-    """The JSON text for ``source``: uid, description and panel ids fixed, sorted keys, newline."""
+    """The JSON text for ``source``: uid, description and panel ids fixed, tidied, sorted keys, newline."""
     import attr
     from grafanalib._gen import DashboardEncoder
 
     dashboard = attr.evolve(load(source), uid=UID_PREFIX + name_of(source), description=DESCRIPTION)
     dashboard = dashboard.auto_panel_ids()
-    return json.dumps(dashboard.to_json_data(), sort_keys=True, indent=2, cls=DashboardEncoder) + "\n"
+    # through JSON once so every grafanalib object is a plain dict/list before tidying
+    data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
+    data = tidy(data)
+    data["__requires"] = requires(data)
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def generate(out_dir: Path = HERE, src_dir: Path = HERE) -> dict[Path, str]:

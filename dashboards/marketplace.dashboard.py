@@ -1,4 +1,9 @@
-"""Marketplace drill-down: one marketplace / site / account / check, with latency, codes and quota."""
+"""Marketplace drill-down: one marketplace / site / account / check, with latency, codes and quota.
+
+The probe rows come from the exporter's background probes; the last row is the sellers' own
+production traffic where their systems report it (``POST /api/v1/traffic``), which has no
+``check`` label (it is per operation) and so follows the marketplace, site and account variables.
+"""
 
 from lib import COUNT_BAD, HEADROOM, UP_DOWN, by, layout, make_dashboard, probe_variables, selector, stat, timeseries
 
@@ -11,6 +16,9 @@ SEL_QUOTA_SKIP = selector(**{cat.REASON: cat.SkipReason.QUOTA_BUDGET.value})
 _KEYS = by(cat.MARKETPLACE, cat.SITE, cat.ACCOUNT, cat.CHECK)
 _LEGEND = "{{marketplace}} {{site}} {{account}} {{check}}"
 _BUCKET = cat.REQUEST_DURATION.name + "_bucket"
+#: production traffic has operation/service instead of check
+SEL_TRAFFIC = selector((cat.MARKETPLACE, cat.SITE, cat.ACCOUNT))
+SEL_TRAFFIC_NO_ACCOUNT = selector((cat.MARKETPLACE, cat.SITE))
 
 checks_failing = stat("Checks failing", f"count({cat.PROBE_SUCCESS.name}{SEL} == 0) or vector(0)", COUNT_BAD)
 success_now = stat("Success now", f"min({cat.PROBE_SUCCESS.name}{SEL})", UP_DOWN,
@@ -60,6 +68,37 @@ skips = timeseries(
     [(f"sum {_KEYS} (increase({cat.PROBE_SKIPPED.name}{SEL_QUOTA_SKIP}[$__rate_interval])) > 0", _LEGEND)],
     bars=True)
 
+reset = timeseries(
+    "Rate-limit window resets in",
+    [(f"{cat.RATE_LIMIT_RESET.name}{SEL} - time()", _LEGEND)], unit="s",
+    description="When the platform says the window resets or the next token arrives (where it says so).")
+values = timeseries(
+    "Values extracted by HTTP checks",
+    [(f"{cat.PROBE_VALUE.name}{SEL}", _LEGEND + " {{name}}")],
+    description="Numbers generic HTTP checks read from JSON or headers (e.g. seconds since the last order synced).")
+
+client_calls = timeseries(
+    "Production calls reported, by status class",
+    [(f"sum {by(cat.MARKETPLACE, cat.STATUS_CLASS)} (rate({cat.CLIENT_REQUESTS.name}{SEL_TRAFFIC}"
+      "[$__rate_interval]))", "{{marketplace}} {{status_class}}")],
+    unit="reqps", description="API calls the seller's own systems made and reported; 'error' = no response.")
+client_errors = timeseries(
+    "Production errors by reason and code",
+    [(f"sum {by(cat.MARKETPLACE, cat.REASON, cat.CODE)} (increase({cat.CLIENT_ERRORS.name}{SEL_TRAFFIC}"
+      "[$__rate_interval])) > 0", "{{marketplace}} {{reason}} {{code}}")],
+    bars=True, description="Reported production failures, classified by the same adapter code as the probes.")
+client_latency = timeseries(
+    "Production latency p90 by operation",
+    [(f"histogram_quantile(0.9, sum {by('le', cat.MARKETPLACE, cat.OPERATION)} "
+      f"(rate({cat.CLIENT_REQUEST_DURATION.name}_bucket{SEL_TRAFFIC_NO_ACCOUNT}[$__rate_interval])))",
+      "{{marketplace}} {{operation}}")],
+    unit="s")
+client_headroom = timeseries(
+    "Production rate-limit headroom",
+    [(f"{cat.CLIENT_RATE_LIMIT_REMAINING.name}{SEL_TRAFFIC}", "{{marketplace}} {{site}} {{account}} {{service}}")],
+    unit="percentunit", thresholds=HEADROOM, value_min=0, value_max=1, threshold_lines=True,
+    description="Read from production response headers: the quota the real traffic leaves.")
+
 dashboard = make_dashboard(
     "Marketplace exporter / Marketplace",
     layout([
@@ -69,6 +108,9 @@ dashboard = make_dashboard(
         (8, [reasons, codes]),
         (8, [headroom, remaining]),
         (8, [spend, skips]),
+        (8, [reset, values]),
+        (8, [client_calls, client_errors]),
+        (8, [client_latency, client_headroom]),
     ]),
     probe_variables(),
 )

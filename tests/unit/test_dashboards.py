@@ -2,10 +2,13 @@
 metrics on the ``${datasource}`` variable.
 
 There is no Grafana server to import into (bench-anchors.md), so this checks what can be checked
-offline: regeneration matches the committed files byte for byte, every metric a query names is in
-the catalogue, promtool parses every expression (as a recording rule: promtool has no plain
-PromQL check), every panel/target/variable uses the datasource variable, and uids are stable.
-Structural validation against @grafana/schema is not done here yet.
+offline: regeneration matches the committed files byte for byte, every dashboard validates against
+the JSON Schema derived from ``@grafana/schema`` (``dashboards/schema/``, no additional properties),
+every panel's options against its plugin's derived schema, every metric a query names is in the
+catalogue (or an explicit allow-list of Prometheus' own series and our recording rules), promtool
+parses every expression (as a recording rule: promtool has no plain PromQL check), every
+panel/target/variable/annotation uses the datasource variable, and uids are stable. Whether every
+query returns data is tests/stack/test_dashboards_live.py (a real Prometheus).
 
 grafanalib is imported only through ``dashboards/generate.py`` inside the tests (dev dependency).
 """
@@ -21,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema
+import pytest
 import yaml
 from conftest import require_binary
 
@@ -28,12 +33,23 @@ from marketplace_exporter import catalogue as cat
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
+SCHEMAS = DASHBOARDS / "schema"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: the uid each dashboard must keep forever (links and bookmarks point at it)
-EXPECTED_UIDS = {"overview": "mpx-overview", "credentials": "mpx-credentials", "marketplace": "mpx-marketplace"}
+EXPECTED_UIDS = {name: f"mpx-{name}" for name in ("overview", "credentials", "marketplace", "deploys", "exporter")}
+#: series a query may name that are not in the catalogue: Prometheus' own (per scrape target and
+#: firing alerts) and the SLO recording rules alert-rules/ writes from catalogue.slo_error_ratio_rule
+PROMETHEUS_NAMES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
+NON_CATALOGUE_NAMES = PROMETHEUS_NAMES | {cat.slo_error_ratio_rule(window) for window in cat.SLO_WINDOWS}
 
-_METRIC = re.compile(r"\bmarketplace_[A-Za-z0-9_]*")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+#: what is not a metric name in PromQL: label matchers, grouping label lists, ranges/durations
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_IDENT = re.compile(r"(?<![\w:.$])([A-Za-z_:][\w:]*)(?![\w:]|\s*\()")
+_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
+             "group_right", "inf", "nan", "Inf", "NaN", "atan2"}
 _LABEL_VALUES = re.compile(r"^\s*label_values\((?P<selector>.*),\s*\w+\s*\)\s*$", re.S)
 
 
@@ -66,6 +82,25 @@ def _exprs(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
         query = variable["query"]
         match = _LABEL_VALUES.match(query)
         yield f"variable {variable['name']!r}", match.group("selector") if match else query
+    for annotation in dashboard["annotations"]["list"]:
+        if "expr" in annotation:
+            yield f"annotation {annotation['name']!r}", annotation["expr"]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every series name a PromQL expression selects (strings, matchers, label lists, ranges removed)."""
+    expr = _STRING.sub('""', expr)
+    expr = _GROUPING.sub(" ", _MATCHERS.sub(" ", _RANGE.sub(" ", expr)))
+    expr = re.sub(r"\b\d+(\.\d+)?(e[+-]?\d+)?\b", " ", expr)
+    return {name for name in _IDENT.findall(expr) if name not in _KEYWORDS}
+
+
+def test_metric_names_finds_selectors_not_labels_functions_or_keywords() -> None:
+    expr = ('sum by (marketplace, site) (rate(marketplace_probes_total{site=~"$site", code="x y"}[5m])) '
+            '/ on (marketplace) group_left(version) max(marketplace:probe_error_ratio:rate1h) > 0.5 '
+            'and ALERTS{alertstate="firing"} or vector(0) or up offset 1h')
+    assert metric_names(expr) == {"marketplace_probes_total", "marketplace:probe_error_ratio:rate1h", "ALERTS",
+                                  "up"}
 
 
 def _allowed_metric_names() -> set[str]:
@@ -136,6 +171,32 @@ def test_every_panel_target_and_variable_uses_the_datasource_variable() -> None:
             if variable["type"] == "query":
                 assert variable["datasource"] == DATASOURCE, f"{name}: variable {variable['name']!r}"
             assert variable["current"].get("value") not in (None, ""), f"{name}: {variable['name']!r} has no default"
+        for annotation in d["annotations"]["list"]:
+            if not annotation.get("builtIn"):
+                assert annotation["datasource"] == DATASOURCE, f"{name}: annotation {annotation['name']!r}"
+
+
+def test_import_input_sets_the_datasource_variable() -> None:
+    """Grafana's Import asks for one Prometheus and writes it into the ``datasource`` variable."""
+    for name, d in _committed().items():
+        assert [(i["name"], i["type"], i["pluginId"]) for i in d["__inputs"]] == [
+            ("DS_PROMETHEUS", "datasource", "prometheus")], name
+        datasource = next(v for v in d["templating"]["list"] if v["name"] == "datasource")
+        assert datasource["current"]["value"] == "${DS_PROMETHEUS}", name
+        # the input is used only there: panels and queries go through the variable
+        assert json.dumps(d).count("${DS_PROMETHEUS}") == 2, f"{name}: DS_PROMETHEUS used outside the variable"
+        required = {(r["type"], r["id"]) for r in d["__requires"]}
+        assert {("datasource", "prometheus")} | {("panel", p["type"]) for p in _panels(d)} <= required, name
+
+
+def test_every_dashboard_has_the_deploy_annotation_and_links_keeping_variables() -> None:
+    for name, d in _committed().items():
+        deploys = [a for a in d["annotations"]["list"] if a["name"] == "Deploys"]
+        assert len(deploys) == 1 and deploys[0]["enable"], name
+        assert cat.DEPLOY_TIMESTAMP.name in deploys[0]["expr"] and deploys[0]["useValueForTime"], name
+        assert set(deploys[0]["tagKeys"].split(",")) == {cat.SERVICE, cat.ENVIRONMENT, cat.STATUS}, name
+        links = d["links"]
+        assert links and all(link["includeVars"] and link["keepTime"] for link in links), name
 
 
 def test_marketplace_drill_down_has_the_probe_variables_with_all() -> None:
@@ -155,20 +216,19 @@ def test_every_stat_and_table_has_explicit_thresholds() -> None:
 
 
 def test_every_metric_a_query_names_is_in_the_catalogue() -> None:
-    allowed = _allowed_metric_names()
+    allowed = _allowed_metric_names() | NON_CATALOGUE_NAMES
     seen = set()
     for name, d in _committed().items():
         for where, expr in _exprs(d):
-            names = set(_METRIC.findall(_STRING.sub('""', expr)))
-            assert names, f"{name}: {where} names no catalogue metric: {expr}"
+            names = metric_names(expr)
+            assert names, f"{name}: {where} names no metric: {expr}"
             assert names <= allowed, f"{name}: {where} names unknown metrics {sorted(names - allowed)}"
             seen |= names
-    # the brief's core metrics are all charted somewhere
-    for spec in (cat.PROBE_SUCCESS, cat.PROBE_FAILURES, cat.API_ERRORS, cat.PROBE_REQUESTS, cat.PROBE_SKIPPED,
-                 cat.RATE_LIMIT_REMAINING, cat.RATE_LIMIT_REMAINING_COUNT, cat.CREDENTIAL_EXPIRY,
-                 cat.TLS_CERT_EXPIRY, cat.API_DEPRECATION):
-        assert spec.name in seen, spec.name
-    assert cat.REQUEST_DURATION.name + "_bucket" in seen
+    # every metric the project emits is charted somewhere (histograms through their buckets)
+    for spec in cat.ALL:
+        charted = spec.name + "_bucket" if spec.kind == "histogram" else spec.name
+        assert charted in seen, f"{spec.name} is on no dashboard"
+    assert PROMETHEUS_NAMES <= seen, f"allow-list entries no dashboard uses: {PROMETHEUS_NAMES - seen}"
 
 
 def test_every_expression_passes_promtool(tmp_path: Path) -> None:
@@ -195,3 +255,85 @@ def test_promtool_check_catches_a_broken_expression(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": [broken]}]}), encoding="utf-8")
     result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0, result.stdout
+
+
+# --- structural validation against the schema derived from @grafana/schema ---------------------------
+
+
+def _schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+    return schema
+
+
+def _dashboard_validator() -> jsonschema.Draft7Validator:
+    schema = _schema("dashboard.schema.json")
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def _errors(validator: jsonschema.Draft7Validator, instance: Any) -> list[str]:
+    return [f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message[:300]}"
+            for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))]
+
+
+def test_every_dashboard_validates_against_the_grafana_dashboard_schema() -> None:
+    validator = _dashboard_validator()
+    for name, d in _committed().items():
+        assert _errors(validator, d) == [], f"dashboards/{name}.json"
+
+
+def test_every_panel_validates_against_its_plugin_schema() -> None:
+    """options and fieldConfig.defaults.custom per panel type; a type without a derived schema fails."""
+    for name, d in _committed().items():
+        for panel in _panels(d):
+            path = SCHEMAS / f"panel-{panel['type']}.schema.json"
+            assert path.exists(), f"{name}: panel type {panel['type']!r} has no derived schema (add it to derive.mjs)"
+            schema = _schema(path.name)
+            where = f"{name}: panel {panel['title']!r}"
+            assert _errors(jsonschema.Draft7Validator(schema["options"]), panel["options"]) == [], where
+            custom = panel["fieldConfig"]["defaults"].get("custom", {})
+            assert _errors(jsonschema.Draft7Validator(schema["fieldConfig"]), custom) == [], where
+
+
+def _broken(mutate: Any) -> dict[str, Any]:
+    d = json.loads((DASHBOARDS / "overview.json").read_text(encoding="utf-8"))
+    mutate(d)
+    return d
+
+
+@pytest.mark.parametrize("what, mutate", [
+    ("a legacy grafanalib key", lambda d: d.update(rows=[])),
+    ("a misspelt panel key", lambda d: d["panels"][0].update(datasorce=DATASOURCE)),
+    ("a grid position as text", lambda d: d["panels"][0]["gridPos"].update(w="12")),
+    ("a threshold step colour missing", lambda d: d["panels"][0]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+     [0].pop("color")),
+    ("no schemaVersion", lambda d: d.pop("schemaVersion")),
+    ("a variable refresh outside the enum", lambda d: d["templating"]["list"][0].update(refresh=7)),
+    ("a graphTooltip outside the enum", lambda d: d.update(graphTooltip=5)),
+    ("an import input of another kind", lambda d: d["__inputs"][0].update(type="constant")),
+])
+def test_the_schema_rejects_a_broken_dashboard(what: str, mutate: Any) -> None:
+    """The validation above is not vacuous: each of these breaks the committed Overview JSON."""
+    assert _errors(_dashboard_validator(), _broken(mutate)), f"{what} was accepted"
+
+
+def test_the_panel_schemas_reject_broken_options() -> None:
+    timeseries = _schema("panel-timeseries.schema.json")
+    assert _errors(jsonschema.Draft7Validator(timeseries["options"]), {
+        "legend": {"displayMode": "sideways", "placement": "right", "showLegend": True, "calcs": []},
+        "tooltip": {"mode": "multi", "sort": "none"}})
+    table = _schema("panel-table.schema.json")
+    assert _errors(jsonschema.Draft7Validator(table["fieldConfig"]), {
+        "cellOptions": {"type": "no-such-cell"}, "inspect": False})
+
+
+def test_the_derived_schemas_record_the_locked_package_versions() -> None:
+    """dashboards/schema/*.json came from the versions package-lock.json pins (re-derive: make dashboard-schema)."""
+    lock = json.loads((SCHEMAS / "package-lock.json").read_text(encoding="utf-8"))["packages"]
+    package = json.loads((SCHEMAS / "package.json").read_text(encoding="utf-8"))
+    for dependency, pinned in package["devDependencies"].items():
+        assert lock[f"node_modules/{dependency}"]["version"] == pinned, dependency
+    source = (f"@grafana/schema {package['devDependencies']['@grafana/schema']}, ts-json-schema-generator "
+              f"{package['devDependencies']['ts-json-schema-generator']}")
+    for path in sorted(SCHEMAS.glob("*.schema.json")):
+        assert source in _schema(path.name)["$comment"], path.name

@@ -1,0 +1,112 @@
+"""Exporter self-health: is the exporter itself up, on schedule and fed, and does the bridge deliver?
+
+A stuck scheduler or a failed reload makes every other dashboard lie quietly; this one says so.
+``up`` and ``scrape_duration_seconds`` are Prometheus' own series per scrape target (the ``job``
+variable picks the exporter's job); the bridge panels read the bridge's own /metrics job.
+"""
+
+from lib import (
+    COUNT_BAD,
+    NEUTRAL,
+    UP_DOWN,
+    UP_DOWN_TEXT,
+    by,
+    datasource_variable,
+    label_variable,
+    layout,
+    make_dashboard,
+    stat,
+    table,
+    timeseries,
+)
+
+from marketplace_exporter import catalogue as cat
+
+JOB = 'job=~"$job"'
+_LATE = cat.PROBE_LATENESS.name
+_DELIVERY = cat.BRIDGE_DELIVERY_DURATION.name
+_BRIDGE_KEYS = by(cat.RECEIVER, cat.CHANNEL)
+
+up = stat("Exporter up", f"min(up{{{JOB}}})", UP_DOWN, mappings=UP_DOWN_TEXT, no_value="no data",
+          description="Prometheus reached every selected exporter target on its last scrape.")
+reload_ok = stat(
+    "Last config reload", f"min({cat.CONFIG_RELOAD_OK.name}{{{JOB}}})", UP_DOWN, mappings=UP_DOWN_TEXT,
+    no_value="no data", description="FAILING: the last reload was rejected and the previous good config keeps running.")
+since_reload = stat(
+    "Config loaded", f"time() - max({cat.CONFIG_RELOAD_TS.name}{{{JOB}}})", NEUTRAL, unit="s", color_mode="value",
+    no_value="no data", description="Time since the last successful configuration (re)load.")
+late_share = stat(
+    "Probes started over 1 s late (time range)",
+    f'(sum(increase({_LATE}_count{{{JOB}}}[$__range])) - sum(increase({_LATE}_bucket{{{JOB}, le="1.0"}}[$__range])))'
+    f" / sum(increase({_LATE}_count{{{JOB}}}[$__range]))",
+    [{"color": "green", "value": None}, {"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}],
+    unit="percentunit", no_value="no data",
+    description="Share of probes that started more than a second after their schedule (per-host concurrency "
+                "slots, an overloaded event loop).")
+
+lateness = timeseries(
+    "Probe lateness percentiles",
+    [(f"histogram_quantile({q}, sum by (le) (rate({_LATE}_bucket{{{JOB}}}[$__rate_interval])))", f"p{round(q * 100)}")
+     for q in (0.5, 0.9, 0.99)],
+    unit="s", description="How late probes start against their schedule, from the lateness histogram.")
+scrape = timeseries(
+    "Scrape duration and samples",
+    [(f"scrape_duration_seconds{{{JOB}}}", "duration {{instance}}"),
+     (f"scrape_samples_scraped{{{JOB}}} / 1e6", "million samples {{instance}}")],
+    unit="s", description="How long Prometheus needs to scrape /metrics (the exposition must stay fast as series "
+                          "grow), and how many samples it gets (samples are shown in millions on the same axis).")
+throughput = timeseries(
+    "Probes per second (all checks)",
+    [(f"sum(rate({cat.PROBES.name}{{{JOB}}}[$__rate_interval]))", "probes"),
+     (f"sum(rate({cat.PROBE_SKIPPED.name}{{{JOB}}}[$__rate_interval]))", "skipped (quota budget)")],
+    unit="ops")
+reloads = timeseries(
+    "Config reloads",
+    [(f"changes({cat.CONFIG_RELOAD_TS.name}{{{JOB}}}[$__interval])", "successful reloads"),
+     (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)")],
+    bars=True)
+build = table(
+    "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
+    description="Which exporter version each target runs.")
+
+queue = timeseries(
+    "Bridge queue depth", [(f"sum {_BRIDGE_KEYS} ({cat.BRIDGE_QUEUE_DEPTH.name})", "{{receiver}} {{channel}}")],
+    thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 10}, {"color": "red", "value": 100}],
+    threshold_lines=True, description="Notifications accepted from Alertmanager and durably queued, not yet "
+                                      "delivered to the chat robot.")
+deliveries = timeseries(
+    "Bridge deliveries and failures",
+    [(f"sum {_BRIDGE_KEYS} (increase({cat.BRIDGE_NOTIFICATIONS.name}[$__interval]))", "delivered {{receiver}} "
+      "{{channel}}"),
+     (f"sum {by(cat.RECEIVER, cat.CHANNEL, cat.REASON)} (increase({cat.BRIDGE_FAILURES.name}[$__interval])) > 0",
+      "failed {{receiver}} {{channel}} {{reason}}")],
+    bars=True)
+delivery_latency = timeseries(
+    "Bridge delivery latency p90",
+    [(f"histogram_quantile(0.9, sum {by('le', cat.RECEIVER, cat.CHANNEL)} "
+      f"(rate({_DELIVERY}_bucket[$__rate_interval])))", "{{receiver}} {{channel}}")],
+    unit="s", description="From accepting an Alertmanager notification to the robot confirming it.")
+traffic = timeseries(
+    "Traffic records",
+    [(f"sum {by(cat.SERVICE, cat.RESULT)} (increase({cat.TRAFFIC_RECORDS.name}[$__interval])) > 0",
+      "{{service}} {{result}}"),
+     (f"sum {by(cat.SERVICE)} (increase({cat.TRAFFIC_SERIES_CAPPED.name}[$__interval])) > 0",
+      "{{service}} folded into other (series cap)")],
+    bars=True, description="Production-traffic records the sellers' systems reported: accepted, rejected (bad "
+                           "record), dropped (client queue full).")
+failing_deliveries = stat(
+    "Bridge delivery failures (time range)",
+    f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD)
+
+dashboard = make_dashboard(
+    "Marketplace exporter / Exporter",
+    layout([
+        (5, [up, reload_ok, since_reload, late_share, failing_deliveries]),
+        (8, [lateness, scrape]),
+        (8, [throughput, reloads]),
+        (6, [build]),
+        (8, [queue, deliveries]),
+        (8, [delivery_latency, traffic]),
+    ]),
+    [datasource_variable(), label_variable("job", cat.BUILD_INFO)],
+)
