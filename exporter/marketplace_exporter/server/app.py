@@ -71,6 +71,7 @@ STORAGE_PATH = web.AppKey("storage_path", str)
 EXTENSIONS: tuple[str, ...] = (
     "marketplace_exporter.deploys.api",
     "marketplace_exporter.deploys.verify_api",
+    "marketplace_exporter.traffic.api",
 )
 #: called with the new config after every successful reload (extensions append to it in ``install``)
 RELOAD_HOOKS = web.AppKey("reload_hooks", list[Callable[[LoadedConfig], None]])

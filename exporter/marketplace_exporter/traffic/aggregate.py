@@ -1,0 +1,232 @@
+"""Counters, histograms and headroom from reported production calls, with a cardinality guard.
+
+Every record is checked (a bad one is rejected with a reason, the rest of the batch counts) and its
+labels are bounded twice over:
+
+* values outside the configured world fold into ``other``: an account alias not configured for that
+  marketplace, a site or operation the adapter does not know, a code outside its ``known_codes``;
+* each service may create at most ``max_series_per_service`` (marketplace, site, account, operation)
+  combinations; records beyond that fold into (marketplace, other, other, other) and are counted in
+  ``marketplace_traffic_series_capped_total``. Status class, reason and code are small closed sets
+  on top of that.
+
+A coarse ring of one-minute buckets per (service, marketplace) keeps request and error counts for
+``retention`` seconds, so the deploy gate can compare production error ratios before and after a
+deploy marker (:meth:`TrafficAggregator.window`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from marketplace_exporter.adapters import ADAPTERS, Adapter
+from marketplace_exporter.catalogue import REQUEST_DURATION_BUCKETS, Reason
+from marketplace_exporter.traffic.classify import OTHER, status_class
+from marketplace_exporter.traffic.settings import TrafficConfig
+
+_REASONS = frozenset(reason.value for reason in Reason)
+_MARKETPLACES: Mapping[str, Adapter] = {name: a for name, a in ADAPTERS.items() if a.api_operations}
+_BUCKET_SECONDS = 60
+_MAX_DURATION = 86400.0
+#: rejection reasons listed back per batch (the counts cover all of them)
+MAX_LISTED_ERRORS = 20
+
+RequestKey = tuple[str, str, str, str, str, str]  # marketplace, site, account, operation, service, class
+ErrorKey = tuple[str, str, str, str, str, str, str]  # ... service, reason, code
+DurationKey = tuple[str, str, str, str]  # marketplace, site, operation, service
+HeadroomKey = tuple[str, str, str, str]  # marketplace, site, account, service
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    rejected: int
+    errors: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
+class TrafficWindow:
+    """Reported production calls in a time window and how many of them failed."""
+
+    requests: int
+    errors: int
+
+    @property
+    def error_ratio(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+@dataclass
+class _Histogram:
+    counts: list[int] = field(default_factory=lambda: [0] * (len(REQUEST_DURATION_BUCKETS) + 1))
+    total: float = 0.0
+
+
+class TrafficAggregator:
+    """All traffic state of one exporter. Thread-safe (one lock); ingest is on the event loop."""
+
+    def __init__(self, settings: TrafficConfig | None = None,
+                 accounts: Mapping[str, Iterable[str]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.requests: dict[RequestKey, int] = {}
+        self.errors: dict[ErrorKey, int] = {}
+        self.durations: dict[DurationKey, _Histogram] = {}
+        self.headroom: dict[HeadroomKey, float] = {}
+        self.records: dict[tuple[str, str], int] = {}
+        self.capped: dict[str, int] = {}
+        self._series: dict[str, set[tuple[str, str, str, str]]] = {}
+        self._ring: dict[tuple[str, str], dict[int, list[int]]] = {}
+        self.configure(settings or TrafficConfig(), accounts or {})
+
+    def configure(self, settings: TrafficConfig, accounts: Mapping[str, Iterable[str]]) -> None:
+        """Apply (re)loaded config: limits and the configured aliases per marketplace."""
+        self.settings = settings
+        self._accounts = {marketplace: frozenset(aliases) for marketplace, aliases in accounts.items()}
+
+    # --- ingest -----------------------------------------------------------------------------------
+    def known_service(self, service: str) -> bool:
+        """True if ``service`` already reports or there is room for one more service."""
+        return service in self._series or len(self._series) < self.settings.max_services
+
+    def ingest(self, service: str, dropped: int, records: list[Any]) -> IngestResult:
+        """Count one batch from ``service``. Each bad record is rejected with its index and why."""
+        errors: list[dict[str, object]] = []
+        rejected = 0
+        accepted = 0
+        minute = int(self._clock()) // _BUCKET_SECONDS
+        with self._lock:
+            series = self._series.setdefault(service, set())
+            for index, raw in enumerate(records):
+                problem = self._count(service, series, raw, minute)
+                if problem is None:
+                    accepted += 1
+                    continue
+                rejected += 1
+                if len(errors) < MAX_LISTED_ERRORS:
+                    errors.append({"index": index, "error": problem})
+            self._add_records(service, "accepted", accepted)
+            self._add_records(service, "rejected", rejected)
+            self._add_records(service, "dropped", dropped)
+            self._prune(minute)
+        return IngestResult(accepted, rejected, errors)
+
+    def _add_records(self, service: str, result: str, count: int) -> None:
+        key = (service, result)
+        self.records[key] = self.records.get(key, 0) + count
+
+    def _count(self, service: str, series: set[tuple[str, str, str, str]], raw: Any,
+               minute: int) -> str | None:
+        if not isinstance(raw, dict):
+            return "record is not an object"
+        marketplace = raw.get("marketplace")
+        adapter = _MARKETPLACES.get(marketplace) if isinstance(marketplace, str) else None
+        if adapter is None or not isinstance(marketplace, str):
+            return f"marketplace: expected one of {', '.join(sorted(_MARKETPLACES))}"
+        status = raw.get("status")
+        if isinstance(status, bool) or not isinstance(status, int) or not 0 <= status <= 599:
+            return "status: expected an integer 0..599 (0: no response)"
+        reason = raw.get("reason") or ""
+        if not isinstance(reason, str) or (reason and reason not in _REASONS):
+            return "reason: expected one of the catalogue's reasons or empty"
+        duration = raw.get("duration")
+        if (isinstance(duration, bool) or not isinstance(duration, int | float) or not math.isfinite(duration)
+                or not 0 <= duration <= _MAX_DURATION):
+            return f"duration: expected seconds 0..{_MAX_DURATION:.0f}"
+        ratio = raw.get("ratelimit")
+        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float)
+                                  or not 0 <= ratio <= 1):
+            return "ratelimit: expected a ratio 0..1 or null"
+        site = _folded(raw.get("site"), adapter.sites)
+        account = _folded(raw.get("account"), self._accounts.get(marketplace, frozenset()))
+        operation = _folded(raw.get("operation"), adapter.api_operations)
+        combo = (marketplace, site, account, operation)
+        if combo not in series:
+            if len(series) >= self.settings.max_series_per_service:
+                combo = (marketplace, OTHER, OTHER, OTHER)
+                site = account = operation = OTHER
+                self.capped[service] = self.capped.get(service, 0) + 1
+            series.add(combo)
+        key = (marketplace, site, account, operation, service, status_class(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        failed = bool(reason)
+        if failed:
+            code = raw.get("code") or ""
+            code = _folded(code, adapter.known_codes) if code else ""
+            error_key = (marketplace, site, account, operation, service, reason, code)
+            self.errors[error_key] = self.errors.get(error_key, 0) + 1
+        duration_key = (marketplace, site, operation, service)
+        histogram = self.durations.get(duration_key)
+        if histogram is None:
+            histogram = self.durations[duration_key] = _Histogram()
+        histogram.counts[bisect_left(REQUEST_DURATION_BUCKETS, duration)] += 1
+        histogram.total += duration
+        if ratio is not None:
+            self.headroom[(marketplace, site, account, service)] = float(ratio)
+        buckets = self._ring.setdefault((service, marketplace), {})
+        bucket = buckets.get(minute)
+        if bucket is None:
+            bucket = buckets[minute] = [0, 0]
+        bucket[0] += 1
+        bucket[1] += failed
+        return None
+
+    def _prune(self, minute: int) -> None:
+        oldest = minute - int(self.settings.retention) // _BUCKET_SECONDS
+        for buckets in self._ring.values():
+            if len(buckets) > 1 and min(buckets) < oldest:
+                for stale in [m for m in buckets if m < oldest]:
+                    del buckets[stale]
+
+    # --- reading -----------------------------------------------------------------------------------
+    def window(self, start: float, end: float, *, service: str | None = None,
+               marketplace: str | None = None) -> TrafficWindow | None:
+        """Reported calls with a one-minute bucket starting in [start, end), for one service and/or
+        marketplace (None: all). None when no traffic was reported for them at all, so the deploy
+        gate can fall back to probes. Buckets are one minute: choose windows of several minutes."""
+        first, last = int(start) // _BUCKET_SECONDS, int(end) // _BUCKET_SECONDS
+        requests = errors = 0
+        seen = False
+        with self._lock:
+            for (svc, mp), buckets in self._ring.items():
+                if (service is not None and svc != service) or (marketplace is not None and mp != marketplace):
+                    continue
+                seen = True
+                for minute, (count, failed) in buckets.items():
+                    if first <= minute < last:
+                        requests += count
+                        errors += failed
+        return TrafficWindow(requests, errors) if seen else None
+
+    def services(self) -> list[str]:
+        with self._lock:
+            return sorted(self._series)
+
+    def histogram_buckets(self, histogram: _Histogram) -> list[tuple[str, float]]:
+        """Cumulative ``(le, count)`` pairs for a HistogramMetricFamily."""
+        out: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*REQUEST_DURATION_BUCKETS, math.inf), histogram.counts, strict=True):
+            running += count
+            out.append(("+Inf" if bound == math.inf else repr(float(bound)), float(running)))
+        return out
+
+    def copy_state(self) -> tuple[dict[RequestKey, int], dict[ErrorKey, int],
+                                  dict[DurationKey, tuple[list[int], float]], dict[HeadroomKey, float],
+                                  dict[tuple[str, str], int], dict[str, int]]:
+        """A consistent copy for one scrape (the collector builds families outside the lock)."""
+        with self._lock:
+            return (dict(self.requests), dict(self.errors),
+                    {k: (list(h.counts), h.total) for k, h in self.durations.items()},
+                    dict(self.headroom), dict(self.records), dict(self.capped))
+
+
+def _folded(value: object, allowed: frozenset[str] | set[str]) -> str:
+    return value if isinstance(value, str) and value in allowed else OTHER

@@ -1,0 +1,116 @@
+"""aiohttp: a ``TraceConfig`` that reports every marketplace call of a ``ClientSession``.
+
+One line to install::
+
+    session = aiohttp.ClientSession(trace_configs=[traffic_trace_config(reporter, account="sg-main")])
+
+aiohttp signals the end of a request when the headers arrive, before the caller reads the body;
+its ``read()`` (which ``json()`` and ``text()`` use) then signals the whole body once. So a call is
+reported when the caller reads the body (and classified with it: Shopee-style errors in HTTP 200
+bodies are seen), or, if the caller streams or never reads it, :data:`UNREAD_AFTER` seconds after
+the headers, from the status and headers alone. Nothing here ever reads a body itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+import aiohttp
+from yarl import URL
+
+from marketplace_exporter.adapters import Adapter
+from marketplace_exporter.adapters.base import RouteMatch
+from marketplace_exporter.traffic.classify import MAX_BODY_BYTES, Classifier
+from marketplace_exporter.traffic.reporter import Reporter
+
+#: seconds after the headers after which an unread body is given up on (status-only report)
+UNREAD_AFTER = 2.0
+
+
+class _Call:
+    """Per request: what the hooks learn, and the single report."""
+
+    __slots__ = ("routed", "start", "response", "headers_at", "timer", "reported")
+
+    def __init__(self, routed: tuple[Adapter, RouteMatch], start: float) -> None:
+        self.routed = routed
+        self.start = start
+        self.response: aiohttp.ClientResponse | None = None
+        self.headers_at = start
+        self.timer: asyncio.TimerHandle | None = None
+        self.reported = False
+
+
+def _netloc(url: URL) -> str:
+    host = url.raw_host or ""
+    return host if url.explicit_port is None else f"{host}:{url.explicit_port}"
+
+
+def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None = None,
+                         base_urls: Mapping[str, str] | None = None) -> aiohttp.TraceConfig:
+    """A TraceConfig for one client instance (``account``: its configured alias)."""
+    classifier = Classifier(account=account, site=site, base_urls=base_urls)
+    config = aiohttp.TraceConfig()
+
+    def report(call: _Call, body: bytes | None, duration: float) -> None:
+        if call.reported or call.response is None:
+            return
+        call.reported = True
+        if call.timer is not None:
+            call.timer.cancel()
+        try:
+            response = call.response
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            reporter.add(classifier.response(call.routed, response.status, headers, body, duration))
+        except Exception:  # noqa: BLE001,S110 - reporting must never break the caller
+            pass
+
+    async def on_start(_: aiohttp.ClientSession, ctx: SimpleNamespace,
+                       params: aiohttp.TraceRequestStartParams) -> None:
+        try:
+            url = params.url
+            routed = classifier.route(_netloc(url), url.raw_path, url.raw_query_string)
+        except Exception:  # noqa: BLE001 - an odd URL is simply not reported
+            routed = None
+        ctx.traffic = _Call(routed, time.perf_counter()) if routed is not None else None
+
+    async def on_end(_: aiohttp.ClientSession, ctx: SimpleNamespace,
+                     params: aiohttp.TraceRequestEndParams) -> None:
+        call: _Call | None = getattr(ctx, "traffic", None)
+        if call is None:
+            return
+        call.response = params.response
+        call.headers_at = time.perf_counter()
+        try:
+            call.timer = asyncio.get_running_loop().call_later(
+                UNREAD_AFTER, report, call, None, call.headers_at - call.start)
+        except Exception:  # noqa: BLE001 - no loop: report now, from the status
+            report(call, None, call.headers_at - call.start)
+
+    async def on_body(_: aiohttp.ClientSession, ctx: SimpleNamespace,
+                      params: aiohttp.TraceResponseChunkReceivedParams) -> None:
+        call: _Call | None = getattr(ctx, "traffic", None)
+        if call is None:
+            return
+        body = params.chunk if len(params.chunk) <= MAX_BODY_BYTES else None
+        report(call, body, time.perf_counter() - call.start)
+
+    async def on_error(_: aiohttp.ClientSession, ctx: SimpleNamespace,
+                       params: aiohttp.TraceRequestExceptionParams) -> None:
+        call: _Call | None = getattr(ctx, "traffic", None)
+        if call is None or call.reported:
+            return
+        call.reported = True
+        try:
+            reporter.add(classifier.failure(call.routed, params.exception, time.perf_counter() - call.start))
+        except Exception:  # noqa: BLE001,S110 - reporting must never break the caller
+            pass
+
+    config.on_request_start.append(on_start)
+    config.on_request_end.append(on_end)
+    config.on_response_chunk_received.append(on_body)
+    config.on_request_exception.append(on_error)
+    return config
