@@ -29,7 +29,7 @@ from marketplace_exporter.deploys.annotations import AnnotationPusher
 from marketplace_exporter.deploys.collector import DeployCollector
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze
-from marketplace_exporter.deploys.log import DEFAULT_PAGE, MAX_PAGE, DeployLog, StorageError
+from marketplace_exporter.deploys.log import DEFAULT_PAGE, MAX_PAGE, DeployLog, StorageError, prepare_storage
 from marketplace_exporter.deploys.model import MarkerInvalid, parse_marker
 from marketplace_exporter.deploys.state import DeployState
 from marketplace_exporter.server.api_support import check_bearer, json_error, read_json_body
@@ -85,7 +85,7 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
         deploy_log = DeployLog.in_memory()
         log.warning("no --storage.path: deploy markers are kept in memory only and lost on restart")
     else:
-        deploy_log = DeployLog.open(storage)
+        deploy_log = DeployLog.open(prepare_storage(storage))
     app[DEPLOY_LOG] = deploy_log
     runtime.state = DeployState.replay(deploy_log.replay())
     log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
@@ -109,8 +109,8 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
             deploy_log.close()
 
 
-def _authorize(request: web.Request) -> None:
-    """Bearer token check, with the anonymous policy applied."""
+def authorize(request: web.Request) -> None:
+    """Bearer token check, with the anonymous policy applied (also used by ``/api/v1/verify``)."""
     config = request.app[DEPLOYS].config
     token_set = bool(os.environ.get(config.token_env))
     anonymous = config.anonymous_writes == "always"
@@ -123,6 +123,9 @@ def _authorize(request: web.Request) -> None:
     check_bearer(request, config.token_env, allow_anonymous=anonymous)
 
 
+_authorize = authorize  # the name verify_api imported first
+
+
 def _is_loopback(remote: str | None) -> bool:
     try:
         return remote is not None and ipaddress.ip_address(remote).is_loopback
@@ -131,7 +134,7 @@ def _is_loopback(remote: str | None) -> bool:
 
 
 async def post_deploy(request: web.Request) -> web.Response:
-    _authorize(request)
+    authorize(request)
     body = await read_json_body(request, MAX_BODY_BYTES)
     received = time.time()
     try:
@@ -168,7 +171,7 @@ async def post_deploy(request: web.Request) -> web.Response:
 
 
 async def list_deploys(request: web.Request) -> web.Response:
-    _authorize(request)
+    authorize(request)
     query = request.query
     try:
         since = parse_since(query.get("since"))
@@ -213,4 +216,4 @@ def _int_param(raw: str | None, name: str, default: int | None, low: int, high: 
     return int(raw)
 
 
-__all__ = ["DEPLOYS", "DEPLOY_LOG", "DeploysRuntime", "StorageError", "install", "parse_since"]
+__all__ = ["DEPLOYS", "DEPLOY_LOG", "DeploysRuntime", "StorageError", "authorize", "install", "parse_since"]
