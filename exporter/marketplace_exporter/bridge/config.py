@@ -1,0 +1,299 @@
+"""The bridge's YAML config (``bridge.yml``): receivers, robots, auth, storage; located errors.
+
+Every error names the file, the line, the key path and what was expected, the same way the
+exporter's config does (``bridge.yml:12: receivers.ops.channel: expected 'dingtalk', 'wecom',
+'feishu' or 'webhook', got 'slack'``). Robot URLs carry the robot's key and are therefore
+:class:`~marketplace_exporter.secrets.Secret` references (``${ENV}``, ``{file: PATH}``,
+``{value: ...}``); signing secrets too. Neither is ever quoted in an error.
+
+Example::
+
+    storage_path: /var/lib/marketplace-bridge/outbox.db
+    auth: {bearer_token: ${BRIDGE_TOKEN}}
+    defaults: {language: zh, timezone: Asia/Shanghai, grafana_url: http://grafana:3000}
+    receivers:
+      ops-dingtalk:
+        channel: dingtalk
+        url: ${DINGTALK_URL}          # https://oapi.dingtalk.com/robot/send?access_token=...
+        secret: ${DINGTALK_SECRET}    # SEC... (加签)
+        mentions: {mobiles: ["13800000000"]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from marketplace_exporter.config.load import ConfigError, _dotted, _expected, _line, _parse_yaml, _walk
+from marketplace_exporter.durations import Duration
+from marketplace_exporter.secrets import Secret
+
+ChannelKind = Literal["dingtalk", "wecom", "feishu", "webhook"]
+Language = Literal["zh", "en"]
+
+#: documented per-robot limits (chat-robots.md §1.6, §2.4, §3.6): messages per minute, per second
+CHANNEL_RATES: dict[str, tuple[float, float | None]] = {
+    "dingtalk": (20.0, None),
+    "wecom": (20.0, None),
+    "feishu": (100.0, 5.0),
+    "webhook": (600.0, None),
+}
+#: how long to wait after a throttle code before trying again (DingTalk blocks for 10 minutes after
+#: an overrun, WeCom's block length is unknown: one minute is the documented window)
+CHANNEL_THROTTLE_BACKOFF: dict[str, float] = {"dingtalk": 60.0, "wecom": 60.0, "feishu": 10.0, "webhook": 10.0}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Mentions(_Strict):
+    """Who the robot @-mentions on every message of this receiver (alerts can add more through
+    the labels/annotations named in ``from_labels``)."""
+
+    mobiles: tuple[str, ...] = ()
+    user_ids: tuple[str, ...] = ()
+    all: bool = False
+    #: label/annotation names whose comma-separated values add mobiles and user ids
+    mobiles_from: tuple[str, ...] = ("dingtalk_at_mobiles", "at_mobiles")
+    user_ids_from: tuple[str, ...] = ("dingtalk_at_user_ids", "wecom_mentions", "feishu_at_user_ids", "at_user_ids")
+
+
+class RateLimit(_Strict):
+    per_minute: float = Field(default=0, ge=0, description="0: the channel's documented limit")
+    per_second: float = Field(default=0, ge=0, description="0: the channel's documented limit (if any)")
+
+
+class Receiver(_Strict):
+    channel: ChannelKind
+    url: Secret
+    secret: Secret | None = None
+    language: Language | None = None
+    timezone: str | None = None
+    grafana_url: str | None = None
+    alertmanager_url: str | None = None
+    runbook_base_url: str | None = None
+    mentions: Mentions = Mentions()
+    rate_limit: RateLimit = RateLimit()
+    throttle_backoff: Duration | None = None
+
+
+class Defaults(_Strict):
+    language: Language = "zh"
+    timezone: str = "Asia/Shanghai"
+    grafana_url: str | None = None
+    alertmanager_url: str | None = None
+    #: prefix for relative runbook_url annotations such as ``docs/runbooks.md#x``
+    runbook_base_url: str | None = None
+
+
+class BasicAuth(_Strict):
+    username: str
+    password: Secret
+
+
+class Auth(_Strict):
+    bearer_token: Secret | None = None
+    basic: BasicAuth | None = None
+
+
+class Retry(_Strict):
+    initial_backoff: Duration = 1.0
+    max_backoff: Duration = 300.0
+    #: security failures (bad signature, unknown key) are retried this many times, then held
+    security_attempts: int = Field(default=3, ge=1)
+    request_timeout: Duration = 10.0
+
+
+class BridgeModel(_Strict):
+    storage_path: str = "bridge-outbox.db"
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    dedupe_window: Duration = 600.0
+    archive_retention: Duration = 90 * 86400.0
+    #: where notifications for an unknown receiver go; unset: answer 503 (see docs/bridge.md)
+    fallback_receiver: str | None = None
+    auth: Auth = Auth()
+    defaults: Defaults = Defaults()
+    retry: Retry = Retry()
+    receivers: dict[str, Receiver]
+
+    @field_validator("receivers")
+    @classmethod
+    def _some_receiver(cls, value: dict[str, Receiver]) -> dict[str, Receiver]:
+        if not value:
+            raise ValueError("expected at least one receiver")
+        return value
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """One receiver with every default resolved: what the renderer and the worker use."""
+
+    name: str
+    channel: str
+    url: Secret
+    secret: Secret | None
+    language: str
+    timezone: ZoneInfo
+    grafana_url: str | None
+    alertmanager_url: str | None
+    runbook_base_url: str | None
+    mentions: Mentions
+    per_minute: float
+    per_second: float | None
+    throttle_backoff: float
+    #: changes when anything that affects delivery changes (a reload restarts only those workers)
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    path: str
+    storage_path: str
+    max_body_bytes: int
+    dedupe_window: float
+    archive_retention: float
+    fallback_receiver: str | None
+    auth: Auth
+    retry: Retry
+    receivers: dict[str, ReceiverConfig]
+
+
+def load_bridge_config(path: str | Path, *, text: str | None = None) -> BridgeConfig:
+    """Parse and validate ``bridge.yml``; raise :class:`ConfigError` listing every problem."""
+    name = str(path)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        root, raw = _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark else name
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    lines: dict[tuple[str | int, ...], int] = {}
+    errors: list[str] = []
+    if root is not None:
+        _walk(root, (), lines, errors, name)
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{name}:1: (root): expected a mapping of keys, got {type(raw).__name__}"])
+    try:
+        model = BridgeModel.model_validate(raw)
+    except ValidationError as exc:
+        errors.extend(_format(exc, lines, name))
+        raise ConfigError(errors) from None
+    receivers = {}
+    base = Path(name).parent
+    for key, receiver in model.receivers.items():
+        resolved = _resolve(key, receiver, model, lines, name, errors)
+        if resolved is not None:
+            receivers[key] = resolved
+    if model.fallback_receiver is not None and model.fallback_receiver not in model.receivers:
+        errors.append(f"{name}:{_line(lines, ('fallback_receiver',))}: fallback_receiver: expected one of "
+                      f"the receivers ({', '.join(sorted(model.receivers))}), got {model.fallback_receiver!r}")
+    for spot, secret in _secrets(model):
+        problem = secret.check_available()
+        if problem is not None:
+            errors.append(f"{name}:{_line(lines, spot)}: {_dotted(spot)}: {problem}")
+    if errors:
+        raise ConfigError(errors)
+    storage = Path(model.storage_path)
+    if not storage.is_absolute():
+        storage = base / storage
+    return BridgeConfig(
+        path=name, storage_path=str(storage), max_body_bytes=model.max_body_bytes,
+        dedupe_window=model.dedupe_window, archive_retention=model.archive_retention,
+        fallback_receiver=model.fallback_receiver, auth=model.auth, retry=model.retry, receivers=receivers)
+
+
+def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple[str | int, ...], int],
+             name: str, errors: list[str]) -> ReceiverConfig | None:
+    defaults = model.defaults
+    where: tuple[str | int, ...] = ("receivers", key)
+    before = len(errors)
+
+    def error(spot: tuple[str | int, ...], text: str) -> None:
+        errors.append(f"{name}:{_line(lines, spot)}: {_dotted(spot)}: {text}")
+
+    tz_name = receiver.timezone or defaults.timezone
+    zone = None
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        spot = (*where, "timezone") if receiver.timezone else ("defaults", "timezone")
+        if not any(f": {_dotted(spot)}: " in e for e in errors):
+            error(spot, f"expected an IANA time zone such as Asia/Shanghai, got {tz_name!r}")
+    if receiver.channel in ("wecom", "webhook") and receiver.secret is not None:
+        error((*where, "secret"), f"{receiver.channel} robots have no signing secret; remove the key")
+    for link_key in ("grafana_url", "alertmanager_url", "runbook_base_url"):
+        value = getattr(receiver, link_key) or getattr(defaults, link_key)
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            spot = (*where, link_key) if getattr(receiver, link_key) else ("defaults", link_key)
+            if not any(f": {_dotted(spot)}: " in e for e in errors):
+                error(spot, f"expected an http(s) URL, got {value!r}")
+    if len(errors) > before or zone is None:
+        return None
+    rate, per_second = CHANNEL_RATES[receiver.channel]
+    throttle = receiver.throttle_backoff or CHANNEL_THROTTLE_BACKOFF[receiver.channel]
+    per_minute = receiver.rate_limit.per_minute or rate
+    second = receiver.rate_limit.per_second or per_second
+    fingerprint = repr((receiver.model_dump(mode="json"), defaults.model_dump(mode="json"),
+                        receiver.url.describe(), receiver.secret.describe() if receiver.secret else None))
+    return ReceiverConfig(
+        name=key, channel=receiver.channel, url=receiver.url, secret=receiver.secret,
+        language=receiver.language or defaults.language, timezone=zone,
+        grafana_url=receiver.grafana_url or defaults.grafana_url,
+        alertmanager_url=receiver.alertmanager_url or defaults.alertmanager_url,
+        runbook_base_url=receiver.runbook_base_url or defaults.runbook_base_url,
+        mentions=receiver.mentions, per_minute=per_minute, per_second=second, throttle_backoff=throttle,
+        fingerprint=fingerprint)
+
+
+def _secrets(model: BridgeModel) -> list[tuple[tuple[str | int, ...], Secret]]:
+    found: list[tuple[tuple[str | int, ...], Secret]] = []
+    if model.auth.bearer_token is not None:
+        found.append((("auth", "bearer_token"), model.auth.bearer_token))
+    if model.auth.basic is not None:
+        found.append((("auth", "basic", "password"), model.auth.basic.password))
+    for key, receiver in model.receivers.items():
+        found.append((("receivers", key, "url"), receiver.url))
+        if receiver.secret is not None:
+            found.append((("receivers", key, "secret"), receiver.secret))
+    return found
+
+
+_SECRET_KEYS = ("url", "secret", "password", "bearer_token")
+
+
+def _format(exc: ValidationError, lines: dict[tuple[str | int, ...], int], name: str) -> list[str]:
+    messages = []
+    for err in exc.errors(include_url=False):
+        path = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            text = "unknown key"
+        elif kind == "missing":
+            text = "missing required key"
+        else:
+            text = _expected(err["msg"])
+            secret = any(part in _SECRET_KEYS for part in path if isinstance(part, str))
+            if kind != "value_error":
+                text += f", got {_got(err.get('input'), secret)}"
+        messages.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {text}")
+    return messages
+
+
+def _got(value: Any, secret: bool) -> str:
+    if secret:
+        return f"a {type(value).__name__}"
+    if isinstance(value, dict | list):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    return repr(value)
