@@ -1,0 +1,213 @@
+"""The traffic classifier: production URLs → marketplace/site/operation, answers → the SAME reason
+and code the probes give, and nothing but bounded labels and numbers in a record."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from marketplace_exporter.adapters import (
+    ADAPTERS,
+    aliexpress,
+    amazon_sp,
+    lazada,
+    mercadolibre,
+    shopee,
+    tiktok_shop,
+    walmart,
+)
+from marketplace_exporter.adapters.ebay_responses import classify_error
+from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.model import HttpResponse, ProbeOutcome
+from marketplace_exporter.traffic.classify import (
+    MAX_BODY_BYTES,
+    Classifier,
+    decoded,
+    status_class,
+    transport_reason,
+)
+
+NOW = 1_760_000_000.0
+
+
+def body(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+@pytest.mark.parametrize(("url", "marketplace", "operation", "site"), [
+    ("https://partner.shopeemobile.com/api/v2/order/get_order_list?access_token=T&sign=S",
+     "shopee", "order.get_order_list", "SG"),
+    ("https://partner.shopeemobile.com/api/v2/shop/get_shop_info", "shopee", "get_shop_info", "SG"),
+    ("https://partner.shopeemobile.com/api/v2/unheard/of_call", "shopee", "other", "SG"),
+    ("https://sellingpartnerapi-eu.amazon.com/orders/v0/orders/203-1234567-1234567/orderItems",
+     "amazon_sp", "orders.get_order_items", "SG"),
+    ("https://api.amazon.com/auth/o2/token", "amazon_sp", "lwa_token", "SG"),
+    ("https://api.lazada.co.th/rest/orders/get?access_token=T", "lazada", "orders.get", "TH"),
+    ("https://api-sg.aliexpress.com/sync?method=aliexpress.trade.seller.orderlist.get&session=T",
+     "aliexpress", "trade.seller_orderlist_get", "other"),
+    ("https://open-api.tiktokglobalshop.com/order/202309/orders/search?shop_cipher=C",
+     "tiktok_shop", "order.search", "SG"),
+    ("https://api.mercadolibre.com/orders/2000001234", "mercadolibre", "orders.get", "other"),
+    ("https://api.ebay.com/sell/fulfillment/v1/order/12-34567-89012", "ebay", "fulfillment.get_order", "SG"),
+    ("https://marketplace.walmartapis.com/v3/orders/108829555555555/acknowledge", "walmart",
+     "orders.acknowledge", "other"),
+])
+def test_production_urls_name_marketplace_operation_and_site(url: str, marketplace: str, operation: str,
+                                                             site: str) -> None:
+    classifier = Classifier(account="main", site="SG", clock=lambda: NOW)
+    netloc, _, rest = url.removeprefix("https://").partition("/")
+    path, _, query = ("/" + rest).partition("?")
+    routed = classifier.route(netloc, path, query)
+    assert routed is not None
+    record = classifier.response(routed, 200, {}, None, 0.25)
+    assert (record.marketplace, record.operation, record.site) == (marketplace, operation, site)
+
+
+def test_calls_to_anything_else_are_not_reported() -> None:
+    classifier = Classifier(account="main")
+    assert classifier.route("erp.internal:8080", "/api/v2/shop/get_shop_info") is None
+    assert classifier.route("api.github.com", "/repos") is None
+
+
+def test_a_base_url_maps_the_simulator_or_a_proxy_to_its_marketplace() -> None:
+    classifier = Classifier(account="main", base_urls={"http://127.0.0.1:9763/shopee": "shopee"})
+    routed = classifier.route("127.0.0.1:9763", "/shopee/api/v2/shop/get_shop_info")
+    assert routed is not None and routed[1].operation == "get_shop_info"
+    assert classifier.route("127.0.0.1:9763", "/amazon/na/sellers/v1/account") is None
+    with pytest.raises(ValueError, match="unknown marketplace"):
+        Classifier(account="main", base_urls={"http://x": "etsy"})
+
+
+@pytest.mark.parametrize("bad", ["", "seller 123", "a/b", "x" * 80])
+def test_account_alias_must_be_a_label(bad: str) -> None:
+    with pytest.raises(ValueError, match="account"):
+        Classifier(account=bad)
+
+
+# the probe flow's own classifier, per adapter, for answers that are failures
+PROBE_CLASSIFIERS: dict[str, Any] = {
+    "shopee": lambda r: shopee.classify(r, NOW, 14701711),
+    "amazon_sp": lambda r: amazon_sp.classify_call(r, NOW),
+    "lazada": lambda r: lazada.classify(r, NOW),
+    "tiktok_shop": lambda r: tiktok_shop.classify(r, NOW),
+    "mercadolibre": lambda r: mercadolibre.classify(r, NOW),
+    "aliexpress": lambda r: aliexpress.classify(r, NOW, aliexpress.DEFAULT_METHOD),
+    "ebay": lambda r: classify_error(r, NOW),
+    "walmart": lambda r: walmart.classify_call(r, NOW, "partner_profile"),
+}
+FAILURES: list[tuple[str, str, int, bytes]] = [
+    ("shopee", "get_shop_info", 200, body({"error": "error_rate_limit", "message": "slow down"})),
+    ("shopee", "get_shop_info", 200, body({"error": "invalid_acceess_token", "message": "Invalid"})),
+    ("shopee", "get_shop_info", 200, body({"error": "error_auth", "message": "No permission to current api."})),
+    ("shopee", "get_shop_info", 200, body({"error": "brand_new_error", "message": "?"})),
+    ("shopee", "get_shop_info", 502, b"<html>bad gateway</html>"),
+    ("amazon_sp", "account", 403, body({"errors": [{
+        "code": "Unauthorized", "message": "Access to requested resource is denied.",
+        "details": "The access token you provided has expired."}]})),
+    ("amazon_sp", "account", 403, body({"errors": [{"code": "Unauthorized", "message": "denied", "details": ""}]})),
+    ("amazon_sp", "account", 429, body({"errors": [{"code": "QuotaExceeded", "message": "quota"}]})),
+    ("lazada", "seller_get", 200, body({"code": "IllegalAccessToken", "type": "ISV", "message": "expired"})),
+    ("lazada", "seller_get", 200, body({"code": "ApiCallLimit", "type": "ISV", "message": "ban will last 3 seconds"})),
+    ("tiktok_shop", "authorized_shops", 200, body({"code": 105002, "message": "expired"})),
+    ("tiktok_shop", "authorized_shops", 429, body({"code": 36009004, "message": "rate"})),
+    ("mercadolibre", "users_me", 403, body({"error": "forbidden", "message": "no", "status": 403})),
+    ("aliexpress", "merchant_profile", 200, body({"error_response": {"code": 7, "msg": "App Call Limited"}})),
+    ("ebay", "privilege", 403, body({"errors": [{"errorId": 1100, "message": "Access denied"}]})),
+    ("walmart", "partner_profile", 401, body({"errors": [{"code": "UNAUTHORIZED.GMP_GATEWAY_API"}]})),
+]
+
+
+@pytest.mark.parametrize(("marketplace", "operation", "status", "raw"), FAILURES)
+def test_a_production_failure_is_labelled_exactly_as_the_probe_labels_it(marketplace: str, operation: str,
+                                                                          status: int, raw: bytes) -> None:
+    adapter = ADAPTERS[marketplace]
+    probe: ProbeOutcome = PROBE_CLASSIFIERS[marketplace](HttpResponse(status, {}, raw))
+    assert not probe.success
+    seen = adapter.classify(operation, status, {}, raw, NOW)
+    assert (seen.reason, seen.code) == (probe.reason, probe.code)
+
+
+def test_the_record_folds_unknown_codes_and_keeps_known_ones() -> None:
+    classifier = Classifier(account="sg-main", site="SG")
+    routed = classifier.route("partner.shopeemobile.com", "/api/v2/order/get_order_detail")
+    assert routed is not None
+    known = classifier.response(routed, 200, {}, body({"error": "error_rate_limit"}), 0.1)
+    unknown = classifier.response(routed, 200, {}, body({"error": "secret_code_with_123456"}), 0.1)
+    assert (known.reason, known.code) == ("throttled", "error_rate_limit")
+    assert (unknown.reason, unknown.code) == ("client_error", "other")
+
+
+def test_a_success_envelope_is_a_success_whatever_the_payload() -> None:
+    classifier = Classifier(account="sg-main", site="SG")
+    routed = classifier.route("partner.shopeemobile.com", "/api/v2/order/get_order_list")
+    assert routed is not None
+    record = classifier.response(routed, 200, {}, body({"error": "", "response": {"order_list": []}}), 0.1)
+    assert (record.reason, record.code, record.status) == ("", "", 200)
+
+
+def test_an_unread_or_large_body_leaves_the_status_to_decide() -> None:
+    classifier = Classifier(account="sg-main", site="SG")
+    routed = classifier.route("partner.shopeemobile.com", "/api/v2/order/get_order_list")
+    assert routed is not None
+    assert classifier.response(routed, 200, {}, None, 0.1).reason == ""
+    assert classifier.response(routed, 429, {}, None, 0.1).reason == "throttled"
+    huge = body({"error": "error_auth", "pad": "x" * MAX_BODY_BYTES})
+    assert classifier.response(routed, 200, {}, huge, 0.1).reason == ""
+
+
+def test_walmart_headers_give_headroom_without_a_ratio() -> None:
+    adapter = ADAPTERS["walmart"]
+    seen = adapter.classify("orders.get_all", 200, {"x-current-token-count": "12"}, b"{}", NOW)
+    assert seen.reason is None and seen.rate_limit is not None and seen.rate_limit.remaining == 12
+    assert seen.rate_limit.remaining_ratio is None  # the per-API limit is UNCONFIRMED
+
+
+def test_a_record_carries_labels_and_numbers_only() -> None:
+    classifier = Classifier(account="sg-main", site="SG")
+    routed = classifier.route("partner.shopeemobile.com",
+                              "/api/v2/order/get_order_detail", "access_token=SECRET&order_sn_list=2401ABC")
+    assert routed is not None
+    record = classifier.response(routed, 200, {"set-cookie": "SECRET"},
+                                 body({"error": "error_param", "message": "order 2401ABC SECRET"}), 0.1)
+    wire = json.dumps(record.wire())
+    assert "SECRET" not in wire and "2401ABC" not in wire and "message" not in wire
+    assert set(record.wire()) == {"marketplace", "site", "account", "operation", "status", "reason", "code",
+                                  "duration", "ratelimit"}
+
+
+def test_transport_failures_map_to_the_catalogue_reasons() -> None:
+    import ssl
+
+    import httpx
+
+    assert transport_reason(httpx.ConnectTimeout("t")) is Reason.TIMEOUT
+    assert transport_reason(httpx.ConnectError("refused")) is Reason.CONNECT
+    assert transport_reason(TimeoutError()) is Reason.TIMEOUT
+    assert transport_reason(ssl.SSLCertVerificationError()) is Reason.TLS
+    assert transport_reason(ConnectionResetError()) is Reason.CONNECT
+
+
+def test_gzip_bodies_are_decoded_for_classification_and_others_are_not_guessed() -> None:
+    raw = body({"error": "error_auth"})
+    assert decoded(gzip.compress(raw), "gzip") == raw
+    assert decoded(raw, None) == raw
+    assert decoded(b"\x00\x01", "br") is None
+    assert decoded(b"not gzip", "gzip") is None
+    bomb = gzip.compress(b"{" + b" " * (10 * MAX_BODY_BYTES) + b"}")
+    assert decoded(bomb, "gzip") is None
+
+
+@pytest.mark.parametrize(("status", "expected"), [(200, "2xx"), (404, "4xx"), (503, "5xx"), (0, "error")])
+def test_status_class(status: int, expected: str) -> None:
+    assert status_class(status) == expected
+
+
+def test_every_marketplace_adapter_names_its_probe_operations_for_traffic() -> None:
+    for name, adapter in ADAPTERS.items():
+        if name in ("http",):
+            assert not adapter.api_operations
+            continue
+        assert set(adapter.operations) <= adapter.api_operations, name
