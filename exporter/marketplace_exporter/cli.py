@@ -1,8 +1,9 @@
 """``marketplace-exporter`` command line (Prometheus-style flags). Parses flags and calls into the
 package; no logic of its own beyond wiring and signal handling.
 
-    marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761]
+    marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761] [--storage.path=data]
     marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
+                              [--storage.path=DIR]
     marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
     marketplace-exporter check-config FILE
     marketplace-exporter config-schema
@@ -16,6 +17,7 @@ import json
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from importlib import import_module, resources
 
@@ -32,6 +34,7 @@ log = logging.getLogger("marketplace_exporter")
 #: and keeps its own handlers (the deploy client, the verify gate, the bridge, ...)
 COMMAND_MODULES: tuple[str, ...] = (
     "marketplace_exporter.deploys.verify_cli",
+    "marketplace_exporter.deploys.cli",
     "marketplace_exporter.bridge.cli",
 )
 
@@ -54,11 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
     run.add_argument("--config.file", dest="config_file", required=True)
     run.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9761")
+    run.add_argument("--storage.path", dest="storage_path", default="data",
+                     help="directory for the deploy audit log (deploys.sqlite); created if missing "
+                          "(default ./data, like Prometheus)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
     demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9761")
     demo.add_argument("--simulator.listen-address", dest="sim_listen", default="127.0.0.1:9763")
+    demo.add_argument("--storage.path", dest="storage_path", default=None,
+                      help="directory for the deploy audit log (default: a fresh temporary directory, "
+                           "removed on exit)")
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
@@ -108,7 +117,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None)
+    return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
+                           storage_path=args.storage_path)
 
 
 def demo_config_path() -> str:
@@ -119,7 +129,12 @@ def _demo(args: argparse.Namespace) -> int:
     sim_host, sim_port = _split(args.sim_listen)
     sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
     source = ConfigSource(demo_config_path(), transform=lambda text: text.replace(DEMO_SIMULATOR, sim_url))
-    return _serve_exporter(source, args.listen, simulator=args.sim_listen)
+    if args.storage_path is not None:
+        return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=args.storage_path)
+    with tempfile.TemporaryDirectory(prefix="marketplace-exporter-demo-", ignore_cleanup_errors=True) as storage:
+        print(f"demo: deploy audit log in the temporary directory {storage} (removed on exit; "
+              "--storage.path keeps it)", flush=True)
+        return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=storage)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -140,13 +155,21 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None) -> int:
+def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None) -> int:
     try:
         config = source.load()
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 1
+    if storage_path is not None:
+        from marketplace_exporter.deploys.log import StorageError, check_storage
+
+        try:
+            check_storage(storage_path)
+        except StorageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
     async def serve() -> None:
         runners: list[web.AppRunner] = []
@@ -159,7 +182,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None) ->
                 await sim_runner.setup()
                 runners.append(sim_runner)
                 await web.TCPSite(sim_runner, sim_host, sim_port).start()
-            app = create_app(source, config)
+            app = create_app(source, config, storage_path=storage_path)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)

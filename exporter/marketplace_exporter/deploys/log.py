@@ -79,6 +79,12 @@ def prepare_storage(path: str) -> Path:
     return directory
 
 
+def check_storage(path: str) -> None:
+    """Everything ``run`` needs before listening: the directory, and a log file it can open
+    (not corrupt, not from a newer version). Raises :class:`StorageError` with the reason."""
+    DeployLog.open(prepare_storage(path)).close()
+
+
 class DeployLog:
     """``DeployLog.open(storage_dir)``; ``append`` a marker, ``query`` pages, ``latest`` state."""
 
@@ -198,4 +204,4 @@ def _record(row: tuple[Any, ...]) -> DeployRecord:
     )
 
 
-__all__ = ["DeployLog", "StorageError", "prepare_storage"]
+__all__ = ["DeployLog", "StorageError", "check_storage", "prepare_storage"]
