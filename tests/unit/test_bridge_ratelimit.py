@@ -37,12 +37,6 @@ def test_feishu_has_both_a_per_second_and_a_per_minute_limit() -> None:
     assert limiter.remaining(1.0) == 5
 
 
-def test_a_throttle_answer_uses_up_the_window() -> None:
-    limiter = SlidingWindowLimiter(limits_for(20, None))
-    limiter.block(100.0)
-    assert limiter.wait_time(100.0) == 60.0
-
-
 def test_fractional_rates_become_one_send_per_interval() -> None:
     assert limits_for(0.5, None) == [(1, 120.0)]
     assert limits_for(20, 0.5) == [(20, 60.0), (1, 2.0)]

@@ -137,9 +137,11 @@ class Worker:
             secret = receiver.secret.reveal() if receiver.secret else None
         except Exception as exc:  # SecretUnavailable: env var gone, file unreadable
             return Verdict(Outcome.TRANSIENT, "secret_unavailable", "", short(exc))
-        request = self.channel.build(url, secret, message, d.clock(), msg_id)
-        d.limiter(receiver).record(d.clock())
-        return await d.post(request, self.channel.classify)
+        request = self.channel.build(url, secret, message, d.wall(), msg_id)
+        verdict = await d.post(request, self.channel.classify)
+        if verdict.reason != "transport":  # the robot saw it, so the robot counted it
+            d.limiter(receiver).record(d.clock())
+        return verdict
 
     def _settle(self, verdict: Verdict, message: Message, group: list[Queued]) -> None:
         d = self.delivery
@@ -155,7 +157,6 @@ class Worker:
         d.stats.failed(r.name, r.channel, verdict.reason)
         what = f"{r.name} ({r.channel}): {verdict.reason} code={verdict.code or '-'} {verdict.detail}"
         if verdict.outcome is Outcome.THROTTLED:
-            d.limiter(r).block(now)
             self.not_before = now + r.throttle_backoff
             d.outbox.attempted(ids, what, count=False)
             log.warning("bridge: robot throttled %s; retrying in %gs", what, r.throttle_backoff)

@@ -49,13 +49,6 @@ class SlidingWindowLimiter:
         """A send happened (successful or not: the robot counts attempts)."""
         self._sent.append(now)
 
-    def block(self, now: float) -> None:
-        """The robot said "too fast": count the window as used up (its view beats ours)."""
-        for count, _ in self.limits:
-            for _ in range(count):
-                self._sent.append(now)
-        self._forget(now)
-
 
 def limits_for(per_minute: float, per_second: float | None) -> list[tuple[int, float]]:
     """Per-minute limit (fractions allowed: 0.5/min → 1 per 2 minutes), optional per-second limit."""
