@@ -63,8 +63,8 @@ def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None =
             call.timer.cancel()
         try:
             response = call.response
-            headers = {k.lower(): v for k, v in response.headers.items()}
-            reporter.add(classifier.response(call.routed, response.status, headers, body, duration))
+            # a case-insensitive Mapping already: no copy
+            reporter.add(classifier.response(call.routed, response.status, response.headers, body, duration))
         except Exception:  # noqa: BLE001,S110 - reporting must never break the caller
             pass
 

@@ -117,7 +117,8 @@ class Classifier:
 
     def response(self, routed: tuple[Adapter, RouteMatch], status: int, headers: Mapping[str, str],
                  body: bytes | None, duration: float) -> TrafficRecord:
-        """The record of a call that got an answer. ``headers`` lower-cased; ``body`` None unless
+        """The record of a call that got an answer. ``headers`` looked up by lower-case name (the
+        clients' case-insensitive header mappings as they are); ``body`` None unless
         the caller already read it and it is at most :data:`MAX_BODY_BYTES`."""
         adapter, matched = routed
         if body is not None and len(body) > MAX_BODY_BYTES:

@@ -57,8 +57,8 @@ class _Observation:
             body = None
             if self.complete and self.size <= MAX_BODY_BYTES:
                 body = decoded(b"".join(self.chunks), response.headers.get("content-encoding"))
-            headers = {k.lower(): v for k, v in response.headers.items()}
-            self.reporter.add(self.classifier.response(self.routed, response.status_code, headers, body,
+            # httpx.Headers is a case-insensitive Mapping already: no copy
+            self.reporter.add(self.classifier.response(self.routed, response.status_code, response.headers, body,
                                                        time.perf_counter() - self.start))
         except Exception:  # noqa: BLE001,S110 - reporting must never break the caller
             pass

@@ -56,8 +56,8 @@ class TrafficAdapter(HTTPAdapter):
                 body = response.content  # what Session.send would read next anyway
                 if len(body) > MAX_BODY_BYTES:
                     body = None
-            headers = {k.lower(): v for k, v in response.headers.items()}
-            self._reporter.add(self._classifier.response(routed, response.status_code, headers, body,
+            # requests' CaseInsensitiveDict is a Mapping already: no copy
+            self._reporter.add(self._classifier.response(routed, response.status_code, response.headers, body,
                                                          time.perf_counter() - start))
         except requests.RequestException:
             raise  # the body read itself failed: the caller would have seen this error too
