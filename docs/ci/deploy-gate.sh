@@ -9,6 +9,7 @@
 #                   GATE_ON_UNDECIDED=pass: mark succeeded + warning exit 0
 #     deploy command failed: mark failed → roll back → mark rolled_back   exit 3
 #     the exporter refused or missed the "started" marker: nothing deployed  exit 4
+#     the marker fell in a freeze window with policy block: mark failed, nothing deployed  exit 5
 #
 # The GitHub Action (.github/actions/deploy-gate), the GitLab CI and the Jenkins examples
 # (docs/ci/) all run this script, and tests/integration/test_ci_snippets.py runs it against a real
@@ -42,24 +43,25 @@ case "${GATE_ON_UNDECIDED:=fail}" in
   *) die "GATE_ON_UNDECIDED must be fail, rollback or pass, got '$GATE_ON_UNDECIDED'" ;;
 esac
 read -r -a CLI <<<"${GATE_CLI:-marketplace-exporter}"
-export MARKETPLACE_EXPORTER_URL
+CLI+=(--log.level warning)
 
-# mark STATUS [NOTES]: one audit-log entry for this deploy
+# mark STATUS [NOTES]: one audit-log entry for this deploy (commit, actor and pipeline URL also
+# default from the CI system's own variables)
 mark() {
-  local args=(deploy mark --service "$GATE_SERVICE" --environment "$GATE_ENVIRONMENT"
-              --version "$GATE_VERSION" --status "$1")
+  local args=(deploy mark --exporter.url "$MARKETPLACE_EXPORTER_URL" --service "$GATE_SERVICE"
+              --environment "$GATE_ENVIRONMENT" --version "$GATE_VERSION" --status "$1")
   [ -n "${GATE_COMMIT:-}" ] && args+=(--commit "$GATE_COMMIT")
   [ -n "${GATE_SITES:-}" ] && args+=(--sites "$GATE_SITES")
-  [ -n "${GATE_PIPELINE_URL:-}" ] && args+=(--pipeline-url "$GATE_PIPELINE_URL")
+  [ -n "${GATE_PIPELINE_URL:-}" ] && args+=(--url "$GATE_PIPELINE_URL")
   [ -n "${GATE_ACTOR:-}" ] && args+=(--actor "$GATE_ACTOR")
   [ -n "${2:-}" ] && args+=(--notes "$2")
-  "${CLI[@]}" "${args[@]}"
+  "${CLI[@]}" "${args[@]}" "${@:3}"
 }
 
 # verify [--site X]: the gate; prints its table, returns 0 pass, 1 fail, 2 undecided
 verify() {
-  local args=(verify --service "$GATE_SERVICE" --environment "$GATE_ENVIRONMENT"
-              --window "${GATE_WINDOW:-5m}" --timeout "${GATE_TIMEOUT:-10m}" --interval "${GATE_INTERVAL:-10s}")
+  local args=(verify --exporter.url "$MARKETPLACE_EXPORTER_URL" --service "$GATE_SERVICE"
+              --environment "$GATE_ENVIRONMENT" --window "${GATE_WINDOW:-5m}" --timeout "${GATE_TIMEOUT:-10m}" --interval "${GATE_INTERVAL:-10s}")
   [ -n "${GATE_CHECKS:-}" ] && args+=(--checks "$GATE_CHECKS")
   "${CLI[@]}" "${args[@]}" "$@"
 }
@@ -113,7 +115,12 @@ deploy() {  # deploy WHAT COMMAND
   fi
 }
 
-mark started || die "the exporter did not record the 'started' marker: nothing was deployed"
+started=$(mark started "" --output json) || die "the exporter did not record the 'started' marker: nothing was deployed"
+if grep -q '"policy": "block"' <<<"$started"; then
+  echo "deploy-gate: $GATE_ENVIRONMENT is in a blocking freeze window (大促封网): not deploying" >&2
+  mark failed "not deployed: blocking freeze window" || true
+  exit 5
+fi
 
 if [ -n "${GATE_CANARY_SITE:-}" ]; then
   echo "deploy-gate: canary: deploying $GATE_CANARY_SITE first" >&2

@@ -85,7 +85,7 @@ class RecentResult(NamedTuple):
     success: bool
     duration: float
     reason: Reason | None
-    #: the platform code as exported (unknown codes folded into ``other``)
+    #: the platform's own code, unfolded (the gate shows it to a person; it is never a label)
     code: str | None
 
 
@@ -148,7 +148,7 @@ class Store:
         outcome = record.outcome
         state.last = record
         state.history.append(RecentResult(record.finished_at, outcome.success, record.duration,
-                                          outcome.reason, record.code_label))
+                                          outcome.reason, outcome.code))
         state.probes += 1
         for step in record.steps:
             state.requests[step] = state.requests.get(step, 0) + 1

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -88,6 +89,8 @@ def _duration(raw: str) -> float:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    # one "HTTP Request: POST ..." line per round is noise in a pipeline's log
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.timeout <= args.window:
         print(f"verify: --timeout ({format_duration(args.timeout)}) must be longer than --window "
               f"({format_duration(args.window)})", file=sys.stderr)
