@@ -68,12 +68,12 @@ class StorageError(Exception):
 def prepare_storage(path: str) -> Path:
     """Create ``path`` if missing and check it is a writable directory (fail before listening)."""
     directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise StorageError(f"--storage.path {path}: exists and is not a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"--storage.path {path}: cannot create the directory: {exc.strerror}") from None
-    if not directory.is_dir():
-        raise StorageError(f"--storage.path {path}: not a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise StorageError(f"--storage.path {path}: directory is not writable by this user")
     return directory
