@@ -10,8 +10,9 @@ import pytest
 
 from marketplace_exporter.api_client import ExporterRefused, ExporterUnreachable
 from marketplace_exporter.catalogue import VerifyResult
-from marketplace_exporter.deploys.verify_api import RequestInvalid, parse_request
+from marketplace_exporter.deploys.verify_api import ProbeRounds, RequestInvalid, parse_request
 from marketplace_exporter.deploys.verify_cli import gate, render
+from marketplace_exporter.engine import QuotaWait
 
 
 class FakeExporter:
@@ -164,3 +165,34 @@ def test_a_good_request_is_normalised() -> None:
                              "since": 1_799_999_990, "window_seconds": 120}, now=1_800_000_000.0)
     assert (request.sites, request.tag, request.since, request.window, request.probe) == (
         ("US", "DE"), "critical", 1_799_999_990.0, 120.0, True)
+
+
+class QuotaEngine:
+    """probe_now answers from a per-check script: a record stand-in or a QuotaWait."""
+
+    def __init__(self, answers: dict[str, list[Any]]) -> None:
+        self.answers = answers
+        self.probed: list[str] = []
+
+    async def probe_now(self, check_id: str) -> Any:
+        self.probed.append(check_id)
+        return self.answers[check_id].pop(0)
+
+
+class Spec:
+    def __init__(self, check_id: str) -> None:
+        self.id = check_id
+
+
+async def test_a_check_out_of_quota_is_not_knocked_on_again_until_its_budget_frees() -> None:
+    now = [100.0]
+    rounds = ProbeRounds(clock=lambda: now[0])
+    engine = QuotaEngine({"a": [object(), object(), object()], "b": [QuotaWait(30.0), object()]})
+    specs: Any = [Spec("a"), Spec("b")]
+    assert await rounds.run(engine, specs) == {"sent": 1, "quota_wait": 1}
+    now[0] = 110.0
+    assert await rounds.run(engine, specs) == {"sent": 1, "quota_wait": 1}
+    assert engine.probed == ["a", "b", "a"]
+    now[0] = 131.0
+    assert await rounds.run(engine, specs) == {"sent": 2, "quota_wait": 0}
+    assert engine.probed[-2:] == ["a", "b"]

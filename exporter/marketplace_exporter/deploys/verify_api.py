@@ -30,7 +30,7 @@ import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,11 +157,32 @@ def select_checks(store: Store, sites: tuple[str, ...], tag: str | None) -> list
             if (not wanted or state.spec.site.upper() in wanted) and (tag is None or tag in state.spec.tags)]
 
 
-async def probe_round(engine: Engine, specs: list[CheckSpec]) -> dict[str, int]:
-    """Probe every selected check once, concurrently; the engine enforces quota budgets."""
-    results = await asyncio.gather(*(engine.probe_now(spec.id) for spec in specs))
-    waits = sum(isinstance(result, QuotaWait) for result in results)
-    return {"sent": sum(result is not None for result in results) - waits, "quota_wait": waits}
+class ProbeRounds:
+    """Sends the gate's fresh probes, and remembers when a check's quota budget frees up so later
+    rounds do not knock on it before then: each refused attempt would count in
+    ``marketplace_probe_skipped_total`` and look like quota trouble on the dashboards."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._quota_until: dict[str, float] = {}
+
+    async def run(self, engine: Engine, specs: list[CheckSpec]) -> dict[str, int]:
+        """Probe every selected check once, concurrently; the engine enforces the quota budgets."""
+        now = self._clock()
+        due = [spec for spec in specs if self._quota_until.get(spec.id, 0.0) <= now]
+        results = await asyncio.gather(*(engine.probe_now(spec.id) for spec in due))
+        waits = 0
+        for spec, result in zip(due, results, strict=True):
+            if isinstance(result, QuotaWait):
+                waits += 1
+                self._quota_until[spec.id] = self._clock() + result.seconds
+            else:
+                self._quota_until.pop(spec.id, None)
+        sent = sum(result is not None for result in results) - waits
+        return {"sent": sent, "quota_wait": len(specs) - sent}
+
+
+PROBE_ROUNDS = web.AppKey("verify_probe_rounds", ProbeRounds)
 
 
 async def verify_handler(request: web.Request) -> web.Response:
@@ -196,7 +217,7 @@ async def verify_handler(request: web.Request) -> web.Response:
             if not specs:
                 return json_error(400, _nothing_selected(app[STORE], sites, ask.tag), field="site")
             if ask.probe:
-                answer["probes"] = await probe_round(app[ENGINE], specs)
+                answer["probes"] = await app[PROBE_ROUNDS].run(app[ENGINE], specs)
             now = time.time()
             decision = _judge(app[STORE], specs, marker, since=since, now=now, window=ask.window,
                               warnings=(*warnings, *more))
@@ -255,8 +276,9 @@ def authorize(request: web.Request) -> None:
 def install(app: web.Application) -> None:
     counter = VerificationCounter()
     app[VERIFICATIONS] = counter
+    app[PROBE_ROUNDS] = ProbeRounds()
     app[REGISTRY].register(counter)
     app.router.add_post(PATH, verify_handler)
 
 
-__all__ = ["PATH", "VerificationCounter", "VerifyRequest", "install", "parse_request", "select_checks"]
+__all__ = ["PATH", "ProbeRounds", "VerificationCounter", "VerifyRequest", "install", "parse_request", "select_checks"]
