@@ -8,7 +8,7 @@
 #                   GATE_ON_UNDECIDED=rollback: as on fail           exit 2
 #                   GATE_ON_UNDECIDED=pass: mark succeeded + warning exit 0
 #     deploy command failed: mark failed → roll back → mark rolled_back   exit 3
-#     the exporter refused or missed the "started" marker: nothing deployed  exit 4
+#     a marker was not recorded (for "started": nothing was deployed)      exit 4
 #     the marker fell in a freeze window with policy block: mark failed, nothing deployed  exit 5
 #
 # The GitHub Action (.github/actions/deploy-gate), the GitLab CI and the Jenkins examples
