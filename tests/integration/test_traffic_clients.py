@@ -250,3 +250,63 @@ async def test_bad_token_and_bad_records_are_refused_with_reasons(traffic: Traff
         assert response.status == 400 and "service" in (await response.json())["error"]
     async with traffic.session.post(url, data=io.BytesIO(b"x" * (5 * 1024 * 1024)), headers=auth) as response:
         assert response.status == 413
+
+
+async def _expect_errors(client: str, reporter: Reporter, traffic: Traffic, url: str) -> None:
+    """One call that must fail in the caller's code exactly as it would without the hook."""
+    if client == "httpx":
+        def sync_call() -> None:
+            with httpx.Client(transport=TrafficTransport(reporter, account="sg-main", site="SG", base_urls={
+                    f"{traffic.simulator}/shopee": "shopee"})) as http:
+                with pytest.raises(httpx.TransportError):
+                    http.get(url)
+        await asyncio.to_thread(sync_call)
+    elif client == "requests":
+        def requests_call() -> None:
+            with requests.Session() as session:
+                instrument_session(session, reporter, account="sg-main", site="SG",
+                                   base_urls={f"{traffic.simulator}/shopee": "shopee"})
+                with pytest.raises(requests.ConnectionError):
+                    session.get(url, timeout=5)
+        await asyncio.to_thread(requests_call)
+    else:
+        trace = traffic_trace_config(reporter, account="sg-main", site="SG",
+                                     base_urls={f"{traffic.simulator}/shopee": "shopee"})
+        async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    await response.read()
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "httpx", "requests"])
+async def test_a_reset_connection_is_a_connect_error_and_still_raises_in_the_caller(traffic: Traffic,
+                                                                                   client: str) -> None:
+    # twice: aiohttp (3.14) retries an idempotent request once after a reset
+    await traffic.fault(marketplace="shopee", account="sg-main", fault="reset", count=2)
+    reporter = Reporter(traffic.exporter, service="erp", interval=0.05)
+    await _expect_errors(client, reporter, traffic, traffic.shop_info_url())
+    await asyncio.to_thread(reporter.close, 5.0)
+    samples = await traffic.metrics()
+    shop = {"marketplace": "shopee", "operation": "get_shop_info", "service": "erp"}
+    assert total(samples, "marketplace_client_requests_total", **shop, status_class="error") == 1
+    assert total(samples, "marketplace_client_errors_total", **shop, reason="connect") == 1
+
+
+async def test_a_streamed_body_is_left_to_the_caller_and_the_status_decides(traffic: Traffic) -> None:
+    await traffic.fault(marketplace="shopee", account="sg-main", fault="token_expired", count=1)
+    reporter = Reporter(traffic.exporter, service="erp", interval=0.05)
+
+    def streamed() -> bytes:
+        with requests.Session() as session:
+            instrument_session(session, reporter, account="sg-main", site="SG",
+                               base_urls={f"{traffic.simulator}/shopee": "shopee"})
+            response = session.get(traffic.shop_info_url(), stream=True, timeout=5)
+            return bytes(response.raw.read())  # the caller's stream is untouched by the hook
+
+    raw = await asyncio.to_thread(streamed)
+    assert b"invalid_acceess_token" in raw
+    await asyncio.to_thread(reporter.close, 5.0)
+    samples = await traffic.metrics()
+    # HTTP 200 and an unread body: counted, but the error inside it cannot be known
+    assert total(samples, "marketplace_client_requests_total", status_class="2xx") == 1
+    assert total(samples, "marketplace_client_errors_total") == 0
