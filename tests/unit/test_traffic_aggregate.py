@@ -82,6 +82,9 @@ def test_error_ratio_windows_before_and_after_a_deploy() -> None:
     assert before is not None and (before.requests, before.errors) == (100, 1)
     assert after is not None and after.error_ratio == 0.2
     assert traffic.window(T0, T0 + 900, service="wms") is None  # nothing reported: fall back to probes
+    before, after = traffic.around(T0 + 300, 600, service="erp")
+    assert before is not None and before.error_ratio == 0.01
+    assert after is not None and after.error_ratio == 0.2
 
 
 def test_old_minutes_leave_the_ring_after_the_retention() -> None:

@@ -205,6 +205,15 @@ class TrafficAggregator:
                         errors += failed
         return TrafficWindow(requests, errors) if seen else None
 
+    def around(self, at: float, span: float, *, service: str | None = None,
+               marketplace: str | None = None) -> tuple[TrafficWindow | None, TrafficWindow | None]:
+        """(before, after) a deploy marker at ``at``: reported calls in [at - span, at) and
+        [at, at + span), to one-minute resolution. Either is None when nothing was reported for
+        that service/marketplace at all (then fall back to probes); a window with no calls in it
+        has ``error_ratio`` None (too early to tell)."""
+        return (self.window(at - span, at, service=service, marketplace=marketplace),
+                self.window(at, at + span, service=service, marketplace=marketplace))
+
     def services(self) -> list[str]:
         with self._lock:
             return sorted(self._series)
