@@ -107,9 +107,9 @@ class Worker:
 
     async def _step(self) -> None:
         d = self.delivery
+        name = self.receiver.name
         self.wake.clear()
-        batch = d.outbox.head(self.receiver.name, _MERGE_WINDOW)
-        if not batch:
+        if d.outbox.depth[name] <= 0 and not d.outbox.head(name, 1):
             await self._sleep(3600.0)
             return
         now = d.clock()
@@ -121,7 +121,15 @@ class Worker:
         if wait > 0:
             await self._sleep(wait)
             return
-        if limiter.remaining(now) >= len(batch):
+        # more queued than the robot takes right now → merge; else send the oldest alone.
+        # Only as many rows as needed to decide are read (the common case reads one or a few).
+        remaining = limiter.remaining(now)
+        batch = d.outbox.head(name, 1 if remaining >= _MERGE_WINDOW else remaining + 1)
+        if not batch:
+            return
+        if len(batch) > remaining:
+            batch = d.outbox.head(name, _MERGE_WINDOW)
+        else:
             batch = batch[:1]
         message, group = render_batch(batch, self.receiver, self.channel)
         verdict = await self._send(message, group)

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,13 +68,18 @@ CREATE INDEX IF NOT EXISTS messages_at ON messages (at);
 
 @dataclass(frozen=True)
 class Queued:
-    """A notification waiting for delivery."""
+    """A notification waiting for delivery (parsed only when rendered: a worker looks at up to a
+    few hundred queued rows per send but usually renders one)."""
 
     id: int
     receiver: str
-    notification: Notification
+    payload: str
     accepted_at: float
     attempts: int
+
+    @cached_property
+    def notification(self) -> Notification:
+        return load_stored(self.payload)
 
 
 @dataclass(frozen=True)
@@ -142,7 +148,7 @@ class Outbox:
         rows = self._db.execute(
             "SELECT id, payload, accepted_at, attempts FROM notifications WHERE state = 'queued' AND receiver = ?"
             " ORDER BY id LIMIT ?", (receiver, limit)).fetchall()
-        return [Queued(int(r[0]), receiver, load_stored(r[1]), float(r[2]), int(r[3])) for r in rows]
+        return [Queued(int(r[0]), receiver, str(r[1]), float(r[2]), int(r[3])) for r in rows]
 
     def attempted(self, ids: Sequence[int], error: str, *, count: bool) -> None:
         """Remember the last error; ``count`` adds to the attempts that lead to ``failed``."""
