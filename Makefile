@@ -67,6 +67,7 @@ demo: venv ## run the simulator and the exporter with the built-in demo config
 bench: venv deps ## run the benchmarks (bench/probe_cost.py, bench/traffic_overhead.py)
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/traffic_overhead.py
+	$(VENV)/bin/python bench/bridge_throughput.py
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
