@@ -179,6 +179,19 @@ def test_a_failing_deploy_command_is_marked_failed_then_rolled_back(running: Run
     assert running.deploys("label-print")[1]["notes"] == "deploy command failed with exit 7"
 
 
+def test_an_undecided_gate_fails_the_job_without_rolling_back_by_default(running: Running) -> None:
+    # a tag no check carries: the exporter refuses the selection, so the gate cannot decide
+    done = run_gate(running, "stock-sync", GATE_CHECKS="no-such-tag", GATE_DEPLOY_CMD="touch deployed")
+    assert done.returncode == 2, done.stderr
+    assert ("no configured check matches site US,SG and tag 'no-such-tag'; sites: MY, SG, US; "
+            "tags: critical (field checks)") in done.stderr
+    assert "deploy could not decide: the deploy stays in place, check it by hand" in done.stderr
+    assert (running.workdir / "stock-sync" / "deployed").exists()
+    assert not (running.workdir / "stock-sync" / "rolled-back").exists()
+    assert statuses(running, "stock-sync") == ["started", "failed"]
+    assert running.deploys("stock-sync")[0]["notes"] == "verification undecided (deploy); not rolled back"
+
+
 def test_without_an_exporter_nothing_is_deployed(running: Running) -> None:
     done = run_gate(running, "ads-sync", GATE_DEPLOY_CMD="touch deployed",
                     MARKETPLACE_EXPORTER_URL=f"http://127.0.0.1:{free_port()}")

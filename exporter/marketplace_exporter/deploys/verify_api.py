@@ -215,7 +215,8 @@ async def verify_handler(request: web.Request) -> web.Response:
             sites, more = _sites(ask, marker, app[STORE])
             specs = select_checks(app[STORE], sites, ask.tag)
             if not specs:
-                return json_error(400, _nothing_selected(app[STORE], sites, ask.tag), field="site")
+                field = "site" if not select_checks(app[STORE], sites, None) else "checks"
+                return json_error(400, _nothing_selected(app[STORE], sites, ask.tag), field=field)
             if ask.probe:
                 answer["probes"] = await app[PROBE_ROUNDS].run(app[ENGINE], specs)
             now = time.time()
