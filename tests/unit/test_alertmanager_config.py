@@ -1,0 +1,298 @@
+"""The generated Alertmanager config: accepted by amtool, routes each alert to the right chats,
+inhibits what a bigger alert makes redundant, keeps warnings quiet at night and never mutes a
+critical. The last test runs the real Alertmanager against a fake bridge to prove the inhibitions
+and the quiet hours do what the YAML claims."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from aiohttp import web
+from conftest import free_port, require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES_DIR = ROOT / "alert-rules"
+AM_CONFIG = RULES_DIR / "alertmanager.yml"
+
+
+def _load_generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("alert_rules_generate", RULES_DIR / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _config() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(AM_CONFIG.read_text(encoding="utf-8"))
+    return data
+
+
+def _alert_names() -> set[str]:
+    rules = yaml.safe_load((RULES_DIR / "marketplace-alerts.yml").read_text(encoding="utf-8"))
+    return {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+
+
+def _routes(route: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield route
+    for child in route.get("routes", []):
+        yield from _routes(child)
+
+
+def test_amtool_accepts_the_committed_config() -> None:
+    amtool = require_binary("amtool")
+    result = subprocess.run([amtool, "check-config", str(AM_CONFIG)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_amtool_accepts_the_test_profile(tmp_path: Path) -> None:
+    amtool = require_binary("amtool")
+    written = _load_generator().write_profile(tmp_path, "test", "http://127.0.0.1:9")
+    result = subprocess.run([amtool, "check-config", str(written["alertmanager.yml"])],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+ROUTE_CASES = [
+    # critical: the on-call chat and the owning team's chat
+    ({"alertname": "MarketplaceSiteDown", "severity": "critical", "component": "probe",
+      "marketplace": "amazon_sp", "site": "us"}, "oncall,team-amazon"),
+    ({"alertname": "MarketplaceAuthFailing", "severity": "critical", "component": "probe",
+      "marketplace": "shopee"}, "oncall,team-sea"),
+    ({"alertname": "MarketplaceErrorBudgetBurnFast", "severity": "critical", "component": "slo",
+      "marketplace": "mercadolibre"}, "oncall,team-americas"),
+    # warnings and info: only the team
+    ({"alertname": "MarketplaceThrottled", "severity": "warning", "component": "probe",
+      "marketplace": "walmart"}, "team-americas"),
+    ({"alertname": "MarketplaceAPIDeprecationApproaching", "severity": "info", "component": "credential",
+      "marketplace": "aliexpress"}, "team-aliexpress"),
+    ({"alertname": "MarketplaceCredentialExpiringSoon", "severity": "warning", "component": "credential",
+      "marketplace": "tiktok_shop"}, "team-sea"),
+    # exporter, bridge and deploy alerts carry no marketplace: the platform chat
+    ({"alertname": "MarketplaceExporterDown", "severity": "critical", "component": "exporter"},
+     "oncall,platform"),
+    ({"alertname": "MarketplaceDeployFailed", "severity": "warning", "component": "deploy",
+      "service": "erp-sync"}, "platform"),
+    ({"alertname": "MarketplaceAlertBridgeBacklog", "severity": "warning", "component": "bridge"}, "platform"),
+    # a marketplace no team claims (generic HTTP checks) and an alert nobody planned for: platform,
+    # never dropped
+    ({"alertname": "MarketplaceCheckFailing", "severity": "warning", "component": "probe",
+      "marketplace": "http"}, "platform"),
+    ({"alertname": "SomethingElse"}, "platform"),
+]
+
+
+def _case_id(value: object) -> str:
+    return str(value.get("alertname")) if isinstance(value, dict) else str(value)
+
+
+@pytest.mark.parametrize(("labels", "receivers"), ROUTE_CASES, ids=_case_id)
+def test_amtool_routes(labels: dict[str, str], receivers: str) -> None:
+    amtool = require_binary("amtool")
+    args = [f"{k}={v}" for k, v in labels.items()]
+    result = subprocess.run(
+        [amtool, "config", "routes", "test", f"--config.file={AM_CONFIG}", f"--verify.receivers={receivers}", *args],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{labels} went to {result.stdout.strip()!r}, expected {receivers!r}"
+    assert result.stdout.strip() == receivers
+
+
+def test_every_team_marketplace_is_one_the_exporter_knows() -> None:
+    from marketplace_exporter.adapters import ADAPTERS
+    teams = [r for r in _config()["route"]["routes"] if r["receiver"].startswith("team-")]
+    claimed = [m for r in teams for m in r["matchers"][0].split('"')[1].split("|")]
+    assert len(claimed) == len(set(claimed)), "a marketplace belongs to two teams"
+    assert set(claimed) <= set(ADAPTERS)
+    assert set(ADAPTERS) - set(claimed) == {"http"}
+
+
+def test_only_warnings_and_info_are_muted_and_only_in_quiet_hours() -> None:
+    config = _config()
+    muted = [r for r in _routes(config["route"]) if "mute_time_intervals" in r]
+    assert muted
+    for route in muted:
+        assert route["matchers"] == ['severity=~"info|warning"'], route
+        assert route["mute_time_intervals"] == ["quiet-hours"]
+    [quiet] = config["time_intervals"]
+    assert quiet["name"] == "quiet-hours"
+    assert quiet["time_intervals"] == [{
+        "times": [{"start_time": "22:00", "end_time": "24:00"}, {"start_time": "00:00", "end_time": "08:00"}],
+        "location": "Asia/Shanghai",
+    }]
+
+
+def test_every_receiver_posts_to_its_own_bridge_path_and_sends_resolved() -> None:
+    config = _config()
+    used = {r.get("receiver") for r in _routes(config["route"])} - {None}
+    names = {r["name"] for r in config["receivers"]}
+    assert used == names
+    for receiver in config["receivers"]:
+        [hook] = receiver["webhook_configs"]
+        assert hook["url"] == f"http://bridge:9762/alertmanager/{receiver['name']}"
+        assert hook["send_resolved"] is True
+        assert 0 < hook["max_alerts"] <= 100
+
+
+def test_timers_suit_chat_robots_limited_to_20_messages_a_minute() -> None:
+    route = _config()["route"]
+    assert route["group_by"] == ["alertname", "marketplace", "site"]
+    assert route["group_wait"] == "30s" and route["group_interval"] == "5m"
+    assert route["repeat_interval"] == "4h"
+    critical = [r for r in _routes(route) if r.get("matchers") == ['severity="critical"']]
+    assert critical and all(r["group_wait"] == "10s" and r["repeat_interval"] == "1h" for r in critical)
+
+
+def test_inhibitions_name_real_alerts() -> None:
+    names = _alert_names()
+    for rule in _config()["inhibit_rules"]:
+        for matcher in rule["source_matchers"] + rule["target_matchers"]:
+            if matcher.startswith("alertname"):
+                for name in matcher.split('"')[1].split("|"):
+                    assert name in names, f"inhibit rule names unknown alert {name}"
+
+
+def test_site_down_mutes_its_checks_and_exporter_down_mutes_what_it_feeds() -> None:
+    rules = {r["source_matchers"][0]: r for r in _config()["inhibit_rules"]}
+    site = rules['alertname="MarketplaceSiteDown"']
+    assert site["equal"] == ["marketplace", "site"]
+    assert "MarketplaceCheckFailing" in site["target_matchers"][0]
+    exporter = rules['alertname="MarketplaceExporterDown"']
+    assert exporter["equal"] == ["instance"]
+    assert exporter["target_matchers"] == ['component=~"credential|exporter|probe"',
+                                           'alertname!="MarketplaceExporterDown"']
+    slo = rules['alertname="MarketplaceErrorBudgetBurnFast"']
+    assert slo["target_matchers"] == ['alertname="MarketplaceErrorBudgetBurnSlow"']
+    assert slo["equal"] == ["marketplace"]
+
+
+# --- the real Alertmanager, with a fake bridge ----------------------------------------------------------
+
+class FakeBridge:
+    """Records every webhook Alertmanager posts, by receiver (the path after /alertmanager/)."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.posts.append((request.match_info["receiver"], await request.json()))
+        return web.json_response({"status": "queued"})
+
+    def delivered(self) -> set[tuple[str, str, str]]:
+        """(receiver, alertname, marketplace or instance) of every firing alert delivered."""
+        return {(receiver, a["labels"]["alertname"], a["labels"].get("marketplace") or a["labels"].get("instance", ""))
+                for receiver, payload in self.posts for a in payload["alerts"] if a["status"] == "firing"}
+
+
+@pytest.fixture
+async def fake_bridge() -> AsyncIterator[tuple[FakeBridge, str]]:
+    bridge = FakeBridge()
+    app = web.Application()
+    app.router.add_post("/alertmanager/{receiver}", bridge.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield bridge, f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def _alert(name: str, severity: str, component: str, **labels: str) -> dict[str, Any]:
+    return {"labels": {"alertname": name, "severity": severity, "component": component, **labels},
+            "annotations": {"summary": name}}
+
+
+async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
+        tmp_path: Path, fake_bridge: tuple[FakeBridge, str]) -> None:
+    binary = require_binary("prometheus-alertmanager")
+    bridge, bridge_url = fake_bridge
+    generator = _load_generator()
+    rules_config = importlib.import_module("rules_config")
+    # quiet hours all day long, so the test does not depend on the time it runs
+    cfg = generator.profile_config("test", bridge_url)
+    all_day = rules_config.QuietHours(times=(("00:00", "24:00"),))
+    cfg = replace(cfg, routing=replace(cfg.routing, quiet_hours=all_day))
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(generator.render_files(cfg)["alertmanager.yml"], encoding="utf-8")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if (await client.get("/-/ready")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert time.monotonic() < deadline, "alertmanager did not become ready"
+                await asyncio.sleep(0.2)
+            alerts = [
+                _alert("MarketplaceSiteDown", "critical", "probe", marketplace="amazon_sp", site="us"),
+                # muted by the site-down alert of the same marketplace and site
+                _alert("MarketplaceCheckFailing", "critical", "probe", marketplace="amazon_sp", site="us",
+                       check="orders", instance="exporter:9761"),
+                # another site: not muted
+                _alert("MarketplaceCheckFailing", "critical", "probe", marketplace="amazon_sp", site="eu",
+                       check="orders", instance="exporter-eu:9761"),
+                # muted by quiet hours (a warning)
+                _alert("MarketplaceThrottled", "warning", "probe", marketplace="shopee", site="sg",
+                       instance="exporter:9761"),
+                _alert("MarketplaceExporterDown", "critical", "exporter", instance="exporter-b:9761",
+                       job="marketplace-exporter"),
+                # fed by the exporter that is down: muted
+                _alert("MarketplaceAuthFailing", "critical", "probe", marketplace="lazada", site="my",
+                       instance="exporter-b:9761"),
+            ]
+            assert (await client.post("/api/v2/alerts", json=alerts)).status_code == 200
+            expected = {
+                ("oncall", "MarketplaceSiteDown", "amazon_sp"), ("team-amazon", "MarketplaceSiteDown", "amazon_sp"),
+                ("oncall", "MarketplaceCheckFailing", "amazon_sp"),
+                ("team-amazon", "MarketplaceCheckFailing", "amazon_sp"),
+                ("oncall", "MarketplaceExporterDown", "exporter-b:9761"),
+                ("platform", "MarketplaceExporterDown", "exporter-b:9761"),
+            }
+            deadline = time.monotonic() + 30
+            while not expected <= bridge.delivered():
+                assert time.monotonic() < deadline, f"delivered only {sorted(bridge.delivered())}"
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(3)  # the muted groups flush at the same time (group_wait 1s): give them a chance
+            assert bridge.delivered() == expected
+            eu = [a for r, p in bridge.posts for a in p["alerts"] if a["labels"].get("site") == "eu"]
+            assert eu and all(a["labels"]["check"] == "orders" for a in eu)
+            status = {(a["labels"]["alertname"], a["labels"].get("site", "")): a["status"]
+                      for a in (await client.get("/api/v2/alerts")).json()}
+            assert status[("MarketplaceCheckFailing", "us")]["inhibitedBy"]
+            assert not status[("MarketplaceCheckFailing", "eu")]["inhibitedBy"]
+            assert status[("MarketplaceAuthFailing", "my")]["inhibitedBy"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
