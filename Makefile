@@ -26,7 +26,7 @@ DEPS := prometheus:prometheus \
         openssl:openssl
 
 .PHONY: help venv deps test demo bench check-config clean distclean
-.PHONY: dashboards dashboard-schema
+.PHONY: dashboards dashboard-schema compose-demo-config
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -77,6 +77,13 @@ dashboards: venv ## regenerate dashboards/*.json from the *.dashboard.py sources
 
 dashboard-schema: ## re-derive dashboards/schema/*.schema.json from @grafana/schema (npm; versions in package-lock.json)
 	cd dashboards/schema && npm ci --no-audit --no-fund --ignore-scripts && node derive.mjs
+
+compose-demo-config: ## rewrite deploy/exporter.demo.yml: the built-in demo config probing the compose `simulator`
+	{ printf '%s\n' "# GENERATED from exporter/marketplace_exporter/examples/demo.yml with the simulator's address set to" \
+	  "# the compose service (http://127.0.0.1:9763 -> http://simulator:9763); tests/unit/test_compose.py" \
+	  "# fails when the two drift. Regenerate:" "#   make compose-demo-config"; \
+	  sed 's#http://127.0.0.1:9763#http://simulator:9763#g' exporter/marketplace_exporter/examples/demo.yml; \
+	} > deploy/exporter.demo.yml
 
 clean: ## remove caches and build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .bench-out exporter/*.egg-info

@@ -26,6 +26,8 @@ JOB = 'job=~"$job"'
 _LATE = cat.PROBE_LATENESS.name
 _DELIVERY = cat.BRIDGE_DELIVERY_DURATION.name
 _BRIDGE_KEYS = by(cat.RECEIVER, cat.CHANNEL)
+#: the 1 s bucket: the exporter writes le="1", Prometheus 3 and prometheus_client write le="1.0"
+_LE_1S = 'le=~"1(\\\\.0)?"'
 
 up = stat("Exporter up", f"min(up{{{JOB}}})", UP_DOWN, mappings=UP_DOWN_TEXT, no_value="no data",
           description="Prometheus reached every selected exporter target on its last scrape.")
@@ -37,7 +39,7 @@ since_reload = stat(
     no_value="no data", description="Time since the last successful configuration (re)load.")
 late_share = stat(
     "Probes started over 1 s late (time range)",
-    f'(sum(increase({_LATE}_count{{{JOB}}}[$__range])) - sum(increase({_LATE}_bucket{{{JOB}, le="1.0"}}[$__range])))'
+    f"(sum(increase({_LATE}_count{{{JOB}}}[$__range])) - sum(increase({_LATE}_bucket{{{JOB}, {_LE_1S}}}[$__range])))"
     f" / sum(increase({_LATE}_count{{{JOB}}}[$__range]))",
     [{"color": "green", "value": None}, {"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}],
     unit="percentunit", no_value="no data",

@@ -1,0 +1,440 @@
+"""Every dashboard query returns data from a real Prometheus scraping the real demo stack.
+
+The stack is the compose stack on loopback: the demo exporter (simulator included), the bridge
+(deploy/bridge.yml, robots on the fake robots of tests/integration), a real Alertmanager with the
+generated alert-rules/alertmanager.yml, and Prometheus running deploy/prometheus.yml itself, as
+:func:`stack_prometheus_config` changes it: target addresses, intervals and the rule-file paths,
+nothing else (tests/unit/test_compose.py pins that), with the generated rules loaded so the SLO
+recording rules exist.
+
+It is fed what a real installation gets: deploy markers through ``POST /api/v1/deploys``,
+production traffic through ``POST /api/v1/traffic``, one Alertmanager notification through the
+bridge to a (fake) DingTalk robot, and a simulator fault (Shopee sg-main's token expires) so the
+failure panels have failures to show.
+
+Then every panel target, template variable and annotation of every committed dashboard is one test
+case: Grafana's variables become match-all regexes and fixed windows, time series run as range
+queries and instant panels as instant queries, and each must return at least one series. What
+cannot have data in a test run is listed in :data:`EXEMPT` with the reason, and reported as a skip
+with that reason, never silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from conftest import DemoExporter, free_port, local_client, require_binary, stop_process
+
+from marketplace_exporter import catalogue as cat
+
+pytestmark = pytest.mark.stack
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = ROOT / "dashboards"
+#: the compose stack's Prometheus config: the file this test runs
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
+ALERTMANAGER_CONFIG = ROOT / "alert-rules" / "alertmanager.yml"
+BRIDGE_CONFIG = ROOT / "deploy" / "bridge.yml"
+BRIDGE_ENV_EXAMPLE = ROOT / "deploy" / "bridge.env.example"
+FAKE_ROBOTS = ROOT / "tests" / "integration" / "fake_robots.py"
+
+#: Grafana's built-in variables as this test fills them in: windows long enough for the data a
+#: one-minute stack run has, short enough that a fault injected during the run dominates them
+WINDOWS = {"__rate_interval": "30s", "__interval": "30s", "__range": "10m"}
+#: how far back the range queries of time-series panels look, and their step
+RANGE_S, STEP_S = 60, 5
+#: how long one query may take to return data after the stack is warm (a slow counter, a skip)
+QUERY_DEADLINE_S = 45.0
+
+DEPLOY_TOKEN = "live-dashboards-deploy-token"
+TRAFFIC_TOKEN = "live-dashboards-traffic-token"
+ROBOT_TOKEN, ROBOT_SECRET = "live-dashboards-robot", "SEClive-dashboards-secret"
+
+#: (dashboard, panel title[, refId]) → why that query has no data in a test run
+EXEMPT: dict[tuple[str, ...], str] = {
+    ("overview", "Firing alerts"):
+        "every generated alert waits at least 1m (`for:`) on a condition the run starts after; nothing fires "
+        "within the run (the 'Alerts firing' count panel is checked)",
+    ("deploys", "Grafana annotation pushes"):
+        "needs a Grafana HTTP API to push to (deploys.grafana); there is no Grafana server here",
+    ("deploys", "Post-deploy verification results"):
+        "needs a `deploy verify` run, which waits out its observation window (minutes)",
+    ("exporter", "Traffic records", "B"):
+        "series folded into 'other' only after a service exceeds its label-combination cap",
+    ("deploys", "Error ratio: last 30 min vs the 30 min before", "B"):
+        "compares with 30 minutes ago (offset 30m): the run's Prometheus has a minute of history",
+    ("credentials", "TLS certificates by time to expiry"):
+        "the demo simulator speaks plain HTTP and the demo config names no tls_hosts: no certificate to read",
+    ("marketplace", "Quota-budget skips"):
+        "no demo check spends its quota budget within a one-minute run (the range 'Quota-budget skips' count "
+        "panel is checked)",
+}
+
+
+# --- Prometheus config: deploy/prometheus.yml with addresses and intervals for loopback -------------------
+
+
+def stack_prometheus_config(addresses: Mapping[str, str], rule_files: Sequence[Path], interval: str) -> dict[str, Any]:
+    """deploy/prometheus.yml as a test runs it: every ``service:port`` target (and ``localhost``, which
+    is Prometheus itself) becomes ``addresses[service]``; scrape and evaluation interval become
+    ``interval``; ``rule_files`` are the host paths compose mounts. Nothing else changes."""
+    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+
+    def address(target: str) -> str:
+        host = target.rpartition(":")[0]
+        service = "prometheus" if host == "localhost" else host
+        assert service in addresses, f"deploy/prometheus.yml targets {target}: no address given for {service!r}"
+        return addresses[service]
+
+    config["global"].update(scrape_interval=interval, scrape_timeout=interval, evaluation_interval=interval)
+    config["rule_files"] = [str(path) for path in rule_files]
+    for section in [*config["scrape_configs"], *config.get("alerting", {}).get("alertmanagers", [])]:
+        for static in section["static_configs"]:
+            static["targets"] = [address(target) for target in static["targets"]]
+    return config
+
+
+def generated_rule_files() -> list[Path]:
+    """The rule files alert-rules/generate.py writes (everything there but the Alertmanager config)."""
+    return sorted(path for path in (ROOT / "alert-rules").glob("*.yml") if path != ALERTMANAGER_CONFIG)
+
+
+# --- the dashboards' queries, as test cases -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    dashboard: str
+    where: str
+    expr: str
+    #: "range" (a time-series panel), "instant" (stat/table) or "series" (a label_values variable)
+    kind: str
+    key: tuple[str, ...] = field(default=())
+
+    @property
+    def id(self) -> str:
+        return f"{self.dashboard}:{self.where}"
+
+
+_LABEL_VALUES = re.compile(r"^\s*label_values\((?P<selector>.*),\s*(?P<label>\w+)\s*\)\s*$", re.S)
+
+
+def _panels(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in node.get("panels", []):
+        yield panel
+        yield from _panels(panel)
+
+
+def dashboard_queries() -> list[Query]:
+    queries = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        name, dashboard = path.stem, json.loads(path.read_text(encoding="utf-8"))
+        for panel in _panels(dashboard):
+            for target in panel.get("targets", []):
+                queries.append(Query(name, f"{panel['title']} [{target['refId']}]", target["expr"],
+                                     "instant" if target.get("instant") else "range",
+                                     (name, panel["title"], target["refId"])))
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] == "query":
+                match = _LABEL_VALUES.match(variable["query"])
+                assert match, f"{name}: variable {variable['name']} is not label_values(...)"
+                queries.append(Query(name, f"variable {variable['name']}", match.group("selector"), "series",
+                                     (name, f"${variable['name']}")))
+        for annotation in dashboard["annotations"]["list"]:
+            if "expr" in annotation:
+                queries.append(Query(name, f"annotation {annotation['name']}", annotation["expr"], "range",
+                                     (name, f"annotation {annotation['name']}")))
+    return queries
+
+
+def concrete(expr: str) -> str:
+    """Grafana's variables filled in: built-in windows from :data:`WINDOWS`, dashboard variables match all."""
+    for name, window in WINDOWS.items():
+        expr = re.sub(r"\$\{?" + name + r"\b\}?", window, expr)
+    return re.sub(r"\$\{?\w+(:\w+)?\}?", ".*", expr)
+
+
+def exemption(query: Query) -> str | None:
+    for length in (3, 2):
+        reason = EXEMPT.get(query.key[:length])
+        if reason is not None:
+            return reason
+    return None
+
+
+# --- the stack --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveStack:
+    prometheus: str
+    exporter: DemoExporter
+    bridge: str
+    robots: str
+    workdir: Path
+
+    def api(self, path: str, **params: Any) -> Any:
+        with local_client() as client:
+            response = client.get(f"{self.prometheus}/api/v1/{path}", params=params)
+        body = response.json()
+        assert body.get("status") == "success", f"{path} {params}: {body}"
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.api("query", query=promql)["result"]
+        return result
+
+    def wait_for(self, promql: str, what: str, timeout: float = 40.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while not (result := self.query(promql)):
+            if time.monotonic() > deadline:
+                targets = [(t["scrapeUrl"], t["health"], t["lastError"])
+                           for t in self.api("targets")["activeTargets"]]
+                pytest.fail(f"after {timeout:g}s still waiting for {what}: {promql}\n  targets: {targets}",
+                            pytrace=False)
+            time.sleep(0.5)
+        return result
+
+
+@dataclass
+class _Process:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _spawn(name: str, argv: list[str], ready_url: str, workdir: Path, env: Mapping[str, str] | None = None,
+           port_flag: str = "", prepare: Callable[[str], None] | None = None) -> tuple[_Process, str]:
+    """Start ``argv`` + ``port_flag=127.0.0.1:<free port>`` until it answers ``ready_url``; retry on a lost port.
+
+    ``prepare(address)`` runs before each attempt (Prometheus' config names its own address).
+    """
+    log = workdir / f"{name}.log"
+    for _attempt in range(3):
+        port = free_port()
+        address = f"127.0.0.1:{port}"
+        if prepare is not None:
+            prepare(address)
+        with log.open("wb") as handle:
+            proc = subprocess.Popen([*argv, f"{port_flag}={address}"], stdout=handle, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=workdir, env=dict(env or os.environ))
+        deadline = time.monotonic() + 20.0
+        with local_client(timeout=2.0) as client:
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    if client.get(f"http://{address}{ready_url}").status_code == 200:
+                        return _Process(name, proc, log), address
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if "address already in use" not in log.read_text(errors="replace").lower():
+            break
+    pytest.fail(f"{name} did not start:\n{log.read_text(errors='replace')[-3000:]}", pytrace=False)
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    pairs = (line.partition("=") for line in path.read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def feed_tokens() -> Iterator[None]:
+    """Bearer tokens for the deploy and traffic APIs, in the environment the demo exporter inherits."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MARKETPLACE_EXPORTER_DEPLOY_TOKEN", DEPLOY_TOKEN)
+        patch.setenv("MARKETPLACE_EXPORTER_TRAFFIC_TOKEN", TRAFFIC_TOKEN)
+        yield
+
+
+@pytest.fixture(scope="module")
+def stack(feed_tokens: None, demo_exporter: DemoExporter,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    prometheus_bin = require_binary("prometheus")
+    alertmanager_bin = require_binary("prometheus-alertmanager")
+    workdir = tmp_path_factory.mktemp("live-dashboards")
+    processes: list[_Process] = []
+    try:
+        robots, robots_address = _spawn(
+            "fake-robots", [sys.executable, str(FAKE_ROBOTS), f"--robot=dingtalk:{ROBOT_TOKEN}:{ROBOT_SECRET}",
+                            "--robot=wecom:live-wecom", "--robot=feishu:live-feishu"],
+            "/__robots/messages", workdir, port_flag="--listen")
+        processes.append(robots)
+
+        # deploy/bridge.yml itself, its outbox moved from /var/lib (the compose volume) into the test's tmp
+        bridge_yml = workdir / "bridge.yml"
+        bridge_yml.write_text(re.sub(r"(?m)^storage_path: .*$", f"storage_path: {workdir / 'outbox.db'}",
+                                     BRIDGE_CONFIG.read_text(encoding="utf-8")), encoding="utf-8")
+        bridge_env = {**os.environ, **_env_file(BRIDGE_ENV_EXAMPLE),
+                      "DINGTALK_WEBHOOK_URL": f"http://{robots_address}/robot/send?access_token={ROBOT_TOKEN}",
+                      "DINGTALK_SECRET": ROBOT_SECRET,
+                      "WECOM_WEBHOOK_URL": f"http://{robots_address}/cgi-bin/webhook/send?key=live-wecom",
+                      "FEISHU_WEBHOOK_URL": f"http://{robots_address}/open-apis/bot/v2/hook/live-feishu"}
+        bridge, bridge_address = _spawn(
+            "bridge", [sys.executable, "-m", "marketplace_exporter", "bridge", f"--config.file={bridge_yml}"],
+            "/-/ready", workdir, env=bridge_env, port_flag="--web.listen-address")
+        processes.append(bridge)
+
+        alertmanager, alertmanager_address = _spawn(
+            "alertmanager", [alertmanager_bin, f"--config.file={ALERTMANAGER_CONFIG}",
+                             f"--storage.path={workdir / 'alertmanager'}", "--cluster.listen-address="],
+            "/-/ready", workdir, port_flag="--web.listen-address")
+        processes.append(alertmanager)
+
+        def write_config(address: str) -> None:
+            config = stack_prometheus_config(
+                {"exporter": demo_exporter.url.removeprefix("http://"), "bridge": bridge_address,
+                 "alertmanager": alertmanager_address, "prometheus": address},
+                generated_rule_files(), interval="1s")
+            (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+        prometheus, prometheus_address = _spawn(
+            "prometheus", [prometheus_bin, f"--config.file={workdir / 'prometheus.yml'}",
+                           f"--storage.tsdb.path={workdir / 'tsdb'}"],
+            "/-/ready", workdir, port_flag="--web.listen-address", prepare=write_config)
+        processes.append(prometheus)
+        live = LiveStack(f"http://{prometheus_address}", demo_exporter, f"http://{bridge_address}",
+                         f"http://{robots_address}", workdir)
+        _feed(live)
+        yield live
+    finally:
+        demo_exporter.clear_faults()
+        failures = []
+        for process in reversed(processes):
+            if process.proc.poll() is not None:
+                failures.append(f"{process.name} exited early with {process.proc.returncode}:\n"
+                                f"{process.log.read_text(errors='replace')[-2000:]}")
+                continue
+            code = stop_process(process.proc, process.name)
+            if code not in (0, -15):
+                tail = process.log.read_text(errors="replace")[-2000:]
+                failures.append(f"{process.name} exited with {code}:\n{tail}")
+        assert not failures, "\n".join(failures)
+
+
+def _post(url: str, token: str, body: dict[str, Any]) -> httpx.Response:
+    with local_client() as client:
+        return client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def _post_deploys(live: LiveStack, round_: int) -> None:
+    now = time.time()
+    for service, environment, status, age in (("order-sync", "production", "succeeded", 120),
+                                              ("listing-api", "production", "failed", 60),
+                                              ("order-sync", "staging", "started", 5)):
+        response = _post(f"{live.exporter.url}/api/v1/deploys", DEPLOY_TOKEN, {
+            "service": service, "environment": environment, "version": f"v1.4.{round_}", "commit": "0123abcd",
+            "status": status, "sites": ["SG"], "timestamp": now - age, "actor": "live-dashboards-test"})
+        assert response.status_code == 201, f"deploy marker refused: {response.status_code} {response.text}"
+
+
+def _post_traffic(live: LiveStack) -> None:
+    response = _post(f"{live.exporter.url}/api/v1/traffic", TRAFFIC_TOKEN, {
+        "service": "erp", "instance": "erp-01", "dropped": 1, "records": [
+            {"marketplace": "shopee", "site": "SG", "account": "sg-main", "operation": "order.get_order_list",
+             "status": 200, "duration": 0.2, "ratelimit": 0.6},
+            {"marketplace": "shopee", "site": "SG", "account": "sg-main", "operation": "order.get_order_list",
+             "status": 403, "reason": "auth", "code": "invalid_acceess_token", "duration": 0.1, "ratelimit": 0.5}]})
+    assert response.status_code == 200 and response.json()["accepted"] == 2, response.text
+
+
+def _feed(live: LiveStack) -> None:
+    """What a real installation gets: deploys, traffic, a notification, and a failing check."""
+    sg_main = '{marketplace="shopee",account="sg-main"}'
+    live.wait_for(f"{cat.PROBE_SUCCESS.name}{sg_main} == 1", "Shopee sg-main to succeed once (before its fault)")
+
+    # Counters twice, a scrape apart: increase() cannot count a series' first sample, and a real
+    # installation's series exist long before the deploy or error a panel shows.
+    for round_ in (1, 2):
+        _post_deploys(live, round_)
+        _post_traffic(live)
+        if round_ == 1:
+            live.wait_for(f"{cat.DEPLOYS.name} and on () {cat.CLIENT_ERRORS.name}", "the first markers and traffic")
+
+    notification = {
+        "version": "4", "status": "firing", "receiver": "ops-dingtalk", "groupKey": '{}:{alertname="LiveTest"}',
+        "truncatedAlerts": 0, "groupLabels": {"alertname": "LiveTest"},
+        "commonLabels": {"alertname": "LiveTest", "severity": "warning"}, "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{"status": "firing", "labels": {"alertname": "LiveTest", "severity": "warning"},
+                    "annotations": {"summary": "live dashboards test"}, "startsAt": "2026-01-01T00:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "0123456789abcdef"}]}
+    bridge_token = _env_file(BRIDGE_ENV_EXAMPLE)["BRIDGE_TOKEN"]
+    # the WeCom robot answers HTTP 500 for 4 s: the bridge's retries (1 s, 2 s...) fail, then deliver
+    with local_client() as client:
+        response = client.post(f"{live.robots}/__robots/faults", json={"robot": "wecom", "mode": "http_500",
+                                                                       "seconds": 4})
+        assert response.status_code in (200, 201, 204), response.text
+    for receiver in ("ops-dingtalk", "ops-wecom"):
+        response = _post(f"{live.bridge}/alertmanager/{receiver}", bridge_token, {**notification, "receiver": receiver})
+        assert response.status_code in (200, 202), f"bridge refused the notification: {response.status_code} " \
+                                                   f"{response.text}"
+
+    live.exporter.inject_fault("shopee", "token_expired", account="sg-main")
+    live.wait_for(f"{cat.PROBE_SUCCESS.name}{sg_main} == 0", "sg-main to fail after its token expired")
+    live.wait_for(f"increase({cat.API_ERRORS.name}[1m]) > 0", "a platform error code")
+    live.wait_for(f"{cat.BRIDGE_NOTIFICATIONS.name} > 0", "the bridge to deliver to the fake robot")
+    live.wait_for(f"increase({cat.BRIDGE_FAILURES.name}[1m]) > 0", "the bridge to count the robot's HTTP 500s")
+    live.wait_for(f"increase({cat.DEPLOYS.name}[1m]) > 0", "the second round of deploy markers")
+    live.wait_for(cat.slo_error_ratio_rule(cat.SLO_WINDOWS[0]), "the SLO recording rules")
+
+
+# --- the tests ----------------------------------------------------------------------------------------------
+
+QUERIES = dashboard_queries()
+
+
+def test_every_dashboard_contributes_queries_and_exemptions_name_real_panels() -> None:
+    assert {q.dashboard for q in QUERIES} == {p.stem for p in DASHBOARDS.glob("*.json")}
+    keys = {q.key for q in QUERIES} | {q.key[:2] for q in QUERIES}
+    assert set(EXEMPT) <= keys, f"exemptions for panels that do not exist: {set(EXEMPT) - keys}"
+
+
+def test_stack_prometheus_runs_the_compose_config_and_scrapes_every_job(stack: LiveStack) -> None:
+    jobs = {job["job_name"] for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))["scrape_configs"]}
+    result = stack.wait_for("count by (job) (up == 1)", "every job up")
+    deadline = time.monotonic() + 20
+    while {s["metric"]["job"] for s in result} != jobs and time.monotonic() < deadline:
+        time.sleep(0.5)
+        result = stack.query("count by (job) (up == 1)")
+    assert {s["metric"]["job"] for s in result} == jobs
+    rules = {rule["name"] for group in stack.api("rules")["groups"] for rule in group["rules"]}
+    assert {cat.slo_error_ratio_rule(window) for window in cat.SLO_WINDOWS} <= rules
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
+def test_dashboard_query_returns_data(stack: LiveStack, query: Query) -> None:
+    reason = exemption(query)
+    if reason is not None:
+        pytest.skip(f"exempt: {reason}")
+    promql = concrete(query.expr)
+    deadline = time.monotonic() + QUERY_DEADLINE_S
+    while True:
+        if query.kind == "series":
+            found = stack.api("series", **{"match[]": promql, "start": str(time.time() - RANGE_S)})
+        elif query.kind == "instant":
+            found = stack.query(promql)
+        else:
+            end = time.time()
+            found = stack.api("query_range", query=promql, start=str(end - RANGE_S), end=str(end),
+                              step=str(STEP_S))["result"]
+        if found:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{query.id}: no data after {QUERY_DEADLINE_S:g}s\n  {promql}", pytrace=False)
+        time.sleep(1.0)
