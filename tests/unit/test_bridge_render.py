@@ -238,3 +238,10 @@ def test_json_escaping_counts_towards_the_limit() -> None:
     budget = Budget(limit=10, overhead=0, json_escaped=True)
     assert budget.cost('"\n') == 4
     assert budget.cost("告") == 3
+
+
+def test_a_robot_keyword_is_put_in_front_of_titles_that_lack_it() -> None:
+    resolved = render([payload(alert(status="resolved"))], options("dingtalk", keyword="告警"), dingtalk.budget)
+    assert resolved.title == "告警 ✅ 已恢复 MarketplaceCheckFailing"
+    firing = render([payload(alert())], options("dingtalk", keyword="告警"), dingtalk.budget)
+    assert firing.title == "🔥 告警 MarketplaceCheckFailing"

@@ -19,7 +19,9 @@ Answers follow Alertmanager's retry rule (it retries 5xx and network errors, nev
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hmac
 import logging
 import sqlite3
@@ -89,11 +91,26 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     queued = sum(n for n in outbox.depth.values() if n > 0)
     log.info("bridge: %d receiver(s), outbox %s, %d notification(s) queued from before",
              len(state.config.receivers), state.config.storage_path, queued)
+    pruner = asyncio.get_running_loop().create_task(_prune_hourly(state), name="bridge-archive-prune")
     try:
         yield
     finally:
+        pruner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pruner
         await delivery.stop()
         outbox.close()
+
+
+async def _prune_hourly(state: BridgeState) -> None:
+    """Keep the archive within ``archive_retention`` while the bridge runs for months."""
+    while True:
+        await asyncio.sleep(3600)
+        if state.outbox is not None:
+            try:
+                state.outbox.prune(state.config.archive_retention)
+            except sqlite3.Error as exc:
+                log.warning("bridge: pruning the archive failed: %s", exc)
 
 
 async def _metrics(request: web.Request) -> web.StreamResponse:

@@ -82,6 +82,8 @@ class Receiver(_Strict):
     mentions: Mentions = Mentions()
     rate_limit: RateLimit = RateLimit()
     throttle_backoff: Duration | None = None
+    #: the robot's security keyword, if it uses one: every title then contains it
+    keyword: str | None = None
 
 
 class Defaults(_Strict):
@@ -148,6 +150,7 @@ class ReceiverConfig:
     per_minute: float
     per_second: float | None
     throttle_backoff: float
+    keyword: str | None
     #: changes when anything that affects delivery changes (a reload restarts only those workers)
     fingerprint: str
 
@@ -254,7 +257,7 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple
         alertmanager_url=receiver.alertmanager_url or defaults.alertmanager_url,
         runbook_base_url=receiver.runbook_base_url or defaults.runbook_base_url,
         mentions=receiver.mentions, per_minute=per_minute, per_second=second, throttle_backoff=throttle,
-        fingerprint=fingerprint)
+        keyword=receiver.keyword, fingerprint=fingerprint)
 
 
 def _secrets(model: BridgeModel) -> list[tuple[tuple[str | int, ...], Secret]]:

@@ -69,6 +69,8 @@ class RenderOptions:
     at_all: bool = False
     mobiles_from: tuple[str, ...] = ()
     user_ids_from: tuple[str, ...] = ()
+    #: a robot's security keyword (DingTalk/Feishu 自定义关键词): put in front of the title when absent
+    keyword: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ def render(notifications: Sequence[Notification], options: RenderOptions,
     name = first.groupLabels.get("alertname") or first.commonLabels.get("alertname") or alerts[0].name
     title_key = "title" if len(notifications) == 1 else "title_merged"
     title = t[title_key].format(icon=ICONS[status], status=t[status], name=name, n=len(notifications))
+    if options.keyword and options.keyword not in title:
+        title = f"{options.keyword} {title}"
     mentions = _mentions(alerts, options)
     budget = budget_for(title, mentions)
     header = f"#### {title}\n"
