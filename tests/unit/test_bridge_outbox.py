@@ -115,3 +115,12 @@ def test_history_is_read_only(tmp_path: Path) -> None:
     history(tmp_path / "o.db", since=0)
     with pytest.raises(sqlite3.OperationalError):
         history(tmp_path / "missing.db", since=0)
+
+
+def test_recent_sends_seed_the_rate_limiter_after_a_restart(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    for at in (900.0, 1000.0, 1010.0):
+        nid, _ = outbox.accept("r", parse_notification(raw(f"A{at}")), now=at)
+        outbox.finish("r", [nid], SENT, now=at)
+    assert outbox.recent_sends("r", since=950.0) == [1000.0, 1010.0]
+    assert outbox.recent_sends("other", since=0) == []

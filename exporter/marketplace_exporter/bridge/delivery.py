@@ -242,6 +242,10 @@ class Delivery:
         limiter = self._limiters.get(key)
         if limiter is None or limiter.limits != limits_for(receiver.per_minute, receiver.per_second):
             limiter = SlidingWindowLimiter(limits_for(receiver.per_minute, receiver.per_second))
+            longest = max((window for _, window in limiter.limits), default=0.0)
+            offset = self.clock() - self.wall()
+            for sent_at in self.outbox.recent_sends(receiver.name, self.wall() - longest):
+                limiter.record(sent_at + offset)
             self._limiters[key] = limiter
         return limiter
 

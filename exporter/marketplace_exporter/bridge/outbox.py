@@ -181,6 +181,13 @@ class Outbox:
         self.depth[receiver] -= changed
         return message_id
 
+    def recent_sends(self, receiver: str, since: float) -> list[float]:
+        """Wall times of messages the receiver's robot answered since ``since`` (oldest first): seeds
+        the rate limiter after a restart so a crash loop cannot exceed the robot's limit."""
+        rows = self._db.execute("SELECT at FROM messages WHERE receiver = ? AND at >= ? ORDER BY at",
+                                (receiver, since)).fetchall()
+        return [float(r[0]) for r in rows]
+
     def requeue_failed(self, receiver: str) -> int:
         """Give failed notifications another chance (after the receiver's config was fixed)."""
         changed = self._db.execute(
