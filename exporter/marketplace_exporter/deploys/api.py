@@ -32,6 +32,7 @@ from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze
 from marketplace_exporter.deploys.log import DEFAULT_PAGE, MAX_PAGE, DeployLog, StorageError, prepare_storage
 from marketplace_exporter.deploys.model import MarkerInvalid, parse_marker
 from marketplace_exporter.deploys.state import DeployState
+from marketplace_exporter.engine.transport import tls_context
 from marketplace_exporter.server.api_support import check_bearer, json_error, read_json_body
 from marketplace_exporter.server.app import INITIAL, REGISTRY, RELOAD_HOOKS, STORAGE_PATH
 
@@ -87,9 +88,25 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
     else:
         deploy_log = DeployLog.open(prepare_storage(storage))
     app[DEPLOY_LOG] = deploy_log
-    runtime.state = DeployState.replay(deploy_log.replay())
-    log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
-    config = runtime.config
+    try:
+        runtime.state = DeployState.replay(deploy_log.replay())
+        log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
+        _warn_about(runtime.config)
+        # Grafana behind an internal CA: trust what the probes trust (defaults.ca_file)
+        connector = aiohttp.TCPConnector(ssl=tls_context(app[INITIAL].ca_file))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            runtime.pusher = AnnotationPusher(session, runtime.count_annotation)
+            try:
+                yield
+            finally:
+                await runtime.pusher.close()
+                runtime.pusher = None
+    finally:
+        deploy_log.close()
+
+
+def _warn_about(config: DeploysConfig) -> None:
+    """Say at start what will not work, rather than at the first deploy."""
     if not os.environ.get(config.token_env):
         if config.anonymous_writes == "never":
             log.warning("deploy API: %s is not set, so POST/GET %s answer 503 until it is",
@@ -99,14 +116,11 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
                         "(deploys.anonymous_writes: %s)", config.token_env,
                         "127.0.0.1/::1 only" if config.anonymous_writes == "loopback" else "anywhere",
                         config.anonymous_writes)
-    async with aiohttp.ClientSession() as session:
-        runtime.pusher = AnnotationPusher(session, runtime.count_annotation)
-        try:
-            yield
-        finally:
-            await runtime.pusher.close()
-            runtime.pusher = None
-            deploy_log.close()
+    if config.grafana is not None and config.grafana.api_key is not None:
+        problem = config.grafana.api_key.check_available()
+        if problem is not None:
+            log.warning("deploys.grafana.api_key: %s; annotation pushes will fail until it is available",
+                        problem)
 
 
 def authorize(request: web.Request) -> None:
