@@ -83,21 +83,33 @@ def generate(cfg: AlertConfig | None = None) -> str:
     return render_files(cfg or AlertConfig())[RULES_FILE]
 
 
-def profile_config(profile: str = "default", bridge_url: str | None = None) -> AlertConfig:
+#: "keep the profile's own value" for the bridge token file (None means "no token file")
+KEEP = "keep"
+
+
+def profile_config(profile: str = "default", bridge_url: str | None = None,
+                   bridge_credentials_file: str | None = KEEP) -> AlertConfig:
+    """The config of ``profile``, optionally pointed at another bridge (URL and token file)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     cfg = PROFILES[profile]
-    return replace(cfg, bridge_url=bridge_url) if bridge_url else cfg
+    if bridge_url:
+        cfg = replace(cfg, bridge_url=bridge_url)
+    if bridge_credentials_file != KEEP:
+        cfg = replace(cfg, routing=replace(cfg.routing, bridge_credentials_file=bridge_credentials_file or None))
+    return cfg
 
 
-def write_profile(out_dir: Path, profile: str = "test", bridge_url: str | None = None) -> dict[str, Path]:
+def write_profile(out_dir: Path, profile: str = "test", bridge_url: str | None = None,
+                  bridge_credentials_file: str | None = KEEP) -> dict[str, Path]:
     """Write the rules and alertmanager.yml of ``profile`` into ``out_dir``; file name → path.
 
-    For the end-to-end test: ``write_profile(tmp, "test", f"http://127.0.0.1:{bridge_port}")``.
+    For the end-to-end test: ``write_profile(tmp, "test", f"http://127.0.0.1:{bridge_port}")``
+    (add ``bridge_credentials_file=str(token_file)`` when the bridge under test requires a token).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for name, text in render_files(profile_config(profile, bridge_url)).items():
+    for name, text in render_files(profile_config(profile, bridge_url, bridge_credentials_file)).items():
         path = out_dir / name
         path.write_text(text, encoding="utf-8")
         written[name] = path
@@ -111,9 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="default (committed files) or test (short for/timers, for e2e tests)")
     parser.add_argument("--bridge-url", default=None,
                         help="bridge base URL for the webhook receivers (default: http://bridge:9762)")
+    parser.add_argument("--bridge-credentials-file", default=KEEP,
+                        help="file with the bridge's bearer token, read by Alertmanager ('' for none; "
+                             "default: the profile's, /etc/alertmanager/bridge-token or none for test)")
     parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: %(default)s)")
     args = parser.parse_args(argv)
-    files = render_files(profile_config(args.profile, args.bridge_url))
+    if args.check and (args.profile != "default" or args.bridge_url or args.bridge_credentials_file != KEEP):
+        parser.error("--check compares the committed files: only with the default profile and bridge")
+    files = render_files(profile_config(args.profile, args.bridge_url, args.bridge_credentials_file))
     if args.check:
         stale = [name for name, text in files.items()
                  if not (args.out / name).exists()

@@ -82,10 +82,10 @@ class Routing:
     #: keeps one notification well under the bridge's request size limit
     max_alerts: int = 100
     quiet_hours: QuietHours | None = field(default_factory=QuietHours)
-    #: file holding the bridge's bearer token (when the bridge sets auth.bearer_token); None when
-    #: the bridge listens on a private network without auth. The token itself never enters the
-    #: generated file.
-    bridge_credentials_file: str | None = None
+    #: file holding the bridge's bearer token (deploy/bridge.yml sets auth.bearer_token, and the
+    #: bridge answers 401 without it, which Alertmanager does not retry); None for a bridge without
+    #: auth. Only the path is generated: the token never enters alertmanager.yml.
+    bridge_credentials_file: str | None = "/etc/alertmanager/bridge-token"
 
 
 @dataclass(frozen=True)
@@ -180,12 +180,14 @@ def e2e_profile(base: AlertConfig | None = None) -> AlertConfig:
     """``base`` with every ``for`` and Alertmanager timer short enough for an end-to-end test.
 
     Windows, thresholds and names are unchanged (the rules under test are the real ones); quiet
-    hours are off, because the test may run at 03:00 Shanghai time.
+    hours are off, because the test may run at 03:00 Shanghai time; no bridge token file unless
+    the test passes one (``write_profile(..., bridge_credentials_file=...)``).
     """
     cfg = base or AlertConfig()
     fors = {name: "10s" for name in cfg.__dataclass_fields__ if name.endswith("_for")}
     routing = replace(cfg.routing, group_wait="1s", critical_group_wait="1s", group_interval="5s",
-                      repeat_interval="1h", critical_repeat_interval="1h", quiet_hours=None)
+                      repeat_interval="1h", critical_repeat_interval="1h", quiet_hours=None,
+                      bridge_credentials_file=None)
     return replace(cfg, routing=routing, **fors)  # type: ignore[arg-type]
 
 

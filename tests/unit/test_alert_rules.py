@@ -267,6 +267,11 @@ def test_e2e_profile_renders_short_fors_and_the_given_bridge(tmp_path: Path) -> 
     urls = {w["url"] for r in am["receivers"] for w in r["webhook_configs"]}
     assert urls == {f"http://127.0.0.1:40123/alertmanager/{r['name']}" for r in am["receivers"]}
     assert "time_intervals" not in am  # no quiet hours in a test that may run at 03:00 Shanghai
+    assert all("http_config" not in w for r in am["receivers"] for w in r["webhook_configs"])
+    with_token = generator.write_profile(tmp_path / "t", "test", "http://127.0.0.1:1", "/run/token")
+    am = yaml.safe_load(with_token["alertmanager.yml"].read_text(encoding="utf-8"))
+    assert {w["http_config"]["authorization"]["credentials_file"]
+            for r in am["receivers"] for w in r["webhook_configs"]} == {"/run/token"}
     assert am["route"]["group_wait"] == "1s"
     promtool = require_binary("promtool")
     check = subprocess.run([promtool, "check", "rules", str(written["marketplace-alerts.yml"])],

@@ -146,6 +146,9 @@ def test_every_receiver_posts_to_its_own_bridge_path_and_sends_resolved() -> Non
         assert hook["url"] == f"http://bridge:9762/alertmanager/{receiver['name']}"
         assert hook["send_resolved"] is True
         assert 0 < hook["max_alerts"] <= 100
+        # the bridge requires a bearer token; only the file's path is in the config
+        assert hook["http_config"] == {"authorization": {
+            "type": "Bearer", "credentials_file": "/etc/alertmanager/bridge-token"}}
 
 
 def test_timers_suit_chat_robots_limited_to_20_messages_a_minute() -> None:
@@ -182,13 +185,23 @@ def test_site_down_mutes_its_checks_and_exporter_down_mutes_what_it_feeds() -> N
 
 # --- the real Alertmanager, with a fake bridge ----------------------------------------------------------
 
+BRIDGE_TOKEN = "test-bridge-token"
+
+
 class FakeBridge:
-    """Records every webhook Alertmanager posts, by receiver (the path after /alertmanager/)."""
+    """Records every webhook Alertmanager posts, by receiver (the path after /alertmanager/).
+
+    Like the real bridge it answers 401 without the right bearer token.
+    """
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.unauthorized = 0
 
     async def handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {BRIDGE_TOKEN}":
+            self.unauthorized += 1
+            return web.json_response({"error": "unauthorized"}, status=401)
         self.posts.append((request.match_info["receiver"], await request.json()))
         return web.json_response({"status": "queued"})
 
@@ -226,7 +239,9 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
     generator = _load_generator()
     rules_config = importlib.import_module("rules_config")
     # quiet hours all day long, so the test does not depend on the time it runs
-    cfg = generator.profile_config("test", bridge_url)
+    token_file = tmp_path / "bridge-token"
+    token_file.write_text(BRIDGE_TOKEN + "\n", encoding="utf-8")
+    cfg = generator.profile_config("test", bridge_url, str(token_file))
     all_day = rules_config.QuietHours(times=(("00:00", "24:00"),))
     cfg = replace(cfg, routing=replace(cfg.routing, quiet_hours=all_day))
     config = tmp_path / "alertmanager.yml"
@@ -280,6 +295,7 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
                 await asyncio.sleep(0.2)
             await asyncio.sleep(3)  # the muted groups flush at the same time (group_wait 1s): give them a chance
             assert bridge.delivered() == expected
+            assert bridge.unauthorized == 0
             eu = [a for r, p in bridge.posts for a in p["alerts"] if a["labels"].get("site") == "eu"]
             assert eu and all(a["labels"]["check"] == "orders" for a in eu)
             status = {(a["labels"]["alertname"], a["labels"].get("site", "")): a["status"]
