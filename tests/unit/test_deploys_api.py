@@ -238,3 +238,14 @@ async def test_metrics_show_the_latest_deploy_per_target(client: TestClient[Any,
     assert 'marketplace_deploys_total{environment="production",service="listing-sync",status="failed"} 0.0' in metrics
     assert ('marketplace_deploy_timestamp_seconds{environment="production",service="listing-sync",'
             'status="rolled_back"}') in metrics
+
+
+async def test_start_up_says_what_will_not_work(make_app: Callable[[str], web.Application],
+                                               aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("MARKETPLACE_EXPORTER_DEPLOY_TOKEN", raising=False)
+    monkeypatch.delenv("UNSET_GRAFANA_KEY", raising=False)
+    config = "deploys:\n  grafana: {url: 'http://127.0.0.1:9', api_key: '${UNSET_GRAFANA_KEY}'}\n"
+    await aiohttp_client(make_app(config))
+    assert "MARKETPLACE_EXPORTER_DEPLOY_TOKEN is not set, so POST/GET /api/v1/deploys answer 503" in caplog.text
+    assert "deploys.grafana.api_key: environment variable UNSET_GRAFANA_KEY is not set" in caplog.text
