@@ -116,6 +116,7 @@ deploy() {  # deploy WHAT COMMAND
 }
 
 started=$(mark started "" --output json) || die "the exporter did not record the 'started' marker: nothing was deployed"
+echo "deploy-gate: 'started' recorded for $GATE_SERVICE $GATE_VERSION in $GATE_ENVIRONMENT" >&2
 if grep -q '"policy": "block"' <<<"$started"; then
   echo "deploy-gate: $GATE_ENVIRONMENT is in a blocking freeze window (大促封网): not deploying" >&2
   mark failed "not deployed: blocking freeze window" || true
