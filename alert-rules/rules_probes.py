@@ -223,7 +223,8 @@ def exporter_rules(cfg: AlertConfig) -> list[Rule]:
 def bridge_rules(cfg: AlertConfig) -> list[Rule]:
     b = cfg.bridge_selector
     up = f"{UP}{{{b}}}"
-    channel = by(c.RECEIVER, c.CHANNEL)
+    # job and instance stay, so MarketplaceAlertBridgeDown of the same instance inhibits this one
+    channel = by("job", "instance", c.RECEIVER, c.CHANNEL)
     return [
         alert(
             "MarketplaceAlertBridgeDown",

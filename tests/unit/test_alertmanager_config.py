@@ -280,6 +280,13 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
                 # fed by the exporter that is down: muted
                 _alert("MarketplaceAuthFailing", "critical", "probe", marketplace="lazada", site="my",
                        instance="exporter-b:9761"),
+                _alert("MarketplaceErrorBudgetBurnFast", "critical", "slo", marketplace="ebay", long_window="1h"),
+                # the page covers the ticket of the same marketplace
+                _alert("MarketplaceErrorBudgetBurnSlow", "warning", "slo", marketplace="ebay", long_window="1d"),
+                _alert("MarketplaceAlertBridgeDown", "critical", "bridge", instance="bridge:9762"),
+                # a critical, so only the inhibition by the bridge-down alert keeps it quiet
+                _alert("MarketplaceAlertBridgeDeliveryFailing", "critical", "bridge", instance="bridge:9762",
+                       receiver="team-sea", channel="wecom"),
             ]
             assert (await client.post("/api/v2/alerts", json=alerts)).status_code == 200
             expected = {
@@ -288,6 +295,10 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
                 ("team-amazon", "MarketplaceCheckFailing", "amazon_sp"),
                 ("oncall", "MarketplaceExporterDown", "exporter-b:9761"),
                 ("platform", "MarketplaceExporterDown", "exporter-b:9761"),
+                ("oncall", "MarketplaceErrorBudgetBurnFast", "ebay"),
+                ("team-americas", "MarketplaceErrorBudgetBurnFast", "ebay"),
+                ("oncall", "MarketplaceAlertBridgeDown", "bridge:9762"),
+                ("platform", "MarketplaceAlertBridgeDown", "bridge:9762"),
             }
             deadline = time.monotonic() + 30
             while not expected <= bridge.delivered():
@@ -303,6 +314,9 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
             assert status[("MarketplaceCheckFailing", "us")]["inhibitedBy"]
             assert not status[("MarketplaceCheckFailing", "eu")]["inhibitedBy"]
             assert status[("MarketplaceAuthFailing", "my")]["inhibitedBy"]
+            assert status[("MarketplaceErrorBudgetBurnSlow", "")]["inhibitedBy"]
+            assert status[("MarketplaceAlertBridgeDeliveryFailing", "")]["inhibitedBy"]
+            assert not status[("MarketplaceThrottled", "sg")]["inhibitedBy"]  # muted by the hour, not inhibited
     finally:
         proc.terminate()
         try:
