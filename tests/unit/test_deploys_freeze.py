@@ -41,6 +41,11 @@ def test_a_date_window_covers_whole_days_in_its_timezone() -> None:
     assert active_freeze([window], "production", datetime(2026, 11, 9, 16, 0, tzinfo=UTC).timestamp()) is window
 
 
+def test_a_quoted_date_is_the_same_whole_day() -> None:
+    quoted = {**DOUBLE_11, "start": "2026-11-10", "end": "2026-11-11"}
+    assert _config(freeze_windows=[quoted]).windows() == _config(freeze_windows=[DOUBLE_11]).windows()
+
+
 def test_other_environments_are_not_frozen() -> None:
     windows = _config(freeze_windows=[DOUBLE_11]).windows()
     assert active_freeze(windows, "staging", _at(2026, 11, 11, 12, 0)) is None

@@ -49,6 +49,18 @@ class FreezeWindowConfig(StrictModel):
     timezone: str = "UTC"
     policy: Literal["warn", "block"] = "warn"
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted_date_is_a_date(cls, value: object) -> object:
+        """``"2026-11-11"`` (quoted in YAML) means the same whole day as ``2026-11-11`` unquoted;
+        pydantic alone would read it as midnight, shortening an inclusive end by a day."""
+        if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                return value
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
