@@ -19,6 +19,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -337,3 +338,21 @@ def test_the_derived_schemas_record_the_locked_package_versions() -> None:
               f"{package['devDependencies']['ts-json-schema-generator']}")
     for path in sorted(SCHEMAS.glob("*.schema.json")):
         assert source in _schema(path.name)["$comment"], path.name
+
+
+def _module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_burn_rate_panel_uses_the_alert_rules_slo_objective() -> None:
+    """The Overview's burn rate and the burn-rate alerts divide by the same error budget."""
+    objective = _module(ROOT / "alert-rules" / "rules_config.py", "alert_rules_config").AlertConfig().slo_objective
+    lib = _module(DASHBOARDS / "lib.py", "dashboards_lib")
+    assert lib.SLO_OBJECTIVE == objective
+    burn = next(p for p in _panels(_committed()["overview"]) if p["title"].startswith("SLO error-budget burn"))
+    assert all(t["expr"].endswith(f"/ {1 - objective:g}") for t in burn["targets"]), burn["targets"]
