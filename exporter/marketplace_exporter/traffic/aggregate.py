@@ -36,6 +36,7 @@ _BUCKET_SECONDS = 60
 _MAX_DURATION = 86400.0
 #: rejection reasons listed back per batch (the counts cover all of them)
 MAX_LISTED_ERRORS = 20
+_FOLD_MEMO_LIMIT = 10_000
 
 RequestKey = tuple[str, str, str, str, str, str]  # marketplace, site, account, operation, service, class
 ErrorKey = tuple[str, str, str, str, str, str, str]  # ... service, reason, code
@@ -90,6 +91,7 @@ class TrafficAggregator:
         """Apply (re)loaded config: limits and the configured aliases per marketplace."""
         self.settings = settings
         self._accounts = {marketplace: frozenset(aliases) for marketplace, aliases in accounts.items()}
+        self._fold_memo: dict[tuple[str, object, object, object], tuple[str, str, str]] = {}
 
     # --- ingest -----------------------------------------------------------------------------------
     def known_service(self, service: str) -> bool:
@@ -144,9 +146,8 @@ class TrafficAggregator:
         if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float)
                                   or not 0 <= ratio <= 1):
             return "ratelimit: expected a ratio 0..1 or null"
-        site = _folded(raw.get("site"), adapter.sites)
-        account = _folded(raw.get("account"), self._accounts.get(marketplace, frozenset()))
-        operation = _folded(raw.get("operation"), adapter.api_operations)
+        site, account, operation = self._labels(adapter, marketplace, raw.get("site"), raw.get("account"),
+                                                raw.get("operation"))
         combo = (marketplace, site, account, operation)
         if combo not in series:
             if len(series) >= self.settings.max_series_per_service:
@@ -177,6 +178,25 @@ class TrafficAggregator:
         bucket[0] += 1
         bucket[1] += failed
         return None
+
+    def _labels(self, adapter: Adapter, marketplace: str, site: object, account: object,
+                operation: object) -> tuple[str, str, str]:
+        """(site, account, operation) folded into the configured world; memoised per raw triple
+        (a batch repeats a handful of them), the memo bounded and reset on reload."""
+        key = (marketplace, site, account, operation)
+        try:
+            return self._fold_memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list...): not a label anyway
+            return OTHER, OTHER, OTHER
+        folded = (_folded(site, adapter.sites),
+                  _folded(account, self._accounts.get(marketplace, frozenset())),
+                  _folded(operation, adapter.api_operations))
+        if len(self._fold_memo) >= _FOLD_MEMO_LIMIT:
+            self._fold_memo.clear()
+        self._fold_memo[key] = folded
+        return folded
 
     def _prune(self, minute: int) -> None:
         oldest = minute - int(self.settings.retention) // _BUCKET_SECONDS
