@@ -5,6 +5,9 @@ duration lives in :class:`AlertConfig`, each with the reason you would change it
 ``rules_*.py`` and ``alertmanager_config.py`` only read it. ``PROFILES["test"]`` is the same config
 with short ``for`` durations and Alertmanager timers, for an end-to-end test that must see an alert
 within a minute or two; windows and names stay the same, so the test exercises the real rules.
+
+tests/unit/test_dashboards.py loads this file on its own (the dashboards divide by the same SLO
+objective): keep its imports to the catalogue.
 """
 
 from __future__ import annotations
