@@ -95,3 +95,20 @@ def test_nothing_raises_into_the_caller_even_when_the_queue_is_broken() -> None:
     reporter._queue = None  # type: ignore[assignment]
     reporter.add(record(0.1))  # swallowed, not raised
     reporter.close(timeout=0.1)
+
+
+def test_a_forked_child_starts_its_own_sender_and_does_not_resend_the_parents_records() -> None:
+    from marketplace_exporter.traffic import reporter as module
+
+    sink = Sink()
+    try:
+        reporter = Reporter(sink.url, service="erp", interval=3600)
+        reporter.add(record(1.0))  # the parent's record; its sender thread is now running
+        module._after_fork_in_child()  # what os.register_at_fork runs in a child
+        assert reporter.queued == 0 and reporter._thread is None
+        reporter.add(record(2.0))
+        assert reporter._thread is not None and reporter._thread.is_alive()
+        reporter.close()
+    finally:
+        sink.close()
+    assert [r["duration"] for b in sink.batches for r in b["records"]] == [2.0]

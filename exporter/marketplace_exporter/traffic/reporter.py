@@ -160,6 +160,15 @@ class Reporter:
             thread.join(timeout)
         _LIVE.discard(self)
 
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+        self._queue.clear()
+        self._pending, self._pending_dropped = [], 0
+        self.dropped = self.sent = self.failed_sends = 0
+        self._failing = False
+
     @property
     def queued(self) -> int:
         return len(self._queue)
@@ -172,3 +181,15 @@ _LIVE: weakref.WeakSet[Reporter] = weakref.WeakSet()
 def _flush_at_exit() -> None:
     for reporter in list(_LIVE):
         reporter.close(timeout=1.0)
+
+
+def _after_fork_in_child() -> None:
+    """A pre-forking server (gunicorn ``--preload``, uwsgi) forks after the parent may already
+    have started the sender thread: in the child that thread does not exist. Give every reporter a
+    fresh lock, event and (lazily started) thread, and an empty queue: the parent reports its own
+    records, so the child must not report them a second time."""
+    for reporter in list(_LIVE):
+        reporter._reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
