@@ -48,6 +48,18 @@ accounts:
     checks:
       - operation: get_shops_by_partner
         interval: 1h
+  - marketplace: amazon_sp
+    alias: us-main
+    site: US
+    base_url: {sim}/amazon/na
+    auth_url: {sim}/amazon/lwa
+    credentials:
+      client_id: amzn1.application-oa2-client.sim0001
+      client_secret: {{value: sim-lwa-secret-0001}}
+      refresh_token: {{value: "Atzr|sim-refresh-us-main"}}
+    checks:
+      - operation: marketplace_participations
+        interval: 1h
 """
 
 
@@ -310,3 +322,39 @@ async def test_a_streamed_body_is_left_to_the_caller_and_the_status_decides(traf
     # HTTP 200 and an unread body: counted, but the error inside it cannot be known
     assert total(samples, "marketplace_client_requests_total", status_class="2xx") == 1
     assert total(samples, "marketplace_client_errors_total") == 0
+
+
+async def test_amazon_token_exchange_and_calls_are_labelled_like_the_probes(traffic: Traffic) -> None:
+    await traffic.fault(marketplace="amazon_sp", account="us-main", check="account", fault="throttle", count=1)
+    await traffic.fault(marketplace="amazon_sp", account="us-main", check="account", fault="token_expired",
+                        count=1)
+    reporter = Reporter(traffic.exporter, service="erp", interval=0.05)
+    bases = {f"{traffic.simulator}/amazon/na": "amazon_sp", f"{traffic.simulator}/amazon/lwa": "amazon_sp"}
+
+    def erp() -> list[int]:
+        with httpx.Client(transport=TrafficTransport(reporter, account="us-main", site="US",
+                                                     base_urls=bases)) as client:
+            token = client.post(f"{traffic.simulator}/amazon/lwa/auth/o2/token", data={
+                "grant_type": "refresh_token", "refresh_token": "Atzr|sim-refresh-us-main",
+                "client_id": "amzn1.application-oa2-client.sim0001", "client_secret": "sim-lwa-secret-0001",
+            }).json()["access_token"]
+            bad = client.post(f"{traffic.simulator}/amazon/lwa/auth/o2/token", data={
+                "grant_type": "refresh_token", "refresh_token": "Atzr|revoked",
+                "client_id": "amzn1.application-oa2-client.sim0001", "client_secret": "sim-lwa-secret-0001"})
+            headers = {"x-amz-access-token": token}
+            calls = [client.get(f"{traffic.simulator}/amazon/na/sellers/v1/account", headers=headers)
+                     for _ in range(3)]
+            return [bad.status_code] + [call.status_code for call in calls]
+
+    assert await asyncio.to_thread(erp) == [400, 429, 403, 200]
+    await asyncio.to_thread(reporter.close, 5.0)
+    samples = await traffic.metrics()
+    amazon = {"marketplace": "amazon_sp", "site": "US", "account": "us-main", "service": "erp"}
+    errors = "marketplace_client_errors_total"
+    assert total(samples, "marketplace_client_requests_total", **amazon, operation="lwa_token") == 2
+    assert total(samples, errors, **amazon, operation="lwa_token", reason="auth", code="invalid_grant") == 1
+    assert total(samples, errors, **amazon, operation="account", reason="throttled", code="QuotaExceeded") == 1
+    # an expired token under 403 is auth, as the probe reads it from the details text
+    assert total(samples, errors, **amazon, operation="account", reason="auth", code="Unauthorized") == 1
+    assert total(samples, "marketplace_client_requests_total", **amazon, operation="account",
+                 status_class="2xx") == 1
