@@ -16,6 +16,7 @@ and never appears in an exception message.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import httpx
@@ -23,6 +24,8 @@ import httpx
 from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV
 
 DEFAULT_EXPORTER_URL = "http://127.0.0.1:9761"
+#: printable ASCII without spaces: what an HTTP header value can carry as a Bearer token
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 class ExporterUnreachable(Exception):
@@ -33,7 +36,9 @@ class ExporterRefused(Exception):
     """The exporter answered with a non-2xx status."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"exporter refused the request (HTTP {status}): {message}")
+        # status 0: the client itself refused to send (a token no header can carry)
+        super().__init__(f"exporter refused the request (HTTP {status}): {message}" if status
+                         else f"request not sent: {message}")
         self.status = status
 
 
@@ -43,9 +48,13 @@ class ExporterClient:
     def __init__(self, url: str = DEFAULT_EXPORTER_URL, *, token_env: str = DEFAULT_TOKEN_ENV,
                  timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
         self.url = url.rstrip("/")
+        self._token_env = token_env
         headers = {"User-Agent": "marketplace-exporter-cli"}
-        token = os.environ.get(token_env, "")
-        if token:
+        token = os.environ.get(token_env, "").strip()  # as the server reads it
+        #: a token no header can carry is refused before sending: h11 and the server would both
+        #: quote the raw header in their error, putting the token into CI logs
+        self._unsendable = bool(token) and not _HEADER_SAFE.fullmatch(token)
+        if token and not self._unsendable:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 
@@ -62,6 +71,9 @@ class ExporterClient:
         return self._request("POST", path, json=body, timeout=timeout)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._unsendable:
+            raise ExporterRefused(0, f"the token in {self._token_env} contains spaces, control or non-ASCII "
+                                     "characters and cannot be sent as a Bearer token")
         if kwargs.get("timeout") is None:
             kwargs.pop("timeout", None)
         try:

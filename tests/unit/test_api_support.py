@@ -120,3 +120,10 @@ def test_json_error_carries_extra_fields() -> None:
     response = json_error(400, "required", field="version")
     assert response.status == 400 and response.text == '{"error": "required", "field": "version"}'
     assert DEFAULT_TOKEN_ENV == "MARKETPLACE_EXPORTER_DEPLOY_TOKEN"
+
+
+async def test_a_trailing_newline_in_the_variable_is_not_part_of_the_token(
+        aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, TOKEN + "\n")  # e.g. ENV=$(cat token-file) or a Kubernetes secret
+    client = await aiohttp_client(_app())
+    assert (await client.post("/echo", json={}, headers=_bearer(TOKEN))).status == 200

@@ -249,3 +249,22 @@ def test_the_client_sends_the_token_only_from_the_environment(exporter: Threaded
     with ExporterClient(exporter.url) as client, pytest.raises(ExporterRefused) as refused:
         client.get("/api/v1/deploys")
     assert refused.value.status == 503  # the exporter reads the same (now unset) variable
+
+
+def test_the_client_strips_a_trailing_newline_from_the_token(exporter: ThreadedExporter,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINE_DEPLOY_TOKEN", TOKEN + "\n")  # httpx would refuse the header otherwise
+    with ExporterClient(exporter.url, token_env="PIPELINE_DEPLOY_TOKEN") as client:
+        assert client.get("/api/v1/deploys")["deploys"] == []
+
+
+@pytest.mark.parametrize("token", ["abc\x01secret-part", "abc secret-part", "abc-secret-part-密"])
+def test_a_token_no_header_can_carry_is_refused_unsent_and_unquoted(exporter: ThreadedExporter, token: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # sent as is, h11 or the server's 400 would quote the raw header, token included, into CI logs
+    monkeypatch.setenv("PIPELINE_DEPLOY_TOKEN", token)
+    with ExporterClient(exporter.url, token_env="PIPELINE_DEPLOY_TOKEN") as client, \
+            pytest.raises(ExporterRefused) as refused:
+        client.get("/api/v1/deploys")
+    assert "the token in PIPELINE_DEPLOY_TOKEN contains spaces, control or non-ASCII" in str(refused.value)
+    assert "secret-part" not in str(refused.value)

@@ -45,7 +45,8 @@ def check_bearer(request: web.Request, token_env: str, *, allow_anonymous: bool 
     The variable is read on every request, so rotating the token needs no restart. With
     ``allow_anonymous`` (an explicit config choice) a request without a token is let through.
     """
-    expected = os.environ.get(token_env, "")
+    # a token pasted from a file or a Kubernetes secret often ends in a newline: never part of it
+    expected = os.environ.get(token_env, "").strip()
     header = request.headers.get("Authorization", "")
     scheme, _, given = header.partition(" ")
     if not expected:
