@@ -152,6 +152,9 @@ class AlertConfig:
     #: a failed or rolled-back deploy marker alerts for this long (unless a later deploy succeeded)
     deploy_failed_window: str = "30m"
     deploy_failed_for: str = "0m"
+    #: a failed post-deploy verification (the gate's "fail") alerts for this long
+    deploy_verify_window: str = "30m"
+    deploy_verify_for: str = "0m"
     #: a deploy marked while a freeze window covered its environment alerts for this long
     deploy_freeze_window: str = "1h"
     deploy_freeze_for: str = "0m"

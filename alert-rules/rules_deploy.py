@@ -4,6 +4,9 @@ They read the deploy markers the pipeline sends to the exporter (``marketplace_d
 for "errors rose", the seller's own production traffic (``marketplace_client_*``), falling back to
 the probes for services that report no traffic.
 
+The verification rule counts the gate's ``fail`` answers; the gate pre-creates the other results
+of a target at 0, and a ``fail`` series that is itself new is caught by ``unless ... offset``.
+
 Why timestamps rather than ``increase()`` of the deploy counters: a counter series that appears for
 the first time with value 1 (the first failed deploy of a new service) shows no increase in
 Prometheus, so the alert would miss exactly the first failure. ``time() - timestamp < window``
@@ -81,6 +84,13 @@ or
   and {on(c.ENVIRONMENT)} {sel(cfg.selector, c.DEPLOY_FREEZE_ACTIVE)} == 1
 )
 """
+    verify_fail = sel(cfg.selector, c.DEPLOY_VERIFICATIONS, matches(c.RESULT, c.VerifyResult.FAIL))
+    verify_window = cfg.deploy_verify_window
+    verify = f"""
+sum {svc_env_by} (increase({verify_fail}[{verify_window}])) > 0
+or
+sum {svc_env_by} ({verify_fail} > 0 unless {verify_fail} offset {verify_window})
+"""
     svc_env = "{{ $labels.service }} in {{ $labels.environment }}"
     svc_env_zh = "{{ $labels.service }}（{{ $labels.environment }} 环境）"
     window = cfg.post_deploy_window
@@ -95,6 +105,14 @@ or
             "发布失败或已回滚。",
             f"{svc_env_zh}最近一次发布在 {{{{ $value | humanizeDuration }}}} 前失败或已回滚，"
             "之后没有新的发布开始或成功。",
+        ),
+        alert(
+            "MarketplaceDeployVerificationFailed", verify, cfg.deploy_verify_for, "warning", "deploy",
+            "A post-deploy verification failed.",
+            f"The post-deploy verification gate answered \"fail\" for {svc_env} within the last "
+            f"{verify_window}: the marketplace checks got worse after the deploy.",
+            "发布后验证未通过。",
+            f"{svc_env_zh}最近 {verify_window} 内的发布后验证结果为 fail：发布后市场检查变差。",
         ),
         alert(
             "MarketplaceDeployDuringFreeze", freeze, cfg.deploy_freeze_for, "critical", "deploy",
