@@ -11,6 +11,7 @@ drops its state (the collector builds families from the store alone).
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -72,9 +73,16 @@ class ProbeRecord:
     tls: tuple[tuple[str, float], ...] = ()
 
 
-#: recent results kept per check for the post-deploy gate's baseline (deploys/verify.py): enough
-#: for 30 min at a 15 s interval; ~130 bytes each (measured), so 1,000 checks hold about 15 MB
-HISTORY_LENGTH = 120
+#: how far back each check's recent results should reach for the post-deploy gate
+#: (deploys/verify.py): its 30 min baseline before the ``started`` marker plus a 15 min rollout
+HISTORY_SPAN = 45 * 60.0
+#: ... within these bounds: a result costs ~130 bytes (measured), so a check holds 16-78 KB
+HISTORY_MIN, HISTORY_MAX = 120, 600
+
+
+def history_length(interval: float) -> int:
+    """How many results cover :data:`HISTORY_SPAN` at ``interval`` (bounded)."""
+    return max(HISTORY_MIN, min(HISTORY_MAX, math.ceil(HISTORY_SPAN / interval)))
 
 
 class RecentResult(NamedTuple):
@@ -92,8 +100,8 @@ class RecentResult(NamedTuple):
 @dataclass
 class CheckState:
     spec: CheckSpec
-    #: the newest :data:`HISTORY_LENGTH` results, oldest first
-    history: deque[RecentResult] = field(default_factory=lambda: deque(maxlen=HISTORY_LENGTH))
+    #: the newest results (:func:`history_length` of them), oldest first
+    history: deque[RecentResult] = field(init=False)
     last: ProbeRecord | None = None
     last_success_at: float | None = None
     probes: int = 0
@@ -108,6 +116,9 @@ class CheckState:
     values: dict[str, float] = field(default_factory=dict)
     next_run_at: float | None = None
     last_skip_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.history = deque(maxlen=history_length(self.spec.interval))
 
 
 class Store:
@@ -135,6 +146,8 @@ class Store:
                 self.checks[check_id] = CheckState(spec)
             else:
                 state.spec = spec
+                if state.history.maxlen != history_length(spec.interval):
+                    state.history = deque(state.history, maxlen=history_length(spec.interval))
         durations = {(s.marketplace, s.site, s.name) for s in specs}
         self.request_durations = {k: v for k, v in self.request_durations.items() if k in durations}
         accounts = {(s.marketplace, s.site, s.account) for s in specs}

@@ -17,7 +17,7 @@ from marketplace_exporter.deploys.verify import (
     split_history,
 )
 from marketplace_exporter.model import Operation, ProbeOutcome
-from marketplace_exporter.store import HISTORY_LENGTH, ProbeRecord, RecentResult, Store
+from marketplace_exporter.store import ProbeRecord, RecentResult, Store, history_length
 
 
 def ok(at: float, duration: float = 0.2) -> RecentResult:
@@ -173,14 +173,19 @@ def test_freeze_block_fails_and_warn_only_warns() -> None:
     assert warnings == ("the deploy was marked inside freeze window 'Black Friday' (policy: warn)",)
 
 
-def test_store_keeps_a_bounded_history_of_every_recorded_probe() -> None:
-    check = CheckSpec(
+def check_spec(interval: float = 60) -> CheckSpec:
+    return CheckSpec(
         marketplace="amazon_sp", site="US", account="us-main", name="x", adapter=None,  # type: ignore[arg-type]
-        operation=Operation("x", "test"), interval=60, timeout=10, jitter=0, quota_budget=0.5, tags=(),
+        operation=Operation("x", "test"), interval=interval, timeout=10, jitter=0, quota_budget=0.5, tags=(),
         base_url=None, auth_url=None, sandbox=False, credentials=None, params=NoParams())
+
+
+def test_store_keeps_a_bounded_history_of_every_recorded_probe() -> None:
+    check = check_spec()
     store = Store()
     store.reconcile((check,))
-    for i in range(HISTORY_LENGTH + 10):
+    length = history_length(check.interval)
+    for i in range(length + 10):
         outcome = (ProbeOutcome.ok(200) if i % 2 else
                    ProbeOutcome.failed(Reason.AUTH, "expired", code="NewAuthCode", http_status=403))
         # the metric label folds an unknown code into "other"; the gate shows the platform's own
@@ -188,6 +193,21 @@ def test_store_keeps_a_bounded_history_of_every_recorded_probe() -> None:
                                         started_at=i, finished_at=i + 0.5, duration=0.5, call_duration=0.4,
                                         steps=(Step.CALL,)), None)
     history = store.checks[check.id].history
-    assert len(history) == HISTORY_LENGTH
+    assert len(history) == length == 120
     assert history[0] == RecentResult(10.5, False, 0.5, Reason.AUTH, "NewAuthCode")
-    assert history[-1] == RecentResult(HISTORY_LENGTH + 9.5, True, 0.5, None, None)
+    assert history[-1] == RecentResult(length + 9.5, True, 0.5, None, None)
+
+
+def test_history_reaches_45_minutes_back_within_bounds() -> None:
+    assert [history_length(interval) for interval in (0.3, 5, 15, 22.5, 60, 3600)] == [
+        600, 540, 180, 120, 120, 120]
+
+
+def test_a_reload_that_changes_the_interval_keeps_the_history() -> None:
+    store, slow = Store(), check_spec(60)
+    store.reconcile((slow,))
+    state = store.checks[slow.id]
+    state.history.extend(RecentResult(float(t), True, 0.1, None, None) for t in range(100))
+    store.reconcile((check_spec(5),))
+    assert state.history.maxlen == 540
+    assert [r.finished_at for r in state.history] == [float(t) for t in range(100)]
