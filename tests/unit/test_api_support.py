@@ -110,6 +110,15 @@ async def test_bodies_that_are_not_json_are_400(client: TestClient[Any, Any], ra
     assert "not valid UTF-8 JSON" in (await response.json())["error"]
 
 
+async def test_json_nested_too_deeply_is_400_not_a_crash(aiohttp_client: ClientFactory,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, TOKEN)
+    client = await aiohttp_client(_app(max_bytes=64 * 1024))
+    response = await client.post("/echo", data=b"[" * 60_000, headers=_bearer(TOKEN))
+    assert response.status == 400
+    assert "nested too deeply" in (await response.json())["error"]
+
+
 async def test_no_error_ever_contains_the_token(client: TestClient[Any, Any]) -> None:
     for headers in ({}, _bearer("wrong"), _bearer(TOKEN[:-2])):
         text = await (await client.post("/echo", data=b"{", headers=headers)).text()

@@ -89,6 +89,9 @@ def test_status_names_the_allowed_values() -> None:
     (946_684_799, "after 2000-01-01"),
     (-1, "after 2000-01-01"),
     ([NOW], "unix seconds"),
+    (float("nan"), "finite"),      # Python's json module accepts NaN and Infinity
+    (float("inf"), "finite"),
+    (10**400, "too large"),       # an int float() cannot hold
 ])
 def test_bad_timestamps_are_refused_with_a_hint(value: object, hint: str) -> None:
     field, message = _field_error({**VALID, "timestamp": value})

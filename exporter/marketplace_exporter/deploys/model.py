@@ -208,7 +208,10 @@ def _timestamp(value: object, now: float) -> float | None:
     if isinstance(value, bool):
         raise MarkerInvalid("timestamp", f"expected unix seconds or RFC 3339, got {_kind(value)}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise MarkerInvalid("timestamp", "not a unix time (too large)") from None
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -220,9 +223,10 @@ def _timestamp(value: object, now: float) -> float | None:
         seconds = parsed.timestamp()
     else:
         raise MarkerInvalid("timestamp", f"expected unix seconds or RFC 3339, got {_kind(value)}")
-    if not math.isfinite(seconds) or seconds < MIN_TIMESTAMP:
-        raise MarkerInvalid("timestamp", "expected unix seconds after 2000-01-01 (milliseconds? divide "
-                                         "by 1000)" if math.isfinite(seconds) else "not a finite number")
+    if not math.isfinite(seconds):
+        raise MarkerInvalid("timestamp", "not a finite number")
+    if seconds < MIN_TIMESTAMP:
+        raise MarkerInvalid("timestamp", "expected unix seconds after 2000-01-01")
     if seconds > now + MAX_FUTURE_SKEW:
         if seconds > 1e11:
             raise MarkerInvalid("timestamp", "in the future: looks like milliseconds; send seconds")

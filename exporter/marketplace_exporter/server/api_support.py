@@ -83,6 +83,8 @@ async def read_json_body(request: web.Request, max_bytes: int) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _http_error(400, f"body is not valid UTF-8 JSON: {exc}", None, {}) from None
+    except RecursionError:  # "[[[[…" nested deeper than the parser's stack, still under max_bytes
+        raise _http_error(400, "body is not usable JSON: nested too deeply", None, {}) from None
 
 
 __all__ = ["DEFAULT_TOKEN_ENV", "check_bearer", "json_error", "read_json_body"]
