@@ -8,6 +8,7 @@ from lib import (
     SLO_OBJECTIVE,
     UP_DOWN,
     UP_DOWN_TEXT,
+    WEEK_S,
     by,
     datasource_variable,
     drill_down_link,
@@ -40,6 +41,13 @@ firing_count = stat(
     "Alerts firing", f"count({_FIRING}) or vector(0)", COUNT_BAD,
     description="Alerts Prometheus evaluates as firing now (from the generated rules in alert-rules/).")
 
+expiring = stat(
+    "Credentials expiring within 7 days", f"count({cat.CREDENTIAL_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
+    COUNT_BAD, description="Tokens, secrets and authorisations that expire within a week: see Credentials.")
+certs = stat(
+    "TLS certificates expiring within 7 days", f"count({cat.TLS_CERT_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
+    COUNT_BAD)
+
 matrix = table(
     "Health matrix: marketplace × site",
     f"min {by(cat.MARKETPLACE, cat.SITE)} ({cat.PROBE_SUCCESS.name})", UP_DOWN,
@@ -56,6 +64,19 @@ failing_since = table(
     COUNT_BAD, unit="s", descending=True, value_title="since last success", links=[drill_down_link()],
     description="Every check failing now, longest-broken first (absent until a check ever succeeded). "
                 "Click a row for the Marketplace drill-down.")
+
+_FAILING_NOW = f"on ({_PROBE_KEYS}) ({cat.PROBE_SUCCESS.name} == 0)"
+why_reason = table(
+    "Failing checks: why (failure reasons, last 15 min)",
+    f"sum {by(*cat.PROBE_LABELS, cat.REASON)} (increase({cat.PROBE_FAILURES.name}[15m])) > 0 and {_FAILING_NOW}",
+    COUNT_BAD, descending=True, value_title="failures", links=[drill_down_link()],
+    description="For every check failing now: the reasons its probes failed with over the last 15 minutes.")
+why_code = table(
+    "Failing checks: the platform's codes (last 15 min)",
+    f"sum {by(*cat.PROBE_LABELS, cat.CODE)} (increase({cat.API_ERRORS.name}[15m])) > 0 and {_FAILING_NOW}",
+    COUNT_BAD, descending=True, value_title="errors", links=[drill_down_link()],
+    description="For every check failing now: the marketplace's own error codes over the last 15 minutes (none "
+                "for transport failures such as timeouts).")
 
 success_over_time = timeseries(
     "Probe success by marketplace and site",
@@ -94,8 +115,9 @@ deploys = table(
 dashboard = make_dashboard(
     "Marketplace exporter / Overview",
     layout([
-        (5, [failing, success_ratio, stale, firing_count]),
+        (5, [failing, success_ratio, stale, firing_count, expiring, certs]),
         (9, [matrix, failing_since]),
+        (7, [why_reason, why_code]),
         (9, [success_over_time, burn]),
         (9, [reasons, codes]),
         (8, [alerts, deploys]),
