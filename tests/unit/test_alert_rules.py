@@ -168,6 +168,8 @@ def test_credential_expiry_rules_exist_per_credential_kind_but_not_for_access_to
 @pytest.mark.parametrize("rule", _alerts(), ids=lambda r: r["alert"])
 def test_every_alert_is_complete(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in SEVERITIES
+    # Alertmanager routes platform alerts and inhibits exporter-fed ones on this label
+    assert rule["labels"]["component"] in {"probe", "credential", "slo", "exporter", "bridge", "deploy"}
     assert rule.get("for"), f"{rule['alert']} has no for:"
     annotations = rule["annotations"]
     for key in ANNOTATIONS:
