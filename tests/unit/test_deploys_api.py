@@ -181,7 +181,7 @@ async def test_list_pages_newest_first_with_filters(client: TestClient[Any, Any]
 
 
 @pytest.mark.parametrize(("params", "field"), [
-    ({"since": "yesterday"}, "since"), ({"since": "2026-11-01T00:00:00"}, "since"),
+    ({"since": "yesterday"}, "since"), ({"since": "2026-11-01T00:00:00"}, "since"), ({"since": "nan"}, "since"),
     ({"limit": "0"}, "limit"), ({"limit": "5000"}, "limit"), ({"before": "-3"}, "before"),
     ({"service": "s" * 64}, "service"),
 ])

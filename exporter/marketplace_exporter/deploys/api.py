@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -209,9 +210,13 @@ def parse_since(raw: str | None) -> float | None:
     if raw is None or raw == "":
         return None
     try:
-        return float(raw)
+        seconds = float(raw)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise MarkerInvalid("since", "not a finite number")
+        return seconds
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
