@@ -75,6 +75,13 @@ def test_a_flaky_baseline_is_compared_by_ratio_not_by_streak() -> None:
     assert judge(flaky, [failed(100.0), failed(101.0), failed(102.0)])[0] is CheckVerdict.FAIL
 
 
+def test_a_check_red_before_and_after_passes_with_a_note() -> None:
+    red = [failed(float(t)) for t in range(5)]
+    assert judge(red, [failed(100.0), failed(101.0), failed(102.0)]) == (
+        CheckVerdict.PASS, ("failing before (0%) and after (0%) the deploy: not this deploy's regression, "
+                            "but look at it",))
+
+
 def test_latency_regression_needs_both_the_factor_and_the_floor() -> None:
     slow = [ok(100.0 + i, duration=0.9) for i in range(5)]
     verdict, reasons = judge(GREEN, slow)
