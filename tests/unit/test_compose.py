@@ -336,6 +336,19 @@ def test_bridge_config_is_valid_with_the_variables_the_env_example_names() -> No
         f"the bridge's outbox {storage} is not on a volume")
 
 
+def test_alertmanager_sends_the_token_the_bridge_checks() -> None:
+    """Every webhook's credentials_file is the compose secret, and that secret is the variable the bridge
+    reads as its Bearer token (one value, from deploy/bridge.env passed as --env-file)."""
+    config = _yaml(ALERTMANAGER_CONFIG)
+    files = {hook["http_config"]["authorization"]["credentials_file"] for receiver in config["receivers"]
+             for hook in receiver.get("webhook_configs", [])}
+    secrets = {secret["target"]: secret["source"] for secret in _services()["alertmanager"].get("secrets", [])}
+    assert files and files <= set(secrets), f"credentials files {files - set(secrets)} are not provided"
+    variable = _model()["secrets"][secrets[files.pop()]]["environment"]
+    assert _yaml(BRIDGE_CONFIG)["auth"]["bearer_token"] == f"${{{variable}}}"
+    assert variable in _bridge_env(), f"deploy/bridge.env.example does not name {variable}"
+
+
 @pytest.mark.xfail(reason="integration gap between alert-rules/alertmanager.yml (receivers oncall, platform, "
                           "team-*) and deploy/bridge.yml (ops-dingtalk, ops-wecom, ops-feishu): the bridge answers "
                           "those posts with 503. Remove this marker once the names agree.")
