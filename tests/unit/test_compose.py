@@ -422,3 +422,12 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", "**/node_modules", "deploy/*.env"} <= ignored
+
+
+@pytest.mark.xfail(reason="deploy/bridge.yml links chat messages to /d/marketplace-overview; the Overview's uid is "
+                          "mpx-overview (dashboards/generate.py). Remove this marker once the link is fixed.")
+def test_the_bridge_links_chat_messages_to_a_provisioned_dashboard() -> None:
+    url = urlsplit(_yaml(BRIDGE_CONFIG)["defaults"]["grafana_url"])
+    uids = {json.loads(path.read_text(encoding="utf-8"))["uid"] for path in (ROOT / "dashboards").glob("*.json")}
+    assert url.port == SERVICE_PORTS["grafana"]
+    assert url.path.startswith("/d/") and url.path.split("/")[2] in uids, f"{url.geturl()} is no dashboard of ours"
