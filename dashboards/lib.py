@@ -242,19 +242,22 @@ def table(title: str, expr: str, thresholds: list[dict[str, Any]], unit: str = "
           cell: str = "color-background") -> core.Table:
     """An instant query as a table, the value column coloured by thresholds and sorted.
 
-    ``links`` are data links on every cell (e.g. :func:`drill_down_link`); ``cell`` is the cell type
-    (``color-background``, ``color-text``, ``auto``).
+    ``links`` are data links on every cell (e.g. :func:`drill_down_link`); ``cell`` is the cell type of
+    the numeric columns (``color-background``, ``color-text``, ``auto``): label columns stay plain
+    text, or a string column would be painted in the thresholds' base colour.
     """
     organize = {"id": "organize", "options": {"excludeByName": {name: True for name in hidden},
                                               "renameByName": {"Value": value_title}}}
     extra = _merge(
         {"options": {"frameIndex": 0}, "fieldConfig": {"defaults": {"custom": {
-            "cellOptions": {"type": cell}, "inspect": False}}}},
+            "cellOptions": {"type": "auto"}, "inspect": False}}}},
         _field_defaults(mappings, links))
+    numbers = [] if cell == "auto" else [{"matcher": {"id": "byType", "options": "number"},
+                                          "properties": [{"id": "custom.cellOptions", "value": {"type": cell}}]}]
     return core.Table(
         title=title, description=description or None, dataSource=DATASOURCE,
         targets=[target(expr, instant=True, table=True)], thresholds=thresholds, unit=unit,
-        displayMode=cell, filterable=True, maxDataPoints=None,
+        filterable=True, maxDataPoints=None, overrides=numbers,
         sortBy=[core.TableSortByField(displayName=value_title if sort_by == "Value" else sort_by,
                                       desc=descending)],
         transformations=(transformations or []) + [organize], extraJson=extra)
