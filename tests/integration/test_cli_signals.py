@@ -70,7 +70,8 @@ def test_sighup_reload_and_sigterm_shutdown(simulator: str, tmp_path: Path) -> N
     config.write_text(good)
     port = _free_port()
     log = tmp_path / "exporter.log"
-    process = _start("run", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", log=log)
+    process = _start("run", f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                     f"--storage.path={tmp_path / 'data'}", log=log)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/-/ready")
@@ -99,7 +100,7 @@ def test_sighup_reload_and_sigterm_shutdown(simulator: str, tmp_path: Path) -> N
 def test_run_with_an_invalid_config_exits_1_before_listening(tmp_path: Path) -> None:
     config = tmp_path / "bad.yml"
     config.write_text("accounts: [{marketplace: amazon_sp}]\n")
-    result = subprocess.run([sys.executable, "-m", "marketplace_exporter", "run", f"--config.file={config}"],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run([sys.executable, "-m", "marketplace_exporter", "run", f"--config.file={config}",
+                             f"--storage.path={tmp_path / 'data'}"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert f"{config}:1: accounts[0].alias: missing required key" in result.stderr
