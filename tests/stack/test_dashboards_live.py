@@ -14,7 +14,8 @@ failure panels have failures to show.
 
 Then every panel target, template variable and annotation of every committed dashboard is one test
 case: Grafana's variables become match-all regexes and fixed windows, time series run as range
-queries and instant panels as instant queries, and each must return at least one series. What
+queries and instant panels as instant queries, and each must return at least one series (with
+every label its drill-down link reads). What
 cannot have data in a test run is listed in :data:`EXEMPT` with the reason, and reported as a skip
 with that reason, never silently.
 """
@@ -120,6 +121,8 @@ class Query:
     #: "range" (a time-series panel), "instant" (stat/table) or "series" (a label_values variable)
     kind: str
     key: tuple[str, ...] = field(default=())
+    #: label columns the panel's data links read (``${__data.fields.<label>}``)
+    link_fields: tuple[str, ...] = field(default=())
 
     @property
     def id(self) -> str:
@@ -141,9 +144,11 @@ def dashboard_queries() -> list[Query]:
         name, dashboard = path.stem, json.loads(path.read_text(encoding="utf-8"))
         for panel in _panels(dashboard):
             for target in panel.get("targets", []):
+                links = " ".join(link["url"] for link in panel["fieldConfig"]["defaults"].get("links", []))
                 queries.append(Query(name, f"{panel['title']} [{target['refId']}]", target["expr"],
                                      "instant" if target.get("instant") else "range",
-                                     (name, panel["title"], target["refId"])))
+                                     (name, panel["title"], target["refId"]),
+                                     tuple(sorted(set(re.findall(r"\$\{__data\.fields\.(\w+)\}", links))))))
         for variable in dashboard["templating"]["list"]:
             if variable["type"] == "query":
                 match = _LABEL_VALUES.match(variable["query"])
@@ -450,6 +455,8 @@ def test_dashboard_query_returns_data(stack: LiveStack, query: Query) -> None:
             found = stack.api("query_range", query=promql, start=str(end - RANGE_S), end=str(end),
                               step=str(STEP_S))["result"]
         if found:
+            missing = {field for field in query.link_fields for series in found if field not in series["metric"]}
+            assert not missing, f"{query.id}: its drill-down link reads {sorted(missing)}, which the query drops"
             return
         if time.monotonic() > deadline:
             pytest.fail(f"{query.id}: no data after {QUERY_DEADLINE_S:g}s\n  {promql}", pytrace=False)

@@ -356,3 +356,22 @@ def test_burn_rate_panel_uses_the_alert_rules_slo_objective() -> None:
     assert lib.SLO_OBJECTIVE == objective
     burn = next(p for p in _panels(_committed()["overview"]) if p["title"].startswith("SLO error-budget burn"))
     assert all(t["expr"].endswith(f"/ {1 - objective:g}") for t in burn["targets"]), burn["targets"]
+
+
+_LINK_VAR = re.compile(r"var-(\w+)=")
+
+
+def test_drill_down_links_open_a_dashboard_of_ours_with_its_own_variables() -> None:
+    dashboards = _committed()
+    by_uid = {d["uid"]: d for d in dashboards.values()}
+    links = 0
+    for name, d in dashboards.items():
+        for panel in _panels(d):
+            for link in panel["fieldConfig"]["defaults"].get("links", []):
+                links += 1
+                match = re.match(r"^/d/([\w-]+)/\?", link["url"])
+                assert match and match.group(1) in by_uid, f"{name}: {panel['title']!r} links to {link['url']}"
+                variables = {v["name"] for v in by_uid[match.group(1)]["templating"]["list"]}
+                assert set(_LINK_VAR.findall(link["url"])) <= variables, f"{name}: {panel['title']!r}"
+                assert "${__url_time_range}" in link["url"] and "var-datasource=${datasource}" in link["url"]
+    assert links >= 3
