@@ -3,6 +3,7 @@ payload parser behind it."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -124,3 +125,22 @@ def test_recent_sends_seed_the_rate_limiter_after_a_restart(tmp_path: Path) -> N
         outbox.finish("r", [nid], SENT, now=at)
     assert outbox.recent_sends("r", since=950.0) == [1000.0, 1010.0]
     assert outbox.recent_sends("other", since=0) == []
+
+
+async def test_concurrent_accepts_share_one_transaction_and_dedupe_within_it(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    results = await asyncio.gather(*(outbox.accept_soon("r", parse_notification(raw(name)))
+                                     for name in ("A", "B", "A", "C")))
+    assert [dup for _, dup in results] == [False, False, True, False]
+    assert results[2][0] == results[0][0]
+    assert [q.notification.groupLabels["alertname"] for q in outbox.head("r")] == ["A", "B", "C"]
+    assert outbox.depth["r"] == 3
+
+
+async def test_a_failed_group_commit_fails_every_waiting_accept(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "o.db")
+    outbox._db.execute("DROP TABLE notifications")
+    with pytest.raises(sqlite3.OperationalError):
+        await asyncio.gather(outbox.accept_soon("r", parse_notification(raw("A"))),
+                             outbox.accept_soon("r", parse_notification(raw("B"))))
+    assert outbox.depth["r"] == 0

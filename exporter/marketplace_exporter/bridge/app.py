@@ -187,7 +187,7 @@ async def _alertmanager(request: web.Request) -> web.Response:
         name = config.fallback_receiver
     assert state.outbox is not None and state.delivery is not None
     try:
-        nid, duplicate = state.outbox.accept(name, notification, dedupe_window=config.dedupe_window)
+        nid, duplicate = await state.outbox.accept_soon(name, notification, dedupe_window=config.dedupe_window)
     except sqlite3.Error as exc:
         log.error("bridge: cannot commit notification to the outbox %s: %s", config.storage_path, exc)
         return json_error(503, "outbox unavailable; retry")

@@ -83,6 +83,9 @@ class Worker:
         self.delivery = delivery
         self.channel = channels()[receiver.channel]
         self.wake = asyncio.Event()
+        #: waiting for work (not for a back-off or the rate limit): only then does a new
+        #: notification need to wake the worker, so a burst does not spin it once per POST
+        self.idle = False
         self.stopping = False
         self.not_before = 0.0
         self.backoff = 0.0
@@ -110,7 +113,11 @@ class Worker:
         name = self.receiver.name
         self.wake.clear()
         if d.outbox.depth[name] <= 0 and not d.outbox.head(name, 1):
-            await self._sleep(3600.0)
+            self.idle = True
+            try:
+                await self._sleep(3600.0)
+            finally:
+                self.idle = False
             return
         now = d.clock()
         if now < self.not_before:
@@ -234,7 +241,7 @@ class Delivery:
 
     def notify(self, receiver: str) -> None:
         worker = self.workers.get(receiver)
-        if worker is not None:
+        if worker is not None and worker.idle:
             worker.wake.set()
 
     def limiter(self, receiver: ReceiverConfig) -> SlidingWindowLimiter:

@@ -17,6 +17,7 @@ fingerprints/times) within ``dedupe_window`` are acknowledged without a second r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -109,6 +110,7 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
+        self._pending: list[tuple[tuple[str, Notification, float, float], asyncio.Future[tuple[int, bool]]]] = []
         #: queued rows per receiver, kept in memory for the queue-depth gauge
         self.depth: Counter[str] = Counter(dict(self._db.execute(
             "SELECT receiver, COUNT(*) FROM notifications WHERE state = 'queued' GROUP BY receiver").fetchall()))
@@ -119,29 +121,67 @@ class Outbox:
     def accept(self, receiver: str, notification: Notification, *, now: float | None = None,
                dedupe_window: float = 600.0) -> tuple[int, bool]:
         """Commit a notification; returns ``(id, duplicate)``. A duplicate is not stored again."""
-        now = time.time() if now is None else now
-        key = notification.dedupe_key(receiver)
+        return self._commit([(receiver, notification, time.time() if now is None else now, dedupe_window)])[0]
+
+    async def accept_soon(self, receiver: str, notification: Notification, *,
+                          dedupe_window: float = 600.0) -> tuple[int, bool]:
+        """:meth:`accept`, with every accept of the same event-loop turn committed in ONE
+        transaction (group commit): under a burst of Alertmanager posts the per-transaction cost
+        is shared; each caller still gets its answer only after its row is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, bool]] = loop.create_future()
+        self._pending.append(((receiver, notification, time.time(), dedupe_window), future))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            results = self._commit([item for item, _ in pending])
+        except Exception as exc:
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(pending, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    def _commit(self, items: Sequence[tuple[str, Notification, float, float]]) -> list[tuple[int, bool]]:
         db = self._db
+        results: list[tuple[int, bool]] = []
+        added: Counter[str] = Counter()
+        in_batch: dict[str, int] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT id FROM notifications WHERE dedupe_key = ? AND accepted_at >= ? LIMIT 1",
-                             (key, now - dedupe_window)).fetchone()
-            if row is not None:
-                db.execute("COMMIT")
-                return int(row[0]), True
-            alertname = (notification.groupLabels.get("alertname") or notification.commonLabels.get("alertname")
-                         or notification.alerts[0].name)
-            cursor = db.execute(
-                "INSERT INTO notifications (receiver, dedupe_key, group_key, status, alertname, accepted_at, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (receiver, key, notification.groupKey, notification.status, alertname, now,
-                 notification.model_dump_json()))
+            for receiver, notification, now, window in items:
+                key = notification.dedupe_key(receiver)
+                if key in in_batch:
+                    results.append((in_batch[key], True))
+                    continue
+                row = db.execute("SELECT id FROM notifications WHERE dedupe_key = ? AND accepted_at >= ? LIMIT 1",
+                                 (key, now - window)).fetchone()
+                if row is not None:
+                    results.append((int(row[0]), True))
+                    continue
+                alertname = (notification.groupLabels.get("alertname")
+                             or notification.commonLabels.get("alertname") or notification.alerts[0].name)
+                cursor = db.execute(
+                    "INSERT INTO notifications (receiver, dedupe_key, group_key, status, alertname, accepted_at,"
+                    " payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (receiver, key, notification.groupKey, notification.status, alertname, now,
+                     notification.model_dump_json()))
+                nid = int(cursor.lastrowid or 0)
+                in_batch[key] = nid
+                added[receiver] += 1
+                results.append((nid, False))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.depth[receiver] += 1
-        return int(cursor.lastrowid or 0), False
+        self.depth.update(added)
+        return results
 
     def head(self, receiver: str, limit: int = 200) -> list[Queued]:
         """The oldest queued notifications of a receiver, in arrival order."""

@@ -15,39 +15,37 @@ from collections.abc import Sequence
 
 
 class SlidingWindowLimiter:
-    """``limits`` is a list of ``(count, window_seconds)``; all must allow a send."""
+    """``limits`` is a list of ``(count, window_seconds)``; all must allow a send. Each limit keeps
+    the times of its sends still inside its window, so every call is O(1) amortised."""
 
     def __init__(self, limits: Sequence[tuple[int, float]]) -> None:
         self.limits = [(max(1, int(count)), float(window)) for count, window in limits]
-        self._sent: deque[float] = deque()
-        self._longest = max((window for _, window in self.limits), default=0.0)
+        self._sent: list[deque[float]] = [deque() for _ in self.limits]
 
     def _forget(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self._longest:
-            self._sent.popleft()
+        for (_, window), sent in zip(self.limits, self._sent, strict=True):
+            while sent and sent[0] <= now - window:
+                sent.popleft()
 
     def remaining(self, now: float) -> int:
         """How many sends are allowed right now."""
         self._forget(now)
-        left = None
-        for count, window in self.limits:
-            used = sum(1 for t in self._sent if t > now - window)
-            left = count - used if left is None else min(left, count - used)
-        return max(0, left if left is not None else 1 << 30)
+        left = [count - len(sent) for (count, _), sent in zip(self.limits, self._sent, strict=True)]
+        return max(0, min(left, default=1 << 30))
 
     def wait_time(self, now: float) -> float:
         """Seconds until one send is allowed (0 when allowed now)."""
         self._forget(now)
         wait = 0.0
-        for count, window in self.limits:
-            recent = [t for t in self._sent if t > now - window]
-            if len(recent) >= count:
-                wait = max(wait, recent[len(recent) - count] + window - now)
+        for (count, window), sent in zip(self.limits, self._sent, strict=True):
+            if len(sent) >= count:
+                wait = max(wait, sent[len(sent) - count] + window - now)
         return wait
 
     def record(self, now: float) -> None:
-        """A send happened (successful or not: the robot counts attempts)."""
-        self._sent.append(now)
+        """A send happened (the robot counts every request it answered, failed or not)."""
+        for sent in self._sent:
+            sent.append(now)
 
 
 def limits_for(per_minute: float, per_second: float | None) -> list[tuple[int, float]]:
