@@ -431,3 +431,11 @@ def test_the_bridge_links_chat_messages_to_a_provisioned_dashboard() -> None:
     uids = {json.loads(path.read_text(encoding="utf-8"))["uid"] for path in (ROOT / "dashboards").glob("*.json")}
     assert url.port == SERVICE_PORTS["grafana"]
     assert url.path.startswith("/d/") and url.path.split("/")[2] in uids, f"{url.geturl()} is no dashboard of ours"
+
+
+def test_the_filled_in_bridge_env_is_never_committed() -> None:
+    """deploy/bridge.env holds robot keys and the bridge token; the example next to it is committed."""
+    ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/bridge.env"], cwd=ROOT, timeout=30)
+    assert ignored.returncode == 0, "deploy/bridge.env is not git-ignored"
+    example = subprocess.run(["git", "check-ignore", "-q", "deploy/bridge.env.example"], cwd=ROOT, timeout=30)
+    assert example.returncode == 1, "deploy/bridge.env.example must stay committed"
