@@ -18,7 +18,7 @@ Tests (and the e2e stack) tell a robot to misbehave for a while: ``robots.fail("
 ``DELETE /__robots/faults``, ``GET /__robots/messages``. As a process::
 
     python tests/integration/fake_robots.py --listen 127.0.0.1:9764 \\
-        --robot dingtalk:TOKEN:SECRET --robot wecom:KEY --robot feishu:HOOKID:SECRET
+        --robot dingtalk:TOKEN:SECRET --robot wecom:KEY --robot feishu:HOOKID:SECRET:KEYWORD
 """
 
 from __future__ import annotations
@@ -348,8 +348,8 @@ class FakeRobots:
 
     # --- control API ----------------------------------------------------------------------------
     async def _list(self, request: web.Request) -> web.Response:
-        return web.json_response([{"kind": r.kind, "at": r.at, "size": r.size, "code": r.code, "status": r.status,
-                                   "title": r.title, "text": r.text} for r in self.received])
+        return web.json_response([{"kind": r.kind, "token": r.token, "at": r.at, "size": r.size, "code": r.code,
+                                   "status": r.status, "title": r.title, "text": r.text} for r in self.received])
 
     async def _add_fault(self, request: web.Request) -> web.Response:
         data = await request.json()
@@ -407,12 +407,12 @@ def _feishu_problem(body: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--listen", default="127.0.0.1:0")
-    parser.add_argument("--robot", action="append", default=[], help="KIND:TOKEN[:SECRET]")
+    parser.add_argument("--robot", action="append", default=[], help="KIND:TOKEN[:SECRET[:KEYWORD]]")
     args = parser.parse_args()
     robots = []
     for spec in args.robot:
-        kind, token, *rest = spec.split(":", 2)
-        robots.append(Robot(kind, token, rest[0] if rest else None))
+        kind, token, *rest = spec.split(":", 3)
+        robots.append(Robot(kind, token, rest[0] if rest and rest[0] else None, rest[1] if len(rest) > 1 else None))
     port = int(args.listen.rpartition(":")[2])
 
     async def serve() -> None:

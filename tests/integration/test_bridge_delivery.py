@@ -318,6 +318,33 @@ async def test_unknown_receiver_is_503_so_alertmanager_retries_and_it_is_counted
     assert any(r.levelno == logging.ERROR and "typo-receiver" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_url_without_receiver_is_also_503_not_a_silent_404(start_bridge: Start) -> None:
+    client = await start_bridge()
+    response = await client.post("/alertmanager", json=am_payload("DiskFull"), headers=AUTH)
+    assert response.status == 503
+
+
+async def test_robot_keyword_is_added_so_a_keyword_protected_robot_accepts_resolved_messages(
+        start_bridge: Start, robots: FakeRobots) -> None:
+    robots.robots.append(Robot("feishu", "feishu-keyword-hook-0123456789", None, "告警"))
+    client = await start_bridge(receivers=f"""\
+  guarded:
+    channel: feishu
+    url: {{value: "{robots.url('feishu', 'feishu-keyword-hook-0123456789')}"}}
+    keyword: 告警
+    language: en
+  unguarded:
+    channel: feishu
+    url: {{value: "{robots.url('feishu', 'feishu-keyword-hook-0123456789')}"}}
+    language: en
+""")
+    await post(client, "guarded", am_payload("DiskFull", "resolved"))
+    await post(client, "unguarded", am_payload("DiskFull", "resolved"))
+    await robots.wait_for(lambda r: len(r.received) == 2)
+    codes = {r.title.startswith("告警"): r.code for r in robots.received}
+    assert codes == {True: 0, False: 19024}
+
+
 async def test_unknown_receiver_goes_to_the_fallback_when_configured(start_bridge: Start, robots: FakeRobots) -> None:
     client = await start_bridge(extra="fallback_receiver: wecom")
     status, answer = await post(client, "typo-receiver", am_payload("DiskFull"))

@@ -69,6 +69,7 @@ def create_bridge_app(path: str, config: BridgeConfig) -> web.Application:
     app[STATE] = state
     app.cleanup_ctx.append(_outbox_ctx)
     app.router.add_post("/alertmanager/{receiver}", _alertmanager)
+    app.router.add_post("/alertmanager", _alertmanager)  # a URL missing its receiver: 503/fallback, not 404
     app.router.add_get("/", _index)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
@@ -168,7 +169,7 @@ async def _alertmanager(request: web.Request) -> web.Response:
             scheme = "Bearer" if config.auth.bearer_token is not None else "Basic"
             return web.json_response({"error": "missing or invalid credentials"}, status=401,
                                      headers={"WWW-Authenticate": f'{scheme} realm="marketplace-bridge"'})
-    name = request.match_info["receiver"]
+    name = request.match_info.get("receiver", "")
     data = await read_json_body(request, config.max_body_bytes)
     try:
         notification = parse_notification(data)

@@ -14,10 +14,10 @@ import sys
 import time
 from datetime import datetime
 
-from aiohttp import web
-
-from marketplace_exporter.config.load import ConfigError
 from marketplace_exporter.durations import parse_duration
+
+# aiohttp and the config loader are imported by the handlers: building the command line (which every
+# CLI command does, `deploy mark` in a pipeline included) must not pay for them
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,6 +40,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 def _load(path: str) -> object:
     from marketplace_exporter.bridge.config import load_bridge_config
+    from marketplace_exporter.config.load import ConfigError
 
     try:
         return load_bridge_config(path)
@@ -51,6 +52,8 @@ def _load(path: str) -> object:
 
 
 def _bridge(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
     from marketplace_exporter.bridge.app import create_bridge_app, reload_bridge
     from marketplace_exporter.bridge.config import BridgeConfig
     from marketplace_exporter.cli import _split, _until_stopped
