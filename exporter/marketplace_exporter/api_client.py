@@ -21,9 +21,8 @@ from typing import Any
 
 import httpx
 
-from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV
+from marketplace_exporter.api_defaults import DEFAULT_EXPORTER_URL, DEFAULT_TOKEN_ENV
 
-DEFAULT_EXPORTER_URL = "http://127.0.0.1:9761"
 #: printable ASCII without spaces: what an HTTP header value can carry as a Bearer token
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 

@@ -20,13 +20,17 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from importlib import import_module, resources
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from marketplace_exporter import __version__
-from marketplace_exporter.config import ConfigError, json_schema, load_config
 from marketplace_exporter.secrets import RedactingFilter
-from marketplace_exporter.server import ConfigSource, create_app, reload_config
+
+if TYPE_CHECKING:
+    from marketplace_exporter.server import ConfigSource
+
+# The config loader (every adapter, pydantic) and the server (aiohttp, prometheus_client) are imported
+# inside the handlers that need them: a pipeline step such as `deploy mark` or `verify` then starts in
+# a fraction of the time (tests/unit/test_cli_startup.py pins which modules a client command loads).
 
 log = logging.getLogger("marketplace_exporter")
 
@@ -79,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
-    schema.set_defaults(handler=lambda args: print(json.dumps(json_schema(), indent=2)) or 0)
+    schema.set_defaults(handler=_config_schema)
     for module in COMMAND_MODULES:
         import_module(module).add_commands(sub)
     return parser
@@ -102,7 +106,16 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def _config_schema(args: argparse.Namespace) -> int:
+    from marketplace_exporter.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
 def _check_config(args: argparse.Namespace) -> int:
+    from marketplace_exporter.config import ConfigError, load_config
+
     try:
         config = load_config(args.file)
     except ConfigError as exc:
@@ -117,6 +130,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from marketplace_exporter.server import ConfigSource
+
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
                            storage_path=args.storage_path)
 
@@ -128,6 +143,8 @@ def demo_config_path() -> str:
 def _demo(args: argparse.Namespace) -> int:
     sim_host, sim_port = _split(args.sim_listen)
     sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
+    from marketplace_exporter.server import ConfigSource
+
     source = ConfigSource(demo_config_path(), transform=lambda text: text.replace(DEMO_SIMULATOR, sim_url))
     if args.storage_path is not None:
         return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=args.storage_path)
@@ -138,6 +155,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
     from marketplace_exporter.simulator import create_simulator_app
 
     async def serve() -> None:
@@ -156,6 +175,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None) -> int:
+    from aiohttp import web
+
+    from marketplace_exporter.config import ConfigError
+    from marketplace_exporter.server import create_app, reload_config
+
     try:
         config = source.load()
     except ConfigError as exc:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
-
-from pydantic import BeforeValidator, WithJsonSchema
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+#: public for the config type (config_types.Duration) that documents it in the JSON Schema
+PATTERN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 
 
 def parse_duration(raw: object) -> float:
@@ -17,7 +15,7 @@ def parse_duration(raw: object) -> float:
         raise ValueError(f"expected a duration such as 30s or 5m, got {raw!r}")
     if isinstance(raw, int | float):
         seconds = float(raw)
-    elif isinstance(raw, str) and (match := _PATTERN.match(raw.strip())):
+    elif isinstance(raw, str) and (match := PATTERN.match(raw.strip())):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration such as 30s or 5m, got {raw!r}")
@@ -33,10 +31,3 @@ def format_duration(seconds: float) -> str:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
 
-
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": _PATTERN.pattern}, {"type": "number"}],
-                    "description": "duration: 500ms, 30s, 5m, 1h, 1d, or seconds"}),
-]

@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from marketplace_exporter.config.load import ConfigError, _dotted, _expected, _line, _parse_yaml, _walk
-from marketplace_exporter.durations import Duration
+from marketplace_exporter.config_types import Duration
 from marketplace_exporter.secrets import Secret
 
 ChannelKind = Literal["dingtalk", "wecom", "feishu", "webhook"]

@@ -32,8 +32,8 @@ from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.adapters.http import HttpCheck
 from marketplace_exporter.adapters.tls import TlsParams
+from marketplace_exporter.config_types import Duration
 from marketplace_exporter.deploys.config import DeploysConfig
-from marketplace_exporter.durations import Duration
 from marketplace_exporter.traffic.settings import TrafficConfig
 
 LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]

@@ -138,7 +138,6 @@ def authorize(request: web.Request) -> None:
     check_bearer(request, config.token_env, allow_anonymous=anonymous)
 
 
-_authorize = authorize  # the name verify_api imported first
 
 
 def _is_loopback(remote: str | None) -> bool:

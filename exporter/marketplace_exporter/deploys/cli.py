@@ -27,10 +27,10 @@ from marketplace_exporter.api_client import (
     ExporterRefused,
     ExporterUnreachable,
 )
+from marketplace_exporter.api_defaults import DEFAULT_TOKEN_ENV
 from marketplace_exporter.catalogue import DeployStatus
 from marketplace_exporter.deploys.ci_env import ci_defaults
 from marketplace_exporter.durations import parse_duration
-from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV
 
 PATH = "/api/v1/deploys"
 EXIT_REFUSED = 1
@@ -81,8 +81,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--exporter.url", dest="exporter_url", default=DEFAULT_EXPORTER_URL,
-                        help=f"default {DEFAULT_EXPORTER_URL}")
+    parser.add_argument("--exporter.url", dest="exporter_url",
+                        default=os.environ.get("MARKETPLACE_EXPORTER_URL", DEFAULT_EXPORTER_URL),
+                        help=f"default: $MARKETPLACE_EXPORTER_URL or {DEFAULT_EXPORTER_URL}")
     parser.add_argument("--token-env", dest="token_env", default=DEFAULT_TOKEN_ENV,
                         help=f"environment variable holding the Bearer token (default {DEFAULT_TOKEN_ENV})")
     parser.add_argument("--timeout", type=parse_duration, default=10.0, help="per request (default 10s)")

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter.adapters.base import StrictModel
+from marketplace_exporter.config_types import Duration
 from marketplace_exporter.deploys.freeze import FreezeWindow
-from marketplace_exporter.durations import Duration
 from marketplace_exporter.secrets import Secret
 
 _LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]

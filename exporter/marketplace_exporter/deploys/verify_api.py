@@ -42,7 +42,7 @@ from marketplace_exporter import catalogue as c
 from marketplace_exporter.catalogue import DeployStatus, VerifyResult
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.deploys.api import DEPLOY_LOG
-from marketplace_exporter.deploys.api import _authorize as deploys_authorize
+from marketplace_exporter.deploys.api import authorize as deploys_authorize
 from marketplace_exporter.deploys.log import DeployLog
 from marketplace_exporter.deploys.model import LABEL_SAFE, DeployRecord
 from marketplace_exporter.deploys.verify import (

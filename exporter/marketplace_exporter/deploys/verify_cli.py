@@ -37,9 +37,9 @@ from marketplace_exporter.api_client import (
     ExporterRefused,
     ExporterUnreachable,
 )
+from marketplace_exporter.api_defaults import DEFAULT_TOKEN_ENV
 from marketplace_exporter.catalogue import VerifyResult
 from marketplace_exporter.durations import format_duration, parse_duration
-from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV
 
 PATH = "/api/v1/verify"
 EXIT_CODES = {VerifyResult.PASS: 0, VerifyResult.FAIL: 1, VerifyResult.UNDECIDED: 2}

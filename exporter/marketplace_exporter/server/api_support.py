@@ -16,8 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-#: the variable that holds the Bearer token when the config does not name another one
-DEFAULT_TOKEN_ENV = "MARKETPLACE_EXPORTER_DEPLOY_TOKEN"
+from marketplace_exporter.api_defaults import DEFAULT_TOKEN_ENV
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:

@@ -23,7 +23,7 @@ from typing import Annotated
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import StrictModel
-from marketplace_exporter.durations import Duration
+from marketplace_exporter.config_types import Duration
 
 DEFAULT_TRAFFIC_TOKEN_ENV = "MARKETPLACE_EXPORTER_TRAFFIC_TOKEN"
 
