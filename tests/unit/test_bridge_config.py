@@ -26,11 +26,13 @@ def test_the_shipped_example_loads_with_its_env_vars(monkeypatch: pytest.MonkeyP
                  "FEISHU_WEBHOOK_URL", "FEISHU_SECRET"):
         monkeypatch.setenv(name, f"value-of-{name}")
     config = load_bridge_config(REPO / "deploy" / "bridge.yml")
-    assert sorted(config.receivers) == ["ops-dingtalk", "ops-feishu", "ops-wecom"]
-    ding = config.receivers["ops-dingtalk"]
+    assert sorted(config.receivers) == ["oncall", "platform", "team-aliexpress", "team-amazon", "team-americas",
+                                        "team-sea"]
+    ding = config.receivers["oncall"]
     assert (ding.channel, ding.language, ding.timezone.key, ding.per_minute) == ("dingtalk", "zh", "Asia/Shanghai", 20)
-    feishu = config.receivers["ops-feishu"]
-    assert (feishu.language, feishu.per_minute, feishu.per_second) == ("en", 100, 5)
+    feishu = config.receivers["team-americas"]
+    assert (feishu.language, feishu.timezone.key, feishu.per_minute, feishu.per_second) == (
+        "en", "America/Los_Angeles", 100, 5)
     assert config.retry.security_attempts == 3
 
 
@@ -38,7 +40,7 @@ def test_the_shipped_example_names_unset_env_vars(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("DINGTALK_SECRET", raising=False)
     with pytest.raises(ConfigError) as info:
         load_bridge_config(REPO / "deploy" / "bridge.yml")
-    assert any("receivers.ops-dingtalk.secret: environment variable DINGTALK_SECRET is not set" in e
+    assert any("receivers.oncall.secret: environment variable DINGTALK_SECRET is not set" in e
                for e in info.value.errors)
 
 
