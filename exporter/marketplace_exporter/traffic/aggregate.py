@@ -63,6 +63,16 @@ class TrafficWindow:
         return self.errors / self.requests if self.requests else None
 
 
+@dataclass(frozen=True)
+class TrafficTotals:
+    """One service's calls to one marketplace since the exporter started (the values behind
+    ``marketplace_client_requests_total`` and ``marketplace_client_errors_total``)."""
+
+    requests: int
+    #: errors by (reason, code); code ``""`` when the platform gave none
+    errors: Mapping[tuple[str, str], int]
+
+
 @dataclass
 class _Histogram:
     counts: list[int] = field(default_factory=lambda: [0] * (len(REQUEST_DURATION_BUCKETS) + 1))
@@ -233,6 +243,24 @@ class TrafficAggregator:
         has ``error_ratio`` None (too early to tell)."""
         return (self.window(at - span, at, service=service, marketplace=marketplace),
                 self.window(at, at + span, service=service, marketplace=marketplace))
+
+    def totals(self, service: str) -> dict[str, TrafficTotals]:
+        """Cumulative calls and errors by (reason, code) per marketplace for ``service``. The deploy
+        gate takes these when it begins and subtracts them later: exact counts of the calls since
+        the gate began, with their reasons, which the per-minute ring does not keep."""
+        requests: dict[str, int] = {}
+        errors: dict[str, dict[tuple[str, str], int]] = {}
+        with self._lock:
+            for key, count in self.requests.items():
+                if key[4] == service:
+                    requests[key[0]] = requests.get(key[0], 0) + count
+            for error_key, count in self.errors.items():
+                if error_key[4] == service:
+                    per = errors.setdefault(error_key[0], {})
+                    why = (error_key[5], error_key[6])
+                    per[why] = per.get(why, 0) + count
+        return {marketplace: TrafficTotals(count, errors.get(marketplace, {}))
+                for marketplace, count in requests.items()}
 
     def services(self) -> list[str]:
         with self._lock:
