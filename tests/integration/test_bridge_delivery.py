@@ -45,10 +45,10 @@ def am_payload(name: str, status: str = "firing", *, account: str = "us-main", a
     }
 
 
-def config_text(robots: FakeRobots, extra: str = "", receivers: str = "") -> str:
+def config_text(robots: FakeRobots, extra: str = "", receivers: str = "", max_body: int = 20000) -> str:
     return f"""\
 storage_path: outbox.db
-max_body_bytes: 20000
+max_body_bytes: {max_body}
 auth:
   bearer_token: ${{TEST_BRIDGE_TOKEN}}
 defaults: {{grafana_url: http://grafana:3000, alertmanager_url: http://alertmanager:9093}}
@@ -98,9 +98,9 @@ Start = Callable[..., Awaitable[TestClient[Any, Any]]]
 async def start_bridge(tmp_path: Path, robots: FakeRobots) -> AsyncIterator[Start]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(extra: str = "", receivers: str = "") -> TestClient[Any, Any]:
+    async def start(extra: str = "", receivers: str = "", max_body: int = 20000) -> TestClient[Any, Any]:
         path = tmp_path / "bridge.yml"
-        path.write_text(config_text(robots, extra, receivers), encoding="utf-8")
+        path.write_text(config_text(robots, extra, receivers, max_body), encoding="utf-8")
         client: TestClient[Any, Any] = TestClient(TestServer(create_bridge_app(str(path), load_bridge_config(path))))
         await client.start_server()
         clients.append(client)
@@ -289,6 +289,37 @@ async def test_a_merge_larger_than_the_byte_limit_leaves_the_rest_queued_for_the
     assert [text.count(f"] {name}**") for name in names] == [1] * 12
     positions = [text.index(f"] {name}**") for name in names]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(("receiver", "kind"), [("ding", "dingtalk"), ("wecom", "wecom"), ("feishu", "feishu")])
+async def test_a_huge_group_is_cut_to_exactly_what_each_robot_accepts(
+        start_bridge: Start, robots: FakeRobots, receiver: str, kind: str) -> None:
+    client = await start_bridge(max_body=2_000_000)
+    huge = am_payload("Storm", alerts=300)
+    for index, item in enumerate(huge["alerts"]):
+        item["annotations"]["summary_zh"] = f"第 {index} 个账号的令牌已过期，请在卖家中心重新授权。"
+    huge["truncatedAlerts"] = 7
+    assert (await post(client, receiver, huge))[0] == 200
+    await robots.wait_for(lambda r: len(r.received) == 1)
+    (message,) = robots.received
+    assert message.code == 0, message.code  # not 460101 / 40058 / 9499: within the robot's byte limit
+    limit = {"dingtalk": 20000, "wecom": 4096, "feishu": 20000}[kind]
+    measured = len(message.text.encode()) if kind == "wecom" else message.size
+    assert limit - 1000 < measured <= limit
+    assert "截断了 7 条告警" in message.text or "truncated 7 more alerts" in message.text
+    assert ("条告警未显示" in message.text) != ("more (message size limit)" in message.text)
+
+
+async def test_a_burst_never_exceeds_feishus_five_a_second(start_bridge: Start, robots: FakeRobots) -> None:
+    client = await start_bridge()
+    receiver, count = "feishu", 12
+    names = [f"Burst{i:02d}" for i in range(count)]
+    for name in names:
+        await post(client, receiver, am_payload(name))
+    await robots.wait_for(lambda r: sum(m.text.count("] Burst") for m in r.delivered()) >= count, timeout=15)
+    assert all(r.ok for r in robots.received)  # never 130101 / 11232
+    text = "".join(m.text for m in robots.delivered())
+    assert [text.count(f"] {name}**") for name in names] == [1] * count
 
 
 async def test_bad_requests_get_the_status_alertmanager_needs(start_bridge: Start, robots: FakeRobots) -> None:

@@ -40,3 +40,16 @@ def test_feishu_has_both_a_per_second_and_a_per_minute_limit() -> None:
 def test_fractional_rates_become_one_send_per_interval() -> None:
     assert limits_for(0.5, None) == [(1, 120.0)]
     assert limits_for(20, 0.5) == [(20, 60.0), (1, 2.0)]
+
+
+def test_dingtalk_pacing_spreads_a_storm_over_the_minute() -> None:
+    limiter = SlidingWindowLimiter(limits_for(20, None, 5))
+    sent = []
+    now = 0.0
+    while now < 60:
+        if limiter.wait_time(now) == 0:
+            limiter.record(now)
+            sent.append(now)
+        now += 0.1
+    assert len(sent) == 20  # the minute's budget is still used
+    assert max(b - a for a, b in zip(sent, sent[1:], strict=False)) <= 10.0  # never a silent minute

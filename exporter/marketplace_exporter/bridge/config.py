@@ -44,6 +44,10 @@ CHANNEL_RATES: dict[str, tuple[float, float | None]] = {
     "feishu": (100.0, 5.0),
     "webhook": (600.0, None),
 }
+#: pacing inside the minute: at most this many messages in any 10 s, so a storm does not spend the
+#: whole minute's budget in one second and then stay silent for up to a minute (merged messages
+#: carry what waits meanwhile)
+CHANNEL_PER_10S: dict[str, int] = {"dingtalk": 5, "wecom": 5, "feishu": 0, "webhook": 0}
 #: how long to wait after a throttle code before trying again (DingTalk blocks for 10 minutes after
 #: an overrun, WeCom's block length is unknown: one minute is the documented window)
 CHANNEL_THROTTLE_BACKOFF: dict[str, float] = {"dingtalk": 60.0, "wecom": 60.0, "feishu": 10.0, "webhook": 10.0}
@@ -68,6 +72,7 @@ class Mentions(_Strict):
 class RateLimit(_Strict):
     per_minute: float = Field(default=0, ge=0, description="0: the channel's documented limit")
     per_second: float = Field(default=0, ge=0, description="0: the channel's documented limit (if any)")
+    per_10s: int | None = Field(default=None, ge=0, description="pacing; unset: 5 for DingTalk/WeCom, 0 = none")
 
 
 class Receiver(_Strict):
@@ -149,6 +154,7 @@ class ReceiverConfig:
     mentions: Mentions
     per_minute: float
     per_second: float | None
+    per_10s: int
     throttle_backoff: float
     keyword: str | None
     #: changes when anything that affects delivery changes (a reload restarts only those workers)
@@ -247,6 +253,7 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple
     rate, per_second = CHANNEL_RATES[receiver.channel]
     throttle = receiver.throttle_backoff or CHANNEL_THROTTLE_BACKOFF[receiver.channel]
     per_minute = receiver.rate_limit.per_minute or rate
+    pace = receiver.rate_limit.per_10s
     second = receiver.rate_limit.per_second or per_second
     fingerprint = repr((receiver.model_dump(mode="json"), defaults.model_dump(mode="json"),
                         receiver.url.describe(), receiver.secret.describe() if receiver.secret else None))
@@ -256,7 +263,9 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple
         grafana_url=receiver.grafana_url or defaults.grafana_url,
         alertmanager_url=receiver.alertmanager_url or defaults.alertmanager_url,
         runbook_base_url=receiver.runbook_base_url or defaults.runbook_base_url,
-        mentions=receiver.mentions, per_minute=per_minute, per_second=second, throttle_backoff=throttle,
+        mentions=receiver.mentions, per_minute=per_minute, per_second=second,
+        per_10s=CHANNEL_PER_10S[receiver.channel] if pace is None else pace,
+        throttle_backoff=throttle,
         keyword=receiver.keyword, fingerprint=fingerprint)
 
 

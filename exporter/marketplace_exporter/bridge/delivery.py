@@ -2,9 +2,10 @@
 rate limit would otherwise hold them back, renders, signs, sends, and records the outcome.
 
 Rules (docs/bridge.md has the table):
-- the robot's limit is never exceeded (:mod:`ratelimit`); when more notifications wait than the
-  limiter allows right now, as many as fit the byte limit go out as ONE merged message and the rest
-  stay queued for the next one — nothing is summarised away;
+- the robot's limit is never exceeded (:mod:`ratelimit`; DingTalk and WeCom are also paced at 5
+  messages per 10 s); when more notifications wait than the limiter allows right now, as many as
+  fit the byte limit go out as ONE merged message and the rest stay queued for the next one —
+  nothing is summarised away;
 - throttle codes → wait the receiver's ``throttle_backoff`` and retry;
 - transient failures (5xx, connection errors, timeouts) → exponential back-off up to
   ``retry.max_backoff``, retried until delivered (never dropped);
@@ -247,8 +248,9 @@ class Delivery:
     def limiter(self, receiver: ReceiverConfig) -> SlidingWindowLimiter:
         key = hashlib.sha256(receiver.url.reveal().encode()).hexdigest()
         limiter = self._limiters.get(key)
-        if limiter is None or limiter.limits != limits_for(receiver.per_minute, receiver.per_second):
-            limiter = SlidingWindowLimiter(limits_for(receiver.per_minute, receiver.per_second))
+        limits = limits_for(receiver.per_minute, receiver.per_second, receiver.per_10s)
+        if limiter is None or limiter.limits != limits:
+            limiter = SlidingWindowLimiter(limits)
             longest = max((window for _, window in limiter.limits), default=0.0)
             offset = self.clock() - self.wall()
             for sent_at in self.outbox.recent_sends(receiver.name, self.wall() - longest):

@@ -48,9 +48,12 @@ class SlidingWindowLimiter:
             sent.append(now)
 
 
-def limits_for(per_minute: float, per_second: float | None) -> list[tuple[int, float]]:
-    """Per-minute limit (fractions allowed: 0.5/min → 1 per 2 minutes), optional per-second limit."""
+def limits_for(per_minute: float, per_second: float | None, per_10s: int = 0) -> list[tuple[int, float]]:
+    """Per-minute limit (fractions allowed: 0.5/min → 1 per 2 minutes), optional per-second limit and
+    optional pacing (at most ``per_10s`` in any 10 s)."""
     limits: list[tuple[int, float]] = []
+    if per_10s:
+        limits.append((per_10s, 10.0))
     if per_minute >= 1:
         limits.append((int(per_minute), 60.0))
     elif per_minute > 0:
