@@ -31,7 +31,6 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 from conftest import require_binary
 
@@ -350,9 +349,6 @@ def test_alertmanager_sends_the_token_the_bridge_checks() -> None:
     assert variable in _bridge_env(), f"deploy/bridge.env.example does not name {variable}"
 
 
-@pytest.mark.xfail(reason="integration gap between alert-rules/alertmanager.yml (receivers oncall, platform, "
-                          "team-*) and deploy/bridge.yml (ops-dingtalk, ops-wecom, ops-feishu): the bridge answers "
-                          "those posts with 503. Remove this marker once the names agree.")
 def test_every_alertmanager_receiver_exists_in_the_bridge_config() -> None:
     bridge_receivers = set(_yaml(BRIDGE_CONFIG)["receivers"])
     missing = {receiver for receiver, hooks in _webhook_urls().items() if hooks} - bridge_receivers
@@ -425,8 +421,6 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     assert {".git", ".venv", "**/node_modules", "deploy/*.env"} <= ignored
 
 
-@pytest.mark.xfail(reason="deploy/bridge.yml links chat messages to /d/marketplace-overview; the Overview's uid is "
-                          "mpx-overview (dashboards/generate.py). Remove this marker once the link is fixed.")
 def test_the_bridge_links_chat_messages_to_a_provisioned_dashboard() -> None:
     url = urlsplit(_yaml(BRIDGE_CONFIG)["defaults"]["grafana_url"])
     uids = {json.loads(path.read_text(encoding="utf-8"))["uid"] for path in (ROOT / "dashboards").glob("*.json")}
