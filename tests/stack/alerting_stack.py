@@ -1,0 +1,524 @@
+"""The whole alerting path on 127.0.0.1, as an operator runs it, for the end-to-end test and the
+fault→chat latency bench:
+
+    simulator fault → demo exporter → Prometheus (the GENERATED rules, test profile) →
+    Alertmanager (the GENERATED alertmanager.yml) → bridge (its own process, SQLite outbox) →
+    fake DingTalk / WeCom / Feishu robots (signature, format and byte limits checked)
+
+Why a plain module and not pytest fixtures: ``bench/alert_latency.py`` starts the same stack
+outside pytest. Nothing here imports pytest; a wait that times out raises ``AssertionError`` with
+what every component said last (Prometheus alerts, Alertmanager alerts, bridge metrics, robot
+inbox), so a red test or a failed bench run says where the chain broke.
+
+Reused, not copied: the fake robots (``tests/integration/fake_robots.py``) run in a background
+thread of this process so the checks can read every request body they got; the generator's
+``write_profile`` writes the rules and the Alertmanager config; the caller brings the demo
+exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+for _extra in (ROOT / "tests", ROOT / "tests" / "integration", ROOT / "alert-rules"):
+    if str(_extra) not in sys.path:  # conftest, fake_robots and the generator are plain modules
+        sys.path.insert(0, str(_extra))
+
+from conftest import free_port, local_client  # noqa: E402
+from fake_robots import FakeRobots, Received, Robot  # noqa: E402
+from generate import RULES_FILE, write_profile  # noqa: E402
+
+from marketplace_exporter import catalogue as cat  # noqa: E402
+
+T = TypeVar("T")
+
+#: one robot per chat; secrets and keys are made up and must never appear in the bridge's log
+DINGTALK = Robot("dingtalk", "e2e-ding-token-7c1d9e", "SECe2e-ding-secret-5b2a8f")
+WECOM = Robot("wecom", "e2e-wecom-key-3f6e1a")
+FEISHU = Robot("feishu", "e2e-feishu-hook-9d4c2b", "e2e-feishu-secret-8a7b6c")
+WEBHOOK = Robot("webhook", "e2e-platform-hook-1e2f3a")
+BRIDGE_TOKEN = "e2e-bridge-bearer-6d5c4b"
+ROBOT_SECRETS = (DINGTALK.token, DINGTALK.secret or "", WECOM.token, FEISHU.token, FEISHU.secret or "",
+                 WEBHOOK.token, BRIDGE_TOKEN)
+
+#: which chat each receiver of the GENERATED alertmanager.yml posts to (a deployment's choice,
+#: written in bridge.yml): criticals → on-call DingTalk; the Shopee/Lazada/TikTok team on WeCom;
+#: the Amazon team on Feishu; everything else (platform, other teams) a generic webhook
+RECEIVER_ROBOTS = {"oncall": DINGTALK, "team-sea": WECOM, "team-amazon": FEISHU}
+RUNBOOK_BASE = "https://github.com/example/marketplace-exporter/blob/main"
+MOBILE = "13800000000"
+GRAFANA_URL = "http://127.0.0.1:3000/d/mpx-overview"
+
+#: a component is ready ~0.1–1 s after start; 20 s is for a loaded CI machine
+READY_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+# --- the fake robots in a background event loop ------------------------------------------------
+
+class RobotsThread:
+    """:class:`fake_robots.FakeRobots` served from its own event loop in a daemon thread.
+
+    The tests are synchronous (one module-scoped stack shared by ordered scenarios); every call
+    into the robots runs on their loop, so nothing races with a request being recorded.
+    """
+
+    def __init__(self, robots: list[Robot]) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-robots", daemon=True)
+        self._thread.start()
+        self._fake: FakeRobots = self._call(lambda: FakeRobots(robots))
+        self.base_url: str = self._run(self._fake.start())
+
+    def _run(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout=10)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        async def inside() -> T:
+            return fn()
+        result: T = self._run(inside())
+        return result
+
+    def url(self, robot: Robot) -> str:
+        return self._fake.url(robot.kind, robot.token)
+
+    def fail(self, robot: Robot, mode: str, seconds: float | None = None) -> None:
+        """Make ``robot`` misbehave (``http_500``, ``throttle``, ``security``, ``disconnect``)."""
+        self._call(lambda: self._fake.fail(robot.token, mode, seconds=seconds))
+
+    def clear(self) -> None:
+        self._call(self._fake.clear)
+
+    def received(self, robot: Robot | None = None) -> list[Received]:
+        """Every request the robots got so far (answered ok or not), oldest first."""
+        everything = self._call(lambda: list(self._fake.received))
+        return [r for r in everything if robot is None or (r.kind == robot.kind and r.token == robot.token)]
+
+    def close(self) -> None:
+        try:
+            self._run(self._fake.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+
+# --- what a chat message says ------------------------------------------------------------------
+
+#: one alert's section in a bridge message: ``**[告警] Name** · critical`` (WeCom wraps the state in
+#: a <font> tag), then ``- key: value`` lines
+_SECTION_HEAD = re.compile(r"\*\*\[(?:<font[^>]*>)?(告警|已恢复|FIRING|RESOLVED)(?:</font>)?\] ([^*\s]+)\*\*")
+_LABELS_LINE = re.compile(r"^- (?:标签|labels): (.*)$", re.M)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One alert as a chat message shows it."""
+
+    robot: str
+    state: str  # firing | resolved
+    alertname: str
+    labels: dict[str, str]
+    text: str
+    at: float  # when the robot got the message (epoch seconds)
+
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.robot, self.state, self.alertname, self.labels.get("marketplace", ""),
+                self.labels.get("account", ""))
+
+
+def sections(messages: Iterable[Received]) -> list[Section]:
+    """Every alert section of the messages the robots ACCEPTED (a merged message has several)."""
+    found: list[Section] = []
+    for message in messages:
+        if not message.ok:
+            continue
+        text = message.text
+        heads = list(_SECTION_HEAD.finditer(text))
+        for index, head in enumerate(heads):
+            end = heads[index + 1].start() if index + 1 < len(heads) else len(text)
+            body = text[head.start():end]
+            labels: dict[str, str] = {}
+            line = _LABELS_LINE.search(body)
+            if line:
+                for pair in line.group(1).split(", "):
+                    name, _, value = pair.partition("=")
+                    labels[name.strip()] = value.strip()
+            state = "firing" if head.group(1) in ("告警", "FIRING") else "resolved"
+            found.append(Section(message.kind, state, head.group(2), labels, body, message.at))
+    return found
+
+
+# --- the processes -----------------------------------------------------------------------------
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+            self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, env=self.env, cwd=self.log_path.parent)
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+    def kill(self) -> None:
+        """SIGKILL by PID: no shutdown handler runs (a crash, the OOM killer)."""
+        assert self.popen is not None
+        os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=STOP_TIMEOUT_S)
+
+    def stop(self) -> int | None:
+        """SIGTERM by PID and wait; SIGKILL after the timeout. None if it was already gone."""
+        if self.popen is None or self.popen.poll() is not None:
+            return None
+        os.kill(self.popen.pid, signal.SIGTERM)
+        try:
+            return self.popen.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+            raise AssertionError(f"{self.name} (pid {self.popen.pid}) ignored SIGTERM for {STOP_TIMEOUT_S:g}s") \
+                from None
+
+
+def wait_ready(process: Process, url: str, timeout: float = READY_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    with local_client(timeout=2.0) as client:
+        while True:
+            if not process.alive():
+                raise AssertionError(f"{process.name} exited while starting:\n{process.log_tail()}")
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{process.name} not ready at {url} within {timeout:g}s:\n{process.log_tail()}")
+            time.sleep(0.1)
+
+
+@dataclass
+class AlertingStack:
+    """Prometheus + Alertmanager + bridge + fake robots around an already running demo exporter.
+
+    ``which`` resolves a binary name (the test passes ``conftest.require_binary`` so a missing
+    binary fails under REQUIRE_STACK=1; the bench passes ``shutil.which``-based lookup).
+    """
+
+    workdir: Path
+    exporter_url: str
+    sim_url: str
+    which: Callable[[str], str]
+    robots: RobotsThread | None = None
+    bridge: Process | None = None
+    alertmanager: Process | None = None
+    prometheus: Process | None = None
+    bridge_port: int = 0
+    am_port: int = 0
+    prom_port: int = 0
+    generated: dict[str, Path] = field(default_factory=dict)
+    _stopped: list[str] = field(default_factory=list)
+
+    # -- start/stop --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.robots = RobotsThread([DINGTALK, WECOM, FEISHU, WEBHOOK])
+        self.bridge_port = free_port()
+        token_file = self.workdir / "bridge-token"
+        token_file.write_text(BRIDGE_TOKEN + "\n", encoding="utf-8")
+        self.generated = write_profile(self.workdir / "generated", "test", self.bridge_url,
+                                       bridge_credentials_file=str(token_file))
+        self._write_bridge_config()
+        self.bridge = self._bridge_process()
+        self.bridge.start()
+        wait_ready(self.bridge, f"{self.bridge_url}/-/ready")
+        self._start_alertmanager()
+        self._start_prometheus()
+
+    @property
+    def bridge_url(self) -> str:
+        return f"http://127.0.0.1:{self.bridge_port}"
+
+    @property
+    def am_url(self) -> str:
+        return f"http://127.0.0.1:{self.am_port}"
+
+    @property
+    def prom_url(self) -> str:
+        return f"http://127.0.0.1:{self.prom_port}"
+
+    def receivers(self) -> list[str]:
+        """The receiver names of the generated alertmanager.yml."""
+        config = yaml.safe_load(self.generated["alertmanager.yml"].read_text(encoding="utf-8"))
+        return [receiver["name"] for receiver in config["receivers"]]
+
+    def _write_bridge_config(self) -> None:
+        """bridge.yml: every generated receiver gets a robot; URLs and secrets come from the
+        environment, as the docs tell operators to do."""
+        lines = [f"storage_path: {self.workdir / 'outbox.db'}",
+                 "auth:", "  bearer_token: ${E2E_BRIDGE_TOKEN}",
+                 "defaults:", "  language: zh", "  timezone: Asia/Shanghai",
+                 f"  grafana_url: {GRAFANA_URL}", f"  runbook_base_url: {RUNBOOK_BASE}",
+                 # a robot that is down is retried within a second, not after minutes (test speed)
+                 "retry: {initial_backoff: 200ms, max_backoff: 1s}",
+                 "receivers:"]
+        for name in self.receivers():
+            robot = RECEIVER_ROBOTS.get(name, WEBHOOK)
+            var = "E2E_" + robot.kind.upper()
+            lines += [f"  {name}:", f"    channel: {robot.kind}", f"    url: ${{{var}_URL}}"]
+            if robot.secret:
+                lines.append(f"    secret: ${{{var}_SECRET}}")
+            if robot is DINGTALK:
+                lines.append(f"    mentions: {{mobiles: ['{MOBILE}']}}")
+        (self.workdir / "bridge.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def _bridge_process(self) -> Process:
+        assert self.robots is not None
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "E2E_BRIDGE_TOKEN": BRIDGE_TOKEN}
+        for robot in (DINGTALK, WECOM, FEISHU, WEBHOOK):
+            env[f"E2E_{robot.kind.upper()}_URL"] = self.robots.url(robot)
+            if robot.secret:
+                env[f"E2E_{robot.kind.upper()}_SECRET"] = robot.secret
+        return Process("bridge", [sys.executable, "-m", "marketplace_exporter", "--log.level=debug", "bridge",
+                                  f"--config.file={self.workdir / 'bridge.yml'}",
+                                  f"--web.listen-address=127.0.0.1:{self.bridge_port}"],
+                       self.workdir / "bridge.log", env=env)
+
+    def kill_bridge(self) -> None:
+        """SIGKILL the bridge (by PID) with whatever it has queued."""
+        assert self.bridge is not None
+        self.bridge.kill()
+
+    def restart_bridge(self) -> None:
+        """A new bridge process on the same port and the same SQLite outbox."""
+        self.bridge = self._bridge_process()
+        self.bridge.start()
+        wait_ready(self.bridge, f"{self.bridge_url}/-/ready")
+
+    def _start_alertmanager(self) -> None:
+        binary = self.which("prometheus-alertmanager")
+        for _attempt in range(3):
+            self.am_port = free_port()
+            process = Process("alertmanager", [
+                binary, f"--config.file={self.generated['alertmanager.yml']}",
+                f"--storage.path={self.workdir / 'am-data'}", f"--web.listen-address=127.0.0.1:{self.am_port}",
+                f"--web.external-url={self.am_url}", "--cluster.listen-address="],
+                self.workdir / "alertmanager.log")
+            process.start()
+            try:
+                wait_ready(process, f"{self.am_url}/-/ready")
+            except AssertionError:
+                process.stop()
+                if "address already in use" in process.log_tail():
+                    continue
+                raise
+            self.alertmanager = process
+            return
+        raise AssertionError("alertmanager: no free port after 3 attempts")
+
+    def _start_prometheus(self) -> None:
+        binary = self.which("prometheus")
+        config = self.workdir / "prometheus.yml"
+        config.write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(self.generated[RULES_FILE])],
+            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{self.am_port}"]}]}]},
+            # job names are the ones the generated rules select on
+            "scrape_configs": [
+                {"job_name": "marketplace-exporter",
+                 "static_configs": [{"targets": [self.exporter_url.removeprefix("http://")]}]},
+                {"job_name": "marketplace-bridge", "static_configs": [{"targets": [f"127.0.0.1:{self.bridge_port}"]}]},
+            ]}, sort_keys=False), encoding="utf-8")
+        for _attempt in range(3):
+            self.prom_port = free_port()
+            process = Process("prometheus", [
+                binary, f"--config.file={config}", f"--storage.tsdb.path={self.workdir / 'prom-data'}",
+                f"--web.listen-address=127.0.0.1:{self.prom_port}", f"--web.external-url={self.prom_url}"],
+                self.workdir / "prometheus.log")
+            process.start()
+            try:
+                wait_ready(process, f"{self.prom_url}/-/ready")
+            except AssertionError:
+                process.stop()
+                if "address already in use" in process.log_tail():
+                    continue
+                raise
+            self.prometheus = process
+            return
+        raise AssertionError("prometheus: no free port after 3 attempts")
+
+    def stop(self) -> list[str]:
+        """Stop everything this stack started, by PID; the problems seen (non-zero exits)."""
+        problems: list[str] = []
+        for process in (self.prometheus, self.alertmanager, self.bridge):
+            if process is None:
+                continue
+            try:
+                code = process.stop()
+            except AssertionError as exc:
+                problems.append(str(exc))
+                continue
+            if code not in (None, 0):
+                problems.append(f"{process.name} exited with {code}:\n{process.log_tail()}")
+        if self.robots is not None:
+            self.robots.close()
+        return problems
+
+    # -- faults ------------------------------------------------------------------------------
+    def inject_fault(self, marketplace: str, fault: str, **fields: Any) -> None:
+        body = {"marketplace": marketplace, "fault": fault, **fields}
+        with local_client() as client:
+            response = client.post(f"{self.sim_url}/__sim/faults", json=body)
+        assert response.status_code in (200, 201), f"fault {body} rejected: {response.text}"
+
+    def clear_faults(self) -> None:
+        with local_client() as client:
+            response = client.delete(f"{self.sim_url}/__sim/faults")
+        assert response.status_code in (200, 204), response.text
+
+    # -- what each component says ------------------------------------------------------------
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        with local_client() as client:
+            body = client.get(f"{self.prom_url}/api/v1/query", params={"query": promql}).json()
+        assert body.get("status") == "success", f"{promql}: {body}"
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def query_rules(self) -> list[dict[str, Any]]:
+        """The rule groups Prometheus loaded (``/api/v1/rules``)."""
+        with local_client() as client:
+            groups: list[dict[str, Any]] = client.get(f"{self.prom_url}/api/v1/rules").json()["data"]["groups"]
+        return groups
+
+    def prometheus_alerts(self) -> list[dict[str, Any]]:
+        """Prometheus' active alerts (pending and firing), with ``activeAt``."""
+        with local_client() as client:
+            alerts: list[dict[str, Any]] = client.get(f"{self.prom_url}/api/v1/alerts").json()["data"]["alerts"]
+        return alerts
+
+    def am_alerts(self) -> list[dict[str, Any]]:
+        with local_client() as client:
+            alerts: list[dict[str, Any]] = client.get(f"{self.am_url}/api/v2/alerts").json()
+        return alerts
+
+    def bridge_metrics(self) -> dict[str, float]:
+        """The bridge's own series (``name{labels}`` → value), histograms left out."""
+        with local_client() as client:
+            text = client.get(f"{self.bridge_url}/metrics").text
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("marketplace_bridge_") and "_bucket" not in line:
+                series, _, value = line.rpartition(" ")
+                values[series] = float(value)
+        return values
+
+    def queue_depth(self, receiver: str) -> float:
+        name = cat.BRIDGE_QUEUE_DEPTH.name
+        return sum(value for series, value in self.bridge_metrics().items()
+                   if series.startswith(name + "{") and f'receiver="{receiver}"' in series)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The bridge's archive as ``marketplace-exporter alerts history --format=json`` prints it
+        (read-only on the SQLite outbox: safe while the bridge runs, and after it was killed)."""
+        import json
+
+        done = subprocess.run(
+            [sys.executable, "-m", "marketplace_exporter", "alerts", "history",
+             f"--storage.path={self.workdir / 'outbox.db'}", "--since=1h", "--format=json"],
+            capture_output=True, timeout=30, check=False)
+        assert done.returncode == 0, f"alerts history failed: {done.stderr.decode(errors='replace')[-2000:]}"
+        rows: list[dict[str, Any]] = json.loads(done.stdout)
+        return rows
+
+    def describe(self) -> str:
+        """What every component says right now: the 'last seen' of a timed-out wait."""
+        parts: list[str] = []
+        try:
+            parts.append("Prometheus alerts: " + repr(sorted(
+                (a["labels"].get("alertname"), a["labels"].get("marketplace"), a["labels"].get("account"),
+                 a["state"]) for a in self.prometheus_alerts())))
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            parts.append(f"Prometheus alerts: unavailable ({exc!r})")
+        try:
+            parts.append("Alertmanager alerts: " + repr(sorted(
+                (a["labels"].get("alertname"), a["labels"].get("marketplace"), a["status"]["state"],
+                 tuple(r["name"] for r in a["receivers"])) for a in self.am_alerts())))
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            parts.append(f"Alertmanager alerts: unavailable ({exc!r})")
+        try:
+            parts.append("bridge metrics: " + repr({k: v for k, v in self.bridge_metrics().items() if v}))
+        except (httpx.HTTPError, ValueError) as exc:
+            parts.append(f"bridge metrics: unavailable ({exc!r})")
+        if self.robots is not None:
+            inbox = self.robots.received()
+            parts.append(f"robot inbox ({len(inbox)} requests, last 12): " + repr(
+                [(r.kind, r.code, r.status, r.title) for r in inbox[-12:]]))
+        return "\n  ".join(parts)
+
+    def wait_for(self, what: str, check: Callable[[], T | None], timeout: float) -> T:
+        """Poll ``check`` every 0.25 s until it returns something truthy; fail with :meth:`describe`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = check()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"after {timeout:g}s still waiting for {what}\n  {self.describe()}")
+            time.sleep(0.25)
+
+    def wait_healthy(self, checks: Iterable[tuple[str, str]], timeout: float = 40.0) -> None:
+        """Both targets up, and ``(marketplace, account)`` checks succeeding in Prometheus."""
+        wanted = set(checks)
+
+        def healthy() -> bool:
+            up = {s["metric"]["job"]: s["value"][1] for s in self.query("up")}
+            if up.get("marketplace-exporter") != "1" or up.get("marketplace-bridge") != "1":
+                return False
+            ok = {(s["metric"]["marketplace"], s["metric"]["account"])
+                  for s in self.query(f"{cat.PROBE_SUCCESS.name} == 1")}
+            return wanted <= ok
+
+        self.wait_for(f"both scrape targets up and {sorted(wanted)} succeeding", healthy, timeout)
+
+
+def alert_annotations(rules_file: Path, alertname: str) -> dict[str, str]:
+    """The annotations of ``alertname`` as the generated rules file says (so the test compares the
+    chat message with the rules, never with a retyped string)."""
+    groups = yaml.safe_load(rules_file.read_text(encoding="utf-8"))["groups"]
+    for group in groups:
+        for rule in group["rules"]:
+            if rule.get("alert") == alertname:
+                annotations: dict[str, str] = rule["annotations"]
+                return annotations
+    raise AssertionError(f"{alertname} is not in {rules_file}")
+
