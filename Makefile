@@ -68,6 +68,7 @@ bench: venv deps ## run the benchmarks (bench/probe_cost.py, bench/traffic_overh
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/traffic_overhead.py
 	$(VENV)/bin/python bench/bridge_throughput.py
+	$(VENV)/bin/python bench/alert_latency.py
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
