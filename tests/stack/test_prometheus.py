@@ -259,9 +259,13 @@ def test_hang_times_out_without_delaying_other_checks(prometheus: Prometheus, si
         f"max_over_time((time() - marketplace_probe_last_run_timestamp_seconds)[{window}:1s])"), MY_MAIN)
     stale = {check: age for check, age in ages.items() if check in EVERY_5S and age > STALE_AFTER_S}
     assert not stale, f"other checks stopped running on schedule while my-main hung: {stale}"
+    # the exposition writes le="1" (client_python floatToGoString); match "1.0" too so a change of
+    # format cannot turn this into a query that matches nothing and always passes
+    one_second = 'marketplace_exporter_probe_lateness_seconds_bucket{le=~"1|1[.]0"}'
+    assert prometheus.query(one_second), f"no 1 s lateness bucket: {one_second}"
     late = prometheus.query(
         f"increase(marketplace_exporter_probe_lateness_seconds_count[{window}]) - ignoring(le)"
-        f' increase(marketplace_exporter_probe_lateness_seconds_bucket{{le="1.0"}}[{window}]) > 0')
+        f" increase({one_second}[{window}]) > 0")
     assert late == [], f"probes started over 1 s late while my-main hung: {_brief(late)}"
     _assert_others_healthy(prometheus, MY_MAIN, window)
 
