@@ -18,6 +18,12 @@ what it returns. The rules, per check (thresholds in :class:`Thresholds`)::
 The overall decision: fail if any check fails; undecided if any judged check lacks results or no
 check has a baseline; pass otherwise. While the window is open and nothing failed for certain, the
 decision is ``None`` (keep collecting).
+
+When the deployed service reports its own marketplace calls (docs/traffic.md), production rows
+(:mod:`.verify_production`) join the decision: a failing production row fails the gate like a
+failing check; a judged one lets the gate decide even when no check has a baseline; one with too
+few calls never makes the gate undecided (the probes decide). ``Decision.decided_by`` names the
+evidence the result rests on. Without production rows everything is exactly as above.
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketplace_exporter.catalogue import VerifyResult
 from marketplace_exporter.store import RecentResult
+
+if TYPE_CHECKING:  # verify_production imports this module
+    from marketplace_exporter.deploys.verify_production import ProductionEvaluation
 
 #: how far before the ``started`` marker baseline results are taken from
 BASELINE_WINDOW = 30 * 60.0
@@ -178,6 +187,15 @@ def evaluate_check(check: str, site: str, baseline: Sequence[RecentResult], cand
     return row(CheckVerdict.PASS)
 
 
+class Evidence(StrEnum):
+    """What a decision rests on (``decided_by``)."""
+
+    #: the exporter's own probes of the selected checks
+    PROBES = "probes"
+    #: the deployed service's reported marketplace calls
+    PRODUCTION = "production"
+
+
 @dataclass(frozen=True)
 class Decision:
     """The gate's answer for one round: ``result`` None means "keep collecting"."""
@@ -187,35 +205,65 @@ class Decision:
     #: why the result is what it is (one line each)
     reasons: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: one row per marketplace the service reported calls to before the deploy
+    production: tuple[ProductionEvaluation, ...] = ()
+    #: the evidence that decided a pass or fail (empty while collecting and when undecided)
+    decided_by: tuple[Evidence, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result.value if self.result is not None else None,
                 "final": self.result is not None,
                 "reasons": list(self.reasons), "warnings": list(self.warnings),
-                "checks": [check.to_json() for check in self.checks]}
+                "checks": [check.to_json() for check in self.checks],
+                "production": [row.to_json() for row in self.production],
+                "decided_by": [evidence.value for evidence in self.decided_by]}
 
 
 def decide(evaluations: Sequence[CheckEvaluation], *, window_complete: bool,
-           warnings: Sequence[str] = ()) -> Decision:
-    """Combine the per-check rows into the gate's decision (module docstring)."""
+           warnings: Sequence[str] = (), production: Sequence[ProductionEvaluation] = ()) -> Decision:
+    """Combine the per-check rows (and production rows) into the gate's decision (module docstring)."""
     rows = tuple(evaluations)
+    traffic = tuple(production)
     extra = tuple(warnings)
+
+    def answer(result: VerifyResult | None, reasons: Sequence[str], *by: Evidence) -> Decision:
+        return Decision(result, rows, tuple(reasons), extra, traffic, by)
+
     failed = [e.check for e in rows if e.verdict is CheckVerdict.FAIL]
-    if failed:
-        return Decision(VerifyResult.FAIL, rows, (f"{len(failed)} check(s) regressed: {', '.join(failed)}",), extra)
+    failed_traffic = [p for p in traffic if p.verdict is CheckVerdict.FAIL]
+    if failed or failed_traffic:
+        reasons = [f"{len(failed)} check(s) regressed: {', '.join(failed)}"] if failed else []
+        reasons += [f"{p.marketplace}: {p.reasons[0]}" for p in failed_traffic]
+        return answer(VerifyResult.FAIL, reasons, *((Evidence.PROBES,) if failed else ()),
+                      *((Evidence.PRODUCTION,) if failed_traffic else ()))
     judged = [e for e in rows if e.verdict is not CheckVerdict.NO_BASELINE]
-    if not judged:
-        return Decision(VerifyResult.UNDECIDED, rows,
-                        ("no selected check has results from before the deploy to compare with",), extra)
+    judged_traffic = [p for p in traffic if p.verdict is not CheckVerdict.NO_BASELINE]
+    if not judged and not judged_traffic:
+        return answer(VerifyResult.UNDECIDED, ["no selected check has results from before the deploy to compare with"]
+                      + (["too few production calls before the deploy to compare with"] if traffic else []))
     if not window_complete:
-        return Decision(None, rows, (), extra)
+        return answer(None, ())
+    passed_traffic = [p for p in traffic if p.verdict is CheckVerdict.PASS]
+    quiet_traffic = [f"{p.marketplace} ({p.candidate.requests} calls)" for p in traffic
+                     if p.verdict is CheckVerdict.NO_DATA]
+    traffic_notes = ([f"production calls within tolerance: {_calls(passed_traffic)}"] if passed_traffic else []) + (
+        [f"too few production calls to judge: {', '.join(quiet_traffic)}"] if quiet_traffic else [])
     starved = [e.check for e in rows if e.verdict is CheckVerdict.NO_DATA]
     if starved:
-        return Decision(VerifyResult.UNDECIDED, rows,
-                        (f"too few results after the deploy for: {', '.join(starved)}",), extra)
+        return answer(VerifyResult.UNDECIDED, [f"too few results after the deploy for: {', '.join(starved)}",
+                                               *traffic_notes])
+    if not judged and not passed_traffic:
+        return answer(VerifyResult.UNDECIDED, ["no selected check has results from before the deploy to compare "
+                                               "with", *traffic_notes])
     unjudged = len(rows) - len(judged)
-    notes = (f"{unjudged} check(s) without a baseline were not judged",) if unjudged else ()
-    return Decision(VerifyResult.PASS, rows, (f"{len(judged)} check(s) within tolerance", *notes), extra)
+    notes = [f"{unjudged} check(s) without a baseline were not judged"] if unjudged else []
+    probes = [f"{len(judged)} check(s) within tolerance"] if judged else []
+    return answer(VerifyResult.PASS, [*probes, *notes, *traffic_notes],
+                  *((Evidence.PROBES,) if judged else ()), *((Evidence.PRODUCTION,) if passed_traffic else ()))
+
+
+def _calls(rows: Sequence[ProductionEvaluation]) -> str:
+    return ", ".join(f"{p.marketplace} ({p.candidate.requests} calls)" for p in rows)
 
 
 def freeze_verdict(freeze: str | None, policy: str | None) -> tuple[Decision | None, tuple[str, ...]]:
@@ -253,5 +301,5 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
-__all__ = ["BASELINE_WINDOW", "CheckEvaluation", "CheckVerdict", "Decision", "Thresholds", "WindowStats",
+__all__ = ["BASELINE_WINDOW", "CheckEvaluation", "CheckVerdict", "Decision", "Evidence", "Thresholds", "WindowStats",
            "decide", "evaluate_check", "freeze_verdict", "percentile", "split_history"]

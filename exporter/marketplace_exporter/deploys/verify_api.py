@@ -20,6 +20,12 @@ Answer: ``{"result": "pass"|"fail"|"undecided"|null, "final": bool, "reasons", "
 ``since`` is the exporter's clock, so the runner's clock never matters. Without a site, a marker
 that lists ``sites`` limits the gate to those sites.
 
+Production evidence: when the service reports its own marketplace calls (``POST /api/v1/traffic``
+with the same ``service`` name as the deploy marker), the answer has a ``production`` row per
+marketplace it called in the baseline window (:mod:`.verify_production`). The calls since the gate
+began are counted exactly: the first round keeps the service's traffic counters, later rounds
+subtract them. ``decided_by`` names the evidence a pass or fail rests on.
+
 Every final answer counts once in ``marketplace_deploy_verifications_total{service,environment,
 result}``. Same Bearer token as ``/api/v1/deploys`` (a round spends marketplace quota).
 """
@@ -39,6 +45,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.catalogue import DeployStatus, VerifyResult
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.deploys.api import DEPLOY_LOG
@@ -53,10 +60,18 @@ from marketplace_exporter.deploys.verify import (
     freeze_verdict,
     split_history,
 )
+from marketplace_exporter.deploys.verify_production import (
+    ProductionEvaluation,
+    TrafficCounts,
+    evaluate_production,
+    subtract,
+)
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.server.api_support import json_error, read_json_body
 from marketplace_exporter.server.app import ENGINE, REGISTRY, STORE
 from marketplace_exporter.store import Store
+from marketplace_exporter.traffic.aggregate import TrafficAggregator, TrafficTotals
+from marketplace_exporter.traffic.api import TRAFFIC
 
 PATH = "/api/v1/verify"
 MAX_BODY = 4096
@@ -184,6 +199,44 @@ class ProbeRounds:
 
 PROBE_ROUNDS = web.AppKey("verify_probe_rounds", ProbeRounds)
 
+GateKey = tuple[str, str, float]  # service, environment, since
+
+
+class TrafficStarts:
+    """The deployed service's traffic counters as they were when each gate began.
+
+    The per-minute ring cannot say which calls came after the gate's start (and keeps no reason),
+    so the first round keeps the counters and every later round subtracts them: exact counts, with
+    reason and code, of the calls since the gate began. Entries expire after twice the longest
+    window and are capped in number, so abandoned gates cost nothing lasting."""
+
+    MAX_GATES = 256
+    KEEP = 2 * MAX_WINDOW
+
+    def __init__(self) -> None:
+        self._starts: dict[GateKey, tuple[float, dict[str, TrafficTotals]]] = {}
+
+    def start_of(self, aggregator: TrafficAggregator, key: GateKey, *, now: float,
+                 first_round: bool) -> tuple[dict[str, TrafficTotals], str | None]:
+        """The counters at the gate's start, and a warning when they had to be taken now instead
+        (a later round after the exporter restarted, or on another exporter)."""
+        for stale in [k for k, (taken, _) in self._starts.items() if taken < now - self.KEEP]:
+            del self._starts[stale]
+        kept = self._starts.get(key)
+        if kept is not None:
+            return kept[1], None
+        while len(self._starts) >= self.MAX_GATES:
+            del self._starts[min(self._starts, key=lambda k: self._starts[k][0])]
+        totals = aggregator.totals(key[0])
+        self._starts[key] = (now, totals)
+        if first_round:
+            return totals, None
+        return totals, ("production calls are counted from this round on, not from the gate's start: "
+                        "the exporter kept no counts from then (was it restarted?)")
+
+
+TRAFFIC_STARTS = web.AppKey("verify_traffic_starts", TrafficStarts)
+
 
 async def verify_handler(request: web.Request) -> web.Response:
     authorize(request)
@@ -217,11 +270,20 @@ async def verify_handler(request: web.Request) -> web.Response:
             if not specs:
                 field = "site" if not select_checks(app[STORE], sites, None) else "checks"
                 return json_error(400, _nothing_selected(app[STORE], sites, ask.tag), field=field)
+            aggregator = app.get(TRAFFIC)
+            started: dict[str, TrafficTotals] = {}
+            if aggregator is not None:
+                started, restarted = app[TRAFFIC_STARTS].start_of(
+                    aggregator, (ask.service, ask.environment, since), now=now, first_round=ask.since is None)
+                more = (*more, restarted) if restarted else more
             if ask.probe:
                 answer["probes"] = await app[PROBE_ROUNDS].run(app[ENGINE], specs)
             now = time.time()
+            complete = now - since >= ask.window
+            production = (production_rows(aggregator, ask.service, marker.received_at, started, sites, complete)
+                          if aggregator is not None else [])
             decision = _judge(app[STORE], specs, marker, since=since, now=now, window=ask.window,
-                              warnings=(*warnings, *more))
+                              warnings=(*warnings, *more), production=production)
     answer["now"] = now
     answer["window_complete"] = now - since >= ask.window
     answer.update(decision.to_json())
@@ -230,8 +292,32 @@ async def verify_handler(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+def production_rows(aggregator: TrafficAggregator, service: str, marker_at: float,
+                    started: dict[str, TrafficTotals], sites: tuple[str, ...],
+                    complete: bool) -> list[ProductionEvaluation]:
+    """One row per marketplace ``service`` called in the baseline window before the marker (all its
+    sites: the per-minute counts keep no site), limited to marketplaces serving one of ``sites``
+    when the gate is limited to sites. None of them: no rows, the gate is the probes' alone."""
+    wanted = {site.upper() for site in sites}
+    rows = []
+    for marketplace, now_totals in sorted(aggregator.totals(service).items()):
+        adapter = ADAPTERS.get(marketplace)
+        if wanted and (adapter is None or not wanted & {site.upper() for site in adapter.sites}):
+            continue
+        before = aggregator.window(marker_at - BASELINE_WINDOW, marker_at,
+                                   service=service, marketplace=marketplace)
+        if before is None or before.requests == 0:
+            continue
+        start = started.get(marketplace, TrafficTotals(0, {}))
+        errors = subtract(now_totals.errors, start.errors)
+        after = TrafficCounts(max(0, now_totals.requests - start.requests), sum(errors.values()))
+        rows.append(evaluate_production(marketplace, TrafficCounts(before.requests, before.errors), after,
+                                        errors, window_complete=complete))
+    return rows
+
+
 def _judge(store: Store, specs: list[CheckSpec], marker: DeployRecord, *, since: float, now: float,
-           window: float, warnings: tuple[str, ...]) -> Decision:
+           window: float, warnings: tuple[str, ...], production: list[ProductionEvaluation]) -> Decision:
     complete = now - since >= window
     rows = []
     for spec in specs:
@@ -240,7 +326,7 @@ def _judge(store: Store, specs: list[CheckSpec], marker: DeployRecord, *, since:
         baseline, candidate = split_history(history, marker_at=marker.received_at, since=since,
                                             baseline_window=BASELINE_WINDOW)
         rows.append(evaluate_check(spec.id, spec.site, baseline, candidate, window_complete=complete))
-    return decide(rows, window_complete=complete, warnings=warnings)
+    return decide(rows, window_complete=complete, warnings=warnings, production=production)
 
 
 def _sites(ask: VerifyRequest, marker: DeployRecord, store: Store) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -278,8 +364,10 @@ def install(app: web.Application) -> None:
     counter = VerificationCounter()
     app[VERIFICATIONS] = counter
     app[PROBE_ROUNDS] = ProbeRounds()
+    app[TRAFFIC_STARTS] = TrafficStarts()
     app[REGISTRY].register(counter)
     app.router.add_post(PATH, verify_handler)
 
 
-__all__ = ["PATH", "ProbeRounds", "VerificationCounter", "VerifyRequest", "install", "parse_request", "select_checks"]
+__all__ = ["PATH", "ProbeRounds", "TrafficStarts", "VerificationCounter", "VerifyRequest", "install", "parse_request",
+           "production_rows", "select_checks"]

@@ -15,6 +15,10 @@ roll back a good deploy because the exporter was restarted, unless ``--rollback-
 says so. The command gets ``VERIFY_RESULT``, ``VERIFY_SERVICE``, ``VERIFY_ENVIRONMENT`` in its
 environment; its exit status is printed and never replaces the gate's own exit status.
 
+When the service reports its own marketplace calls to the exporter (docs/traffic.md; the same
+``--service`` name), the table has a production row per marketplace too, and the result says
+which evidence decided it (``DECIDED BY``).
+
 Canary (灰度): deploy one site, ``verify --site US``, then deploy the rest and ``verify`` without
 ``--site`` (docs/ci/deploy-gate.sh does exactly this).
 """
@@ -50,6 +54,7 @@ RESULT_TEXT = {VerifyResult.PASS: "PASS 通过", VerifyResult.FAIL: "FAIL 失败
 MAX_MISSED_ROUNDS = 3
 #: the longest one round may take: probes have their own deadlines, well below this
 ROUND_TIMEOUT = 60.0
+EVIDENCE_TEXT = {"probes": "probes 探测", "production": "production traffic 生产流量"}
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -171,8 +176,12 @@ def progress(answer: dict[str, Any]) -> str:
     failed = sum(row["candidate"]["samples"] - row["candidate"]["successes"] for row in checks)
     probes = answer.get("probes", {})
     quota = f", {probes['quota_wait']} waiting for quota" if probes.get("quota_wait") else ""
+    production = answer.get("production") or []
+    calls = sum(row["candidate"]["requests"] for row in production)
+    errors = sum(row["candidate"]["errors"] for row in production)
+    traffic = f"; production: {calls} calls since the gate began ({errors} failed)" if production else ""
     return (f"verify: collecting {elapsed:.0f}/{answer['window_seconds']:.0f}s: {len(checks)} checks, "
-            f"{after} results after the deploy ({failed} failed){quota}")
+            f"{after} results after the deploy ({failed} failed){quota}{traffic}")
 
 
 def render(answer: dict[str, Any]) -> str:
@@ -185,19 +194,33 @@ def render(answer: dict[str, Any]) -> str:
                      + (f" by {marker['actor']}" if marker.get("actor") else ""))
     for warning in answer.get("warnings", []):
         lines.append(f"WARNING: {warning}")
-    header = ("CHECK", "SITE", "BEFORE", "AFTER", "VERDICT", "DETAILS")
-    rows = [header] + [(row["check"], row["site"], _stats(row["baseline"]), _stats(row["candidate"]),
-                        row["verdict"].upper(), "; ".join([*row["reasons"], *row["failures"]]))
-                       for row in answer.get("checks", [])]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    for row in rows:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-                     + "  " + row[-1])
+    lines += _table(("CHECK", "SITE", "BEFORE", "AFTER", "VERDICT", "DETAILS"),
+                    [(row["check"], row["site"], _stats(row["baseline"]), _stats(row["candidate"]),
+                      row["verdict"].upper(), "; ".join([*row["reasons"], *row["failures"]]))
+                     for row in answer.get("checks", [])])
+    production = answer.get("production") or []
+    if production:
+        service = f"{answer['service']}'s" if answer.get("service") else "the service's"
+        lines.append(f"production: {service} own marketplace calls (生产流量), all sites of each marketplace")
+        lines += _table(("MARKETPLACE", "BEFORE", "AFTER", "VERDICT", "DETAILS"),
+                        [(row["marketplace"], _calls(row["baseline"]), _calls(row["candidate"]),
+                          row["verdict"].upper(), "; ".join([*row["reasons"], *row["failures"]]))
+                         for row in production])
     result = answer.get("result")
     if result:
         lines.append(f"RESULT: {RESULT_TEXT[VerifyResult(result)]}"
                      + (f" — {'; '.join(answer['reasons'])}" if answer.get("reasons") else ""))
+        if production and answer.get("decided_by"):
+            lines.append("DECIDED BY 判定依据: " + ", ".join(EVIDENCE_TEXT.get(e, e) for e in answer["decided_by"]))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]:
+    """Aligned columns; the last (free text) is not padded."""
+    rows = [header, *body]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1]
+            for row in rows]
 
 
 def _stats(side: dict[str, Any]) -> str:
@@ -207,6 +230,14 @@ def _stats(side: dict[str, Any]) -> str:
     if side["p50_seconds"] is None:
         return ratio
     return f"{ratio}, p50 {side['p50_seconds'] * 1000:.0f}ms p95 {side['p95_seconds'] * 1000:.0f}ms"
+
+
+def _calls(side: dict[str, Any]) -> str:
+    if not side["requests"]:
+        return "no calls"
+    ratio = side["error_ratio"] * 100
+    shown = f"{ratio:.1f}" if 0 < ratio < 10 else f"{ratio:.0f}"
+    return f"{shown}% errors of {side['requests']}"
 
 
 def run_on_fail(command: str, result: VerifyResult, service: str, environment: str) -> int:
