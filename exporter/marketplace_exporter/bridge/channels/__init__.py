@@ -98,6 +98,39 @@ def no_code(status: int, what: str) -> Verdict:
     return Verdict(Outcome.PERMANENT, "rejected", "", f"HTTP {status} without {what}")
 
 
+@dataclass(frozen=True)
+class ErrcodeTable:
+    """How a robot that answers ``{"errcode": N, "errmsg": "..."}`` (DingTalk, WeCom) means its codes."""
+
+    #: the robot's name in "HTTP 200 without a DingTalk errcode"
+    robot: str
+    throttle: frozenset[int]
+    security: frozenset[int]
+    too_large: frozenset[int]
+    #: "system busy": worth retrying like a 5xx
+    busy: int = -1
+
+
+def classify_errcode(status: int, body: bytes, table: ErrcodeTable) -> Verdict:
+    """Success only on errcode 0, whatever the HTTP status; every other code is classified."""
+    data = parse_body(body)
+    if data is None or not isinstance(data.get("errcode"), int):
+        return no_code(status, f"a {table.robot} errcode")
+    code = int(data["errcode"])
+    detail = short(data.get("errmsg", ""))
+    if code == 0:
+        return OK
+    if code in table.throttle:
+        return Verdict(Outcome.THROTTLED, "throttled", str(code), detail)
+    if code == table.busy:
+        return Verdict(Outcome.TRANSIENT, "http", str(code), detail)
+    if code in table.security:
+        return Verdict(Outcome.PERMANENT, "security", str(code), detail)
+    if code in table.too_large:
+        return Verdict(Outcome.PERMANENT, "too_large", str(code), detail)
+    return Verdict(Outcome.PERMANENT, "rejected", str(code), detail)
+
+
 def register_url_secrets(url: str) -> None:
     """Make the robot key redactable wherever it appears on its own (query values, path ids)."""
     parts = urlsplit(url)

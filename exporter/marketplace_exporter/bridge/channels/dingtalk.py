@@ -14,15 +14,12 @@ import hmac
 from urllib.parse import quote_plus
 
 from marketplace_exporter.bridge.channels import (
-    OK,
     Channel,
+    ErrcodeTable,
     OutboundRequest,
-    Outcome,
     Verdict,
+    classify_errcode,
     dumps,
-    no_code,
-    parse_body,
-    short,
 )
 from marketplace_exporter.bridge.render import Budget, Mentions, Message
 
@@ -69,23 +66,11 @@ def build(url: str, secret: str | None, message: Message, now: float, msg_id: st
     return OutboundRequest(target, dumps(_body(message, msg_id, message.text)))
 
 
-def classify(status: int, body: bytes) -> Verdict:
-    data = parse_body(body)
-    if data is None or not isinstance(data.get("errcode"), int):
-        return no_code(status, "a DingTalk errcode")
-    code = int(data["errcode"])
-    detail = short(data.get("errmsg", ""))
-    if code == 0:
-        return OK
-    if code in THROTTLE_CODES:
-        return Verdict(Outcome.THROTTLED, "throttled", str(code), detail)
-    if code == BUSY:
-        return Verdict(Outcome.TRANSIENT, "http", str(code), detail)
-    if code in SECURITY_CODES:
-        return Verdict(Outcome.PERMANENT, "security", str(code), detail)
-    if code in TOO_LARGE_CODES:
-        return Verdict(Outcome.PERMANENT, "too_large", str(code), detail)
-    return Verdict(Outcome.PERMANENT, "rejected", str(code), detail)
+TABLE = ErrcodeTable("DingTalk", throttle=THROTTLE_CODES, security=SECURITY_CODES, too_large=TOO_LARGE_CODES,
+                     busy=BUSY)
 
+
+def classify(status: int, body: bytes) -> Verdict:
+    return classify_errcode(status, body, TABLE)
 
 CHANNEL = Channel("dingtalk", budget, build, classify)

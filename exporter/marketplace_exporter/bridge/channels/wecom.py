@@ -7,15 +7,12 @@ The ``key`` query parameter is the only credential (no signing). Limit: the mark
 from __future__ import annotations
 
 from marketplace_exporter.bridge.channels import (
-    OK,
     Channel,
+    ErrcodeTable,
     OutboundRequest,
-    Outcome,
     Verdict,
+    classify_errcode,
     dumps,
-    no_code,
-    parse_body,
-    short,
 )
 from marketplace_exporter.bridge.render import Budget, Mentions, Message
 
@@ -34,23 +31,11 @@ def build(url: str, secret: str | None, message: Message, now: float, msg_id: st
     return OutboundRequest(url, dumps({"msgtype": "markdown", "markdown": {"content": message.text}}))
 
 
-def classify(status: int, body: bytes) -> Verdict:
-    data = parse_body(body)
-    if data is None or not isinstance(data.get("errcode"), int):
-        return no_code(status, "a WeCom errcode")
-    code = int(data["errcode"])
-    detail = short(data.get("errmsg", ""))
-    if code == 0:
-        return OK
-    if code in THROTTLE_CODES:
-        return Verdict(Outcome.THROTTLED, "throttled", str(code), detail)
-    if code == BUSY:
-        return Verdict(Outcome.TRANSIENT, "http", str(code), detail)
-    if code in SECURITY_CODES:
-        return Verdict(Outcome.PERMANENT, "security", str(code), detail)
-    if code in TOO_LARGE_CODES:
-        return Verdict(Outcome.PERMANENT, "too_large", str(code), detail)
-    return Verdict(Outcome.PERMANENT, "rejected", str(code), detail)
+TABLE = ErrcodeTable("WeCom", throttle=THROTTLE_CODES, security=SECURITY_CODES, too_large=TOO_LARGE_CODES,
+                     busy=BUSY)
 
+
+def classify(status: int, body: bytes) -> Verdict:
+    return classify_errcode(status, body, TABLE)
 
 CHANNEL = Channel("wecom", budget, build, classify)
