@@ -13,6 +13,7 @@ from marketplace_exporter.adapters import (
     ADAPTERS,
     aliexpress,
     amazon_sp,
+    ebay,
     lazada,
     mercadolibre,
     shopee,
@@ -20,6 +21,7 @@ from marketplace_exporter.adapters import (
     walmart,
 )
 from marketplace_exporter.adapters.ebay_responses import classify_error
+from marketplace_exporter.adapters.ebay_responses import classify_token as ebay_classify_token
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.model import HttpResponse, ProbeOutcome
 from marketplace_exporter.traffic.classify import (
@@ -118,6 +120,72 @@ FAILURES: list[tuple[str, str, int, bytes]] = [
     ("ebay", "privilege", 403, body({"errors": [{"errorId": 1100, "message": "Access denied"}]})),
     ("walmart", "partner_profile", 401, body({"errors": [{"code": "UNAUTHORIZED.GMP_GATEWAY_API"}]})),
 ]
+
+
+# every (traffic operation, probe classifier) pair whose answers are classified the same way:
+# API calls as the probe's call step reads them, token exchanges as its token step reads them
+PROBE_STEPS: list[tuple[str, str, Any]] = [
+    *((name, operation, PROBE_CLASSIFIERS[name]) for name, operation in [
+        ("shopee", "order.get_order_list"), ("amazon_sp", "orders.get_order_items"), ("lazada", "orders.get"),
+        ("tiktok_shop", "order.search"), ("mercadolibre", "orders.get"), ("aliexpress", "merchant_profile"),
+        ("walmart", "orders.acknowledge")]),
+    ("ebay", "fulfillment.get_order", lambda r: ebay.classify_call(r, NOW, ebay._CALLS["privilege"])),
+    ("amazon_sp", "lwa_token", lambda r: amazon_sp.classify_token(r, NOW)),
+    ("ebay", "oauth_token", lambda r: ebay_classify_token(r, NOW, "refresh_token")),
+    ("walmart", "token", lambda r: walmart.classify_token(r, NOW)),
+]
+MESSAGES = ["", "No permission to current api.", "The access token you provided has expired.",
+            "This ban will last for 5 more seconds", "令牌已过期"]
+
+
+def error_bodies(codes: frozenset[str]) -> list[bytes]:
+    """Every known code (plus unknown ones) in every error envelope the adapters read, with messages
+    that steer the text-reading rules (permission, expired token, ban seconds)."""
+    bodies = [b"", b"<html>bad gateway</html>", b"local_rate_limited", b"{}", b'{"error": ""}', b'{"code": 0}',
+              b'{"code": "0"}', b'{"errors": []}']
+    for code in sorted(codes) + ["brand_new_code", "7", "105005"]:
+        for message in MESSAGES:
+            envelopes: list[dict[str, Any]] = [
+                {"error": code, "message": message}, {"error": code, "error_description": message},
+                {"code": code, "type": "ISV", "message": message},
+                {"errors": [{"code": code, "message": "denied", "details": message}]},
+                {"error_response": {"code": code, "msg": message, "sub_code": "isv.permission-denied"}}]
+            if code.isdigit():
+                envelopes += [{"code": int(code), "message": message},
+                              {"errors": [{"errorId": int(code), "message": message}]}]
+            bodies += [json.dumps(envelope, ensure_ascii=False).encode() for envelope in envelopes]
+    return bodies
+
+
+@pytest.mark.parametrize(("marketplace", "operation", "probe"), PROBE_STEPS,
+                         ids=[f"{name}-{operation}" for name, operation, _ in PROBE_STEPS])
+def test_traffic_labels_every_error_body_exactly_as_the_probe_does(marketplace: str, operation: str,
+                                                                    probe: Any) -> None:
+    adapter = ADAPTERS[marketplace]
+    compared = 0
+    for raw in error_bodies(adapter.known_codes):
+        for status in (200, 400, 401, 403, 429, 503):
+            for headers in ({}, {"retry-after": "7"}):
+                outcome = probe(HttpResponse(status, headers, raw))
+                if not isinstance(outcome, ProbeOutcome) or outcome.success:
+                    continue  # a success (or a minted token) is no error body
+                seen = adapter.classify(operation, status, headers, raw, NOW)
+                if (200 <= status <= 299 and seen.reason is None and outcome.code is None
+                        and outcome.reason is Reason.INVALID_RESPONSE):
+                    continue  # a 2xx without the probe's own payload: its check, not an error body
+                assert (seen.reason, seen.code) == (outcome.reason, outcome.code), (status, raw)
+                compared += 1
+    assert compared > 500
+
+
+def test_traffic_classification_of_errors_builds_no_probe_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message (and retry time) is the probe's business: the seller's call pays for labels only."""
+    def refuse(*args: object, **kwargs: object) -> ProbeOutcome:
+        raise AssertionError("traffic built a probe outcome")
+
+    monkeypatch.setattr(ProbeOutcome, "failed", refuse)
+    for marketplace, operation, status, raw in FAILURES:
+        assert ADAPTERS[marketplace].classify(operation, status, {}, raw, NOW).reason is not None
 
 
 @pytest.mark.parametrize(("marketplace", "operation", "status", "raw"), FAILURES)

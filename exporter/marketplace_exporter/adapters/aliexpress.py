@@ -36,6 +36,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
@@ -140,7 +141,7 @@ class AliExpress:
         if body is None:
             return status_only(status)
         response = HttpResponse(status, headers, body)
-        return Classification.of(failure_of(response, json_or_none(body), now, None))
+        return Classification.of_verdict(failure_of(response, json_or_none(body), now, None))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: AliExpressCredentials = ctx.credentials
@@ -187,15 +188,15 @@ def classify(response: HttpResponse, now: float, method: str) -> ProbeOutcome:
     body = json_or_none(response.body)
     failure = failure_of(response, body, now, method)
     if failure is not None:
-        return failure
+        return failure.outcome()
     assert body is not None
     wrapper = body.get(method.replace(".", "_") + "_response")
     return _success(wrapper if isinstance(wrapper, dict) else {}, response.status, method)
 
 
 def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
-               method: str | None) -> ProbeOutcome | None:
-    """The failed outcome an AliExpress answer stands for, or None for a success. ``method`` None
+               method: str | None) -> Verdict | None:
+    """What an AliExpress answer means when it is a failure, or None for a success. ``method`` None
     (production traffic: the method is not known for sure) skips the ``<method>_response`` check."""
     status = response.status
     if body is None:
@@ -220,7 +221,7 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
     return None
 
 
-def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> ProbeOutcome:
+def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> Verdict:
     """``error_response``: TOP's numeric code with ``msg``/``sub_code``/``sub_msg`` [OBS E11], or an IOP
     string code with ``type`` in the same wrapper. The ban duration is in ``sub_msg``."""
     code = code_text(error.get("code"))

@@ -29,6 +29,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
@@ -170,9 +171,11 @@ class AmazonSP:
             return status_only(status)
         response = HttpResponse(status, headers, body)
         if operation == LWA_OPERATION:
-            minted = classify_token(response, now)
-            return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
-        return Classification.of(failure_of(response, json_or_none(body), now))
+            if 200 <= status <= 299:  # as the token step reads a 2xx: a usable token or a failure
+                minted = classify_token(response, now)
+                return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
+            return Classification.of_verdict(token_failure_of(response, json_or_none(body), now))
+        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: AmazonCredentials = ctx.credentials
@@ -266,20 +269,30 @@ def classify_token(response: HttpResponse, now: float) -> tuple[str, float] | Pr
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "LWA token response has no usable expires_in",
                                        http_status=status)
         return token, now + expires_in
+    return token_failure_of(response, body, now).outcome()
+
+
+def token_failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict:
+    """What a non-2xx LWA answer means, by its OAuth ``error``. Shared by probes and traffic."""
+    status = response.status
     error = body.get("error") if body is not None else None
     code = short(error, 64) if isinstance(error, str) and error else None
-    description = body.get("error_description") if body is not None else None
     if status == 429:
         reason = Reason.THROTTLED
     elif code is not None and code in LWA_CODES:
         reason = LWA_CODES[code]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-    text = f"LWA token request: HTTP {status}" + (f" {code}" if code else "")
-    if isinstance(description, str) and description:
-        text += f": {description}"
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-    return ProbeOutcome.failed(reason, short(text), code=code, http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        description = body.get("error_description") if body is not None else None
+        text = f"LWA token request: HTTP {status}" + (f" {code}" if code else "")
+        if isinstance(description, str) and description:
+            text += f": {description}"
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        return ProbeOutcome.failed(reason, short(text), code=code, http_status=status, retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
 
 
 def classify_call(response: HttpResponse, now: float, payload_type: type = list) -> ProbeOutcome:
@@ -290,7 +303,7 @@ def classify_call(response: HttpResponse, now: float, payload_type: type = list)
     body = json_or_none(response.body)
     failure = failure_of(response, body, now)
     if failure is not None:
-        return replace(failure, values=values)
+        return replace(failure.outcome(), values=values)
     payload = body.get("payload") if body is not None else None
     if not isinstance(payload, payload_type):
         kind = "list" if payload_type is list else "object"
@@ -300,24 +313,27 @@ def classify_call(response: HttpResponse, now: float, payload_type: type = list)
     return ProbeOutcome.ok(status, message=text, values=values)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
-    """The failed outcome a non-2xx SP-API answer stands for (None for a 2xx): the ``errors``
-    envelope [A5], expired tokens under 403 [A2]. Shared by probes and production traffic."""
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+    """What a non-2xx SP-API answer means (None for a 2xx): the ``errors`` envelope [A5], expired
+    tokens under 403 [A2]. Shared by probes and production traffic."""
     status = response.status
     if 200 <= status <= 299:
         return None
     code, text = _first_error(body)
-    retry = None
     if status == 429:
         reason = Reason.THROTTLED  # QuotaExceeded [A5]; retryable with back-off [A17]
-        retry = retry_after_seconds(response.header("retry-after"), now)
     elif status in (401, 403):
         reason = Reason.AUTH if status == 401 or _token_problem(code, text) else Reason.PERMISSION
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-    message = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-    return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                               retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        retry = retry_after_seconds(response.header("retry-after"), now) if status == 429 else None
+        message = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
+                                   retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
 
 
 def _first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:

@@ -48,6 +48,8 @@ from marketplace_exporter.adapters.ebay_responses import (
     classify_privilege,
     classify_rate_limits,
     classify_token,
+    error_verdict,
+    token_failure_of,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import CredentialObservation, HttpResponse, Operation, ProbeOutcome, RequestSpec
@@ -182,9 +184,11 @@ class Ebay:
             return status_only(status)
         response = HttpResponse(status, headers, body)
         if operation == TOKEN_OPERATION:
-            minted = classify_token(response, now, "refresh_token")
-            return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
-        return Classification.of(None if 200 <= status <= 299 else classify_error(response, now))
+            if 200 <= status <= 299:  # as the token step reads a 2xx: a usable token or a failure
+                minted = classify_token(response, now, "refresh_token")
+                return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
+            return Classification.of_verdict(token_failure_of(response, json_or_none(body), now, "refresh_token"))
+        return Classification.of_verdict(None if 200 <= status <= 299 else error_verdict(response, now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: EbayCredentials = ctx.credentials

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from marketplace_exporter.adapters.base import json_or_none
+from marketplace_exporter.adapters.base import Verdict, json_or_none
 from marketplace_exporter.adapters.common import (
     finite_number,
     reason_for_status,
@@ -86,6 +86,14 @@ def classify_token(response: HttpResponse, now: float, grant: str) -> tuple[str,
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"{what}: no usable expires_in",
                                        http_status=status)
         return token, now + expires_in
+    return token_failure_of(response, body, now, grant).outcome()
+
+
+def token_failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
+                     grant: str) -> Verdict:
+    """What a non-2xx token answer means: its OAuth ``error``, or the REST envelope some gateways
+    send instead. Shared by probes and production traffic."""
+    status = response.status
     error = body.get("error") if body is not None else None
     code = short(error, 64) if isinstance(error, str) and error else None
     description = body.get("error_description") if body is not None else None
@@ -101,24 +109,38 @@ def classify_token(response: HttpResponse, now: float, grant: str) -> tuple[str,
         reason = ERROR_REASONS[int(code)]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-    message = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-    return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                               retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        what = f"eBay token request ({grant} grant)"
+        message = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
+                                   retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
 
 
 def classify_error(response: HttpResponse, now: float) -> ProbeOutcome:
-    """A non-2xx API answer: ``errors[0].errorId`` decides [B3]; without one, the status does."""
+    """A non-2xx API answer as the probe reports it (see :func:`error_verdict`)."""
+    return error_verdict(response, now).outcome()
+
+
+def error_verdict(response: HttpResponse, now: float) -> Verdict:
+    """What a non-2xx API answer means: ``errors[0].errorId`` decides [B3]; without one, the status
+    does. Shared by probes and production traffic."""
     status = response.status
     code, text = first_error(json_or_none(response.body))
-    reason = ERROR_REASONS.get(int(code)) if code is not None else None
-    if reason is None:
-        reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-    # Retry-After on eBay 429s is not documented; honoured when present, else the engine backs off
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-    message = f"HTTP {status}" + (f" errorId {code}" if code else "") + (f": {text}" if text else "")
-    return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                               retry_after_seconds=retry)
+    named = ERROR_REASONS.get(int(code)) if code is not None else None
+    reason = named if named is not None else reason_for_status(status) or Reason.INVALID_RESPONSE
+
+    def outcome() -> ProbeOutcome:
+        # Retry-After on eBay 429s is not documented; honoured when present, else the engine backs off
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        message = f"HTTP {status}" + (f" errorId {code}" if code else "") + (f": {text}" if text else "")
+        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
+                                   retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
 
 
 def first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:

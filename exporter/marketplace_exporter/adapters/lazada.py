@@ -35,6 +35,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import host_of, match_path, routes, short, status_only
@@ -129,7 +130,7 @@ class Lazada:
         if body is None:
             return status_only(status)
         response = HttpResponse(status, headers, body)
-        return Classification.of(failure_of(response, json_or_none(body), now))
+        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: LazadaCredentials = ctx.credentials
@@ -179,13 +180,13 @@ def classify(response: HttpResponse, now: float) -> ProbeOutcome:
     body = json_or_none(response.body)
     failure = failure_of(response, body, now)
     if failure is not None:
-        return failure
+        return failure.outcome()
     assert body is not None
     return _success(body, response.status)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
-    """The failed outcome any Lazada answer stands for, or None for ``code "0"`` with a 2xx.
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+    """What any Lazada answer means when it is a failure, or None for ``code "0"`` with a 2xx.
     Shared by probes and production traffic."""
     status = response.status
     if body is None or "code" not in body:

@@ -27,6 +27,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
@@ -114,7 +115,7 @@ class MercadoLibre:
         if body is None:
             return status_only(status)
         response = HttpResponse(status, headers, body)
-        return Classification.of(failure_of(response, json_or_none(body), now))
+        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: MercadoLibreCredentials = ctx.credentials
@@ -159,12 +160,11 @@ def classify(response: HttpResponse, now: float, site: str | None = None) -> Pro
     """Status first (ML uses real statuses), the ``error`` code refines a 4xx."""
     body = json_or_none(response.body)
     failure = failure_of(response, body, now)
-    return _success(body, response.status, site) if failure is None else failure
+    return _success(body, response.status, site) if failure is None else failure.outcome()
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
-    """The failed outcome a non-2xx answer stands for (None for a 2xx). Shared by probes and
-    production traffic."""
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+    """What a non-2xx answer means (None for a 2xx). Shared by probes and production traffic."""
     status = response.status
     if 200 <= status <= 299:
         return None
@@ -179,12 +179,16 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
         reason = ERROR_REASONS[code]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-    message = body.get("message") if body is not None else None
-    text = f"HTTP {status}" + (f" {code}" if code else "")
-    if isinstance(message, str) and message and message != code:
-        text += f": {message}"
-    return ProbeOutcome.failed(reason, short(text), code=code, http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        message = body.get("message") if body is not None else None
+        text = f"HTTP {status}" + (f" {code}" if code else "")
+        if isinstance(message, str) and message and message != code:
+            text += f": {message}"
+        return ProbeOutcome.failed(reason, short(text), code=code, http_status=status, retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
 
 
 def _success(body: Mapping[str, Any] | None, status: int, site: str | None) -> ProbeOutcome:

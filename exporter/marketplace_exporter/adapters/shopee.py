@@ -29,6 +29,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
@@ -187,7 +188,7 @@ class Shopee:
         if body is None:
             return status_only(status)
         response = HttpResponse(status, headers, body)
-        return Classification.of(failure_of(response, json_or_none(body), now))
+        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: ShopeeCredentials = ctx.credentials
@@ -231,13 +232,13 @@ def classify(response: HttpResponse, now: float, shop_id: int) -> ProbeOutcome:
     body = json_or_none(response.body)
     failure = failure_of(response, body, now)
     if failure is not None:
-        return failure
+        return failure.outcome()
     assert body is not None
     return _success(body, response.status, shop_id)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
-    """The failed outcome any Shopee answer stands for, or None when its envelope says success
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+    """What any Shopee answer means when it is a failure, or None when its envelope says success
     (``error`` empty with a 2xx). Shared by probes and production traffic."""
     status = response.status
     error = body.get("error") if body is not None else None
@@ -248,14 +249,18 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
     text = body.get("message")
     text = text if isinstance(text, str) else ""
     reason = error_reason(error, text)
-    retry = None
-    if error == "error_limit":
-        retry = _until_midnight_utc8(now)  # "try again after 00:00 (UTC+08:00)" [C3]
-    elif reason is Reason.THROTTLED:
-        retry = retry_after_seconds(response.header("retry-after"), now)  # headers UNCONFIRMED
     code = short(error, 64)
-    return ProbeOutcome.failed(reason, short(f"{code}: {text}" if text else code), code=code,
-                               http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        retry = None
+        if error == "error_limit":
+            retry = _until_midnight_utc8(now)  # "try again after 00:00 (UTC+08:00)" [C3]
+        elif reason is Reason.THROTTLED:
+            retry = retry_after_seconds(response.header("retry-after"), now)  # headers UNCONFIRMED
+        return ProbeOutcome.failed(reason, short(f"{code}: {text}" if text else code), code=code,
+                                   http_status=status, retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
 
 
 def error_reason(error: str, message: str) -> Reason:
@@ -271,15 +276,20 @@ def error_reason(error: str, message: str) -> Reason:
     return Reason.CLIENT_ERROR
 
 
-def _by_status(status: int, why: str, now: float, response: HttpResponse) -> ProbeOutcome:
+def _by_status(status: int, why: str, now: float, response: HttpResponse) -> Verdict:
     if 500 <= status <= 599:
         reason = Reason.SERVER_ERROR
     elif status == 429:
         reason = Reason.THROTTLED
     else:
         reason = Reason.INVALID_RESPONSE
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-    return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status,
+                                   retry_after_seconds=retry)
+
+    return Verdict(reason, None, outcome)
 
 
 def _success(body: Mapping[str, Any], status: int, shop_id: int) -> ProbeOutcome:

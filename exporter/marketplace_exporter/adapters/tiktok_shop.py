@@ -29,6 +29,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
@@ -140,7 +141,7 @@ class TikTokShop:
         if body is None:
             return status_only(status)
         response = HttpResponse(status, headers, body)
-        return Classification.of(failure_of(response, json_or_none(body), now))
+        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: TikTokShopCredentials = ctx.credentials
@@ -202,13 +203,13 @@ def classify(response: HttpResponse, now: float, operation: str = "authorized_sh
     body = json_or_none(response.body)
     failure = failure_of(response, body, now)
     if failure is not None:
-        return failure
+        return failure.outcome()
     assert body is not None
     return _success(body, response.status, operation, shop_cipher)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
-    """The failed outcome any TikTok Shop answer stands for, or None for ``code`` 0 with a 2xx.
+def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+    """What any TikTok Shop answer means when it is a failure, or None for ``code`` 0 with a 2xx.
     Shared by probes and production traffic."""
     status = response.status
     code = _code(body)
@@ -218,8 +219,6 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
         if not 200 <= status <= 299:
             return _by_status(status, "code 0 with a failing status", now, response)
         return None
-    message = body.get("message")
-    text = message if isinstance(message, str) else ""
     reason = code_reason(code)
     if reason is Reason.CLIENT_ERROR:
         # throttling and server failures carry codes the fact sheet does not name (UNCONFIRMED):
@@ -228,10 +227,16 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
             reason = Reason.THROTTLED
         elif 500 <= status <= 599:
             reason = Reason.SERVER_ERROR
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
     label = str(code)
-    return ProbeOutcome.failed(reason, short(f"{label}: {text}" if text else label), code=label,
-                               http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        message = body.get("message")
+        text = message if isinstance(message, str) else ""
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        return ProbeOutcome.failed(reason, short(f"{label}: {text}" if text else label), code=label,
+                                   http_status=status, retry_after_seconds=retry)
+
+    return Verdict(reason, label, outcome)
 
 
 def _code(body: Mapping[str, Any] | None) -> int | None:
@@ -242,15 +247,20 @@ def _code(body: Mapping[str, Any] | None) -> int | None:
     return code
 
 
-def _by_status(status: int, why: str, now: float, response: HttpResponse) -> ProbeOutcome:
+def _by_status(status: int, why: str, now: float, response: HttpResponse) -> Verdict:
     if 500 <= status <= 599:
         reason = Reason.SERVER_ERROR
     elif status == 429:
         reason = Reason.THROTTLED
     else:
         reason = Reason.INVALID_RESPONSE
-    retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-    return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
+        return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status,
+                                   retry_after_seconds=retry)
+
+    return Verdict(reason, None, outcome)
 
 
 def _success(body: Mapping[str, Any], status: int, operation: str, shop_cipher: str | None) -> ProbeOutcome:

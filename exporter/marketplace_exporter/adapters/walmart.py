@@ -30,6 +30,7 @@ from marketplace_exporter.adapters.base import (
     ProbeSteps,
     RouteMatch,
     StrictModel,
+    Verdict,
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
@@ -166,10 +167,10 @@ class Walmart:
             reason = reason_for_status(status)
             return Classification(reason, None, headroom)
         response = HttpResponse(status, headers, body)
-        if operation == TOKEN_OPERATION:
-            minted = classify_token(response, now)
+        if operation == TOKEN_OPERATION and 200 <= status <= 299:
+            minted = classify_token(response, now)  # as the token step reads a 2xx
             return Classification.of(minted if isinstance(minted, ProbeOutcome) else None, headroom)
-        return Classification.of(failure_of(response, now), headroom)
+        return Classification.of_verdict(failure_of(response, now), headroom)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: WalmartCredentials = ctx.credentials
@@ -285,7 +286,7 @@ def classify_token(response: HttpResponse, now: float) -> tuple[str, float] | Pr
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable expires_in",
                                        http_status=status)
         return token, now + expires_in
-    return error_outcome(response, now, "token request: ")
+    return error_verdict(response, now, "token request: ").outcome()
 
 
 def _configured_deadlines(creds: WalmartCredentials) -> Iterator[CredentialObservation]:
@@ -301,7 +302,7 @@ def classify_call(response: HttpResponse, now: float, operation: str) -> ProbeOu
     headroom = observe_headroom(response.headers, now)
     failure = failure_of(response, now)
     if failure is not None:
-        return replace(failure, rate_limit=headroom)
+        return replace(failure.outcome(), rate_limit=headroom)
     body = json_or_none(response.body)
     if body is None:
         return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status}: body is not a JSON object",
@@ -353,25 +354,30 @@ def _partner_profile(body: Mapping[str, Any], status: int) -> ProbeOutcome:
                            values=(("account_status_active", 1.0 if account_status == "ACTIVE" else 0.0),))
 
 
-def failure_of(response: HttpResponse, now: float) -> ProbeOutcome | None:
-    """The failed outcome a non-2xx API answer stands for (None for a 2xx). Shared by probes and
+def failure_of(response: HttpResponse, now: float) -> Verdict | None:
+    """What a non-2xx answer means (None for a 2xx), token answers included. Shared by probes and
     production traffic."""
-    return None if 200 <= response.status <= 299 else error_outcome(response, now, "")
+    return None if 200 <= response.status <= 299 else error_verdict(response, now, "")
 
 
-def error_outcome(response: HttpResponse, now: float, prefix: str) -> ProbeOutcome:
+def error_verdict(response: HttpResponse, now: float, prefix: str) -> Verdict:
     """A non-2xx answer: the status decides where it is unambiguous (401, 403, 429, 5xx [F5][F13]);
     for other 4xx the body's code may name one of those classes; otherwise client_error."""
     status = response.status
     code, text = first_error(json_or_none(response.body))
     reason = error_reason(status, code)
-    retry = None
-    if reason is Reason.THROTTLED:
-        retry = retry_after_seconds(response.header("retry-after"), now)
-        reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
-        if retry is None and reset is not None:
-            retry = min(max(reset - now, 0.0), 86400.0)
-    message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-    if code is None and not text and status == 503:
-        message += " without a body (gateway unreachable [F13])"
-    return ProbeOutcome.failed(reason, short(message), code=code, http_status=status, retry_after_seconds=retry)
+
+    def outcome() -> ProbeOutcome:
+        retry = None
+        if reason is Reason.THROTTLED:
+            retry = retry_after_seconds(response.header("retry-after"), now)
+            reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
+            if retry is None and reset is not None:
+                retry = min(max(reset - now, 0.0), 86400.0)
+        message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+        if code is None and not text and status == 503:
+            message += " without a body (gateway unreachable [F13])"
+        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
+                                   retry_after_seconds=retry)
+
+    return Verdict(reason, code, outcome)
