@@ -19,6 +19,7 @@ exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -450,8 +452,6 @@ class AlertingStack:
     def history(self) -> list[dict[str, Any]]:
         """The bridge's archive as ``marketplace-exporter alerts history --format=json`` prints it
         (read-only on the SQLite outbox: safe while the bridge runs, and after it was killed)."""
-        import json
-
         done = subprocess.run(
             [sys.executable, "-m", "marketplace_exporter", "alerts", "history",
              f"--storage.path={self.workdir / 'outbox.db'}", "--since=1h", "--format=json"],
@@ -479,6 +479,12 @@ class AlertingStack:
             parts.append("bridge metrics: " + repr({k: v for k, v in self.bridge_metrics().items() if v}))
         except (httpx.HTTPError, ValueError) as exc:
             parts.append(f"bridge metrics: unavailable ({exc!r})")
+        try:
+            archive = Counter((row["receiver"], row["alertname"], row["status"], row["state"])
+                              for row in self.history())
+            parts.append(f"bridge archive (receiver, alert, status, state): {dict(sorted(archive.items()))}")
+        except (AssertionError, ValueError, subprocess.SubprocessError) as exc:
+            parts.append(f"bridge archive: unavailable ({exc!r})")
         if self.robots is not None:
             inbox = self.robots.received()
             parts.append(f"robot inbox ({len(inbox)} requests, last 12): " + repr(
