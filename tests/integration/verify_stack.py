@@ -9,14 +9,16 @@ A plain module (not a conftest): ``from verify_stack import ...``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -24,6 +26,8 @@ from aiohttp.test_utils import TestServer
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.server.app import STORE
 from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.traffic import api as traffic_api
+from marketplace_exporter.traffic.aggregate import TrafficAggregator
 
 TOKEN_ENV = "MARKETPLACE_EXPORTER_DEPLOY_TOKEN"
 TOKEN = "verify-test-token-3f9c1e"
@@ -119,9 +123,14 @@ class GateStack:
 
 
 @asynccontextmanager
-async def gate_stack(tmp_path: Path, extra_config: str = "") -> AsyncIterator[GateStack]:
+async def gate_stack(tmp_path: Path, extra_config: str = "",
+                     traffic_clock: Callable[[], float] | None = None) -> AsyncIterator[GateStack]:
     """Simulator + exporter (``create_app`` exactly as ``run`` builds it, audit log under
-    ``tmp_path``). The caller sets the token variable (monkeypatch) before entering."""
+    ``tmp_path``). The caller sets the token variable (monkeypatch) before entering.
+
+    ``traffic_clock``: the clock the exporter's traffic aggregator files reported calls by (its
+    constructor's own parameter), so a test can report "the half hour before the deploy" in a
+    second: the per-minute buckets before a marker's minute are the gate's production baseline."""
     simulator = TestServer(create_simulator_app(), host="127.0.0.1")
     await simulator.start_server()
     sim_url = f"http://127.0.0.1:{simulator.port}"
@@ -130,7 +139,12 @@ async def gate_stack(tmp_path: Path, extra_config: str = "") -> AsyncIterator[Ga
     source = ConfigSource(str(path))
     storage = tmp_path / "data"
     storage.mkdir(exist_ok=True)
-    app = create_app(source, source.load(), storage_path=str(storage))
+    if traffic_clock is None:
+        app = create_app(source, source.load(), storage_path=str(storage))
+    else:
+        clocked = functools.partial(TrafficAggregator, clock=traffic_clock)
+        with mock.patch.object(traffic_api, "TrafficAggregator", clocked):
+            app = create_app(source, source.load(), storage_path=str(storage))
     exporter = TestServer(app, host="127.0.0.1")
     await exporter.start_server()
     try:
