@@ -115,7 +115,7 @@ class RobotsThread:
         return result
 
     def url(self, robot: Robot) -> str:
-        return self._fake.url(robot.kind, robot.token)
+        return str(self._fake.url(robot.kind, robot.token))
 
     def fail(self, robot: Robot, mode: str, seconds: float | None = None) -> None:
         """Make ``robot`` misbehave (``http_500``, ``throttle``, ``security``, ``disconnect``)."""

@@ -20,10 +20,12 @@ fault. Every wait is a poll with a deadline that reports what each component sai
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -62,7 +64,9 @@ class Timeline:
     """What earlier scenarios did, for the later ones."""
 
     fault_at: float = 0.0
+    bridge_killed_at: float = 0.0
     cleared_at: float = 0.0
+    #: robot kind → (down since, back at)
     robot_down: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
@@ -106,8 +110,6 @@ def _history_rows(stack: AlertingStack, receiver: str, alertname: str, state: st
 # --- 0. the wiring ----------------------------------------------------------------------------
 
 def test_generated_config_routes_to_all_three_robots(stack: AlertingStack) -> None:
-    import subprocess
-
     amtool = require_binary("amtool")
     am_config = stack.generated["alertmanager.yml"]
     checked = subprocess.run([amtool, "check-config", str(am_config)], capture_output=True, text=True, check=False)
@@ -137,7 +139,6 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
     stack.wait_healthy([(SHOPEE["marketplace"], SHOPEE["account"]), (AMAZON["marketplace"], AMAZON["account"])])
     # Feishu is down from the start: Amazon's notifications pile up in the bridge for scenario 2
     stack.robots.fail(FEISHU, "http_500")
-    timeline.robot_down["feishu"] = (time.time(), 0.0)
     timeline.fault_at = time.time()
     stack.inject_fault("shopee", "server_error", account=SHOPEE["account"])
     stack.inject_fault("amazon_sp", "server_error", account=AMAZON["account"])
@@ -187,18 +188,19 @@ def test_bridge_killed_with_queued_notifications_delivers_them_after_restart(
     assert stack.queue_depth("team-amazon") >= 1
 
     stack.kill_bridge()
+    timeline.bridge_killed_at = time.time()
     stack.robots.clear()  # Feishu is back
-    timeline.robot_down["feishu"] = (timeline.robot_down["feishu"][0], time.time())
     stack.restart_bridge()
 
-    stack.wait_for(f"Feishu to get {ALERT} firing for amazon_sp/us-main after the bridge restarted",
-                   lambda: _arrived(stack, "feishu", "firing", AMAZON), REDELIVERY_TIMEOUT_S)
+    card_section = stack.wait_for(f"Feishu to get {ALERT} firing for amazon_sp/us-main after the bridge restarted",
+                                  lambda: _arrived(stack, "feishu", "firing", AMAZON), REDELIVERY_TIMEOUT_S)[0]
+    assert card_section.at > timeline.bridge_killed_at, "Feishu accepted it before the kill: nothing was queued"
     stack.wait_for("the bridge to drain team-amazon's queue",
                    lambda: not _history_rows(stack, "team-amazon", ALERT, "queued"), REDELIVERY_TIMEOUT_S)
     sent = [row for row in stack.history() if row["id"] in {q["id"] for q in queued}]
     assert [row["state"] for row in sent] == ["sent"] * len(queued), sent
     assert len(_arrived(stack, "feishu", "firing", AMAZON)) == 1, "delivered more than once after the restart"
-    card = next(m for m in stack.robots.received(FEISHU) if m.ok and ALERT in m.text)
+    card = next(m for m in stack.robots.received(FEISHU) if m.ok and card_section.text in m.text)
     assert card.body["msg_type"] == "interactive" and card.body["card"]["header"]["template"] == "red", card.body
     assert len(card.body["sign"]) > 0 and card.size <= FEISHU_LIMIT
 
@@ -248,7 +250,7 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
 
     for labels in (SHOPEE, AMAZON):
         stack.wait_for(f"DingTalk to get {ALERT} resolved for {labels['marketplace']}/{labels['account']}",
-                       lambda labels=labels: _arrived(stack, "dingtalk", "resolved", labels),  # type: ignore[misc]
+                       partial(_arrived, stack, "dingtalk", "resolved", labels),
                        REDELIVERY_TIMEOUT_S)
     stack.wait_for("every bridge queue to drain", lambda: all(
         row["state"] == "sent" for row in stack.history()), REDELIVERY_TIMEOUT_S)
@@ -260,7 +262,7 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
         for state in ("firing", "resolved")
         for robot, labels in (("dingtalk", SHOPEE), ("dingtalk", AMAZON), ("wecom", SHOPEE), ("feishu", AMAZON))}
     assert dict(counts) == expected, f"each notification exactly once per robot; got {dict(counts)}"
-    down_from, down_until = timeline.robot_down["dingtalk"]
+    down_until = timeline.robot_down["dingtalk"][1]
     resolved = _arrived(stack, "dingtalk", "resolved", SHOPEE) + _arrived(stack, "dingtalk", "resolved", AMAZON)
     assert all(s.at >= down_until for s in resolved), "delivered while DingTalk was still down?"
 
