@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -42,7 +43,7 @@ from alerting_stack import (
     alert_annotations,
     sections,
 )
-from conftest import DemoExporter, require_binary
+from conftest import DemoExporter, local_client, require_binary
 from fake_robots import DINGTALK_LIMIT, FEISHU_LIMIT, WECOM_MARKDOWN_LIMIT
 
 pytestmark = pytest.mark.stack
@@ -267,7 +268,50 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
     assert all(s.at >= down_until for s in resolved), "delivered while DingTalk was still down?"
 
 
-# --- 5. across the whole run --------------------------------------------------------------------
+# --- 5. a group too large for one WeCom message --------------------------------------------------
+
+def test_group_too_large_for_wecom_is_cut_within_4096_bytes(stack: AlertingStack) -> None:
+    """40 alerts in one Alertmanager group reach the SEA team's WeCom robot as ONE markdown message
+    of at most 4,096 bytes that says how many alerts it could not show.
+
+    The demo cannot make 40 Shopee checks fail in one site, so these alerts are posted to the real
+    Alertmanager's API (as Prometheus would); routing, grouping and the bridge are the real ones.
+    """
+    assert stack.robots is not None
+    now = datetime.now(UTC)
+    alertname = "MarketplaceThrottled"  # a warning: team-sea only (quiet hours are off in the test profile)
+    annotations = alert_annotations(stack.generated["marketplace-alerts.yml"], alertname)
+    alerts = [{
+        "labels": {"alertname": alertname, "severity": "warning", "component": "probe", "marketplace": "shopee",
+                   "site": "SG", "account": f"sg-shop-{index:02d}", "check": "get_shop_info", "reason": "throttled",
+                   "job": "marketplace-exporter"},
+        "annotations": {**annotations, "description_zh": f"shopee/sg-shop-{index:02d}（SG）检查项 get_shop_info "
+                                                         "最近 30m 内被限流 12 次：店铺授权下的调用额度已接近上限。"},
+        "startsAt": (now - timedelta(minutes=3)).isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat(),
+        "generatorURL": f"{stack.prom_url}/graph?g0.expr=x",
+    } for index in range(40)]
+    with local_client() as client:
+        response = client.post(f"{stack.am_url}/api/v2/alerts", json=alerts)
+    assert response.status_code == 200, response.text
+
+    def wecom_message() -> list[Any]:
+        return [m for m in stack.robots.received(WECOM) if m.ok and alertname in m.text] if stack.robots else []
+
+    message = stack.wait_for(f"WeCom to get the {alertname} group of 40 alerts", wecom_message, FIRING_TIMEOUT_S)[0]
+    shown = len([s for s in sections([message]) if s.alertname == alertname])
+    content = message.text.encode("utf-8")
+    assert len(content) <= WECOM_MARKDOWN_LIMIT, len(content)
+    assert len(content) > WECOM_MARKDOWN_LIMIT - 1000, f"cut far below the limit: {len(content)} bytes"
+    assert 0 < shown < 40 and f"另有 {40 - shown} 条告警未显示" in message.text, message.text[-300:]
+    assert not [s for s in sections(stack.robots.received()) if s.alertname == alertname and s.robot != "wecom"]
+
+    with local_client() as client:  # resolve them again: the next scenario checks the whole run
+        response = client.post(f"{stack.am_url}/api/v2/alerts",
+                               json=[{**alert, "endsAt": datetime.now(UTC).isoformat()} for alert in alerts])
+    assert response.status_code == 200, response.text
+
+
+# --- 6. across the whole run --------------------------------------------------------------------
 
 def test_every_robot_request_was_signed_and_within_limits_and_no_secret_leaked(stack: AlertingStack) -> None:
     assert stack.robots is not None and stack.bridge is not None
