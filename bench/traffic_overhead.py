@@ -149,29 +149,16 @@ def hook_path(rounds: int, iterations: int = 20_000) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in samples.items()}
 
 
-def instructions(kind: str, iterations: int) -> int | None:
-    """Instructions the hook path executes per call for ``kind`` (callgrind: Ir of a run with
-    ``iterations`` calls minus Ir of a run with none, over ``iterations``); None without valgrind."""
-    if shutil.which("valgrind") is None:
-        return None
-    counts = []
-    for n in (0, iterations):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "callgrind.out")
-            subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                            sys.executable, __file__, "_hook", kind, str(n)],
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with open(out, encoding="utf-8") as handle:
-                summary = next(line for line in handle if line.startswith(("summary:", "totals:")))
-            counts.append(int(summary.split()[1]))
-    return round((counts[1] - counts[0]) / iterations)
-
-
-def hook_child(kind: str, iterations: int) -> None:
-    """Child process for --instructions: imports, warm-up (both runs alike), then the calls."""
-    hook_path_loop(kind, 500)()
-    if iterations:
-        hook_path_loop(kind, iterations)()
+def hook_child(iterations: int) -> None:
+    """Child process under callgrind (--instructions): warm-up, then MARK, and per kind
+    ``iterations`` hook paths followed by MARK (callgrind dumps its counters at each MARK)."""
+    loops = {kind: hook_path_loop(kind, iterations) for kind in KINDS}
+    for kind in KINDS:
+        hook_path_loop(kind, 500)()
+    MARK()
+    for kind in KINDS:
+        loops[kind]()
+        MARK()
     for reporter in _IDLE:
         reporter._queue.clear()
 
@@ -244,60 +231,164 @@ def serve_answers() -> None:
     asyncio.run(run())
 
 
-def in_memory(calls: int, rounds: int) -> dict[str, Cell]:
-    """httpx over ``MockTransport``: no network at all, so the difference is the hook alone."""
-    cells = {}
-    for kind in KINDS:
-        status, extra, body = ANSWERS[kind]
+#: the clients measured; the last is a reference (aiohttp's own tracing machinery, no hook)
+CLIENTS = ("httpx (in-memory)", "httpx", "requests", "aiohttp", "aiohttp (empty trace)")
+REFERENCE = "aiohttp (empty trace)"
 
-        def answer(request: httpx.Request, status: int = status, extra: dict[str, str] = extra,
-                   body: bytes = body) -> httpx.Response:
-            # stream=, as a real transport answers: content= would make httpx read the body inside
-            # the constructor, and the hook (which tees what the caller reads) would see nothing
-            return httpx.Response(status, headers={"content-type": "application/json",
-                                                   "content-length": str(len(body)), **extra},
-                                  stream=httpx.ByteStream(body))
 
-        url = f"https://partner.shopeemobile.com{SHOP_INFO}?partner_id=1&timestamp=2&sign=3"
-        reporter = idle_reporter()
-        with httpx.Client(transport=httpx.MockTransport(answer)) as plain, httpx.Client(
-                transport=TrafficTransport(reporter, account="sg-main", site="SG",
-                                           transport=httpx.MockTransport(answer))) as hooked:
-            cells[kind] = measure(partial(plain.get, url), partial(hooked.get, url), calls * 5, rounds)
+def answer_url(base: str, kind: str) -> str:
+    return f"{base}/shopee{SHOP_INFO}?answer={kind.replace(' ', '+')}&partner_id=1&sign=2"
+
+
+def in_memory_answer(request: httpx.Request) -> httpx.Response:
+    """What the answer server says, without a network: ``stream=`` as a real transport answers
+    (``content=`` would make httpx read the body in the constructor, and the hook, which tees
+    what the caller reads, would see nothing)."""
+    status, extra, body = ANSWERS[request.url.params.get("answer", "success")]
+    return httpx.Response(status, headers={"content-type": "application/json",
+                                           "content-length": str(len(body)), **extra},
+                          stream=httpx.ByteStream(body))
+
+
+def sync_pair(client: str, server: str, reporter: Reporter) -> tuple[Callable[[str], object],
+                                                                     Callable[[str], object], str]:
+    """(plain get, hooked get, base URL) for a sync client; closed when the process ends."""
+    if client == "httpx (in-memory)":
+        plain = httpx.Client(transport=httpx.MockTransport(in_memory_answer))
+        hooked = httpx.Client(transport=TrafficTransport(reporter, account="sg-main", site="SG",
+                                                         transport=httpx.MockTransport(in_memory_answer)))
+        return plain.get, hooked.get, "https://partner.shopeemobile.com"
+    bases = {f"{server}/shopee": "shopee"}
+    if client == "httpx":
+        plain = httpx.Client()
+        hooked = httpx.Client(transport=TrafficTransport(reporter, account="sg-main", site="SG", base_urls=bases))
+        return plain.get, hooked.get, server
+    plain_session, hooked_session = requests.Session(), requests.Session()
+    instrument_session(hooked_session, reporter, account="sg-main", site="SG", base_urls=bases)
+    return plain_session.get, hooked_session.get, server
+
+
+def aiohttp_sessions(client: str, server: str, reporter: Reporter) -> tuple[aiohttp.ClientSession,
+                                                                           aiohttp.ClientSession]:
+    """(plain, hooked) sessions; for the reference row, "hooked" has an empty TraceConfig."""
+    trace = (aiohttp.TraceConfig() if client == REFERENCE else
+             traffic_trace_config(reporter, account="sg-main", site="SG", base_urls={f"{server}/shopee": "shopee"}))
+    return aiohttp.ClientSession(), aiohttp.ClientSession(trace_configs=[trace])
+
+
+async def fetch(session: aiohttp.ClientSession, url: str) -> bytes:
+    async with session.get(url) as response:
+        return await response.read()
+
+
+def expect(client: str, reporter: Reporter, kind: str) -> None:
+    if client == REFERENCE:
+        reporter._queue.clear()  # nothing hooked, nothing to check
+    else:
         check_labels(reporter, kind)
+
+
+def timed(clients: tuple[str, ...], server: str, calls: int, rounds: int) -> dict[str, dict[str, Cell]]:
+    """Every client × kind, timed in this process (see the module docstring)."""
+    cells: dict[str, dict[str, Cell]] = {}
+    for client in clients:
+        reporter = idle_reporter()
+        cells[client] = {}
+        if client.startswith("aiohttp"):
+            for kind in KINDS:
+                cells[client][kind] = asyncio.run(_timed_aiohttp(client, server, kind, reporter, calls, rounds))
+                expect(client, reporter, kind)
+            continue
+        plain, hooked, base = sync_pair(client, server, reporter)
+        n = calls * 5 if client == "httpx (in-memory)" else calls  # 5x faster: more calls per round
+        for kind in KINDS:
+            url = answer_url(base, kind)
+            cells[client][kind] = measure(partial(plain, url), partial(hooked, url), n, rounds)
+            expect(client, reporter, kind)
     return cells
 
 
-def loopback(server: str, calls: int, rounds: int) -> dict[str, dict[str, Cell]]:
-    """httpx, requests and aiohttp, plain and hooked, against the answer server."""
-    base = {f"{server}/shopee": "shopee"}
-    results: dict[str, dict[str, Cell]] = {"httpx": {}, "requests": {}, "aiohttp": {}}
-    for kind in KINDS:
-        url = f"{server}/shopee{SHOP_INFO}?answer={kind.replace(' ', '+')}&partner_id=1&sign=2"
-        reporter = idle_reporter()
-        with httpx.Client() as plain_client, httpx.Client(transport=TrafficTransport(
-                reporter, account="sg-main", site="SG", base_urls=base)) as hooked_client:
-            results["httpx"][kind] = measure(partial(plain_client.get, url), partial(hooked_client.get, url),
-                                             calls, rounds)
-        check_labels(reporter, kind)
-        with requests.Session() as plain_session, requests.Session() as hooked_session:
-            instrument_session(hooked_session, reporter, account="sg-main", site="SG", base_urls=base)
-            results["requests"][kind] = measure(partial(plain_session.get, url), partial(hooked_session.get, url),
-                                                calls, rounds)
-        check_labels(reporter, kind)
-        results["aiohttp"][kind] = asyncio.run(_aiohttp(url, base, reporter, calls, rounds))
-        check_labels(reporter, kind)
-    return results
+async def _timed_aiohttp(client: str, server: str, kind: str, reporter: Reporter, calls: int,
+                         rounds: int) -> Cell:
+    plain, hooked = aiohttp_sessions(client, server, reporter)
+    url = answer_url(server, kind)
+    async with plain, hooked:
+        return await measure_async(partial(fetch, plain, url), partial(fetch, hooked, url), calls, rounds)
 
 
-async def _aiohttp(url: str, base: dict[str, str], reporter: Reporter, calls: int, rounds: int) -> Cell:
-    trace = traffic_trace_config(reporter, account="sg-main", site="SG", base_urls=base)
-    async with aiohttp.ClientSession() as plain, aiohttp.ClientSession(trace_configs=[trace]) as hooked:
-        async def get(session: aiohttp.ClientSession) -> bytes:
-            async with session.get(url) as response:
-                return await response.read()
+# --- instructions (callgrind) ----------------------------------------------------------------------
 
-        return await measure_async(lambda: get(plain), lambda: get(hooked), calls, rounds)
+#: a libc call nothing else in these processes makes: callgrind dumps its counters before each one
+#: (``--dump-before=getppid``), which splits one run into the phases between MARKs
+MARK = os.getppid
+
+
+def count_child(client: str, server: str, calls: int) -> None:
+    """Child process under callgrind: warm-up, MARK, then per kind ``calls`` plain calls, MARK,
+    ``calls`` hooked calls, MARK."""
+    reporter = idle_reporter()
+    if client.startswith("aiohttp"):
+        asyncio.run(_count_aiohttp(client, server, reporter, calls))
+    else:
+        plain, hooked, base = sync_pair(client, server, reporter)
+        urls = [answer_url(base, kind) for kind in KINDS]
+        for url in urls * 10:
+            plain(url)
+            hooked(url)
+        reporter._queue.clear()
+        MARK()
+        for url in urls:
+            for fn in (plain, hooked):
+                for _ in range(calls):
+                    fn(url)
+                MARK()
+    reporter._queue.clear()
+
+
+async def _count_aiohttp(client: str, server: str, reporter: Reporter, calls: int) -> None:
+    plain, hooked = aiohttp_sessions(client, server, reporter)
+    urls = [answer_url(server, kind) for kind in KINDS]
+    async with plain, hooked:
+        for url in urls * 10:
+            await fetch(plain, url)
+            await fetch(hooked, url)
+        reporter._queue.clear()
+        MARK()
+        for url in urls:
+            for session in (plain, hooked):
+                for _ in range(calls):
+                    await fetch(session, url)
+                MARK()
+
+
+def callgrind_phases(args: list[str], phases: int) -> list[int]:
+    """Run this script with ``args`` under callgrind; the instructions of the last ``phases``
+    phases between MARKs (the client process's user-space instructions only: the kernel and the
+    server process are not counted)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getppid",
+                        sys.executable, __file__, *args],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dumps = sorted((name for name in os.listdir(tmp) if name.startswith("cg.out.")),
+                       key=lambda name: int(name.rsplit(".", 1)[1]))
+        counts = []
+        for name in dumps[-phases:]:
+            with open(os.path.join(tmp, name), encoding="utf-8") as handle:
+                line = next(line for line in handle if line.startswith(("summary:", "totals:")))
+            counts.append(int(line.split()[1]))
+    if len(counts) != phases:
+        raise SystemExit(f"callgrind gave {len(counts)} phases, expected {phases}")
+    return counts
+
+
+def counted(clients: tuple[str, ...], server: str, calls: int) -> dict[str, dict[str, tuple[float, float]]]:
+    """client → kind → (plain, hooked) instructions per call."""
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    for client in clients:
+        counts = callgrind_phases(["_count", client, server, str(calls)], 2 * len(KINDS))
+        table[client] = {kind: (counts[2 * i] / calls, counts[2 * i + 1] / calls) for i, kind in enumerate(KINDS)}
+    return table
 
 
 def start_answer_server() -> tuple[str, subprocess.Popen[str]]:
@@ -306,15 +397,29 @@ def start_answer_server() -> tuple[str, subprocess.Popen[str]]:
     return f"http://127.0.0.1:{int(child.stdout.readline())}", child
 
 
-def print_table(cells: dict[str, dict[str, Cell]]) -> None:
-    print(f"  {'client':<18} {'answer':<14} {'plain':>8} {'hooked':>8} {'added':>8}  {'IQR of rounds':<15} goal")
+def print_table(cells: dict[str, dict[str, Cell]], instructions: dict[str, dict[str, tuple[float, float]]],
+                per_us: float | None) -> None:
+    head = f"  {'client':<22} {'answer':<14} {'plain':>7} {'hooked':>7} {'added':>7}  {'IQR of rounds':<15}"
+    if instructions:
+        head += f" {'instr. added':>12} {'≈ µs':>6}"
+    print(head + "  goal")
     for client, by_kind in cells.items():
         for kind, cell in by_kind.items():
             added, q1, q3 = cell.added()
-            verdict = "met" if added < GOAL_US else "MISSED"
-            print(f"  {client:<18} {kind:<14} {statistics.median(cell.plain):>8.1f} "
-                  f"{statistics.median(cell.hooked):>8.1f} {added:>+8.1f}  {q1:>+6.1f} .. {q3:>+5.1f}  "
-                  f"< {GOAL_US:.0f} {verdict}")
+            line = (f"  {client:<22} {kind:<14} {statistics.median(cell.plain):>7.1f} "
+                    f"{statistics.median(cell.hooked):>7.1f} {added:>+7.1f}  {q1:>+6.1f} .. {q3:>+5.1f} ")
+            figure = added
+            if instructions:
+                plain_i, hooked_i = instructions[client][kind]
+                extra = hooked_i - plain_i
+                estimate = extra / per_us if per_us else float("nan")
+                line += f" {extra:>+12,.0f} {estimate:>+6.1f}"
+                figure = estimate
+            if client == REFERENCE:
+                line += "  (reference: no hook)"
+            else:
+                line += f"  < {GOAL_US:.0f}: {'met' if figure < GOAL_US else 'MISSED'}"
+            print(line)
 
 
 # --- 3. ingest ------------------------------------------------------------------------------------
@@ -444,38 +549,54 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="alternating plain/hooked rounds per cell")
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 records (aiohttp senders)")
     parser.add_argument("--instructions", action="store_true",
-                        help="also count the hook path's instructions per call with callgrind (~1 min)")
+                        help="also count instructions with valgrind --tool=callgrind (about 2 more minutes)")
+    parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset of: " + ", ".join(CLIENTS))
     parser.add_argument("--no-ingest", action="store_true", help="skip the exporter ingest measurement")
-    if sys.argv[1:2] == ["_exporter"]:
-        serve_exporter(sys.argv[2])
-        return
-    if sys.argv[1:2] == ["_answers"]:
-        serve_answers()
-        return
-    if sys.argv[1:2] == ["_hook"]:
-        hook_child(sys.argv[2], int(sys.argv[3]))
+    children: dict[str, Callable[[], None]] = {
+        "_exporter": lambda: serve_exporter(sys.argv[2]),
+        "_answers": serve_answers,
+        "_hook": lambda: hook_child(int(sys.argv[2])),
+        "_count": lambda: count_child(sys.argv[2], sys.argv[3], int(sys.argv[4])),
+    }
+    if sys.argv[1:2] and sys.argv[1] in children:
+        children[sys.argv[1]]()
         return
     args = parser.parse_args()
+    clients = tuple(name.strip() for name in args.clients.split(","))
+    if unknown := set(clients) - set(CLIENTS):
+        parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind on PATH")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"traffic hooks: CPU µs per call in the client process; {os.cpu_count()} CPUs, load average "
-          f"{load:.1f}; goal < {GOAL_US:.0f} µs added per call")
-    print(f"hook path alone (route, classification, record, append; median of {args.rounds} rounds)")
+    print(f"traffic hooks, what they add to each call; {os.cpu_count()} CPUs, load average {load:.1f}; "
+          f"goal < {GOAL_US:.0f} µs added per call")
+    print(f"hook path alone (route, classification, record, append), CPU µs per call, median of {args.rounds} rounds")
     alone = hook_path(args.rounds)
+    hook_instructions: dict[str, float] = {}
+    if args.instructions:
+        iterations = 2000
+        counts = callgrind_phases(["_hook", str(iterations)], len(KINDS))
+        hook_instructions = {kind: count / iterations for kind, count in zip(KINDS, counts, strict=True)}
     for kind in KINDS:
-        counted = instructions(kind, 2000) if args.instructions else None
-        extra = f"  {counted:,} instructions/call (callgrind)" if counted is not None else ""
-        print(f"  {kind:<14} {alone[kind]:>6.1f} µs CPU/call{extra}")
+        extra = f"  {hook_instructions[kind]:>9,.0f} instructions/call" if hook_instructions else ""
+        print(f"  {kind:<14} {alone[kind]:>6.1f} µs{extra}")
+    #: instructions per µs of this machine on this kind of code, from the hook path itself
+    per_us = (statistics.median(hook_instructions[kind] / alone[kind] for kind in KINDS)
+              if hook_instructions else None)
     pin(0)
     server, child = start_answer_server()
     try:
-        print(f"added CPU per call, plain vs hooked client in one run (median of {args.rounds} ABBA rounds "
-              f"of {args.calls} calls; loopback server in its own process)", flush=True)
-        cells = {"httpx (in-memory)": in_memory(args.calls, args.rounds)}
-        cells.update(loopback(server, args.calls, args.rounds))
+        print(f"plain vs hooked client in one run, CPU µs per call in the client process (median of "
+              f"{args.rounds} ABBA rounds of {args.calls} calls; the server in its own process)", flush=True)
+        cells = timed(clients, server, args.calls, args.rounds)
+        instructions = counted(clients, server, 100) if args.instructions else {}
     finally:
         child.terminate()
         child.wait(10)
-    print_table(cells)
+    if per_us:
+        print(f"instructions: callgrind, 100 calls per variant; ≈ µs = instructions / {per_us:,.0f} per µs "
+              "(the hook path's own rate above)")
+    print_table(cells, instructions, per_us)
     for reporter in _IDLE:
         reporter._queue.clear()  # nothing to deliver: the bench's reporters point nowhere
     if not args.no_ingest:

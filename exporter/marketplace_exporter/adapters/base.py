@@ -77,10 +77,10 @@ class ProbeContext:
     tokens: TokenCache
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(NamedTuple):
     """What one answer says, whichever call it answers: ``reason`` None means success. ``code`` is
-    the platform's raw code (callers fold codes outside ``known_codes`` into ``other``)."""
+    the platform's raw code (callers fold codes outside ``known_codes`` into ``other``). A tuple:
+    one is made per production call, on the caller's path."""
 
     reason: Reason | None
     code: str | None = None

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+import weakref
+from collections import deque
+from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 
 import aiohttp
@@ -33,15 +35,52 @@ UNREAD_AFTER = 2.0
 class _Call:
     """Per request: what the hooks learn, and the single report."""
 
-    __slots__ = ("routed", "start", "response", "headers_at", "timer", "reported")
+    __slots__ = ("routed", "start", "response", "headers_at", "reported")
 
     def __init__(self, routed: tuple[Adapter, RouteMatch], start: float) -> None:
         self.routed = routed
         self.start = start
         self.response: aiohttp.ClientResponse | None = None
         self.headers_at = start
-        self.timer: asyncio.TimerHandle | None = None
         self.reported = False
+
+
+class _Unread:
+    """Answered calls of one event loop whose body is not read yet, oldest first, and ONE timer
+    that reports those still unread :data:`UNREAD_AFTER` seconds after their headers.
+
+    Not a timer per call: ``call_later`` pushes onto the loop's heap with Python-level comparisons,
+    and the cancelled handle stays in that heap; at hundreds of calls per second that cost more
+    than classifying the answer. Here a call costs one ``deque.append``."""
+
+    __slots__ = ("_calls", "_report", "_timer")
+
+    # no reference to the loop: it is the key of a WeakKeyDictionary whose value this is
+    def __init__(self, report: Callable[[_Call, bytes | None, float], None]) -> None:
+        self._calls: deque[_Call] = deque()
+        self._report = report
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, call: _Call, loop: asyncio.AbstractEventLoop) -> None:
+        self._calls.append(call)
+        if self._timer is None:
+            self._timer = loop.call_later(UNREAD_AFTER, self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = time.perf_counter()
+        calls = self._calls
+        while calls:
+            call = calls[0]
+            due = call.headers_at + UNREAD_AFTER
+            if due > now:
+                # not at each due time (that is a timer per call again when calls are frequent):
+                # an unread body is reported between UNREAD_AFTER and 1.5 x UNREAD_AFTER
+                self._timer = asyncio.get_running_loop().call_later(max(due - now, UNREAD_AFTER / 2), self._sweep)
+                return
+            calls.popleft()
+            if not call.reported:
+                self._report(call, None, call.headers_at - call.start)
 
 
 def _netloc(url: URL) -> str:
@@ -54,15 +93,15 @@ def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None =
     """A TraceConfig for one client instance (``account``: its configured alias)."""
     classifier = Classifier(account=account, site=site, base_urls=base_urls)
     config = aiohttp.TraceConfig()
+    #: per event loop (a config may serve sessions on several threads' loops)
+    unread: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Unread] = weakref.WeakKeyDictionary()
 
     def report(call: _Call, body: bytes | None, duration: float) -> None:
         if call.reported or call.response is None:
             return
         call.reported = True
-        if call.timer is not None:
-            call.timer.cancel()
+        response, call.response = call.response, None  # the unread list must not keep bodies alive
         try:
-            response = call.response
             # a case-insensitive Mapping already: no copy
             reporter.add(classifier.response(call.routed, response.status, response.headers, body, duration))
         except Exception:  # noqa: BLE001,S110 - reporting must never break the caller
@@ -85,8 +124,11 @@ def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None =
         call.response = params.response
         call.headers_at = time.perf_counter()
         try:
-            call.timer = asyncio.get_running_loop().call_later(
-                UNREAD_AFTER, report, call, None, call.headers_at - call.start)
+            loop = asyncio.get_running_loop()
+            pending = unread.get(loop)
+            if pending is None:
+                pending = unread[loop] = _Unread(report)
+            pending.add(call, loop)
         except Exception:  # noqa: BLE001 - no loop: report now, from the status
             report(call, None, call.headers_at - call.start)
 

@@ -1,0 +1,85 @@
+"""The aiohttp hook over real loopback HTTP: a read body is classified, an unread one is reported
+from its status once UNREAD_AFTER has passed, and every call is reported exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from marketplace_exporter.traffic import aiohttp_trace
+from marketplace_exporter.traffic.aiohttp_trace import traffic_trace_config
+from marketplace_exporter.traffic.classify import TrafficRecord
+from marketplace_exporter.traffic.reporter import Reporter
+
+SHOP_INFO = "/shopee/api/v2/shop/get_shop_info"
+ERROR = json.dumps({"request_id": "r", "error": "invalid_acceess_token", "message": "Invalid access_token."})
+
+
+async def shopee_error(_: web.Request) -> web.Response:
+    return web.Response(text=ERROR, content_type="application/json")  # Shopee fails inside HTTP 200
+
+
+def records(reporter: Reporter) -> list[TrafficRecord]:
+    return list(reporter._queue)
+
+
+async def serve() -> TestServer:
+    app = web.Application()
+    app.router.add_get(SHOP_INFO, shopee_error)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+async def test_read_bodies_are_classified_and_unread_ones_reported_from_the_status_later(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiohttp_trace, "UNREAD_AFTER", 0.2)
+    server = await serve()
+    base = str(server.make_url("/shopee"))
+    reporter = Reporter("http://127.0.0.1:9", service="erp", interval=3600)
+    trace = traffic_trace_config(reporter, account="sg-main", site="SG", base_urls={base: "shopee"})
+    try:
+        async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            for _ in range(3):
+                async with session.get(server.make_url(SHOP_INFO)) as response:
+                    await response.read()
+            async with session.get(server.make_url(SHOP_INFO)) as response:
+                pass  # never read: only the status can speak
+            read = records(reporter)
+            assert [(r.reason, r.code) for r in read] == [("auth", "invalid_acceess_token")] * 3
+            await asyncio.sleep(0.5)
+        unread = records(reporter)[3:]
+        assert [(r.status, r.reason, r.code) for r in unread] == [(200, "", "")]
+    finally:
+        reporter._queue.clear()
+        reporter.close(0)
+        await server.close()
+
+
+async def test_many_calls_each_reported_once_and_the_unread_list_drains(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiohttp_trace, "UNREAD_AFTER", 0.1)
+    server = await serve()
+    base = str(server.make_url("/shopee"))
+    reporter = Reporter("http://127.0.0.1:9", service="erp", interval=3600)
+    trace = traffic_trace_config(reporter, account="sg-main", site="SG", base_urls={base: "shopee"})
+    try:
+        async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            async def call(read: bool) -> None:
+                async with session.get(server.make_url(SHOP_INFO)) as response:
+                    if read:
+                        await response.read()
+
+            await asyncio.gather(*(call(read=i % 3 != 0) for i in range(60)))
+            await asyncio.sleep(0.3)  # past UNREAD_AFTER: the sweep ran, and read calls stay single
+            seen = records(reporter)
+        assert len(seen) == 60
+        assert sum(r.reason == "auth" for r in seen) == 40 and sum(r.reason == "" for r in seen) == 20
+    finally:
+        reporter._queue.clear()
+        reporter.close(0)
+        await server.close()
