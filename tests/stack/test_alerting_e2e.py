@@ -4,7 +4,7 @@ profile: every ``for`` 10 s), a REAL Alertmanager routes with the GENERATED aler
 bridge (its own process, SQLite outbox) posts to fake DingTalk, WeCom and Feishu robots that
 check signatures, formats and byte limits. Then: a bridge SIGKILLed with notifications queued
 loses none; the fault is cleared and "resolved" arrives; a robot that was down gets every
-notification once when it is back.
+notification once when it is back; a 40-alert group reaches WeCom cut within its 4,096 bytes.
 
 One module-scoped stack, scenarios in file order (each depends on the state the previous one
 left). Faults: Shopee sg-main and Amazon us-main answer HTTP 500 (``server_error``), so
