@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -44,38 +45,55 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"
 
+#: what `marketplace-exporter --help` says first (the module docstring's first line is cut mid-sentence)
+DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, eBay, Shopee, Lazada, Walmart, "
+               "TikTok Shop, AliExpress, Mercado Libre), with deploy markers, the post-deploy gate and the "
+               "Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes each command.")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.log_level)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:
+        # `deploys export | head`, `alerts history --format=json | less` closed early: the reader got
+        # what it wanted, so no traceback; stdout goes to /dev/null so the interpreter's final flush
+        # cannot raise again (the recipe in Python's signal module docs)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marketplace-exporter", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="marketplace-exporter", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log.level", dest="log_level", default="info",
                         choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
-    run.add_argument("--config.file", dest="config_file", required=True)
-    run.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9761")
+    run.add_argument("--config.file", dest="config_file", required=True, help="the YAML config (docs/configuration.md)")
+    run.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9761",
+                     help="HOST:PORT to serve /, /metrics, /probe and the APIs on (default 0.0.0.0:9761)")
     run.add_argument("--storage.path", dest="storage_path", default="data",
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
-    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9761")
-    demo.add_argument("--simulator.listen-address", dest="sim_listen", default="127.0.0.1:9763")
+    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9761",
+                      help="the exporter's HOST:PORT (default 127.0.0.1:9761)")
+    demo.add_argument("--simulator.listen-address", dest="sim_listen", default="127.0.0.1:9763",
+                      help="the simulator's HOST:PORT (default 127.0.0.1:9763)")
     demo.add_argument("--storage.path", dest="storage_path", default=None,
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
-    simulate.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9763")
+    simulate.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9763",
+                          help="HOST:PORT (default 127.0.0.1:9763)")
     simulate.set_defaults(handler=_simulate)
 
     check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
@@ -97,6 +115,10 @@ def _setup_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # httpx logs every request at INFO ("HTTP Request: POST ..."): noise in a pipeline's log for the
+    # client commands (deploy mark, deploys list); --log.level debug still shows it
+    if root.level > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _split(address: str) -> tuple[str, int]:

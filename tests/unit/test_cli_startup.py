@@ -28,3 +28,20 @@ def test_building_the_command_line_loads_no_server_or_config_code() -> None:
 def test_the_check_the_import_test_relies_on_does_see_a_heavy_import() -> None:
     loaded = _modules_loaded_by("import marketplace_exporter.config.load")
     assert {"pydantic", "marketplace_exporter.adapters"} <= loaded
+
+
+def test_output_piped_into_a_reader_that_closes_early_is_not_a_traceback() -> None:
+    """`alerts history --format=json | head` must end quietly, not with a BrokenPipeError."""
+    from marketplace_exporter.config import json_schema
+
+    # more than a Linux pipe buffer (64 KiB), so the writer really meets the closed pipe
+    assert len(json.dumps(json_schema(), indent=2)) > 65536
+    script = "import sys\nfrom marketplace_exporter.cli import main\nsys.exit(main(['config-schema']))"
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as producer:
+        assert producer.stdout is not None and producer.stderr is not None
+        producer.stdout.read(10)  # like `head -c 10`
+        producer.stdout.close()
+        stderr = producer.stderr.read().decode()
+        assert producer.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
