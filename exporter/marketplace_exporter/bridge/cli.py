@@ -89,18 +89,23 @@ def _bridge(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from marketplace_exporter.bridge.config import BridgeConfig
+    from marketplace_exporter.bridge.config import outbox_path
     from marketplace_exporter.bridge.outbox import dump_json, history
+    from marketplace_exporter.config.load import ConfigError
 
     path = args.storage_path
     if path is None:
         if args.config_file is None:
             print("alerts history: give --config.file=bridge.yml or --storage.path=FILE", file=sys.stderr)
             return 2
-        config = _load(args.config_file)
-        if not isinstance(config, BridgeConfig):
+        try:
+            # only the outbox's location: reading the archive needs none of the robots' secrets
+            path = outbox_path(args.config_file)
+        except ConfigError as exc:
+            for line in exc.errors:
+                print(line, file=sys.stderr)
+            print(f"{args.config_file}: {len(exc.errors)} error(s)", file=sys.stderr)
             return 1
-        path = config.storage_path
     if not Path(path).is_file():
         print(f"alerts history: no outbox at {path} (has the bridge run with this config?)", file=sys.stderr)
         return 1

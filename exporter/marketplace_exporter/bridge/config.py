@@ -177,9 +177,51 @@ class BridgeConfig:
 def load_bridge_config(path: str | Path, *, text: str | None = None) -> BridgeConfig:
     """Parse and validate ``bridge.yml``; raise :class:`ConfigError` listing every problem."""
     name = str(path)
+    model, lines, errors = _parse_model(name, text)
+    receivers = {}
+    for key, receiver in model.receivers.items():
+        resolved = _resolve(key, receiver, model, lines, name, errors)
+        if resolved is not None:
+            receivers[key] = resolved
+    if model.fallback_receiver is not None and model.fallback_receiver not in model.receivers:
+        errors.append(f"{name}:{_line(lines, ('fallback_receiver',))}: fallback_receiver: expected one of "
+                      f"the receivers ({', '.join(sorted(model.receivers))}), got {model.fallback_receiver!r}")
+    for spot, secret in _secrets(model):
+        problem = secret.check_available()
+        if problem is not None:
+            errors.append(f"{name}:{_line(lines, spot)}: {_dotted(spot)}: {problem}")
+    if errors:
+        raise ConfigError(errors)
+    return BridgeConfig(
+        path=name, storage_path=_storage(name, model), max_body_bytes=model.max_body_bytes,
+        dedupe_window=model.dedupe_window, archive_retention=model.archive_retention,
+        fallback_receiver=model.fallback_receiver, auth=model.auth, retry=model.retry, receivers=receivers)
+
+
+def outbox_path(path: str | Path) -> str:
+    """The outbox file ``bridge.yml`` names, without resolving any secret.
+
+    ``alerts history`` only reads the archive: whoever reviews it (an auditor, the on-call after an
+    incident) must not need the robots' webhook URLs, signing secrets or the bridge token in their
+    environment. Raises :class:`ConfigError` for a file that is unreadable or not a valid bridge.yml.
+    """
+    name = str(path)
+    model, _, errors = _parse_model(name, None)
+    if errors:
+        raise ConfigError(errors)
+    return _storage(name, model)
+
+
+def _storage(name: str, model: BridgeModel) -> str:
+    storage = Path(model.storage_path)
+    return str(storage if storage.is_absolute() else Path(name).parent / storage)
+
+
+def _parse_model(name: str, text: str | None) -> tuple[BridgeModel, dict[tuple[str | int, ...], int], list[str]]:
+    """YAML → validated model, the key → line map, and the (line-located) errors found so far."""
     if text is None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(name).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
     try:
@@ -199,28 +241,7 @@ def load_bridge_config(path: str | Path, *, text: str | None = None) -> BridgeCo
     except ValidationError as exc:
         errors.extend(_format(exc, lines, name))
         raise ConfigError(errors) from None
-    receivers = {}
-    base = Path(name).parent
-    for key, receiver in model.receivers.items():
-        resolved = _resolve(key, receiver, model, lines, name, errors)
-        if resolved is not None:
-            receivers[key] = resolved
-    if model.fallback_receiver is not None and model.fallback_receiver not in model.receivers:
-        errors.append(f"{name}:{_line(lines, ('fallback_receiver',))}: fallback_receiver: expected one of "
-                      f"the receivers ({', '.join(sorted(model.receivers))}), got {model.fallback_receiver!r}")
-    for spot, secret in _secrets(model):
-        problem = secret.check_available()
-        if problem is not None:
-            errors.append(f"{name}:{_line(lines, spot)}: {_dotted(spot)}: {problem}")
-    if errors:
-        raise ConfigError(errors)
-    storage = Path(model.storage_path)
-    if not storage.is_absolute():
-        storage = base / storage
-    return BridgeConfig(
-        path=name, storage_path=str(storage), max_body_bytes=model.max_body_bytes,
-        dedupe_window=model.dedupe_window, archive_retention=model.archive_retention,
-        fallback_receiver=model.fallback_receiver, auth=model.auth, retry=model.retry, receivers=receivers)
+    return model, lines, errors
 
 
 def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple[str | int, ...], int],

@@ -54,11 +54,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mark.add_argument("--service", required=True)
     mark.add_argument("--environment", required=True)
     mark.add_argument("--version", required=True)
-    mark.add_argument("--status", default=DeployStatus.SUCCEEDED.value, choices=[s.value for s in DeployStatus])
+    mark.add_argument("--status", default=DeployStatus.SUCCEEDED.value, choices=[s.value for s in DeployStatus],
+                      help=f"default {DeployStatus.SUCCEEDED.value}")
     mark.add_argument("--commit", default=None, help="default: GITHUB_SHA / CI_COMMIT_SHA / GIT_COMMIT")
     mark.add_argument("--url", dest="pipeline_url", default=None,
                       help="pipeline run URL; default: the GitHub run / CI_PIPELINE_URL / BUILD_URL")
-    mark.add_argument("--actor", default=None, help="default: GITHUB_ACTOR / GITLAB_USER_LOGIN / BUILD_USER_ID")
+    mark.add_argument("--actor", default=None,
+                      help="default: GITHUB_ACTOR / GITLAB_USER_LOGIN / BUILD_USER_ID; outside CI $USER")
     mark.add_argument("--sites", default=None, help="marketplace sites this deploy touches, e.g. US,DE")
     mark.add_argument("--notes", default=None)
     mark.add_argument("--timestamp", default=None,

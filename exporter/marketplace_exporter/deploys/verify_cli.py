@@ -59,8 +59,8 @@ EVIDENCE_TEXT = {"probes": "probes 探测", "production": "production traffic �
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify = sub.add_parser(
-        "verify", help="post-deploy gate: compare probes after the deploy with the baseline "
-                       "(exit 0 pass, 1 fail, 2 undecided)",
+        "verify", help="post-deploy gate: compare probes (and reported production traffic) after the "
+                       "deploy with the 30 minutes before it (exit 0 pass, 1 fail, 2 undecided)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verify.add_argument("--service", required=True)
     verify.add_argument("--environment", required=True)

@@ -1,0 +1,193 @@
+"""The commands the docs tell a new user to copy, run as written.
+
+`marketplace-exporter demo` is started as a process, the way the docs start it, and the fenced
+blocks of docs/deploys.md and docs/traffic.md under "Try it with the demo" are run line by line
+(shell) or as a script (Python) with only the demo's ports changed: this test takes free ports,
+and points the CLI at them with ``MARKETPLACE_EXPORTER_URL`` (which every client command honours).
+The archive command of docs/bridge.md runs against a real outbox without any robot secret in the
+environment, as an auditor would run it. When a doc's command stops working, this fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import free_port, local_client, stop_process
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+BIN = Path(sys.executable).parent
+DEMO_EXPORTER, DEMO_SIMULATOR = "127.0.0.1:9761", "127.0.0.1:9763"
+TRAFFIC_TOKEN = "docs-walk-traffic-token"
+#: the variables deploy/bridge.yml reads: an auditor reading the archive has none of them
+BRIDGE_SECRETS = ("BRIDGE_TOKEN", "DINGTALK_WEBHOOK_URL", "DINGTALK_SECRET", "WECOM_WEBHOOK_URL",
+                  "FEISHU_WEBHOOK_URL", "FEISHU_SECRET")
+
+
+def fenced(doc: Path, heading: str, lang: str) -> list[str]:
+    """Every ```lang block of the section ``heading`` (up to the next heading of its level)."""
+    section: list[str] | None = None
+    level, in_fence = 0, False
+    for line in doc.read_text(encoding="utf-8").splitlines(keepends=True):
+        if line.startswith("```"):
+            in_fence = not in_fence
+        heading_match = None if in_fence else re.match(r"(#+) (.*?)\s*$", line)
+        if heading_match and section is not None and len(heading_match.group(1)) <= level:
+            break
+        if heading_match and heading_match.group(2) == heading:
+            section, level = [], len(heading_match.group(1))
+        elif section is not None:
+            section.append(line)
+    assert section is not None, f"{doc.name}: no section {heading!r}"
+    blocks = re.findall(rf"^```{lang}\n(.*?)^```", "".join(section), re.M | re.S)
+    assert blocks, f"{doc.name}: section {heading!r} has no ```{lang} block"
+    return blocks
+
+
+def shell_lines(block: str) -> list[str]:
+    """The commands of a sh block: comment-only lines dropped, backslash continuations joined."""
+    joined = block.replace("\\\n", " ")
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+@dataclass
+class Demo:
+    exporter: str
+    simulator: str
+    log: Path
+
+    def rewrite(self, text: str) -> str:
+        """The doc's text with the demo's default ports replaced by this test's ports."""
+        return (text.replace(DEMO_EXPORTER, self.exporter.removeprefix("http://"))
+                .replace(DEMO_SIMULATOR, self.simulator.removeprefix("http://")))
+
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key != "MARKETPLACE_EXPORTER_DEPLOY_TOKEN"}
+        env.update({"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "MARKETPLACE_EXPORTER_URL": self.exporter,
+                    "MARKETPLACE_EXPORTER_TRAFFIC_TOKEN": TRAFFIC_TOKEN, "NO_PROXY": "127.0.0.1,localhost",
+                    "no_proxy": "127.0.0.1,localhost"})
+        return env
+
+    def sh(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-c", self.rewrite(command)], env=self.env(), capture_output=True,
+                              text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """``marketplace-exporter demo`` on free ports, started the way docs/traffic.md says (traffic
+    token in its environment; no deploy token, so loopback markers need none)."""
+    workdir = tmp_path_factory.mktemp("docs-demo")
+    port, sim_port = free_port(), free_port()
+    demo = Demo(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sim_port}", workdir / "demo.log")
+    with demo.log.open("wb") as handle:
+        process = subprocess.Popen(
+            [str(BIN / "marketplace-exporter"), "demo", f"--web.listen-address=127.0.0.1:{port}",
+             f"--simulator.listen-address=127.0.0.1:{sim_port}"],
+            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
+            env={**demo.env(), "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        with local_client(timeout=2.0) as client:
+            while True:
+                assert process.poll() is None, demo.log.read_text()
+                try:
+                    if client.get(f"{demo.exporter}/-/ready").status_code == 200:
+                        break
+                except Exception:  # noqa: BLE001 - not listening yet
+                    pass
+                assert time.monotonic() < deadline, demo.log.read_text()
+                time.sleep(0.1)
+        yield demo
+    finally:
+        stop_process(process, "the demo")
+
+
+def test_deploys_md_try_it_with_the_demo_runs_as_written(demo: Demo) -> None:
+    (block,) = fenced(DOCS / "deploys.md", "Try it with the demo", "sh")
+    lines = shell_lines(block)
+    assert lines[0].startswith("marketplace-exporter demo"), lines  # the fixture runs it
+    assert "demo: deploy audit log in the temporary directory /tmp/" in demo.log.read_text()
+    outputs = {}
+    for line in lines[1:]:
+        done = demo.sh(line)
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        outputs[line.split(" ")[1]] = done
+    mark, listing, metrics = outputs["deploy"], outputs["deploys"], outputs["-s"]
+    assert re.match(r"recorded deploy #\d+: demo-app v1\.0\.0 in production, succeeded at 20\d\d-", mark.stdout)
+    # a pipeline's log shows the command's own lines, not one httpx line per request
+    assert "HTTP Request" not in mark.stderr + listing.stderr, mark.stderr + listing.stderr
+    assert re.search(r"^\d+\s+\S+ \S+\s+demo-app\s+production\s+v1\.0\.0\s+-\s+succeeded", listing.stdout, re.M), \
+        listing.stdout
+    assert re.search(r'^marketplace_deploy_info\{[^}]*service="demo-app"[^}]*\} 1\.0$', metrics.stdout, re.M), \
+        metrics.stdout
+    assert 'marketplace_deploys_total{environment="production",service="demo-app",status="succeeded"} 1.0' \
+        in metrics.stdout
+
+
+def test_traffic_md_try_it_with_the_demo_reports_a_shopee_error_inside_http_200(demo: Demo) -> None:
+    (script,) = fenced(DOCS / "traffic.md", "Try it with the demo", "python")
+    ran = subprocess.run([sys.executable, "-c", demo.rewrite(script)], env=demo.env(), capture_output=True,
+                         text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert "cannot send traffic records" not in ran.stderr, ran.stderr  # the demo accepted the batch
+    shells = [line for block in fenced(DOCS / "traffic.md", "Try it with the demo", "sh")
+              for line in shell_lines(block) if line.startswith("curl")]
+    assert len(shells) == 1, shells
+    metrics = demo.sh(shells[0])
+    assert metrics.returncode == 0, metrics.stderr
+    assert re.search(r'^marketplace_client_errors_total\{[^}]*code="error_param"[^}]*reason="client_error"'
+                     r'[^}]*service="order-sync"[^}]*\} 1\.0$', metrics.stdout, re.M), metrics.stdout
+    assert re.search(r'^marketplace_client_requests_total\{[^}]*marketplace="shopee"[^}]*status_class="2xx"\} 1\.0$',
+                     metrics.stdout, re.M), metrics.stdout
+
+
+def test_bridge_md_archive_command_needs_no_robot_secret(tmp_path: Path) -> None:
+    """docs/bridge.md: `alerts history --config.file=bridge.yml` reads the archive; the shipped
+    deploy/bridge.yml names six secret variables, none of which the reader should need."""
+    from marketplace_exporter.bridge.alertmanager import parse_notification
+    from marketplace_exporter.bridge.outbox import Outbox
+
+    outbox = tmp_path / "outbox.db"
+    shipped = (ROOT / "deploy" / "bridge.yml").read_text(encoding="utf-8")
+    assert "storage_path: /var/lib/marketplace-bridge/outbox.db" in shipped
+    (tmp_path / "bridge.yml").write_text(
+        shipped.replace("/var/lib/marketplace-bridge/outbox.db", str(outbox)), encoding="utf-8")
+    store = Outbox(outbox)
+    store.accept("team-amazon", parse_notification({
+        "version": "4", "groupKey": "{}:{alertname=\"MarketplaceAuthFailing\"}", "status": "firing",
+        "receiver": "team-amazon", "alerts": [{
+            "status": "firing", "labels": {"alertname": "MarketplaceAuthFailing", "marketplace": "amazon_sp"},
+            "annotations": {}, "startsAt": "2026-11-26T09:50:00Z"}]}))
+    store.close()
+    (block,) = fenced(DOCS / "bridge.md", "Archive: `alerts history`", "sh")
+    command = shell_lines(block)[0]
+    assert command.startswith("marketplace-exporter alerts history --config.file=bridge.yml"), command
+    env = {key: value for key, value in os.environ.items() if key not in BRIDGE_SECRETS}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"team-amazon\s+firing\s+MarketplaceAuthFailing\s+queued", done.stdout), done.stdout
+    assert done.stdout.rstrip().endswith("1 notification(s) since 24h: 1 queued, 0 failed"), done.stdout
+    as_json = subprocess.run([str(BIN / "marketplace-exporter"), "alerts", "history", "--config.file=bridge.yml",
+                              "--format", "json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert [row["receiver"] for row in json.loads(as_json.stdout)] == ["team-amazon"], as_json.stderr
+
+
+def test_help_says_what_the_program_is_in_whole_sentences() -> None:
+    done = subprocess.run([str(BIN / "marketplace-exporter"), "--help"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    description = " ".join(done.stdout.split("\n\n")[1].split())
+    assert description.startswith("Prometheus exporter for marketplace seller APIs"), description
+    assert description.endswith("--help` describes each command."), description
