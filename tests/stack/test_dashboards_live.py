@@ -458,9 +458,17 @@ def test_stack_prometheus_runs_the_compose_config_and_scrapes_every_job(stack: L
 @pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
 def test_dashboard_query_returns_data(stack: LiveStack, query: Query) -> None:
     reason = exemption(query)
-    if reason is not None:
-        pytest.skip(f"exempt {query.id}: {reason}")
     promql = concrete(query.expr)
+    if reason is not None:
+        # exempt from "returns data" (the reason is in EXEMPT and checked to name a real panel), not
+        # from running: Prometheus must still evaluate it without error. Not a skip, so a CI run with
+        # REQUIRE_STACK=1 shows no skipped stack tests.
+        if query.kind == "series":
+            stack.api("series", **{"match[]": promql, "start": str(time.time() - RANGE_S)})
+        else:
+            stack.query(promql)
+        return
+
     deadline = time.monotonic() + QUERY_DEADLINE_S
     while True:
         if query.kind == "series":
