@@ -13,7 +13,7 @@
       grafana:
         url: http://grafana:3000
         api_key: ${GRAFANA_API_KEY}
-        dashboard_uid: marketplace-overview   # optional: annotate one dashboard, else all (org-wide)
+        dashboard_uid: mpx-deploys     # optional: annotate one dashboard, else all (org-wide)
 """
 
 from __future__ import annotations
