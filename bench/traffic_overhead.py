@@ -5,9 +5,9 @@ Numbers, printed, never asserted (goals: < 20 µs added per call; ≥ 50,000 rec
 
 1. **Hook path alone**: the work a hook adds to one call, without any client: route lookup
    (cached), the adapter's classification (``json.loads`` of the body included), the record, the
-   ``deque.append``. CPU per call (``time.thread_time``), median of rounds, per answer kind.
-   ``--instructions`` also counts it in instructions with ``valgrind --tool=callgrind``
-   (repeatable to a fraction of a percent, where times move by tens of percent on a shared machine).
+   ``deque.append``. CPU per call (``time.thread_time``), median of rounds, per answer kind; and
+   instructions per call counted by ``valgrind --tool=callgrind`` (repeatable to a fraction of a
+   percent, where times move by tens of percent on a shared machine).
 
 2. **Added CPU per call, client × answer**: in ONE run, each client (httpx, requests, aiohttp;
    plus httpx over an in-memory transport, no network at all) calls the same local server with and
@@ -17,6 +17,15 @@ Numbers, printed, never asserted (goals: < 20 µs added per call; ≥ 50,000 rec
    shared machine) never enters the figure. Rounds of ``--calls`` calls alternate plain/hooked
    (ABBA order, so drift hits both equally); the figure is the median over rounds of (hooked −
    plain) CPU per call, with the interquartile range of the per-round differences beside it.
+
+   The same calls are also counted in instructions (callgrind, one run per client, 100 calls per
+   client × answer × variant, split into phases at a marker call): the instructions a hooked call
+   executes beyond a plain one in the client process (user space; the kernel and the server are
+   not counted), and that count converted to µs at the instructions-per-µs rate the hook path
+   itself ran at in (1). When instruction counts exist, the goal verdict uses them: on a shared
+   2-core machine the timed column moves by tens of µs between runs, the counts do not.
+   ``aiohttp (empty trace)`` is a reference row: a session with an empty ``TraceConfig``, i.e.
+   what aiohttp's own tracing machinery costs before any hook runs.
 
    Answers, as the project's simulator gives them for Shopee ``get_shop_info``: ``success`` (HTTP
    200, the shop record), ``error in body`` (HTTP 200 ``invalid_acceess_token``: Shopee's way of
@@ -31,13 +40,15 @@ Numbers, printed, never asserted (goals: < 20 µs added per call; ≥ 50,000 rec
    Printed: accepted records / wall time, and accepted records per second of the exporter
    process's own CPU (utime + stime from /proc): its capacity.
 
-    .venv/bin/python bench/traffic_overhead.py [--calls 200] [--rounds 15] [--instructions]
+    .venv/bin/python bench/traffic_overhead.py [--calls 200] [--rounds 15] [--no-instructions]
+                                               [--clients httpx,requests] [--no-ingest]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -135,8 +146,9 @@ def hook_path_loop(kind: str, iterations: int) -> Callable[[], None]:
     return run
 
 
-def hook_path(rounds: int, iterations: int = 20_000) -> dict[str, float]:
-    """CPU µs per call of the hook path alone, median of ``rounds`` per kind (kinds interleaved)."""
+def hook_path(rounds: int, iterations: int = 20_000) -> dict[str, tuple[float, float]]:
+    """CPU µs per call of the hook path alone per kind: (median, fastest) of ``rounds`` rounds,
+    kinds interleaved. The fastest round is the least disturbed by other processes."""
     loops = {kind: hook_path_loop(kind, iterations) for kind in KINDS}
     samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for kind in KINDS:
@@ -146,21 +158,25 @@ def hook_path(rounds: int, iterations: int = 20_000) -> dict[str, float]:
             cpu = time.thread_time()
             loops[kind]()
             samples[kind].append((time.thread_time() - cpu) / iterations * 1e6)
-    return {kind: statistics.median(values) for kind, values in samples.items()}
+    return {kind: (statistics.median(values), min(values)) for kind, values in samples.items()}
 
 
-def hook_child(iterations: int) -> None:
-    """Child process under callgrind (--instructions): warm-up, then MARK, and per kind
-    ``iterations`` hook paths followed by MARK (callgrind dumps its counters at each MARK)."""
+def counted_block(run: Callable[[], object]) -> None:
+    """One measured phase under callgrind: a full collection first (outside the phase, so every
+    phase starts from the same garbage-collector state), then ``run`` between two MARKs."""
+    gc.collect()
+    MARK()
+    run()
+    MARK()
+
+
+def hook_phases(iterations: int) -> None:
+    """Under callgrind: per kind, ``iterations`` hook paths (after a warm-up)."""
     loops = {kind: hook_path_loop(kind, iterations) for kind in KINDS}
     for kind in KINDS:
         hook_path_loop(kind, 500)()
-    MARK()
     for kind in KINDS:
-        loops[kind]()
-        MARK()
-    for reporter in _IDLE:
-        reporter._queue.clear()
+        counted_block(loops[kind])
 
 
 # --- 2. added CPU per call, client × answer ------------------------------------------------------
@@ -318,31 +334,39 @@ async def _timed_aiohttp(client: str, server: str, kind: str, reporter: Reporter
 
 # --- instructions (callgrind) ----------------------------------------------------------------------
 
-#: a libc call nothing else in these processes makes: callgrind dumps its counters before each one
-#: (``--dump-before=getppid``), which splits one run into the phases between MARKs
-MARK = os.getppid
+#: a libc call nothing else in these processes makes (checked: the number of dumps must match):
+#: callgrind dumps its counters before each one (``--dump-before=getsid``), which splits one run
+#: into the phases between MARKs
+MARK = partial(os.getsid, 0)
 
 
-def count_child(client: str, server: str, calls: int) -> None:
-    """Child process under callgrind: warm-up, MARK, then per kind ``calls`` plain calls, MARK,
-    ``calls`` hooked calls, MARK."""
-    reporter = idle_reporter()
-    if client.startswith("aiohttp"):
-        asyncio.run(_count_aiohttp(client, server, reporter, calls))
-    else:
+HOOK_ITERATIONS = 1000
+
+
+def count_child(server: str, calls: int, clients: list[str]) -> None:
+    """The child process under callgrind: the hook path alone per kind, then per client (after a
+    warm-up) and per kind, ``calls`` plain calls and ``calls`` hooked calls, each a counted block."""
+    hook_phases(HOOK_ITERATIONS)
+    for client in clients:
+        reporter = idle_reporter()
+        if client.startswith("aiohttp"):
+            asyncio.run(_count_aiohttp(client, server, reporter, calls))
+            continue
         plain, hooked, base = sync_pair(client, server, reporter)
         urls = [answer_url(base, kind) for kind in KINDS]
         for url in urls * 10:
             plain(url)
             hooked(url)
-        reporter._queue.clear()
-        MARK()
         for url in urls:
             for fn in (plain, hooked):
-                for _ in range(calls):
-                    fn(url)
-                MARK()
-    reporter._queue.clear()
+                counted_block(partial(repeat, partial(fn, url), calls))
+    for reporter in _IDLE:
+        reporter._queue.clear()
+
+
+def repeat(fn: Callable[[], object], times: int) -> None:
+    for _ in range(times):
+        fn()
 
 
 async def _count_aiohttp(client: str, server: str, reporter: Reporter, calls: int) -> None:
@@ -352,43 +376,51 @@ async def _count_aiohttp(client: str, server: str, reporter: Reporter, calls: in
         for url in urls * 10:
             await fetch(plain, url)
             await fetch(hooked, url)
-        reporter._queue.clear()
-        MARK()
         for url in urls:
             for session in (plain, hooked):
+                gc.collect()
+                MARK()
                 for _ in range(calls):
                     await fetch(session, url)
                 MARK()
 
 
-def callgrind_phases(args: list[str], phases: int) -> list[int]:
-    """Run this script with ``args`` under callgrind; the instructions of the last ``phases``
-    phases between MARKs (the client process's user-space instructions only: the kernel and the
-    server process are not counted)."""
+def callgrind_dumps(args: list[str]) -> list[int]:
+    """Run this script with ``args`` under callgrind: the instructions between consecutive MARKs,
+    in order (entry i ends at MARK i). The client process's user-space instructions only: the
+    kernel and the server process are not counted."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getppid",
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-before=getsid",
                         sys.executable, __file__, *args],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         dumps = sorted((name for name in os.listdir(tmp) if name.startswith("cg.out.")),
                        key=lambda name: int(name.rsplit(".", 1)[1]))
         counts = []
-        for name in dumps[-phases:]:
+        for name in dumps:
             with open(os.path.join(tmp, name), encoding="utf-8") as handle:
                 line = next(line for line in handle if line.startswith(("summary:", "totals:")))
             counts.append(int(line.split()[1]))
-    if len(counts) != phases:
-        raise SystemExit(f"callgrind gave {len(counts)} phases, expected {phases}")
     return counts
 
 
-def counted(clients: tuple[str, ...], server: str, calls: int) -> dict[str, dict[str, tuple[float, float]]]:
-    """client → kind → (plain, hooked) instructions per call."""
+def counted(clients: tuple[str, ...], server: str, calls: int) -> tuple[dict[str, float],
+                                                                       dict[str, dict[str, tuple[float, float]]]]:
+    """One callgrind run of :func:`count_child`: (kind → hook-path instructions per call,
+    client → kind → (plain, hooked) instructions per call)."""
+    dumps = callgrind_dumps(["_count", server, str(calls), *clients])
+    blocks = len(KINDS) * (1 + 2 * len(clients))
+    if len(dumps) != 2 * blocks:
+        raise SystemExit(f"callgrind: {len(dumps)} dumps, expected {2 * blocks} (does something else call getsid?)")
+    counts = dumps[1::2]  # the even ones are set-up, warm-up and collections before each block
+    hook = {kind: counts[i] / HOOK_ITERATIONS for i, kind in enumerate(KINDS)}
     table: dict[str, dict[str, tuple[float, float]]] = {}
+    at = len(KINDS)
     for client in clients:
-        counts = callgrind_phases(["_count", client, server, str(calls)], 2 * len(KINDS))
-        table[client] = {kind: (counts[2 * i] / calls, counts[2 * i + 1] / calls) for i, kind in enumerate(KINDS)}
-    return table
+        table[client] = {kind: (counts[at + 2 * i] / calls, counts[at + 2 * i + 1] / calls)
+                         for i, kind in enumerate(KINDS)}
+        at += 2 * len(KINDS)
+    return hook, table
 
 
 def start_answer_server() -> tuple[str, subprocess.Popen[str]]:
@@ -397,24 +429,40 @@ def start_answer_server() -> tuple[str, subprocess.Popen[str]]:
     return f"http://127.0.0.1:{int(child.stdout.readline())}", child
 
 
+IN_MEMORY = "httpx (in-memory)"
+
+
+def user_space_rate(cells: dict[str, dict[str, Cell]], instructions: dict[str, dict[str, tuple[float, float]]],
+                    hot_rate: float) -> tuple[float, str]:
+    """Instructions per µs to price the added instructions at: the in-memory httpx client's own
+    (plain instructions ÷ plain CPU µs: Python client code with caches as a real call leaves them,
+    and no kernel time, since no socket is involved); the hook path's tight-loop rate (optimistic)
+    when that client was not measured."""
+    if IN_MEMORY in cells and IN_MEMORY in instructions:
+        rates = [instructions[IN_MEMORY][kind][0] / statistics.median(cell.plain)
+                 for kind, cell in cells[IN_MEMORY].items()]
+        return statistics.median(rates), "the plain in-memory httpx client's own rate in this run"
+    return hot_rate, "the hook path's tight-loop rate (optimistic: add --clients 'httpx (in-memory)')"
+
+
 def print_table(cells: dict[str, dict[str, Cell]], instructions: dict[str, dict[str, tuple[float, float]]],
-                per_us: float | None) -> None:
-    head = f"  {'client':<22} {'answer':<14} {'plain':>7} {'hooked':>7} {'added':>7}  {'IQR of rounds':<15}"
+                rate: float | None) -> None:
+    """Timed columns always; with instruction counts, the added instructions priced at ``rate``
+    instructions per µs (the verdict then uses that figure: the timed one is too noisy)."""
+    head = f"  {'client':<22} {'answer':<14} {'plain':>7} {'hooked':>7} {'added':>7}  {'IQR of rounds':<16}"
     if instructions:
-        head += f" {'instr. added':>12} {'≈ µs':>6}"
+        head += f" {'added instr.':>12} {'≈ added µs':>10}"
     print(head + "  goal")
     for client, by_kind in cells.items():
         for kind, cell in by_kind.items():
             added, q1, q3 = cell.added()
             line = (f"  {client:<22} {kind:<14} {statistics.median(cell.plain):>7.1f} "
-                    f"{statistics.median(cell.hooked):>7.1f} {added:>+7.1f}  {q1:>+6.1f} .. {q3:>+5.1f} ")
+                    f"{statistics.median(cell.hooked):>7.1f} {added:>+7.1f}  {q1:>+6.1f} .. {q3:>+6.1f} ")
             figure = added
-            if instructions:
+            if instructions and rate:
                 plain_i, hooked_i = instructions[client][kind]
-                extra = hooked_i - plain_i
-                estimate = extra / per_us if per_us else float("nan")
-                line += f" {extra:>+12,.0f} {estimate:>+6.1f}"
-                figure = estimate
+                figure = (hooked_i - plain_i) / rate
+                line += f" {hooked_i - plain_i:>+12,.0f} {figure:>+10.1f}"
             if client == REFERENCE:
                 line += "  (reference: no hook)"
             else:
@@ -545,18 +593,19 @@ async def _aiohttp_senders(url: str, payload: bytes, pid: int, batches: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=200, help="calls per client, answer, variant and round")
-    parser.add_argument("--rounds", type=int, default=15, help="alternating plain/hooked rounds per cell")
+    parser.add_argument("--calls", type=int, default=100, help="calls per client, answer, variant and round")
+    parser.add_argument("--rounds", type=int, default=11, help="alternating plain/hooked rounds per cell")
+    parser.add_argument("--count-calls", type=int, default=100,
+                        help="calls per client, answer and variant counted under callgrind")
     parser.add_argument("--batches", type=int, default=200, help="batches of 1,000 records (aiohttp senders)")
-    parser.add_argument("--instructions", action="store_true",
-                        help="also count instructions with valgrind --tool=callgrind (about 2 more minutes)")
+    parser.add_argument("--no-instructions", action="store_true",
+                        help="skip the callgrind instruction counts (one run of 1-2 minutes; skipped without valgrind)")
     parser.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated subset of: " + ", ".join(CLIENTS))
     parser.add_argument("--no-ingest", action="store_true", help="skip the exporter ingest measurement")
     children: dict[str, Callable[[], None]] = {
         "_exporter": lambda: serve_exporter(sys.argv[2]),
         "_answers": serve_answers,
-        "_hook": lambda: hook_child(int(sys.argv[2])),
-        "_count": lambda: count_child(sys.argv[2], sys.argv[3], int(sys.argv[4])),
+        "_count": lambda: count_child(sys.argv[2], int(sys.argv[3]), sys.argv[4:]),
     }
     if sys.argv[1:2] and sys.argv[1] in children:
         children[sys.argv[1]]()
@@ -565,38 +614,35 @@ def main() -> None:
     clients = tuple(name.strip() for name in args.clients.split(","))
     if unknown := set(clients) - set(CLIENTS):
         parser.error(f"unknown clients: {', '.join(sorted(unknown))}")
-    if args.instructions and shutil.which("valgrind") is None:
-        parser.error("--instructions needs valgrind on PATH")
+    count = not args.no_instructions and shutil.which("valgrind") is not None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"traffic hooks, what they add to each call; {os.cpu_count()} CPUs, load average {load:.1f}; "
-          f"goal < {GOAL_US:.0f} µs added per call")
-    print(f"hook path alone (route, classification, record, append), CPU µs per call, median of {args.rounds} rounds")
+          f"goal < {GOAL_US:.0f} µs added per call", flush=True)
     alone = hook_path(args.rounds)
-    hook_instructions: dict[str, float] = {}
-    if args.instructions:
-        iterations = 2000
-        counts = callgrind_phases(["_hook", str(iterations)], len(KINDS))
-        hook_instructions = {kind: count / iterations for kind, count in zip(KINDS, counts, strict=True)}
-    for kind in KINDS:
-        extra = f"  {hook_instructions[kind]:>9,.0f} instructions/call" if hook_instructions else ""
-        print(f"  {kind:<14} {alone[kind]:>6.1f} µs{extra}")
-    #: instructions per µs of this machine on this kind of code, from the hook path itself
-    per_us = (statistics.median(hook_instructions[kind] / alone[kind] for kind in KINDS)
-              if hook_instructions else None)
     pin(0)
     server, child = start_answer_server()
     try:
-        print(f"plain vs hooked client in one run, CPU µs per call in the client process (median of "
-              f"{args.rounds} ABBA rounds of {args.calls} calls; the server in its own process)", flush=True)
         cells = timed(clients, server, args.calls, args.rounds)
-        instructions = counted(clients, server, 100) if args.instructions else {}
+        hook_instructions, instructions = counted(clients, server, args.count_calls) if count else ({}, {})
     finally:
         child.terminate()
         child.wait(10)
-    if per_us:
-        print(f"instructions: callgrind, 100 calls per variant; ≈ µs = instructions / {per_us:,.0f} per µs "
-              "(the hook path's own rate above)")
-    print_table(cells, instructions, per_us)
+    print(f"hook path alone (route, classification, record, append): CPU µs per call, median (fastest) "
+          f"of {args.rounds} rounds" + ("; instructions per call (callgrind)" if count else ""))
+    for kind in KINDS:
+        extra = f"  {hook_instructions[kind]:>9,.0f} instructions" if count else ""
+        print(f"  {kind:<14} {alone[kind][0]:>6.1f} ({alone[kind][1]:.1f}) µs{extra}")
+    rate: float | None = None
+    if count:
+        hot_rate = statistics.median(hook_instructions[kind] / alone[kind][1] for kind in KINDS)
+        print(f"  (in this tight loop, caches warm: {hot_rate:,.0f} instructions per µs)")
+        rate, why = user_space_rate(cells, instructions, hot_rate)
+    print(f"plain vs hooked client in one run: CPU µs per call in the client process, median of {args.rounds} "
+          f"ABBA rounds of {args.calls} calls, the server in its own process")
+    if rate:
+        print(f"  + instructions added per call (callgrind, {args.count_calls} calls per variant); ≈ added µs = "
+              f"added instructions / {rate:,.0f} per µs ({why})")
+    print_table(cells, instructions, rate)
     for reporter in _IDLE:
         reporter._queue.clear()  # nothing to deliver: the bench's reporters point nowhere
     if not args.no_ingest:
