@@ -138,6 +138,17 @@ def test_the_table_shows_baseline_against_now_with_reasons_and_codes() -> None:
     ]
 
 
+
+def test_a_gate_decided_before_probing_prints_no_empty_check_table() -> None:
+    text = render(answer(
+        "fail", marker={"id": 4, "service": "order-sync", "environment": "production", "version": "v2",
+                        "received_at_iso": "2026-11-11T02:00:00.000Z"},
+        reasons=["the deploy was marked inside freeze window 'double-11' (policy: block)"], checks=[]))
+    assert text.splitlines() == [
+        "deploy #4 order-sync/production v2 started 2026-11-11T02:00:00.000Z",
+        "RESULT: FAIL 失败（需回滚） — the deploy was marked inside freeze window 'double-11' (policy: block)",
+    ]
+
 @pytest.mark.parametrize(("body", "field", "message"), [
     ([], "body", "expected a JSON object"),
     ({"environment": "prod"}, "service", "required: letters, digits, '_', '.', '-' (max 63)"),

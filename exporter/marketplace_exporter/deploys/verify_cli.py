@@ -194,10 +194,12 @@ def render(answer: dict[str, Any]) -> str:
                      + (f" by {marker['actor']}" if marker.get("actor") else ""))
     for warning in answer.get("warnings", []):
         lines.append(f"WARNING: {warning}")
-    lines += _table(("CHECK", "SITE", "BEFORE", "AFTER", "VERDICT", "DETAILS"),
-                    [(row["check"], row["site"], _stats(row["baseline"]), _stats(row["candidate"]),
-                      row["verdict"].upper(), "; ".join([*row["reasons"], *row["failures"]]))
-                     for row in answer.get("checks", [])])
+    checks = answer.get("checks") or []
+    if checks:  # none when the gate decided before probing (a blocking freeze window, no marker)
+        lines += _table(("CHECK", "SITE", "BEFORE", "AFTER", "VERDICT", "DETAILS"),
+                        [(row["check"], row["site"], _stats(row["baseline"]), _stats(row["candidate"]),
+                          row["verdict"].upper(), "; ".join([*row["reasons"], *row["failures"]]))
+                         for row in checks])
     production = answer.get("production") or []
     if production:
         service = f"{answer['service']}'s" if answer.get("service") else "the service's"
