@@ -22,8 +22,10 @@ from marketplace_exporter.durations import parse_duration
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bridge = sub.add_parser("bridge", help="Alertmanager webhook → DingTalk / WeCom / Feishu bridge")
-    bridge.add_argument("--config.file", dest="config_file", required=True)
-    bridge.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9762")
+    bridge.add_argument("--config.file", dest="config_file", required=True,
+                        help="bridge.yml: receivers, robots, auth, outbox (deploy/bridge.yml is an example)")
+    bridge.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9762",
+                        help="HOST:PORT for Alertmanager's webhooks and /metrics (default 0.0.0.0:9762)")
     bridge.add_argument("--check", action="store_true", help="validate the config file and exit")
     bridge.set_defaults(handler=_bridge)
 
