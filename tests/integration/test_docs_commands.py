@@ -126,7 +126,7 @@ def test_deploys_md_try_it_with_the_demo_runs_as_written(demo: Demo) -> None:
     assert re.match(r"recorded deploy #\d+: demo-app v1\.0\.0 in production, succeeded at 20\d\d-", mark.stdout)
     # a pipeline's log shows the command's own lines, not one httpx line per request
     assert "HTTP Request" not in mark.stderr + listing.stderr, mark.stderr + listing.stderr
-    assert re.search(r"^\d+\s+\S+ \S+\s+demo-app\s+production\s+v1\.0\.0\s+-\s+succeeded", listing.stdout, re.M), \
+    assert re.search(r"^\d+\s+\S+ \S+\s+demo-app\s+production\s+v1\.0\.0\s+\S+\s+succeeded", listing.stdout, re.M), \
         listing.stdout
     assert re.search(r'^marketplace_deploy_info\{[^}]*service="demo-app"[^}]*\} 1\.0$', metrics.stdout, re.M), \
         metrics.stdout
