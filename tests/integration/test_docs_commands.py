@@ -191,3 +191,29 @@ def test_help_says_what_the_program_is_in_whole_sentences() -> None:
     description = " ".join(done.stdout.split("\n\n")[1].split())
     assert description.startswith("Prometheus exporter for marketplace seller APIs"), description
     assert description.endswith("--help` describes each command."), description
+
+
+def test_bridge_md_try_it_without_real_robots_runs_as_written(tmp_path: Path) -> None:
+    """The block of docs/bridge.md "Try it without real robots", from a checkout (tests/ and deploy/
+    of this repository), on free ports; only its `sleep 3` becomes a wait for /-/ready, so a slow
+    machine does not make it flaky."""
+    (block,) = fenced(DOCS / "bridge.md", "Try it without real robots", "sh")
+    robots, bridge = free_port(), free_port()
+    script = block.replace("127.0.0.1:9764", f"127.0.0.1:{robots}").replace("127.0.0.1:9762", f"127.0.0.1:{bridge}")
+    script = script.replace("marketplace-exporter bridge --config.file=bridge.yml &",
+                            f"marketplace-exporter bridge --config.file=bridge.yml "
+                            f"--web.listen-address=127.0.0.1:{bridge} &")
+    sleep = re.search(r"^sleep 3 .*$", script, re.M)
+    assert sleep, script
+    script = script.replace(sleep.group(0), f"for _ in $(seq 300); do curl -sf http://127.0.0.1:{bridge}/-/ready "
+                                            ">/dev/null && break; sleep 0.1; done")
+    for name in ("tests", "deploy"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    env = {key: value for key, value in os.environ.items() if key not in BRIDGE_SECRETS}
+    env.update({"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"})
+    done = subprocess.run(["bash", "-c", script + "\nwait\n"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=90)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '{"status": "queued", "id": 1, "receiver": "team-amazon"}' in done.stdout, done.stdout + done.stderr
+    assert re.search(r"team-amazon\s+firing\s+MarketplaceAuthFailing\s+(sent|queued)", done.stdout), done.stdout
+    assert (tmp_path / "bridge-outbox.db").is_file()
