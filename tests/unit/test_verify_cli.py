@@ -11,7 +11,7 @@ import pytest
 from marketplace_exporter.api_client import ExporterRefused, ExporterUnreachable
 from marketplace_exporter.catalogue import VerifyResult
 from marketplace_exporter.deploys.verify_api import ProbeRounds, RequestInvalid, parse_request
-from marketplace_exporter.deploys.verify_cli import gate, render
+from marketplace_exporter.deploys.verify_cli import gate, render, run_on_fail
 from marketplace_exporter.engine import QuotaWait
 
 
@@ -207,3 +207,12 @@ async def test_a_check_out_of_quota_is_not_knocked_on_again_until_its_budget_fre
     now[0] = 131.0
     assert await rounds.run(engine, specs) == {"sent": 2, "quota_wait": 0}
     assert engine.probed[-2:] == ["a", "b"]
+
+
+def test_the_rollback_command_line_is_not_echoed_into_the_ci_log(capfd: pytest.CaptureFixture[str]) -> None:
+    """A pipeline may inline a token in --on-fail; only the program name reaches stderr."""
+    code = run_on_fail("true --token=s3cr3t-rollback-token", VerifyResult.FAIL, "order-sync", "production")
+    err = capfd.readouterr().err
+    assert code == 0
+    assert "running the --on-fail command (true ...)" in err
+    assert "s3cr3t-rollback-token" not in err

@@ -136,4 +136,5 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    # with the UTC offset: an archive read during an incident review is compared across time zones
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %z")

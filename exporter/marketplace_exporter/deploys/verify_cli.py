@@ -244,7 +244,9 @@ def _calls(side: dict[str, Any]) -> str:
 
 def run_on_fail(command: str, result: VerifyResult, service: str, environment: str) -> int:
     """Run the rollback command; its exit status is reported, not returned as the gate's."""
-    print(f"verify: running --on-fail: {command}", file=sys.stderr, flush=True)
+    # only the program is echoed: the rest of the command line may carry a token the pipeline inlined
+    program = command.strip().split(maxsplit=1)[0] if command.strip() else "''"
+    print(f"verify: running the --on-fail command ({program} ...)", file=sys.stderr, flush=True)
     env = {**os.environ, "VERIFY_RESULT": result.value, "VERIFY_SERVICE": service,
            "VERIFY_ENVIRONMENT": environment}
     completed = subprocess.run(command, shell=True, env=env, check=False)
