@@ -4,7 +4,10 @@ from its status once UNREAD_AFTER has passed, and every call is reported exactly
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import socket
+import weakref
 
 import aiohttp
 import pytest
@@ -83,3 +86,39 @@ async def test_many_calls_each_reported_once_and_the_unread_list_drains(monkeypa
         reporter._queue.clear()
         reporter.close(0)
         await server.close()
+
+
+def test_a_finished_event_loop_is_not_kept_alive_by_an_unread_call() -> None:
+    """``asyncio.run`` per job is common in sync code: the config outlives each loop."""
+    reporter = Reporter("http://127.0.0.1:9", service="erp", interval=3600)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def one_job(trace: aiohttp.TraceConfig) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        app = web.Application()
+        app.router.add_get(SHOP_INFO, shopee_error)
+        server = TestServer(app, host="127.0.0.1", port=port)
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+                async with session.get(server.make_url(SHOP_INFO)) as response:
+                    await response.read()  # reported at once: the hook is routing these calls
+                async with session.get(server.make_url(SHOP_INFO)):
+                    pass  # unread: its sweep is still pending when the loop ends
+        finally:
+            await server.close()
+
+    trace = traffic_trace_config(reporter, account="sg-main", site="SG",
+                                 base_urls={f"http://127.0.0.1:{port}/shopee": "shopee"})
+    try:
+        for _ in range(2):
+            asyncio.run(one_job(trace))
+        assert [(r.reason, r.code) for r in records(reporter)] == [("auth", "invalid_acceess_token")] * 2
+        gc.collect()
+        assert [ref() for ref in loops] == [None, None]
+    finally:
+        reporter._queue.clear()
+        reporter.close(0)

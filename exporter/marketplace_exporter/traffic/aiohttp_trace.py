@@ -35,12 +35,15 @@ UNREAD_AFTER = 2.0
 class _Call:
     """Per request: what the hooks learn, and the single report."""
 
-    __slots__ = ("routed", "start", "response", "headers_at", "reported")
+    __slots__ = ("routed", "start", "status", "headers", "headers_at", "reported")
 
     def __init__(self, routed: tuple[Adapter, RouteMatch], start: float) -> None:
         self.routed = routed
         self.start = start
-        self.response: aiohttp.ClientResponse | None = None
+        #: from the response when its headers arrive; not the response itself, which holds the
+        #: body, the connection and the event loop (a call may wait in the unread list)
+        self.status = 0
+        self.headers: Mapping[str, str] | None = None
         self.headers_at = start
         self.reported = False
 
@@ -53,21 +56,23 @@ class _Unread:
     and the cancelled handle stays in that heap; at hundreds of calls per second that cost more
     than classifying the answer. Here a call costs one ``deque.append``."""
 
-    __slots__ = ("_calls", "_report", "_timer")
+    __slots__ = ("_calls", "_report", "_scheduled")
 
-    # no reference to the loop: it is the key of a WeakKeyDictionary whose value this is
+    # no reference to the loop (nor to a timer handle, which holds one): this is the value of a
+    # WeakKeyDictionary keyed by the loop, and must not keep a finished loop alive
     def __init__(self, report: Callable[[_Call, bytes | None, float], None]) -> None:
         self._calls: deque[_Call] = deque()
         self._report = report
-        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled = False
 
     def add(self, call: _Call, loop: asyncio.AbstractEventLoop) -> None:
         self._calls.append(call)
-        if self._timer is None:
-            self._timer = loop.call_later(UNREAD_AFTER, self._sweep)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_later(UNREAD_AFTER, self._sweep)
 
     def _sweep(self) -> None:
-        self._timer = None
+        self._scheduled = False
         now = time.perf_counter()
         calls = self._calls
         while calls:
@@ -76,7 +81,8 @@ class _Unread:
             if due > now:
                 # not at each due time (that is a timer per call again when calls are frequent):
                 # an unread body is reported between UNREAD_AFTER and 1.5 x UNREAD_AFTER
-                self._timer = asyncio.get_running_loop().call_later(max(due - now, UNREAD_AFTER / 2), self._sweep)
+                self._scheduled = True
+                asyncio.get_running_loop().call_later(max(due - now, UNREAD_AFTER / 2), self._sweep)
                 return
             calls.popleft()
             if not call.reported:
@@ -97,13 +103,11 @@ def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None =
     unread: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Unread] = weakref.WeakKeyDictionary()
 
     def report(call: _Call, body: bytes | None, duration: float) -> None:
-        if call.reported or call.response is None:
+        if call.reported or call.headers is None:
             return
         call.reported = True
-        response, call.response = call.response, None  # the unread list must not keep bodies alive
         try:
-            # a case-insensitive Mapping already: no copy
-            reporter.add(classifier.response(call.routed, response.status, response.headers, body, duration))
+            reporter.add(classifier.response(call.routed, call.status, call.headers, body, duration))
         except Exception:  # noqa: BLE001,S110 - reporting must never break the caller
             pass
 
@@ -121,7 +125,9 @@ def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None =
         call: _Call | None = getattr(ctx, "traffic", None)
         if call is None:
             return
-        call.response = params.response
+        response = params.response
+        call.status = response.status
+        call.headers = response.headers  # a case-insensitive Mapping already: no copy
         call.headers_at = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
