@@ -22,6 +22,8 @@ from marketplace_exporter.adapters.mercadolibre import (
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import CredentialObservation, HttpResponse
+from marketplace_exporter.simulator import mercadolibre as sim_meli
+from marketplace_exporter.traffic.classify import Classifier
 
 ACCESS = "APP_USR-5961000000000001-test-access-295000001"
 
@@ -134,9 +136,42 @@ def test_error_table(status: int, body: Any, reason: Reason, code: str | None) -
     assert outcome.message.startswith(f"HTTP {status}")
 
 
-def test_fact_sheet_codes_are_known() -> None:
+def test_fact_sheet_codes_and_the_observed_401_code_are_known() -> None:
     assert MercadoLibre.known_codes == {"invalid_grant", "forbidden", "local_rate_limited", "unauthorized_client",
-                                       "unauthorized_application"}
+                                       "unauthorized_application", "unauthorized"}
+
+
+def exported(code: str | None) -> str:
+    """The ``code`` label value, folded as the engine and the traffic classifier fold it."""
+    return "" if code is None else code if code in MercadoLibre.known_codes else "other"
+
+
+#: 401 answers → the (reason, code label) a probe and a production call must both show
+REJECTED_TOKEN = [
+    (meli(401, "unauthorized", "invalid access token"), "auth", "unauthorized"),  # unknown/expired token
+    (meli(401, "unauthorized", "authorization value not present"), "auth", "unauthorized"),  # no header
+    ({"message": "invalid_token", "cause": [], "error": "not_found", "status": 401}, "auth", "other"),  # older
+    (b"", "auth", ""),  # no body: the status alone
+]
+
+
+@pytest.mark.parametrize(("body", "reason", "code"), REJECTED_TOKEN)
+def test_a_rejected_token_has_the_same_labels_on_probes_and_production_traffic(body: Any, reason: str,
+                                                                              code: str) -> None:
+    answer = resp(401, body)
+    _, probed = drive(make_ctx(), answer)
+    classifier = Classifier(account="mla-main", site="MLA")
+    routed = classifier.route("api.mercadolibre.com", "/users/me")
+    assert routed is not None
+    record = classifier.response(routed, 401, answer.headers, answer.body, 0.1)
+    assert (probed.reason.value if probed.reason else "", exported(probed.code)) == (reason, code)
+    assert (record.reason, record.code) == (reason, code)
+
+
+def test_the_simulator_answers_a_rejected_token_with_the_known_code() -> None:
+    """The simulator's 401 bodies (missing header, unknown or expired token) carry ``unauthorized``."""
+    for error, _message in (sim_meli.NO_HEADER, sim_meli.BAD_TOKEN):
+        assert error in MercadoLibre.known_codes
 
 
 def test_the_status_leads_codes_do_not_override_429_or_5xx() -> None:

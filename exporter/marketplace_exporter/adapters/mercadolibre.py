@@ -11,7 +11,11 @@ pages, [OBS H3] third-party client fixtures, [OBS H4] third-party notes on the e
 * Errors are ``{"message", "error", "status", "cause"}`` [OBS H3] with real HTTP statuses, so the
   status leads and the ``error`` field refines: ``forbidden`` (403) → permission,
   ``local_rate_limited`` (429) → throttled, ``invalid_grant`` → auth [H2][OBS H4]. The 401 body of
-  an API call is UNCONFIRMED: any 401 is ``auth``.
+  an API call is UNCONFIRMED in the fact sheet: any 401 is ``auth``. Third-party logs show
+  ``{"message": "invalid access token" | "authorization value not present", "error": "unauthorized",
+  "status": 401, "cause": []}``, so ``unauthorized`` is a known code (``auth:unauthorized`` rather
+  than ``auth:other``, for probes and production traffic alike); an older ``error: "not_found"``
+  401 body stays ``other`` (a "not found" code would mislead under an auth failure).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ SITES = frozenset({"MLA", "MLB", "MLM", "MLC", "MCO", "MLU", "MPE", "MEC", "MLV"
 #: other than 401/429 (those decide on their own)
 ERROR_REASONS: Mapping[str, Reason] = {
     "invalid_grant": Reason.AUTH,  # expired, revoked or already-used grant [OBS H3]
+    # an API call's 401 (token missing, unknown or expired), as third-party logs show it (OBS)
+    "unauthorized": Reason.AUTH,
     # the app has no grant with that user any more: the seller must authorize again [OBS H4]
     "unauthorized_client": Reason.AUTH,
     "unauthorized_application": Reason.PERMISSION,  # the application itself is blocked [OBS H4]
