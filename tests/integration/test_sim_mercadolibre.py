@@ -56,13 +56,13 @@ def running(text: str) -> AbstractAsyncContextManager[Engine]:
 
 FAULTS = [
     # (fault, value, reason, code: known codes export as themselves, others as "other")
-    ("token_expired", None, Reason.AUTH, "unauthorized", "other"),
+    ("token_expired", None, Reason.AUTH, "unauthorized", "unauthorized"),
     ("permission_denied", None, Reason.PERMISSION, "forbidden", "forbidden"),
     ("throttle", None, Reason.THROTTLED, "local_rate_limited", "local_rate_limited"),
     ("server_error", None, Reason.SERVER_ERROR, "internal_error", "other"),
     ("server_error", 503, Reason.SERVER_ERROR, "service_unavailable", "other"),
     ("http_status", 404, Reason.CLIENT_ERROR, "not_found", "other"),
-    ("http_status", 401, Reason.AUTH, "unauthorized", "other"),
+    ("http_status", 401, Reason.AUTH, "unauthorized", "unauthorized"),
     ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
     ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
     ("hang", None, Reason.TIMEOUT, None, None),
