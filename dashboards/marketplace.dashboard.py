@@ -97,7 +97,15 @@ client_headroom = timeseries(
     "Production rate-limit headroom",
     [(f"{cat.CLIENT_RATE_LIMIT_REMAINING.name}{SEL_TRAFFIC}", "{{marketplace}} {{site}} {{account}} {{service}}")],
     unit="percentunit", thresholds=HEADROOM, value_min=0, value_max=1, threshold_lines=True,
-    description="Read from production response headers: the quota the real traffic leaves.")
+    description="Share of the window left, only where the platform reports both the count and the window size "
+                "(see docs/traffic.md: no marketplace does today).")
+client_remaining = timeseries(
+    "Production requests left in the rate-limit window",
+    [(f"{cat.CLIENT_RATE_LIMIT_REMAINING_REQUESTS.name}{SEL_TRAFFIC}",
+      "{{marketplace}} {{site}} {{account}} {{service}}")],
+    value_min=0,
+    description="Requests left as the latest production answer reported them (Walmart x-current-token-count); "
+                "0 means the next call is throttled until the bucket refills.")
 
 dashboard = make_dashboard(
     "Marketplace exporter / Marketplace",
@@ -110,7 +118,7 @@ dashboard = make_dashboard(
         (8, [spend, skips]),
         (8, [reset, values]),
         (8, [client_calls, client_errors]),
-        (8, [client_latency, client_headroom]),
+        (8, [client_latency, client_headroom, client_remaining]),
     ]),
     probe_variables(),
 )

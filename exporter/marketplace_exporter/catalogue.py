@@ -304,7 +304,13 @@ CLIENT_REQUEST_DURATION = MetricSpec(
     (MARKETPLACE, SITE, OPERATION, SERVICE))
 CLIENT_RATE_LIMIT_REMAINING = MetricSpec(
     "marketplace_client_rate_limit_remaining_ratio", "gauge",
-    "Rate-limit headroom 0..1 read from production response headers (preferred over modelled values).",
+    "Rate-limit headroom 0..1 read from production responses, only where the platform reports both "
+    "the remaining count and the window size (preferred over modelled values).",
+    (MARKETPLACE, SITE, ACCOUNT, SERVICE))
+CLIENT_RATE_LIMIT_REMAINING_REQUESTS = MetricSpec(
+    "marketplace_client_rate_limit_remaining", "gauge",
+    "Requests left in the rate-limit window as the latest production response reported it (e.g. "
+    "Walmart x-current-token-count).",
     (MARKETPLACE, SITE, ACCOUNT, SERVICE))
 TRAFFIC_RECORDS = MetricSpec(
     "marketplace_traffic_records_total", "counter",
@@ -318,7 +324,7 @@ TRAFFIC_SERIES_CAPPED = MetricSpec(
 
 TRAFFIC_METRICS: tuple[MetricSpec, ...] = (
     CLIENT_REQUESTS, CLIENT_ERRORS, CLIENT_REQUEST_DURATION, CLIENT_RATE_LIMIT_REMAINING,
-    TRAFFIC_RECORDS, TRAFFIC_SERIES_CAPPED,
+    CLIENT_RATE_LIMIT_REMAINING_REQUESTS, TRAFFIC_RECORDS, TRAFFIC_SERIES_CAPPED,
 )
 
 # --- the alert bridge (its own process on :9762) ---------------------------------------------------

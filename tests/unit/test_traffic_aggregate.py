@@ -113,3 +113,48 @@ def test_the_collector_emits_the_catalogue_families() -> None:
     assert get("marketplace_traffic_records_total", {"service": "erp", "result": "dropped"}) == 3
     assert get("marketplace_client_errors_total", {**labels, "account": "sg-main", "reason": "server_error",
                                                    "code": ""}) == 1
+
+
+WALMART = {"marketplace": "walmart", "site": "US", "account": "us-main", "operation": "orders.get_all"}
+HEADROOM_KEY = ("walmart", "US", "us-main", "erp")
+
+
+def walmart_aggregator() -> TrafficAggregator:
+    return TrafficAggregator(TrafficConfig(), {"walmart": {"us-main"}}, clock=Clock())
+
+
+def test_requests_left_keep_the_latest_reported_value_per_key() -> None:
+    traffic = walmart_aggregator()
+    traffic.ingest("erp", 0, [record(**WALMART, ratelimit_remaining=120), record(**WALMART, ratelimit_remaining=119),
+                              record(**WALMART, status=429, reason="throttled", ratelimit_remaining=0)])
+    assert traffic.remaining == {HEADROOM_KEY: 0.0}  # the latest answer, not a sum or a maximum
+    traffic.ingest("erp", 0, [record(**WALMART)])  # an answer without the header leaves the last value
+    assert traffic.remaining == {HEADROOM_KEY: 0.0}
+    assert traffic.headroom == {}  # a bare count is no ratio: nothing is invented
+
+
+def test_a_bad_requests_left_value_is_rejected_with_a_clear_reason() -> None:
+    traffic = walmart_aggregator()
+    bad = [-1, 1e10, float("inf"), "17", True, [17]]
+    result = traffic.ingest("erp", 0, [record(**WALMART, ratelimit_remaining=value) for value in bad]
+                            + [record(**WALMART, ratelimit_remaining=17.0)])
+    assert (result.accepted, result.rejected) == (1, len(bad))
+    assert {e["error"] for e in result.errors} == {
+        "ratelimit_remaining: expected a request count 0..1000000000 or null"}
+    assert traffic.remaining == {HEADROOM_KEY: 17.0}
+
+
+def test_requests_left_follow_the_label_folding() -> None:
+    traffic = walmart_aggregator()
+    traffic.ingest("erp", 0, [record(**{**WALMART, "account": "seller-8812", "site": "BR"}, ratelimit_remaining=5)])
+    assert traffic.remaining == {("walmart", "other", "other", "erp"): 5.0}
+
+
+def test_the_collector_emits_requests_left() -> None:
+    traffic = walmart_aggregator()
+    traffic.ingest("erp", 0, [record(**WALMART, ratelimit_remaining=42)])
+    registry = CollectorRegistry()
+    registry.register(TrafficCollector(traffic))
+    labels = dict(zip(("marketplace", "site", "account", "service"), HEADROOM_KEY, strict=True))
+    assert registry.get_sample_value("marketplace_client_rate_limit_remaining", labels) == 42
+    assert registry.get_sample_value("marketplace_client_rate_limit_remaining_ratio", labels) is None

@@ -233,6 +233,25 @@ def test_walmart_headers_give_headroom_without_a_ratio() -> None:
     assert seen.rate_limit.remaining_ratio is None  # the per-API limit is UNCONFIRMED
 
 
+@pytest.mark.parametrize(("status", "headers", "body_bytes", "reason", "remaining"), [
+    (200, {"x-current-token-count": "12", "x-next-replenish-time": "1760000100000"}, b"{}", "", 12.0),
+    (429, {"x-current-token-count": "0"}, None, "throttled", 0.0),  # unread body: the headers still count
+    (401, {"x-current-token-count": "7"}, b'{"errors":[{"code":"UNAUTHORIZED.GMP_GATEWAY_API"}]}', "auth", 7.0),
+    (200, {}, b"{}", "", None),  # no header: no number
+    (200, {"x-current-token-count": "lots"}, b"{}", "", None),  # garbage: no number
+])
+def test_a_walmart_record_carries_the_requests_left_not_a_ratio(status: int, headers: dict[str, str],
+                                                                body_bytes: bytes | None, reason: str,
+                                                                remaining: float | None) -> None:
+    classifier = Classifier(account="us-main", site="US")
+    routed = classifier.route("marketplace.walmartapis.com", "/v3/orders")
+    assert routed is not None
+    record = classifier.response(routed, status, headers, body_bytes, 0.1)
+    assert (record.operation, record.reason, record.remaining, record.ratelimit) == ("orders.get_all", reason,
+                                                                                      remaining, None)
+    assert record.wire()["ratelimit_remaining"] == remaining
+
+
 def test_a_record_carries_labels_and_numbers_only() -> None:
     classifier = Classifier(account="sg-main", site="SG")
     routed = classifier.route("partner.shopeemobile.com",
@@ -243,7 +262,7 @@ def test_a_record_carries_labels_and_numbers_only() -> None:
     wire = json.dumps(record.wire())
     assert "SECRET" not in wire and "2401ABC" not in wire and "message" not in wire
     assert set(record.wire()) == {"marketplace", "site", "account", "operation", "status", "reason", "code",
-                                  "duration", "ratelimit"}
+                                  "duration", "ratelimit", "ratelimit_remaining"}
 
 
 def test_transport_failures_map_to_the_catalogue_reasons() -> None:

@@ -37,11 +37,29 @@ _MAX_DURATION = 86400.0
 #: rejection reasons listed back per batch (the counts cover all of them)
 MAX_LISTED_ERRORS = 20
 _FOLD_MEMO_LIMIT = 10_000
+#: more requests left than any platform's window holds (Walmart's token counts are in the
+#: thousands at most): a larger number is a broken or hostile record, not headroom
+MAX_RATELIMIT_REMAINING = 1e9
 
 RequestKey = tuple[str, str, str, str, str, str]  # marketplace, site, account, operation, service, class
 ErrorKey = tuple[str, str, str, str, str, str, str]  # ... service, reason, code
 DurationKey = tuple[str, str, str, str]  # marketplace, site, operation, service
 HeadroomKey = tuple[str, str, str, str]  # marketplace, site, account, service
+
+
+@dataclass(frozen=True)
+class TrafficState:
+    """One scrape's copy of the aggregator (see :meth:`TrafficAggregator.copy_state`)."""
+
+    requests: dict[RequestKey, int]
+    errors: dict[ErrorKey, int]
+    durations: dict[DurationKey, tuple[list[int], float]]
+    #: headroom ratio 0..1 per key, where the platform let one be computed
+    headroom: dict[HeadroomKey, float]
+    #: requests left in the window per key, as the latest production answer reported
+    remaining: dict[HeadroomKey, float]
+    records: dict[tuple[str, str], int]
+    capped: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,8 @@ class TrafficAggregator:
         self.errors: dict[ErrorKey, int] = {}
         self.durations: dict[DurationKey, _Histogram] = {}
         self.headroom: dict[HeadroomKey, float] = {}
+        #: requests left in the window, the latest reported value per key (not summed: a gauge)
+        self.remaining: dict[HeadroomKey, float] = {}
         self.records: dict[tuple[str, str], int] = {}
         self.capped: dict[str, int] = {}
         self._series: dict[str, set[tuple[str, str, str, str]]] = {}
@@ -156,6 +176,11 @@ class TrafficAggregator:
         if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float)
                                   or not 0 <= ratio <= 1):
             return "ratelimit: expected a ratio 0..1 or null"
+        remaining = raw.get("ratelimit_remaining")
+        if remaining is not None and (isinstance(remaining, bool) or not isinstance(remaining, int | float)
+                                      or not 0 <= remaining <= MAX_RATELIMIT_REMAINING):
+            return (f"ratelimit_remaining: expected a request count 0..{MAX_RATELIMIT_REMAINING:.0f} "
+                    "or null")
         site, account, operation = self._labels(adapter, marketplace, raw.get("site"), raw.get("account"),
                                                 raw.get("operation"))
         combo = (marketplace, site, account, operation)
@@ -181,6 +206,8 @@ class TrafficAggregator:
         histogram.total += duration
         if ratio is not None:
             self.headroom[(marketplace, site, account, service)] = float(ratio)
+        if remaining is not None:
+            self.remaining[(marketplace, site, account, service)] = float(remaining)
         buckets = self._ring.setdefault((service, marketplace), {})
         bucket = buckets.get(minute)
         if bucket is None:
@@ -275,14 +302,13 @@ class TrafficAggregator:
             out.append(("+Inf" if bound == math.inf else repr(float(bound)), float(running)))
         return out
 
-    def copy_state(self) -> tuple[dict[RequestKey, int], dict[ErrorKey, int],
-                                  dict[DurationKey, tuple[list[int], float]], dict[HeadroomKey, float],
-                                  dict[tuple[str, str], int], dict[str, int]]:
+    def copy_state(self) -> TrafficState:
         """A consistent copy for one scrape (the collector builds families outside the lock)."""
         with self._lock:
-            return (dict(self.requests), dict(self.errors),
-                    {k: (list(h.counts), h.total) for k, h in self.durations.items()},
-                    dict(self.headroom), dict(self.records), dict(self.capped))
+            return TrafficState(dict(self.requests), dict(self.errors),
+                                {k: (list(h.counts), h.total) for k, h in self.durations.items()},
+                                dict(self.headroom), dict(self.remaining), dict(self.records),
+                                dict(self.capped))
 
 
 def _folded(value: object, allowed: frozenset[str] | set[str]) -> str:

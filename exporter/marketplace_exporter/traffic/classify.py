@@ -53,12 +53,15 @@ class TrafficRecord(NamedTuple):
     duration: float
     #: rate-limit headroom 0..1 the platform reported on this answer, if it did
     ratelimit: float | None
+    #: requests left in the rate-limit window the platform reported (Walmart x-current-token-count)
+    remaining: float | None = None
 
     def wire(self) -> dict[str, object]:
         """The JSON object sent to ``POST /api/v1/traffic``."""
         return {"marketplace": self.marketplace, "site": self.site, "account": self.account,
                 "operation": self.operation, "status": self.status, "reason": self.reason,
-                "code": self.code, "duration": round(self.duration, 6), "ratelimit": self.ratelimit}
+                "code": self.code, "duration": round(self.duration, 6), "ratelimit": self.ratelimit,
+                "ratelimit_remaining": self.remaining}
 
 
 def label(value: str | None, what: str) -> str:
@@ -130,9 +133,12 @@ class Classifier:
         code = result.code or ""
         if code and code not in adapter.known_codes:
             code = OTHER
-        ratio = result.rate_limit.remaining_ratio if result.rate_limit is not None else None
+        observed = result.rate_limit
         reason = result.reason.value if result.reason is not None else ""
-        return self._record(adapter, matched, status, reason, code, duration, ratio)
+        if observed is None:
+            return self._record(adapter, matched, status, reason, code, duration, None)
+        return self._record(adapter, matched, status, reason, code, duration, observed.remaining_ratio,
+                            observed.remaining)
 
     def failure(self, routed: tuple[Adapter, RouteMatch], error: BaseException,
                 duration: float) -> TrafficRecord:
@@ -141,13 +147,13 @@ class Classifier:
         return self._record(adapter, matched, 0, transport_reason(error).value, "", duration, None)
 
     def _record(self, adapter: Adapter, matched: RouteMatch, status: int, reason: str, code: str,
-                duration: float, ratio: float | None) -> TrafficRecord:
+                duration: float, ratio: float | None, remaining: float | None = None) -> TrafficRecord:
         site = matched.site or self.site or OTHER
         if site not in adapter.sites:
             site = OTHER
         operation = matched.operation if matched.operation in adapter.api_operations else OTHER
         return TrafficRecord(adapter.name, site, self.account, operation, status, reason, code,
-                             max(duration, 0.0), ratio)
+                             max(duration, 0.0), ratio, remaining)
 
 
 def transport_reason(error: BaseException) -> Reason:

@@ -27,19 +27,21 @@ class TrafficCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         aggregator = self._aggregator
-        requests, errors, durations, headroom, records, capped = aggregator.copy_state()
+        state = aggregator.copy_state()
         fams: dict[str, Any] = {spec.name: _family(spec) for spec in c.TRAFFIC_METRICS}
-        for key, count in requests.items():
+        for key, count in state.requests.items():
             fams[c.CLIENT_REQUESTS.name].add_metric(list(key), count)
-        for error_key, count in errors.items():
+        for error_key, count in state.errors.items():
             fams[c.CLIENT_ERRORS.name].add_metric(list(error_key), count)
-        for duration_key, (counts, total) in durations.items():
+        for duration_key, (counts, total) in state.durations.items():
             buckets = aggregator.histogram_buckets(_Histogram(counts, total))
             fams[c.CLIENT_REQUEST_DURATION.name].add_metric(list(duration_key), buckets, total)
-        for headroom_key, ratio in headroom.items():
+        for headroom_key, ratio in state.headroom.items():
             fams[c.CLIENT_RATE_LIMIT_REMAINING.name].add_metric(list(headroom_key), ratio)
-        for (service, result), count in records.items():
+        for headroom_key, left in state.remaining.items():
+            fams[c.CLIENT_RATE_LIMIT_REMAINING_REQUESTS.name].add_metric(list(headroom_key), left)
+        for (service, result), count in state.records.items():
             fams[c.TRAFFIC_RECORDS.name].add_metric([service, result], count)
-        for service, count in capped.items():
+        for service, count in state.capped.items():
             fams[c.TRAFFIC_SERIES_CAPPED.name].add_metric([service], count)
         yield from fams.values()
