@@ -41,12 +41,13 @@ from marketplace_exporter.adapters.base import (
 )
 from marketplace_exporter.adapters.common import (
     OTHER_OPERATION,
+    classify_with,
     host_of,
     match_path,
     pick_host,
+    route_operations,
     routes,
     short,
-    status_only,
 )
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
@@ -125,7 +126,7 @@ class AliExpress:
     Credentials: ClassVar[type[StrictModel]] = AliExpressCredentials
     Params: ClassVar[type[StrictModel]] = AliExpressParams
     api_operations: ClassVar[frozenset[str]] = (frozenset(SYNC_METHODS.values())
-                                                | frozenset(operation for _, operation in ROUTES))
+                                                | route_operations(ROUTES))
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
         if host is not None and host != host_of(HOST):
@@ -138,10 +139,7 @@ class AliExpress:
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
         """TOP ``error_response`` or a non-zero IOP ``code`` fail, even under HTTP 200."""
-        if body is None:
-            return status_only(status)
-        response = HttpResponse(status, headers, body)
-        return Classification.of_verdict(failure_of(response, json_or_none(body), now, None))
+        return classify_with(failure_of, status, headers, body, now)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: AliExpressCredentials = ctx.credentials
@@ -195,7 +193,7 @@ def classify(response: HttpResponse, now: float, method: str) -> ProbeOutcome:
 
 
 def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
-               method: str | None) -> Verdict | None:
+               method: str | None = None) -> Verdict | None:
     """What an AliExpress answer means when it is a failure, or None for a success. ``method`` None
     (production traffic: the method is not known for sure) skips the ``<method>_response`` check."""
     status = response.status

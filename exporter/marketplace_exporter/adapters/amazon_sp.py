@@ -35,12 +35,14 @@ from marketplace_exporter.adapters.base import (
 from marketplace_exporter.adapters.common import (
     finite_number,
     host_of,
-    match_path,
+    match_hosts,
     reason_for_status,
     retry_after_seconds,
+    route_operations,
     routes,
     short,
     status_only,
+    token_classification,
     unix_time,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
@@ -92,6 +94,8 @@ LWA_OPERATION = "lwa_token"
 API_HOSTS = frozenset(f"{prefix}sellingpartnerapi-{region}.amazon.com"
                       for region in REGION_SITES for prefix in ("", "sandbox."))
 LWA_HOSTS = frozenset({host_of(LWA_HOST)})
+#: the hosts production calls to SP-API go to: the regional API hosts and LWA's token host
+TRAFFIC_HOSTS = API_HOSTS | LWA_HOSTS
 #: production calls named in traffic labels: the probes' own, LWA, and the order-sync, inventory,
 #: listings, feeds and reports calls of the SP-API models [A5]; anything else is ``other``
 ROUTES = routes(
@@ -157,12 +161,10 @@ class AmazonSP:
     sites: ClassVar[frozenset[str]] = frozenset(SITE_REGION)
     Credentials: ClassVar[type[StrictModel]] = AmazonCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        if host is None or host in API_HOSTS or host in LWA_HOSTS:
-            return match_path(ROUTES, path)
-        return None
+        return match_hosts(TRAFFIC_HOSTS, ROUTES, host, path)
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
@@ -173,7 +175,7 @@ class AmazonSP:
         if operation == LWA_OPERATION:
             if 200 <= status <= 299:  # as the token step reads a 2xx: a usable token or a failure
                 minted = classify_token(response, now)
-                return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
+                return token_classification(minted)
             return Classification.of_verdict(token_failure_of(response, json_or_none(body), now))
         return Classification.of_verdict(failure_of(response, json_or_none(body), now))
 

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from re import Pattern
+from typing import Any
 
-from marketplace_exporter.adapters.base import SUCCESS, Classification, ProbeContext, RouteMatch
+from marketplace_exporter.adapters.base import (
+    SUCCESS,
+    Classification,
+    ProbeContext,
+    RouteMatch,
+    Verdict,
+    json_or_none,
+)
 from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.model import HttpResponse, ProbeOutcome, RateLimitObservation
 from marketplace_exporter.secrets import REDACTOR
 
 _WHITESPACE = re.compile(r"\s+")
@@ -119,6 +128,41 @@ def match_path(table: Routes, path: str, site: str | None = None) -> RouteMatch:
 
 #: the operation label of a call to a known platform host that no route names
 OTHER_OPERATION = "other"
+
+
+def route_operations(table: Routes) -> frozenset[str]:
+    """The operation labels a route table names: an adapter's ``api_operations`` (plus any
+    operations it names another way, such as AliExpress's ``method=`` APIs)."""
+    return frozenset(operation for _, operation in table)
+
+
+def match_hosts(hosts: frozenset[str], table: Routes, host: str | None, path: str) -> RouteMatch | None:
+    """:meth:`Adapter.match` of a platform whose hosts do not tell the site: None for a host that is
+    not one of ``hosts``, else the route of ``path``. ``host`` None means the caller mapped a base
+    URL (simulator, proxy) to this platform: the path alone decides."""
+    if host is not None and host not in hosts:
+        return None
+    return match_path(table, path)
+
+
+#: an adapter's failure classifier, shared by its probes and production traffic:
+#: (response, the body parsed as a JSON object or None, now) → the verdict, None for a success
+FailureOf = Callable[[HttpResponse, Mapping[str, Any] | None, float], Verdict | None]
+
+
+def classify_with(failure_of: FailureOf, status: int, headers: Mapping[str, str], body: bytes | None,
+                  now: float) -> Classification:
+    """:meth:`Adapter.classify` by the adapter's own ``failure_of``: a body the caller did not read
+    leaves the status to decide; a read one is parsed once and judged as the probe judges it."""
+    if body is None:
+        return status_only(status)
+    return Classification.of_verdict(failure_of(HttpResponse(status, headers, body), json_or_none(body), now))
+
+
+def token_classification(minted: object, rate_limit: RateLimitObservation | None = None) -> Classification:
+    """A 2xx token answer as the probe's token step reads it (``classify_token``): its failed
+    outcome when the token is unusable, else a success."""
+    return Classification.of(minted if isinstance(minted, ProbeOutcome) else None, rate_limit)
 
 
 def host_of(url_or_host: str) -> str:

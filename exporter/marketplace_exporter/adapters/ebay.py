@@ -35,11 +35,13 @@ from marketplace_exporter.adapters.base import (
 )
 from marketplace_exporter.adapters.common import (
     host_of,
-    match_path,
+    match_hosts,
     pick_host,
+    route_operations,
     routes,
     short,
     status_only,
+    token_classification,
     unix_time,
 )
 from marketplace_exporter.adapters.ebay_responses import (
@@ -170,12 +172,10 @@ class Ebay:
     sites: ClassVar[frozenset[str]] = frozenset(SITE_MARKETPLACES)
     Credentials: ClassVar[type[StrictModel]] = EbayCredentials
     Params: ClassVar[type[StrictModel]] = EbayParams
-    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        if host is not None and host not in API_HOSTS:
-            return None
-        return match_path(ROUTES, path)
+        return match_hosts(API_HOSTS, ROUTES, host, path)
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
@@ -186,7 +186,7 @@ class Ebay:
         if operation == TOKEN_OPERATION:
             if 200 <= status <= 299:  # as the token step reads a 2xx: a usable token or a failure
                 minted = classify_token(response, now, "refresh_token")
-                return Classification.of(minted if isinstance(minted, ProbeOutcome) else None)
+                return token_classification(minted)
             return Classification.of_verdict(token_failure_of(response, json_or_none(body), now, "refresh_token"))
         return Classification.of_verdict(None if 200 <= status <= 299 else error_verdict(response, now))
 

@@ -38,7 +38,14 @@ from marketplace_exporter.adapters.base import (
     Verdict,
     json_or_none,
 )
-from marketplace_exporter.adapters.common import host_of, match_path, routes, short, status_only
+from marketplace_exporter.adapters.common import (
+    classify_with,
+    host_of,
+    match_path,
+    route_operations,
+    routes,
+    short,
+)
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
     by_status,
@@ -116,7 +123,7 @@ class Lazada:
     sites: ClassVar[frozenset[str]] = frozenset(GATEWAYS)
     Credentials: ClassVar[type[StrictModel]] = LazadaCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
         if host is None or host == host_of(AUTH_HOST):
@@ -127,10 +134,7 @@ class Lazada:
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
         """The body's ``code`` decides, even under HTTP 200 (the IOP envelope)."""
-        if body is None:
-            return status_only(status)
-        response = HttpResponse(status, headers, body)
-        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
+        return classify_with(failure_of, status, headers, body, now)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: LazadaCredentials = ctx.credentials

@@ -35,14 +35,15 @@ from marketplace_exporter.adapters.base import (
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
+    classify_with,
     host_of,
-    match_path,
+    match_hosts,
     pick_host,
     reason_for_status,
     retry_after_seconds,
+    route_operations,
     routes,
     short,
-    status_only,
 )
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
@@ -50,6 +51,7 @@ from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, Re
 from marketplace_exporter.secrets import SecretUnavailable
 
 HOST = "https://api.mercadolibre.com"  # every site [H1]
+API_HOSTS = frozenset({host_of(HOST)})
 #: never called (refresh rotates [OBS H3]); named so docs and tests can say so
 TOKEN_PATH = "/oauth/token"
 #: Mercado Libre site ids (the ``site_id`` of users and items); one API host serves them all [H1].
@@ -108,20 +110,15 @@ class MercadoLibre:
     sites: ClassVar[frozenset[str]] = SITES
     Credentials: ClassVar[type[StrictModel]] = MercadoLibreCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        if host is not None and host != host_of(HOST):
-            return None
-        return match_path(ROUTES, path)
+        return match_hosts(API_HOSTS, ROUTES, host, path)
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
         """Status first (ML uses real statuses), the ``error`` code refines a 4xx."""
-        if body is None:
-            return status_only(status)
-        response = HttpResponse(status, headers, body)
-        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
+        return classify_with(failure_of, status, headers, body, now)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: MercadoLibreCredentials = ctx.credentials

@@ -33,14 +33,15 @@ from marketplace_exporter.adapters.base import (
     json_or_none,
 )
 from marketplace_exporter.adapters.common import (
+    classify_with,
     finite_number,
     host_of,
-    match_path,
+    match_hosts,
     pick_host,
     retry_after_seconds,
+    route_operations,
     routes,
     short,
-    status_only,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
@@ -180,20 +181,15 @@ class Shopee:
     sites: ClassVar[frozenset[str]] = SITES
     Credentials: ClassVar[type[StrictModel]] = ShopeeCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        if host is not None and host not in API_HOSTS:
-            return None
-        return match_path(ROUTES, path)
+        return match_hosts(API_HOSTS, ROUTES, host, path)
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
         """The body's ``error`` decides, even under HTTP 200 (Shopee's usual way of failing)."""
-        if body is None:
-            return status_only(status)
-        response = HttpResponse(status, headers, body)
-        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
+        return classify_with(failure_of, status, headers, body, now)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         creds: ShopeeCredentials = ctx.credentials

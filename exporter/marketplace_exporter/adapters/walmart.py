@@ -36,11 +36,13 @@ from marketplace_exporter.adapters.base import (
 from marketplace_exporter.adapters.common import (
     finite_number,
     host_of,
-    match_path,
+    match_hosts,
     reason_for_status,
     retry_after_seconds,
+    route_operations,
     routes,
     short,
+    token_classification,
     unix_time,
 )
 from marketplace_exporter.adapters.walmart_signing import (
@@ -152,12 +154,10 @@ class Walmart:
     sites: ClassVar[frozenset[str]] = frozenset(MARKETS)
     Credentials: ClassVar[type[StrictModel]] = WalmartCredentials
     Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = frozenset(operation for _, operation in ROUTES)
+    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        if host is not None and host not in API_HOSTS:
-            return None
-        return match_path(ROUTES, path)
+        return match_hosts(API_HOSTS, ROUTES, host, path)
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
                  now: float) -> Classification:
@@ -169,7 +169,7 @@ class Walmart:
         response = HttpResponse(status, headers, body)
         if operation == TOKEN_OPERATION and 200 <= status <= 299:
             minted = classify_token(response, now)  # as the token step reads a 2xx
-            return Classification.of(minted if isinstance(minted, ProbeOutcome) else None, headroom)
+            return token_classification(minted, headroom)
         return Classification.of_verdict(failure_of(response, now), headroom)
 
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
