@@ -158,3 +158,19 @@ def test_the_collector_emits_requests_left() -> None:
     labels = dict(zip(("marketplace", "site", "account", "service"), HEADROOM_KEY, strict=True))
     assert registry.get_sample_value("marketplace_client_rate_limit_remaining", labels) == 42
     assert registry.get_sample_value("marketplace_client_rate_limit_remaining_ratio", labels) is None
+
+
+def test_headroom_no_service_reported_for_the_retention_disappears() -> None:
+    """A count from hours ago is not today's headroom: a service that stopped calling (or stopped
+    getting the header) loses its gauges after ``retention``, not before."""
+    clock = Clock()
+    traffic = TrafficAggregator(TrafficConfig(retention=600), {"walmart": {"us-main"}}, clock=clock)
+    traffic.ingest("erp", 0, [record(**WALMART, ratelimit_remaining=3, ratelimit=0.5)])
+    traffic.ingest("wms", 0, [record(**WALMART, ratelimit_remaining=9)])
+    clock.now = T0 + 540
+    traffic.ingest("wms", 0, [record(**WALMART, ratelimit_remaining=8)])
+    assert traffic.remaining[HEADROOM_KEY] == 3.0  # nine minutes: still within the retention
+    clock.now = T0 + 720
+    traffic.ingest("wms", 0, [record(**WALMART)])  # a call without the header keeps nothing alive
+    assert traffic.remaining == {("walmart", "US", "us-main", "wms"): 8.0}
+    assert traffic.headroom == {}

@@ -111,6 +111,9 @@ class TrafficAggregator:
         self.headroom: dict[HeadroomKey, float] = {}
         #: requests left in the window, the latest reported value per key (not summed: a gauge)
         self.remaining: dict[HeadroomKey, float] = {}
+        #: the minute each headroom key was last reported: a key silent for ``retention`` is dropped
+        self._headroom_minute: dict[HeadroomKey, int] = {}
+        self._headroom_pruned = 0
         self.records: dict[tuple[str, str], int] = {}
         self.capped: dict[str, int] = {}
         self._series: dict[str, set[tuple[str, str, str, str]]] = {}
@@ -204,10 +207,13 @@ class TrafficAggregator:
             histogram = self.durations[duration_key] = _Histogram()
         histogram.counts[bisect_left(REQUEST_DURATION_BUCKETS, duration)] += 1
         histogram.total += duration
-        if ratio is not None:
-            self.headroom[(marketplace, site, account, service)] = float(ratio)
-        if remaining is not None:
-            self.remaining[(marketplace, site, account, service)] = float(remaining)
+        if ratio is not None or remaining is not None:
+            headroom_key = (marketplace, site, account, service)
+            self._headroom_minute[headroom_key] = minute
+            if ratio is not None:
+                self.headroom[headroom_key] = float(ratio)
+            if remaining is not None:
+                self.remaining[headroom_key] = float(remaining)
         buckets = self._ring.setdefault((service, marketplace), {})
         bucket = buckets.get(minute)
         if bucket is None:
@@ -237,6 +243,12 @@ class TrafficAggregator:
 
     def _prune(self, minute: int) -> None:
         oldest = minute - int(self.settings.retention) // _BUCKET_SECONDS
+        if minute != self._headroom_pruned:  # once a minute: headroom seen before the retention goes
+            self._headroom_pruned = minute
+            for stale_key in [k for k, seen in self._headroom_minute.items() if seen < oldest]:
+                del self._headroom_minute[stale_key]
+                self.headroom.pop(stale_key, None)
+                self.remaining.pop(stale_key, None)
         for buckets in self._ring.values():
             if len(buckets) > 1 and min(buckets) < oldest:
                 for stale in [m for m in buckets if m < oldest]:
