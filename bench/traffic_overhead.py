@@ -67,6 +67,7 @@ import requests
 from aiohttp import web
 
 from marketplace_exporter.server import ConfigSource, create_app
+from marketplace_exporter.traffic.aiohttp_middleware import TrafficClientResponse, traffic_middleware
 from marketplace_exporter.traffic.aiohttp_trace import traffic_trace_config
 from marketplace_exporter.traffic.classify import Classifier
 from marketplace_exporter.traffic.httpx_hooks import TrafficTransport
@@ -248,7 +249,8 @@ def serve_answers() -> None:
 
 
 #: the clients measured; the last is a reference (aiohttp's own tracing machinery, no hook)
-CLIENTS = ("httpx (in-memory)", "httpx", "requests", "aiohttp", "aiohttp (empty trace)")
+CLIENTS = ("httpx (in-memory)", "httpx", "requests", "aiohttp (middleware)", "aiohttp (TraceConfig)",
+           "aiohttp (empty trace)")
 REFERENCE = "aiohttp (empty trace)"
 
 
@@ -287,8 +289,13 @@ def sync_pair(client: str, server: str, reporter: Reporter) -> tuple[Callable[[s
 def aiohttp_sessions(client: str, server: str, reporter: Reporter) -> tuple[aiohttp.ClientSession,
                                                                            aiohttp.ClientSession]:
     """(plain, hooked) sessions; for the reference row, "hooked" has an empty TraceConfig."""
+    bases = {f"{server}/shopee": "shopee"}
+    if client == "aiohttp (middleware)":
+        middleware = traffic_middleware(reporter, account="sg-main", site="SG", base_urls=bases)
+        return aiohttp.ClientSession(), aiohttp.ClientSession(middlewares=[middleware],
+                                                              response_class=TrafficClientResponse)
     trace = (aiohttp.TraceConfig() if client == REFERENCE else
-             traffic_trace_config(reporter, account="sg-main", site="SG", base_urls={f"{server}/shopee": "shopee"}))
+             traffic_trace_config(reporter, account="sg-main", site="SG", base_urls=bases))
     return aiohttp.ClientSession(), aiohttp.ClientSession(trace_configs=[trace])
 
 

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from marketplace_exporter.adapters.shopee import sign
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.traffic.aiohttp_middleware import TrafficClientResponse, traffic_middleware
 from marketplace_exporter.traffic.aiohttp_trace import traffic_trace_config
 from marketplace_exporter.traffic.httpx_hooks import AsyncTrafficTransport, TrafficTransport
 from marketplace_exporter.traffic.reporter import TOKEN_ENV, Reporter
@@ -142,10 +143,23 @@ async def _aiohttp(reporter: Reporter, traffic: Traffic, urls: list[str]) -> lis
     return statuses
 
 
+async def _aiohttp_middleware(reporter: Reporter, traffic: Traffic, urls: list[str]) -> list[int]:
+    middleware = traffic_middleware(reporter, account="sg-main", site="SG",
+                                    base_urls={f"{traffic.simulator}/shopee": "shopee"})
+    statuses = []
+    async with aiohttp.ClientSession(middlewares=[middleware], response_class=TrafficClientResponse) as session:
+        for url in urls:
+            async with session.get(url) as response:
+                await response.json()
+                statuses.append(response.status)
+    return statuses
+
+
 Caller = Callable[[Reporter, Traffic, list[str]], object]
 CLIENTS: dict[str, tuple[Caller, bool]] = {
     "httpx": (_httpx_sync, False), "httpx_async": (_httpx_async, True),
-    "aiohttp": (_aiohttp, True), "requests": (_requests, False),
+    "aiohttp": (_aiohttp, True), "aiohttp_middleware": (_aiohttp_middleware, True),
+    "requests": (_requests, False),
 }
 
 
@@ -194,7 +208,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("client", ["httpx", "aiohttp", "aiohttp_middleware"])
 async def test_exporter_down_drops_oldest_and_counts_them_once_it_is_back(traffic: Traffic, client: str) -> None:
     reporter = Reporter(f"http://127.0.0.1:{_closed_port()}", service="erp", max_queue=3,
                         interval=3600, timeout=0.5)
@@ -281,6 +295,13 @@ async def _expect_errors(client: str, reporter: Reporter, traffic: Traffic, url:
                 with pytest.raises(requests.ConnectionError):
                     session.get(url, timeout=5)
         await asyncio.to_thread(requests_call)
+    elif client == "aiohttp_middleware":
+        middleware = traffic_middleware(reporter, account="sg-main", site="SG",
+                                        base_urls={f"{traffic.simulator}/shopee": "shopee"})
+        async with aiohttp.ClientSession(middlewares=[middleware]) as session:  # the class switched per answer
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(url) as response:
+                    await response.read()
     else:
         trace = traffic_trace_config(reporter, account="sg-main", site="SG",
                                      base_urls={f"{traffic.simulator}/shopee": "shopee"})
@@ -290,7 +311,7 @@ async def _expect_errors(client: str, reporter: Reporter, traffic: Traffic, url:
                     await response.read()
 
 
-@pytest.mark.parametrize("client", ["aiohttp", "httpx", "requests"])
+@pytest.mark.parametrize("client", ["aiohttp", "aiohttp_middleware", "httpx", "requests"])
 async def test_a_reset_connection_is_a_connect_error_and_still_raises_in_the_caller(traffic: Traffic,
                                                                                    client: str) -> None:
     # twice: aiohttp (3.14) retries an idempotent request once after a reset
