@@ -34,7 +34,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 _MARKETPLACES: tuple[Adapter, ...] = tuple(a for a in ADAPTERS.values() if a.api_operations)
 _ROUTE_CACHE_LIMIT = 4096
 #: paths whose operation is named by the query string (AliExpress ``/sync?method=``): not cached
-_QUERY_ROUTED = ("/sync", "/sync/")
+QUERY_ROUTED = ("/sync", "/sync/")
 #: the label value for anything outside the bounded sets
 OTHER = "other"
 
@@ -93,7 +93,7 @@ class Classifier:
 
     def route(self, netloc: str, path: str, query: str = "") -> tuple[Adapter, RouteMatch] | None:
         """Which adapter and operation a URL's parts belong to; None for calls to anything else."""
-        if path.endswith(_QUERY_ROUTED):
+        if path.endswith(QUERY_ROUTED):
             return self._find(netloc.lower(), path, query)  # AliExpress names the API in the query
         key = (netloc, path)
         try:
