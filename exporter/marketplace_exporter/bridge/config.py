@@ -27,10 +27,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from marketplace_exporter.config.load import ConfigError, _dotted, _expected, _line, _parse_yaml, _walk
+from marketplace_exporter.config.load import ConfigError, _dotted, _expected, _line, _walk, read_yaml
 from marketplace_exporter.config_types import Duration
 from marketplace_exporter.secrets import Secret
 
@@ -219,17 +218,7 @@ def _storage(name: str, model: BridgeModel) -> str:
 
 def _parse_model(name: str, text: str | None) -> tuple[BridgeModel, dict[tuple[str | int, ...], int], list[str]]:
     """YAML → validated model, the key → line map, and the (line-located) errors found so far."""
-    if text is None:
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
-    try:
-        root, raw = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark else name
-        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    root, raw = read_yaml(name, text)
     lines: dict[tuple[str | int, ...], int] = {}
     errors: list[str] = []
     if root is not None:

@@ -103,18 +103,7 @@ class LoadedConfig:
 def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
     """Parse and validate; raise :class:`ConfigError` listing every problem."""
     name = str(path)
-    if text is None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
-    try:
-        root, raw = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}" if mark else name
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
+    root, raw = read_yaml(name, text)
     lines: dict[Path_, int] = {}
     errors: list[str] = []
     if root is not None:
@@ -291,6 +280,24 @@ def _named_secrets(model: Any) -> Iterator[tuple[str, Secret]]:
             for sub, item in value.items():
                 if isinstance(item, Secret):
                     yield str(sub), item
+
+
+def read_yaml(name: str, text: str | None = None) -> tuple[yaml.Node | None, Any]:
+    """Read (unless ``text`` is given) and parse a YAML config file: the node tree for line numbers
+    and the data. Unreadable files and YAML syntax errors become a :class:`ConfigError` naming the
+    file (and line). Shared by every config file we read (exporter, bridge)."""
+    if text is None:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
+    try:
+        return _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark else name
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: invalid YAML: {problem}"]) from None
 
 
 def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
