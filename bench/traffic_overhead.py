@@ -24,6 +24,9 @@ Numbers, printed, never asserted (goals: < 20 µs added per call; ≥ 50,000 rec
    not counted), and that count converted to µs at the instructions-per-µs rate the hook path
    itself ran at in (1). When instruction counts exist, the goal verdict uses them: on a shared
    2-core machine the timed column moves by tens of µs between runs, the counts do not.
+   aiohttp is measured with both hooks: ``aiohttp (middleware)`` (``traffic_middleware`` with
+   ``response_class=TrafficClientResponse``, the default on aiohttp >= 3.12) and
+   ``aiohttp (TraceConfig)`` (``traffic_trace_config``, for older aiohttp).
    ``aiohttp (empty trace)`` is a reference row: a session with an empty ``TraceConfig``, i.e.
    what aiohttp's own tracing machinery costs before any hook runs.
 
