@@ -32,6 +32,11 @@ async def shopee_error(_: web.Request) -> web.Response:
     return web.Response(text=ERROR, content_type="application/json")  # Shopee fails inside HTTP 200
 
 
+async def throttled(_: web.Request) -> web.Response:
+    return web.Response(status=429, text='{"error": "error_rate_limit"}', headers={"Retry-After": "1"},
+                        content_type="application/json")
+
+
 async def slow(_: web.Request) -> web.Response:
     await asyncio.sleep(5)
     return web.Response(text="{}")
@@ -48,6 +53,7 @@ async def server() -> AsyncIterator[TestServer]:
     app.router.add_get(SHOP_INFO, shopee_error)
     app.router.add_get("/shopee/api/v2/product/get_item_list", slow)
     app.router.add_get("/elsewhere", shopee_error)
+    app.router.add_get("/shopee/api/v2/order/get_order_list", throttled)
     test_server = TestServer(app, host="127.0.0.1")
     await test_server.start_server()
     yield test_server
@@ -101,6 +107,16 @@ async def test_a_dropped_unreleased_answer_is_still_reported(server: TestServer,
         del response
         gc.collect()
         assert records(reporter) == [(200, "get_shop_info", "", "")]
+
+
+async def test_an_answer_raise_for_status_turns_into_an_error_is_reported_with_its_status(
+        server: TestServer, reporter: Reporter) -> None:
+    async with session_for(reporter, str(server.make_url("/shopee")), TrafficClientResponse,
+                           raise_for_status=True) as session:
+        with pytest.raises(aiohttp.ClientResponseError) as raised:
+            await session.get(server.make_url("/shopee/api/v2/order/get_order_list"))
+    assert raised.value.status == 429
+    assert records(reporter) == [(429, "order.get_order_list", "throttled", "")]  # unread: the status decides
 
 
 async def test_calls_to_other_hosts_pass_through_unreported(server: TestServer, reporter: Reporter) -> None:
