@@ -122,3 +122,28 @@ def test_a_finished_event_loop_is_not_kept_alive_by_an_unread_call() -> None:
     finally:
         reporter._queue.clear()
         reporter.close(0)
+
+
+async def test_an_answer_raise_for_status_turns_into_an_error_is_reported_with_its_status() -> None:
+    async def throttled(_: web.Request) -> web.Response:
+        return web.Response(status=429, text='{"error": "error_rate_limit"}', headers={"Retry-After": "1"},
+                            content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/shopee/api/v2/order/get_order_list", throttled)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    reporter = Reporter("http://127.0.0.1:9", service="erp", interval=3600)
+    trace = traffic_trace_config(reporter, account="sg-main", site="SG",
+                                 base_urls={str(server.make_url("/shopee")): "shopee"})
+    try:
+        async with aiohttp.ClientSession(trace_configs=[trace], raise_for_status=True) as session:
+            with pytest.raises(aiohttp.ClientResponseError):
+                await session.get(server.make_url("/shopee/api/v2/order/get_order_list"))
+        # not a transport error (status 0, "connect"): the answer's own status and labels
+        assert [(r.status, r.operation, r.reason) for r in records(reporter)] == [
+            (429, "order.get_order_list", "throttled")]
+    finally:
+        reporter._queue.clear()
+        reporter.close(0)
+        await server.close()

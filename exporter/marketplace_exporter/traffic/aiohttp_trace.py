@@ -156,6 +156,16 @@ def traffic_trace_config(reporter: Reporter, *, account: str, site: str | None =
         call: _Call | None = getattr(ctx, "traffic", None)
         if call is None or call.reported:
             return
+        error = params.exception
+        if type(error) is aiohttp.ClientResponseError and error.__cause__ is None and 100 <= error.status <= 599:
+            # ``raise_for_status`` turned an answer into an error (before on_request_end): the
+            # answer's status and headers decide, not a transport reason. (A malformed answer is a
+            # ClientResponseError too, but raised from the parser's error: that one is transport.)
+            call.status = error.status
+            call.headers = error.headers if isinstance(error.headers, Mapping) else {}
+            call.headers_at = time.perf_counter()
+            report(call, None, call.headers_at - call.start)
+            return
         call.reported = True
         try:
             reporter.add(classifier.failure(call.routed, params.exception, time.perf_counter() - call.start))
