@@ -4,9 +4,12 @@ nothing ever raised into the caller, whatever the exporter does."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+
+import pytest
 
 from marketplace_exporter.traffic.classify import TrafficRecord
 from marketplace_exporter.traffic.reporter import Reporter
@@ -19,7 +22,7 @@ def record(duration: float) -> TrafficRecord:
 class Sink:
     """A real HTTP server on port 0 that keeps the batches it got (or answers ``status``)."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, body: bytes = b"{}") -> None:
         self.batches: list[dict[str, Any]] = []
         self.headers: list[str] = []
         sink = self
@@ -30,9 +33,9 @@ class Sink:
                 sink.batches.append(json.loads(self.rfile.read(length)))
                 sink.headers.append(self.headers.get("Authorization", ""))
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -88,6 +91,21 @@ def test_a_refused_batch_is_not_retried_forever_and_is_counted_as_dropped() -> N
         reporter.close()
     finally:
         sink.close()
+
+
+def test_a_refused_batch_logs_the_exporters_reason(caplog: pytest.LogCaptureFixture) -> None:
+    """An operator reading the ERP's log learns what to fix (the token variable), not just "401"."""
+    sink = Sink(status=401, body=b'{"error": "invalid Bearer token"}')
+    try:
+        reporter = Reporter(sink.url, service="erp", interval=3600, token="wrong-token-value")
+        reporter.add(record(0.1))
+        with caplog.at_level(logging.WARNING, logger="marketplace_exporter.traffic.reporter"):
+            assert reporter.flush_once()
+        reporter.close()
+    finally:
+        sink.close()
+    assert "HTTP 401: invalid Bearer token (batch of 1 dropped)" in caplog.text
+    assert "wrong-token-value" not in caplog.text
 
 
 def test_nothing_raises_into_the_caller_even_when_the_queue_is_broken() -> None:

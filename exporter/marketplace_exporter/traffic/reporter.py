@@ -132,8 +132,8 @@ class Reporter:
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
                 # refused for good (bad token, malformed batch): retrying would loop forever
                 self.failed_sends += 1
-                log.warning("exporter refused traffic batch: HTTP %s (batch of %d dropped)",
-                            exc.code, len(records))
+                log.warning("exporter refused traffic batch: HTTP %s: %s (batch of %d dropped)",
+                            exc.code, _refusal_reason(exc), len(records))
                 with self._lock:
                     self.dropped += len(records)
                 return True
@@ -193,3 +193,14 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _refusal_reason(exc: urllib.error.HTTPError) -> str:
+    """The exporter's ``{"error": ...}`` text (what to fix: the token variable, a field), bounded; the
+    request's token is never part of it (the server does not echo it)."""
+    try:
+        body = json.loads(exc.read(4096).decode("utf-8", "replace"))
+    except (OSError, ValueError):
+        return exc.reason if isinstance(exc.reason, str) else "no reason given"
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error)[:300] if error else "no reason given"
