@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from re import Pattern
-from typing import Any
+from typing import Any, ClassVar
 
 from marketplace_exporter.adapters.base import (
     SUCCESS,
@@ -104,6 +104,20 @@ def status_only(status: int) -> Classification:
     """An answer whose body was not read: the HTTP status alone decides (1xx-3xx: success)."""
     reason = reason_for_status(status)
     return SUCCESS if reason is None else Classification(reason)
+
+
+class NoProductionTraffic:
+    """Mixin for checks with no marketplace behind them (generic HTTP, TLS): production traffic is
+    never attributed to them, so they match no route and judge an answer by its status alone."""
+
+    api_operations: ClassVar[frozenset[str]] = frozenset()
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        return None
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> Classification:
+        return status_only(status)
 
 
 #: a route table: (compiled pattern matched against the END of the path, operation label)

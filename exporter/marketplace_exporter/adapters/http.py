@@ -21,13 +21,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter import __version__
-from marketplace_exporter.adapters.base import Classification, ProbeContext, ProbeSteps, RouteMatch, StrictModel
+from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel
 from marketplace_exporter.adapters.common import (
+    NoProductionTraffic,
     finite_number,
     reason_for_status,
     retry_after_seconds,
     short,
-    status_only,
 )
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
@@ -224,7 +224,7 @@ def _is_secret_spelling(value: object) -> bool:
 # --- the adapter ------------------------------------------------------------------------------
 
 
-class HttpCheck:
+class HttpCheck(NoProductionTraffic):
     """Any URL, classified by status, JSON assertions and extractions. No platform codes."""
 
     name: ClassVar[str] = "http"
@@ -238,16 +238,6 @@ class HttpCheck:
     sites: ClassVar[frozenset[str]] = frozenset()
     Credentials: ClassVar[type[StrictModel]] = HttpCredentials
     Params: ClassVar[type[StrictModel]] = HttpParams
-    #: no platform behind it: production traffic is never attributed to this adapter
-    api_operations: ClassVar[frozenset[str]] = frozenset()
-
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return None
-
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        return status_only(status)
-
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         params: HttpParams = ctx.params
         cached = _REQUESTS.get(id(params))

@@ -16,14 +16,12 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import (
-    Classification,
     NoParams,
     ProbeContext,
     ProbeSteps,
-    RouteMatch,
     StrictModel,
 )
-from marketplace_exporter.adapters.common import status_only
+from marketplace_exporter.adapters.common import NoProductionTraffic
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
 
 
@@ -32,7 +30,7 @@ class TlsParams(StrictModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 443
 
 
-class TlsCheck:
+class TlsCheck(NoProductionTraffic):
     name: ClassVar[str] = "tls"
     operations: ClassVar[Mapping[str, Operation]] = {
         "certificate": Operation("certificate", "HEAD https://host:port/ to read the certificate",
@@ -42,16 +40,6 @@ class TlsCheck:
     sites: ClassVar[frozenset[str]] = frozenset()
     Credentials: ClassVar[type[StrictModel]] = NoParams
     Params: ClassVar[type[StrictModel]] = TlsParams
-    #: no platform behind it: production traffic is never attributed to this adapter
-    api_operations: ClassVar[frozenset[str]] = frozenset()
-
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return None
-
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        return status_only(status)
-
     def probe(self, ctx: ProbeContext) -> ProbeSteps:
         params: TlsParams = ctx.params
         response: HttpResponse = yield RequestSpec("HEAD", f"https://{params.host}:{params.port}/",
