@@ -65,10 +65,12 @@ async def test_marketplace_failing_after_the_deploy_fails_fast_and_runs_the_roll
         rollback = tmp_path / "rolled-back"
         # a 10 minute window: only the fast fail can end this within the test's timeout
         result = await run_cli(*verify_args(stack.exporter, "--checks", "critical", "--output", "json",
-                                            "--on-fail", f'echo "$VERIFY_RESULT $VERIFY_SERVICE" > {rollback}',
+                                            "--on-fail",
+                                            f'echo rolling back; echo "$VERIFY_RESULT $VERIFY_SERVICE" > {rollback}',
                                             window="10m", timeout="11m"), timeout=60)
         assert result.code == 1, result.stderr
-        answer = json.loads(result.stdout)
+        answer = json.loads(result.stdout)  # the rollback's own output went to stderr, not into the JSON
+        assert "rolling back" in result.stderr
         assert answer["result"] == "fail" and answer["final"] is True
         assert answer["window_complete"] is False
         rows = {row["check"]: row for row in answer["checks"]}

@@ -6,7 +6,10 @@ API, over ``api_client.ExporterClient`` (httpx: short-lived processes).
     marketplace-exporter deploys export --format csv --since 2026-11-01T00:00:00+08:00 > audit.csv
 
 Exit codes: 0 recorded/listed; 1 the exporter refused (wrong token, invalid field: the message
-names it); 2 the exporter could not be reached. The token comes from the environment only.
+names it); 2 the exporter could not be reached; 3 a ``started`` marker was recorded inside a freeze
+window with ``policy: block`` (the audit log has it; the pipeline must not deploy, so
+``deploy mark --status started ... && ./deploy.sh`` stops there). The token comes from the
+environment only.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from marketplace_exporter.durations import parse_duration
 PATH = "/api/v1/deploys"
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 2
+#: a ``started`` marker was recorded inside a freeze window with ``policy: block``: do not deploy
+EXIT_FROZEN = 3
 #: columns of ``list`` (table) and ``export`` (csv), in order
 CSV_COLUMNS = ("id", "deployed_at_iso", "received_at_iso", "service", "environment", "version", "commit",
                "status", "sites", "freeze", "freeze_policy", "actor", "pipeline_url", "notes", "remote_addr",
@@ -50,7 +55,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mark = deploy_sub.add_parser(
         "mark", help="record a deploy marker (commit, actor and pipeline URL default from CI variables)",
         description="Record a deploy marker. --commit, --actor and --url default from GitHub Actions, "
-                    "GitLab CI or Jenkins variables. Exit 0 recorded, 1 refused, 2 exporter unreachable.")
+                    "GitLab CI or Jenkins variables. Exit 0 recorded, 1 refused, 2 exporter unreachable, "
+                    "3 a 'started' marker recorded inside a blocking freeze window (do not deploy).")
     mark.add_argument("--service", required=True)
     mark.add_argument("--environment", required=True)
     mark.add_argument("--version", required=True)
@@ -151,6 +157,11 @@ def _mark(args: argparse.Namespace) -> int:
                   f"{deploy['environment']}, {deploy['status']} at {deploy['deployed_at_iso']}")
         for warning in answer.get("warnings", []):
             print(f"WARNING: {warning}", file=sys.stderr)
+        freeze = answer.get("freeze") or {}
+        if body["status"] == DeployStatus.STARTED.value and freeze.get("policy") == "block":
+            print(f"error: {body['environment']} is in the blocking freeze window {freeze.get('name')!r} "
+                  "(大促封网): the 'started' marker is recorded, do not deploy (exit 3)", file=sys.stderr)
+            return EXIT_FROZEN
         return 0
 
     return _with_client(args, call)

@@ -249,7 +249,10 @@ def run_on_fail(command: str, result: VerifyResult, service: str, environment: s
     print(f"verify: running the --on-fail command ({program} ...)", file=sys.stderr, flush=True)
     env = {**os.environ, "VERIFY_RESULT": result.value, "VERIFY_SERVICE": service,
            "VERIFY_ENVIRONMENT": environment}
-    completed = subprocess.run(command, shell=True, env=env, check=False)
+    # stdout carries only the gate's answer (``--output json`` must stay parseable): whatever the
+    # rollback prints goes to stderr, where the pipeline's log shows it anyway
+    sys.stdout.flush()
+    completed = subprocess.run(command, shell=True, env=env, check=False, stdout=sys.stderr)
     if completed.returncode == 0:
         print("verify: --on-fail command succeeded (exit 0)", file=sys.stderr)
     else:
