@@ -187,3 +187,19 @@ async def test_a_deploy_marked_in_a_warning_freeze_is_judged_and_warned_about(tm
         warning = "WARNING: the deploy was marked inside freeze window 'double-11' (policy: warn)"
         assert warning in result.stderr
         assert warning in result.stdout
+
+
+async def test_the_baseline_survives_an_exporter_restart_between_the_marker_and_the_gate(tmp_path: Path) -> None:
+    """The baseline is stored with the ``started`` marker: a fresh exporter process on the same
+    storage (its memory empty) still judges the deploy instead of answering undecided."""
+    async with gate_stack(tmp_path) as stack:
+        await stack.wait_for_baseline(AMAZON, SHOPEE_SG, SHOPEE_MY)
+        await stack.mark("started")
+    async with gate_stack(tmp_path) as restarted:  # same config and audit log, nothing in memory
+        assert restarted.results(AMAZON) == 0
+        result = await run_cli(*verify_args(restarted.exporter, "--output", "json"))
+        assert result.code == 0, result.stderr
+        rows = {row["check"]: row for row in json.loads(result.stdout)["checks"]}
+        assert {check: row["verdict"] for check, row in rows.items()} == dict.fromkeys(
+            (AMAZON, SHOPEE_SG, SHOPEE_MY), "pass")
+        assert min(row["baseline"]["samples"] for row in rows.values()) >= 4

@@ -72,6 +72,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mark.add_argument("--timestamp", default=None,
                       help="when the deploy happened (unix seconds or RFC 3339); default: now")
     mark.add_argument("--output", choices=("text", "json"), default="text")
+    mark.add_argument("--retries", type=int, default=5,
+                      help="times to retry while the exporter's audit log database is down (HTTP 503 with "
+                           "Retry-After; nothing was written), waiting 1, 2, 4... s (default 5)")
     _client_options(mark)
     mark.set_defaults(handler=_mark)
 
@@ -148,7 +151,7 @@ def _mark(args: argparse.Namespace) -> int:
     body = marker_body(args, os.environ)
 
     def call(client: ExporterClient) -> int:
-        answer = client.post(PATH, body)
+        answer = post_with_retries(client, body, retries=max(0, args.retries))
         if args.output == "json":
             print(json.dumps(answer, ensure_ascii=False, indent=2))
         else:
@@ -165,6 +168,23 @@ def _mark(args: argparse.Namespace) -> int:
         return 0
 
     return _with_client(args, call)
+
+
+def post_with_retries(client: ExporterClient, body: dict[str, Any], *, retries: int,
+                      sleep: Callable[[float], None] = time.sleep) -> Any:
+    """POST the marker; while the exporter answers 503 with ``Retry-After`` (its audit log database
+    is down and nothing was written, so a retry cannot record the marker twice), wait 1, 2, 4... s
+    (at most 30) and try again. Other refusals and an unreachable exporter are not retried here."""
+    for attempt in range(retries + 1):
+        try:
+            return client.post(PATH, body)
+        except ExporterRefused as exc:
+            if exc.status != 503 or exc.retry_after is None or attempt == retries:
+                raise
+            pause = min(30.0, float(2 ** attempt))
+            print(f"WARNING: {exc}; retrying in {pause:g}s ({attempt + 1}/{retries})", file=sys.stderr, flush=True)
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -194,7 +214,8 @@ def _with_client(args: argparse.Namespace, call: Callable[[ExporterClient], int]
     except ExporterRefused as exc:
         hint = f" (is {args.token_env} set to the exporter's token?)" if exc.status in (401, 403) else ""
         print(f"error: {exc}{hint}", file=sys.stderr)
-        return EXIT_REFUSED
+        # a database outage is like an unreachable exporter: nothing recorded, nothing wrong with the marker
+        return EXIT_UNREACHABLE if exc.retry_after is not None else EXIT_REFUSED
     except ExporterUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -135,8 +135,15 @@ def gate(call: Callable[[dict[str, Any]], Any], body: dict[str, Any], *, timeout
             reply = call(body)
             missed = 0
         except ExporterRefused as exc:
-            print(f"verify: {exc}", file=err)
-            return VerifyResult.UNDECIDED, answer
+            if exc.retry_after is None:  # wrong token, bad field: asking again will not help
+                print(f"verify: {exc}", file=err)
+                return VerifyResult.UNDECIDED, answer
+            # 503 + Retry-After: the exporter's audit log database is down for now; a missed round
+            missed += 1
+            if missed >= MAX_MISSED_ROUNDS:
+                print(f"verify: {exc}", file=err)
+                return VerifyResult.UNDECIDED, answer
+            print(f"verify: {exc}; retrying ({missed}/{MAX_MISSED_ROUNDS - 1})", file=err)
         except ExporterUnreachable as exc:
             missed += 1
             if answer is None or missed >= MAX_MISSED_ROUNDS:
