@@ -1,5 +1,5 @@
 """``verify --prometheus.url`` and the Argo Rollouts / Flagger recipes against a real Prometheus
-(Debian's 2.42) holding 70 minutes of two exporter shards' history (tests/integration/
+(Debian's 2.42) holding 70 minutes of two exporter shards' history (tests/stack/
 prom_history.py, backfilled with ``promtool tsdb create-blocks-from openmetrics``: deterministic,
 no waiting for scrapes) with a healthy deploy, a failing one, a slow one and one without a
 baseline. Prometheus serves HTTPS with basic auth (its own ``--web.config.file``), so the CA and
@@ -15,9 +15,11 @@ import re
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +28,9 @@ import jsonschema
 import pytest
 import yaml
 from conftest import free_port, local_client, require_binary, stop_process
+from prom_history import SERVICES, History, build, write_openmetrics
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from prom_history import SERVICES, History, build, write_openmetrics  # noqa: E402
-
-from marketplace_exporter.deploys import verify_recipes  # noqa: E402
+from marketplace_exporter.deploys import verify_recipes
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,6 +217,55 @@ def test_prometheus_refusing_is_undecided_and_never_prints_the_password(stack: S
                            "--prometheus.password-file", str(stack.workdir / "bad-pass"), auth=False)
     assert refused.returncode == 2 and "HTTP 401" in refused.stderr, refused.stderr
     assert PASSWORD not in wrong.stderr + no_ca.stderr + refused.stderr + refused.stdout
+
+
+class BearerProxy(ThreadingHTTPServer):
+    """What sits in front of many managed or shared Prometheus servers: a proxy that wants a Bearer
+    token and forwards the query (here to the real Prometheus, with its basic auth)."""
+
+    def __init__(self, stack: Stack, token: str) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.seen.append(self.headers.get("Authorization", ""))
+                if self.headers.get("Authorization") != f"Bearer {token}":
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                with httpx.Client(verify=ssl.create_default_context(cafile=stack.ca), auth=(USER, PASSWORD),
+                                  trust_env=False, timeout=30) as client:
+                    answer = client.post(f"{stack.prometheus}{self.path}", content=body,
+                                         headers={"Content-Type": self.headers.get("Content-Type", "")})
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.seen: list[str] = []
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+def test_a_bearer_token_from_a_file_reaches_a_proxy_in_front_of_prometheus(stack: Stack) -> None:
+    token = "proxy-bearer-0d9a"
+    proxy = BearerProxy(stack, token)
+    try:
+        (stack.workdir / "bearer").write_text(token + "\n")
+        done = stack.verify("bad-app", "--prometheus.url", proxy.url, "--prometheus.bearer-token-file",
+                            str(stack.workdir / "bearer"), auth=False)
+        denied = stack.verify("bad-app", "--prometheus.url", proxy.url, auth=False)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert done.returncode == 1, done.stderr
+    assert denied.returncode == 2 and "HTTP 401" in denied.stderr, denied.stderr
+    assert f"Bearer {token}" in proxy.seen and token not in done.stdout + done.stderr
 
 
 def strict(schema: Any) -> Any:
