@@ -142,6 +142,8 @@ def find_marker(args: argparse.Namespace, prometheus: PrometheusClient) -> Marke
         expr = (f'max({c.DEPLOY_TIMESTAMP.name}{{service="{args.service}", environment="{args.environment}", '
                 'status="started"})')
         found = prometheus.query(expr)
+        if args.explain:
+            print(f"verify: query marker:\n  {expr}\n  → {found[0][1] if found else 'no series'}", file=sys.stderr)
         if not found:
             raise LookupError(f"Prometheus has no {c.DEPLOY_TIMESTAMP.name}{{status=\"started\"}} for "
                               f"{args.service}/{args.environment}: mark the deploy first "
