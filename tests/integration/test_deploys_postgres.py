@@ -124,6 +124,14 @@ def test_200_concurrent_marks_on_two_replicas_are_all_kept_in_server_time_order(
                             headers={"Authorization": f"Bearer {TOKEN}"}).json()["deploys"] for url in replicas.urls]
     assert pages[0] == pages[1]
     assert [row["id"] for row in pages[0]] == [row_id for row_id, _, _ in reversed(rows)]
+    # and both export the same counters: each folds in the other's markers within seconds
+    series = 'marketplace_deploys_total{environment="production",service="order-sync",status="succeeded"} 200.0'
+    deadline = time.monotonic() + 20
+    with local_client() as client:
+        while not all(series in client.get(f"{url}/metrics").text for url in replicas.urls):
+            assert time.monotonic() < deadline, [client.get(f"{url}/metrics").text.count("order-sync")
+                                                 for url in replicas.urls]
+            time.sleep(0.5)
 
 
 def test_a_started_marker_posted_to_one_replica_is_the_gate_marker_on_the_other(replicas: Replicas) -> None:

@@ -181,3 +181,18 @@ def test_storage_url_sqlite_opens_that_file_and_other_schemes_are_refused(tmp_pa
         open_log("mysql://root:pw@db/deploys")
     with pytest.raises(StorageError, match="does not exist"):
         open_log(f"sqlite:///{tmp_path}/missing/audit.db")
+
+
+def test_a_replica_folds_in_other_replicas_rows_once_and_keeps_the_newest_as_latest(deploy_log: DeployLog) -> None:
+    """A shared log: this replica recorded #3 itself before reading #2 (another replica's); the
+    counters count each row once and "latest" stays #3."""
+    first = deploy_log.append(_marker(version="v1"))
+    state = DeployState.replay(deploy_log.replay())
+    other = deploy_log.append(_marker(version="v2"))  # written by "another replica"
+    mine = deploy_log.append(_marker(version="v3"))
+    state.observe(mine)
+    assert state.follow(deploy_log.replay(after=state.watermark)) == 1
+    assert state.follow(deploy_log.replay(after=state.watermark)) == 0
+    assert state.counts[("listing-sync", "production", "succeeded")] == 3
+    assert state.latest[("listing-sync", "production")] == mine
+    assert state.watermark == mine.id and state.ahead == set() and first.id < other.id < mine.id

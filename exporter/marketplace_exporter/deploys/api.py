@@ -33,6 +33,7 @@ from marketplace_exporter.deploys.collector import DeployCollector
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze
 from marketplace_exporter.deploys.log import DeployLog
+from marketplace_exporter.deploys.log_follow import following
 from marketplace_exporter.deploys.model import MarkerInvalid, parse_marker
 from marketplace_exporter.deploys.state import DeployState
 from marketplace_exporter.deploys.storage import (
@@ -106,7 +107,8 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
         _warn_about(runtime.config)
         # Grafana behind an internal CA: trust what the probes trust (defaults.ca_file)
         connector = aiohttp.TCPConnector(ssl=tls_context(app[INITIAL].ca_file))
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=connector) as session, \
+                following(deploy_log, lambda: runtime.state):  # other replicas' markers (shared log)
             runtime.pusher = AnnotationPusher(session, runtime.count_annotation)
             try:
                 yield

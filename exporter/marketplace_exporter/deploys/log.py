@@ -68,6 +68,8 @@ class DeployLog:
         self._db = connection
         self._lock = threading.Lock()
         self.path = path
+        #: one exporter writes it (SQLite: one box)
+        self.shared = False
 
     @classmethod
     def open(cls, storage_dir: str | Path) -> DeployLog:
@@ -150,9 +152,9 @@ class DeployLog:
             row = self._db.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
         return record(row) if row else None
 
-    def replay(self, batch: int = 1000) -> Iterator[DeployRecord]:
-        """Every row, oldest first (rebuilding the in-memory state at start), in batches."""
-        last = 0
+    def replay(self, batch: int = 1000, after: int = 0) -> Iterator[DeployRecord]:
+        """Every row after ``after``, oldest first (rebuilding the in-memory state at start), in batches."""
+        last = after
         while True:
             with self._lock:
                 rows = self._db.execute(f"SELECT {COLUMNS} FROM deploys WHERE id > ? ORDER BY id LIMIT ?",

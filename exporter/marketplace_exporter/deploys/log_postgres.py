@@ -71,6 +71,8 @@ class PostgresLog:
     def __init__(self, url: str) -> None:
         self._url = url
         self.path = redact(url)
+        #: several replicas write it: each polls for the others' rows (:mod:`.log_follow`)
+        self.shared = True
         self._lock = threading.Lock()
         self._conn: Any = None
 
@@ -182,8 +184,8 @@ class PostgresLog:
 
         return self._run(select)
 
-    def replay(self, batch: int = 1000) -> Iterator[DeployRecord]:
-        last = 0
+    def replay(self, batch: int = 1000, after: int = 0) -> Iterator[DeployRecord]:
+        last = after
         while True:
             def page(cursor: Any, after: int = last) -> list[DeployRecord]:
                 cursor.execute(f"SELECT {COLUMNS} FROM deploys WHERE id > %s ORDER BY id LIMIT %s", (after, batch))

@@ -52,6 +52,8 @@ class AuditLog(Protocol):
 
     #: where it is, for log lines (a URL without its password)
     path: str
+    #: other exporters write to it too (their rows reach this one's metrics by polling)
+    shared: bool
 
     def append(self, marker: DeployMarker, *, received_at: float | None = None,
                freeze: FreezeWindow | None = None, remote_addr: str = "",
@@ -69,8 +71,8 @@ class AuditLog(Protocol):
         """The newest marker for a service/environment (optionally of one status)."""
         ...
 
-    def replay(self, batch: int = 1000) -> Iterator[DeployRecord]:
-        """Every row, oldest first, in batches."""
+    def replay(self, batch: int = 1000, after: int = 0) -> Iterator[DeployRecord]:
+        """Every row with an id above ``after``, oldest first, in batches."""
         ...
 
     def baseline(self, deploy_id: int) -> Baseline | None:
