@@ -38,6 +38,7 @@ import httpx
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.api_client import ExporterClient, ExporterRefused, ExporterUnreachable
 from marketplace_exporter.catalogue import DeployStatus, VerifyResult
+from marketplace_exporter.deploys.model import LABEL_SAFE
 from marketplace_exporter.deploys.verify import BASELINE_WINDOW
 from marketplace_exporter.deploys.verify_promql import AtWindow, Rule, Selection, rules
 from marketplace_exporter.durations import format_duration
@@ -216,6 +217,9 @@ def gate(args: argparse.Namespace, err: TextIO | None = None, clock: Callable[[]
          sleep: Callable[[float], None] = time.sleep) -> tuple[VerifyResult, dict[str, Any]]:
     """Round after round until the decision is final or ``--timeout`` passes."""
     err = err or sys.stderr
+    for name in ("service", "environment"):  # they go into PromQL label matchers
+        if not LABEL_SAFE.match(getattr(args, name)):
+            return _undecided({}, f"--{name}: letters, digits, '_', '.', '-' (max 63)", err)
     answer: dict[str, Any] = {"service": args.service, "environment": args.environment, "source": "prometheus",
                               "prometheus": args.prometheus_url, "marker": None}
     try:
@@ -234,6 +238,9 @@ def gate(args: argparse.Namespace, err: TextIO | None = None, clock: Callable[[]
             return _undecided(answer, str(exc), err)
         answer["marker"] = marker.record or {"deployed_at": marker.at}
         answer["marker_source"] = marker.source
+        if marker.record and marker.record.get("freeze_policy") == "warn":
+            print(f"verify: WARNING: the deploy was marked inside freeze window {marker.record['freeze']!r} "
+                  "(policy: warn)", file=err)
         if marker.record and marker.record.get("freeze_policy") == "block":
             reason = (f"the deploy was marked inside freeze window {marker.record['freeze']!r} (policy: block): "
                       "deploys are not allowed now — roll back, or change the freeze window in the config")
