@@ -305,8 +305,8 @@ def test_the_recipes_are_valid_against_the_vendored_crd_schemas() -> None:
 
 
 def argo_phase(metric: dict[str, Any], result: list[float]) -> str:
-    """Argo Rollouts' rule (metric.EvaluateResult): failure wins, else success, else inconclusive.
-    Only the condition forms the generator writes are accepted."""
+    """Argo Rollouts' rule (``EvaluateResult`` in utils/evaluate/evaluate.go at v1.9.1): failure
+    wins, else success, else inconclusive. Only the condition forms the generator writes are accepted."""
     known = {"result[0] == 0": lambda r: r[0] == 0, "result[0] > 0": lambda r: r[0] > 0,
              "result[0] >= 1": lambda r: r[0] >= 1, "false": lambda r: False}
     if known[metric["failureCondition"]](result):
