@@ -23,7 +23,8 @@ DEPS := prometheus:prometheus \
         prometheus-blackbox-exporter:prometheus-blackbox-exporter \
         chromium:chromium \
         wrk:wrk \
-        openssl:openssl
+        openssl:openssl \
+        /usr/lib/postgresql/15/bin/initdb:postgresql
 
 .PHONY: help venv deps test demo bench check-config clean distclean
 .PHONY: dashboards dashboard-schema compose-demo-config
@@ -40,7 +41,7 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk); root only
+deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15); root only
 	@missing=""; \
 	for pair in $(DEPS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
@@ -64,11 +65,12 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, bridge throughput, fault-to-chat latency
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, bridge throughput, fault-to-chat latency, deploy-mark loop stall
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/traffic_overhead.py
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/alert_latency.py
+	$(VENV)/bin/python bench/deploy_marks.py
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done

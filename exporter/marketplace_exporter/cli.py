@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--storage.path", dest="storage_path", default="data",
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
+    _storage_url_option(run)
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--storage.path", dest="storage_path", default=None,
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
+    _storage_url_option(demo)
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
@@ -151,11 +153,17 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage_url_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage.url", dest="storage_url", default=None,
+                        help="the deploy audit log instead of --storage.path: sqlite:///FILE, or "
+                             "postgresql://USER@HOST:5432/DB shared by several replicas (docs/deploys.md)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
 
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_path)
+                           storage_path=args.storage_url or args.storage_path)
 
 
 def demo_config_path() -> str:
@@ -168,8 +176,9 @@ def _demo(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
 
     source = ConfigSource(demo_config_path(), transform=lambda text: text.replace(DEMO_SIMULATOR, sim_url))
-    if args.storage_path is not None:
-        return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=args.storage_path)
+    if args.storage_url or args.storage_path is not None:
+        return _serve_exporter(source, args.listen, simulator=args.sim_listen,
+                               storage_path=args.storage_url or args.storage_path)
     with tempfile.TemporaryDirectory(prefix="marketplace-exporter-demo-", ignore_cleanup_errors=True) as storage:
         print(f"demo: deploy audit log in the temporary directory {storage} (removed on exit; "
               "--storage.path keeps it)", flush=True)

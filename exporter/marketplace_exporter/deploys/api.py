@@ -11,12 +11,12 @@ Both need ``Authorization: Bearer $MARKETPLACE_EXPORTER_DEPLOY_TOKEN`` (the vari
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
 import math
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,14 +25,25 @@ from datetime import datetime
 import aiohttp
 from aiohttp import web
 
+from marketplace_exporter.catalogue import DeployStatus
 from marketplace_exporter.config import LoadedConfig
+from marketplace_exporter.deploys import verify_baseline
 from marketplace_exporter.deploys.annotations import AnnotationPusher
 from marketplace_exporter.deploys.collector import DeployCollector
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze
-from marketplace_exporter.deploys.log import DEFAULT_PAGE, MAX_PAGE, DeployLog, StorageError, prepare_storage
+from marketplace_exporter.deploys.log import DeployLog
+from marketplace_exporter.deploys.log_follow import following
 from marketplace_exporter.deploys.model import MarkerInvalid, parse_marker
 from marketplace_exporter.deploys.state import DeployState
+from marketplace_exporter.deploys.storage import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    AuditLog,
+    StorageError,
+    StorageUnavailable,
+    open_log,
+)
 from marketplace_exporter.engine.transport import tls_context
 from marketplace_exporter.server.api_support import check_bearer, json_error, read_json_body
 from marketplace_exporter.server.app import INITIAL, REGISTRY, RELOAD_HOOKS, STORAGE_PATH
@@ -64,7 +75,7 @@ class DeploysRuntime:
 
 
 #: the audit log (set when the app starts)
-DEPLOY_LOG = web.AppKey("deploy_log", DeployLog)
+DEPLOY_LOG: web.AppKey[AuditLog] = web.AppKey("deploy_log")
 #: config (``.config``, ``.windows``) and folded state; follows config reloads
 DEPLOYS = web.AppKey("deploys", DeploysRuntime)
 
@@ -83,19 +94,21 @@ def install(app: web.Application) -> None:
 async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[DEPLOYS]
     storage = app.get(STORAGE_PATH)
+    deploy_log: AuditLog
     if storage is None:
         deploy_log = DeployLog.in_memory()
         log.warning("no --storage.path: deploy markers are kept in memory only and lost on restart")
-    else:
-        deploy_log = DeployLog.open(prepare_storage(storage))
+    else:  # a --storage.path directory or a --storage.url
+        deploy_log = await asyncio.to_thread(open_log, storage)
     app[DEPLOY_LOG] = deploy_log
     try:
-        runtime.state = DeployState.replay(deploy_log.replay())
+        runtime.state = await asyncio.to_thread(lambda: DeployState.replay(deploy_log.replay()))
         log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
         _warn_about(runtime.config)
         # Grafana behind an internal CA: trust what the probes trust (defaults.ca_file)
         connector = aiohttp.TCPConnector(ssl=tls_context(app[INITIAL].ca_file))
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=connector) as session, \
+                following(deploy_log, lambda: runtime.state):  # other replicas' markers (shared log)
             runtime.pusher = AnnotationPusher(session, runtime.count_annotation)
             try:
                 yield
@@ -159,12 +172,15 @@ async def post_deploy(request: web.Request) -> web.Response:
     freeze = active_freeze(runtime.windows, marker.environment, received)
     if freeze is None and marker.timestamp is not None:
         freeze = active_freeze(runtime.windows, marker.environment, marker.timestamp)
-    try:
-        record = request.app[DEPLOY_LOG].append(marker, received_at=received, freeze=freeze,
-                                                remote_addr=request.remote or "")
-    except sqlite3.Error as exc:
+    # a started marker carries the gate's baseline (persisted: a restart does not lose it)
+    baseline = (verify_baseline.take(request.app, marker.service, received)
+                if marker.status is DeployStatus.STARTED else None)
+    try:  # off the event loop: an fsync or a database round trip must not stall /metrics and probes
+        record = await asyncio.to_thread(request.app[DEPLOY_LOG].append, marker, freeze=freeze,
+                                         remote_addr=request.remote or "", baseline=baseline)
+    except StorageUnavailable as exc:
         log.error("deploy marker for %s/%s NOT recorded: %s", marker.service, marker.environment, exc)
-        return json_error(503, f"the audit log cannot record the marker now: {exc}")
+        return _storage_down(exc)
     runtime.state.observe(record)
     warnings: list[str] = []
     if freeze is not None:
@@ -196,12 +212,22 @@ async def list_deploys(request: web.Request) -> web.Response:
     for name in ("service", "environment"):
         if len(query.get(name, "")) > 63:
             return json_error(400, "at most 63 characters", field=name)
-    records = request.app[DEPLOY_LOG].query(service=query.get("service") or None,
-                                            environment=query.get("environment") or None,
-                                            since=since, limit=limit, before_id=before)
+    try:
+        records = await asyncio.to_thread(request.app[DEPLOY_LOG].query, service=query.get("service") or None,
+                                          environment=query.get("environment") or None,
+                                          since=since, limit=limit, before_id=before)
+    except StorageUnavailable as exc:
+        return _storage_down(exc)
     next_before = records[-1].id if len(records) == limit else None
     return web.json_response({"deploys": [record.to_json() for record in records],
                               "next_before": next_before})
+
+
+def _storage_down(exc: StorageUnavailable) -> web.Response:
+    """503 with ``Retry-After``: nothing was written, and ``deploy mark`` retries with back-off."""
+    response = json_error(503, f"{exc}; nothing was recorded, retry later")
+    response.headers["Retry-After"] = "2"
+    return response
 
 
 def parse_since(raw: str | None) -> float | None:

@@ -50,16 +50,18 @@ from marketplace_exporter.catalogue import DeployStatus, VerifyResult
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.deploys.api import DEPLOY_LOG
 from marketplace_exporter.deploys.api import authorize as deploys_authorize
-from marketplace_exporter.deploys.log import DeployLog
 from marketplace_exporter.deploys.model import LABEL_SAFE, DeployRecord
+from marketplace_exporter.deploys.storage import AuditLog, StorageUnavailable
 from marketplace_exporter.deploys.verify import (
     BASELINE_WINDOW,
     Decision,
+    WindowStats,
     decide,
     evaluate_check,
     freeze_verdict,
     split_history,
 )
+from marketplace_exporter.deploys.verify_baseline import check_histories, stored_checks, stored_production
 from marketplace_exporter.deploys.verify_production import (
     ProductionEvaluation,
     TrafficCounts,
@@ -69,7 +71,7 @@ from marketplace_exporter.deploys.verify_production import (
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.server.api_support import json_error, read_json_body
 from marketplace_exporter.server.app import ENGINE, REGISTRY, STORE
-from marketplace_exporter.store import Store
+from marketplace_exporter.store import RecentResult, Store
 from marketplace_exporter.traffic.aggregate import TrafficAggregator, TrafficTotals
 from marketplace_exporter.traffic.api import TRAFFIC
 
@@ -251,7 +253,14 @@ async def verify_handler(request: web.Request) -> web.Response:
                               "window_seconds": ask.window, "marker": None,
                               "probes": {"sent": 0, "quota_wait": 0}}
     log = deploy_log(app)
-    marker = log.latest(ask.service, ask.environment, DeployStatus.STARTED) if log is not None else None
+    try:
+        marker = (await asyncio.to_thread(log.latest, ask.service, ask.environment, DeployStatus.STARTED)
+                  if log is not None else None)
+        stored = await asyncio.to_thread(log.baseline, marker.id) if log is not None and marker else None
+    except StorageUnavailable as exc:  # the CLI counts this as a missed round and retries
+        response = json_error(503, f"{exc}; the gate cannot read the deploy marker now")
+        response.headers["Retry-After"] = "2"
+        return response
     if log is None:
         decision = Decision(VerifyResult.UNDECIDED, (), (
             "the exporter keeps no deploy log (start it with --storage.path), so there is no marker",))
@@ -280,10 +289,11 @@ async def verify_handler(request: web.Request) -> web.Response:
                 answer["probes"] = await app[PROBE_ROUNDS].run(app[ENGINE], specs)
             now = time.time()
             complete = now - since >= ask.window
-            production = (production_rows(aggregator, ask.service, marker.received_at, started, sites, complete)
+            production = (production_rows(aggregator, ask.service, marker.received_at, started, sites, complete,
+                                          stored=stored_production(stored))
                           if aggregator is not None else [])
             decision = _judge(app[STORE], specs, marker, since=since, now=now, window=ask.window,
-                              warnings=(*warnings, *more), production=production)
+                              warnings=(*warnings, *more), production=production, stored=stored_checks(stored))
     answer["now"] = now
     answer["window_complete"] = now - since >= ask.window
     answer.update(decision.to_json())
@@ -294,38 +304,48 @@ async def verify_handler(request: web.Request) -> web.Response:
 
 def production_rows(aggregator: TrafficAggregator, service: str, marker_at: float,
                     started: dict[str, TrafficTotals], sites: tuple[str, ...],
-                    complete: bool) -> list[ProductionEvaluation]:
+                    complete: bool, stored: dict[str, TrafficCounts] | None = None) -> list[ProductionEvaluation]:
     """One row per marketplace ``service`` called in the baseline window before the marker (all its
     sites: the per-minute counts keep no site), limited to marketplaces serving one of ``sites``
-    when the gate is limited to sites. None of them: no rows, the gate is the probes' alone."""
+    when the gate is limited to sites. None of them: no rows, the gate is the probes' alone.
+    ``stored``: the counts stored with the marker, used where memory lost them (a restart)."""
     wanted = {site.upper() for site in sites}
     rows = []
+    kept = stored or {}
     for marketplace, now_totals in sorted(aggregator.totals(service).items()):
         adapter = ADAPTERS.get(marketplace)
         if wanted and (adapter is None or not wanted & {site.upper() for site in adapter.sites}):
             continue
-        before = aggregator.window(marker_at - BASELINE_WINDOW, marker_at,
-                                   service=service, marketplace=marketplace)
+        window = aggregator.window(marker_at - BASELINE_WINDOW, marker_at, service=service, marketplace=marketplace)
+        before = TrafficCounts(window.requests, window.errors) if window is not None else None
+        if marketplace in kept and (before is None or kept[marketplace].requests > before.requests):
+            before = kept[marketplace]
         if before is None or before.requests == 0:
             continue
         start = started.get(marketplace, TrafficTotals(0, {}))
         errors = subtract(now_totals.errors, start.errors)
         after = TrafficCounts(max(0, now_totals.requests - start.requests), sum(errors.values()))
-        rows.append(evaluate_production(marketplace, TrafficCounts(before.requests, before.errors), after,
+        rows.append(evaluate_production(marketplace, before, after,
                                         errors, window_complete=complete))
     return rows
 
 
 def _judge(store: Store, specs: list[CheckSpec], marker: DeployRecord, *, since: float, now: float,
-           window: float, warnings: tuple[str, ...], production: list[ProductionEvaluation]) -> Decision:
+           window: float, warnings: tuple[str, ...], production: list[ProductionEvaluation],
+           stored: dict[str, WindowStats] | None = None) -> Decision:
+    """Per check: the baseline stored with the marker when it has more results than memory
+    still holds (after a restart memory has none), else the in-memory one."""
     complete = now - since >= window
+    histories = check_histories(store)
+    kept = stored or {}
     rows = []
     for spec in specs:
-        state = store.checks.get(spec.id)
-        history = list(state.history) if state is not None else []
-        baseline, candidate = split_history(history, marker_at=marker.received_at, since=since,
+        baseline, candidate = split_history(histories.get(spec.id, []), marker_at=marker.received_at, since=since,
                                             baseline_window=BASELINE_WINDOW)
-        rows.append(evaluate_check(spec.id, spec.site, baseline, candidate, window_complete=complete))
+        before: list[RecentResult] | WindowStats = baseline
+        if spec.id in kept and kept[spec.id].samples > len(baseline):
+            before = kept[spec.id]
+        rows.append(evaluate_check(spec.id, spec.site, before, candidate, window_complete=complete))
     return decide(rows, window_complete=complete, warnings=warnings, production=production)
 
 
@@ -349,7 +369,7 @@ def _nothing_selected(store: Store, sites: tuple[str, ...], tag: str | None) -> 
     return f"no configured check matches {wanted or 'the selection'}; sites: {known_sites}; tags: {known_tags}"
 
 
-def deploy_log(app: web.Application) -> DeployLog | None:
+def deploy_log(app: web.Application) -> AuditLog | None:
     """The deploy API's log (None only when the deploys extension is not installed)."""
     return app.get(DEPLOY_LOG)
 
