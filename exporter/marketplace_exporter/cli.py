@@ -114,16 +114,21 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Validate the file and every accounts file it names (all errors at once)."""
     from marketplace_exporter.config import ConfigError, load_config
+    from marketplace_exporter.config.accounts_files import AccountsFiles
 
+    files = AccountsFiles(quiet=True)
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, accounts=files, strict_accounts=True)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     print(f"{args.file}: valid, {len(config.checks)} checks")
+    if config.accounts_files.patterns:
+        print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
     for check in config.checks:
         print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
     return 0

@@ -51,9 +51,12 @@ class _File:
 class AccountsFiles:
     """The accounts files of one config, kept between scans."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, quiet: bool = False) -> None:
+        #: quiet: do not log broken files (``check-config`` prints them itself)
+        self._quiet = quiet
         self._lock = threading.Lock()
         self._files: dict[str, _File] = {}
+        self._own: frozenset[AccountKey] | None = None
         #: published by each scan (replaced, never mutated: safe to read from another thread)
         self.file_checks: tuple[CheckSpec, ...] = ()
         self.problems: Mapping[str, tuple[str, ...]] = {}
@@ -73,6 +76,7 @@ class AccountsFiles:
             paths, entry_problems = discover(settings)
             context_key = f"{context.interval_configured}:{context.raw_defaults}"
             files: dict[str, _File] = {}
+            reread = False
             for path in paths:
                 try:
                     stat = os.stat(path)
@@ -83,12 +87,17 @@ class AccountsFiles:
                 if old is not None and old.stamp == stamp and old.context == context_key and not old.problems:
                     files[path] = old
                 else:
-                    files[path] = self._read(path, stamp, context, context_key, old)
+                    new = files[path] = self._read(path, stamp, context, context_key, old)
+                    # a broken file retried with the same result changes nothing
+                    reread |= old is None or new.good is not old.good or new.problems != old.problems
             if entry_problems:  # a directory vanished or is unreadable: keep what it had
                 for path, old in self._files.items():
                     files.setdefault(path, old)
-            self._files = files
-            checks, conflicts = _compose(files, own_accounts)
+            own = frozenset(own_accounts)
+            if not reread and files.keys() == self._files.keys() and own == self._own and not entry_problems:
+                return False  # the common case of a poll: nothing to compose (50,000 files: ~1 s saved)
+            self._files, self._own = files, own
+            checks, conflicts = _compose(files, own)
             changed = [(c.id, c.fingerprint) for c in checks] != [(c.id, c.fingerprint) for c in self.file_checks]
             problems: dict[str, tuple[str, ...]] = {entry: (text,) for entry, text in entry_problems.items()}
             for path, state in files.items():
@@ -109,8 +118,9 @@ class AccountsFiles:
             return _File(stamp, context_key, checks, accounts)
         if old is None or old.stamp != stamp or old.problems != tuple(problems):
             self.errors_total += 1
-            kept = "keeping its last good version" if old is not None and old.good is not None else "not used"
-            log.error("accounts file %s is broken (%s):\n%s", path, kept, "\n".join(problems))
+            if not self._quiet:
+                kept = "keeping its last good version" if old is not None and old.good is not None else "not used"
+                log.error("accounts file %s is broken (%s):\n%s", path, kept, "\n".join(problems))
         return _File(stamp, context_key, old.good if old else None, old.accounts if old else (), tuple(problems))
 
 
@@ -127,11 +137,11 @@ def discover(settings: AccountsFilesSettings) -> tuple[list[str], dict[str, str]
                 with os.scandir(full) as listing:
                     found.update(item.path for item in listing if _wanted(item.name) and item.is_file())
             except OSError as exc:
-                problems[entry] = f"{full}: cannot list the accounts directory: {exc.strerror}"
+                problems[entry] = f"cannot list the accounts directory {full}: {exc.strerror}"
         elif os.path.isfile(full):
             found.add(full)
         else:
-            problems[entry] = f"{full}: accounts_files entry is neither a directory, a file nor a glob with matches"
+            problems[entry] = f"expected a directory, a file or a glob; {full} does not exist"
     return sorted(found), problems
 
 

@@ -54,11 +54,13 @@ from marketplace_exporter.traffic.settings import TrafficConfig
 UNKNOWN_KEY = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
 
 
-def load_config(path: str | Path, *, text: str | None = None, accounts: AccountsFiles | None = None) -> LoadedConfig:
+def load_config(path: str | Path, *, text: str | None = None, accounts: AccountsFiles | None = None,
+                strict_accounts: bool | None = None) -> LoadedConfig:
     """Parse and validate; raise :class:`ConfigError` listing every problem.
 
     With ``accounts`` (kept by the caller between loads), a broken accounts file is reported there
-    and its last good version is used; without it, a broken accounts file is an error here."""
+    and its last good version is used; without it (or with ``strict_accounts``), a broken accounts
+    file is an error here."""
     name = str(path)
     root, data = read_yaml(name, text)
     lines = LineMap.of(name, root)
@@ -75,11 +77,15 @@ def load_config(path: str | Path, *, text: str | None = None, accounts: Accounts
     settings = _accounts_files_settings(raw, name)
     file_checks: tuple[CheckSpec, ...] = ()
     if settings.patterns and not errors:
-        files = accounts if accounts is not None else AccountsFiles()
+        files = accounts if accounts is not None else AccountsFiles(quiet=True)
         files.scan(settings, context, {(check.marketplace, check.account) for check in checks})
         file_checks = files.file_checks
-        if accounts is None and files.broken():
-            errors.extend(line for problems in files.broken().values() for line in problems)
+        if strict_accounts or (strict_accounts is None and accounts is None):
+            for key, problems in sorted(files.broken().items()):
+                if key in settings.patterns:  # an entry of this file (a directory that is not there)
+                    errors += [lines.error(("accounts_files", settings.patterns.index(key)), p) for p in problems]
+                else:
+                    errors += problems
     if errors:
         raise ConfigError(errors)
     own_checks = tuple(checks)
