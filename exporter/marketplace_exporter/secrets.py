@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +211,8 @@ class Secret:
     source: str  # "env" | "file" | "value"
     ref: str  # variable name, file path, or the literal value for "value"
     _cache: tuple[float, str] | None = field(default=None, repr=False)
-    _owner: tuple[str, int] | None = field(default=None, repr=False, compare=False)
+    #: a weak reference to this object whose callback releases its value from the redactor
+    _owner: weakref.ref[Secret] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def literal(cls, value: str) -> Secret:
@@ -244,10 +245,9 @@ class Secret:
         else:
             value = self._read_file()
         owner = ("secret", id(self))
-        if self._owner != owner:  # first reveal of this object (a copy gets its own owner)
+        if self._owner is None or self._owner() is not self:  # first reveal (a copy gets its own)
             # the value stays redacted while this Secret exists, and is forgotten after it goes
-            self._owner = owner
-            weakref.finalize(self, REDACTOR.release, owner)
+            self._owner = weakref.ref(self, _releaser(owner))
         REDACTOR.hold(owner, value)
         return value
 
@@ -273,6 +273,13 @@ class Secret:
 
     def __format__(self, spec: str) -> str:
         return "<secret>"
+
+
+def _releaser(owner: Hashable) -> Callable[[weakref.ref[Secret]], None]:
+    """The weak reference's callback: the Secret is gone, so is its claim on its value."""
+    def release(_: weakref.ref[Secret]) -> None:
+        REDACTOR.release(owner)
+    return release
 
 
 def parse_secret(raw: object) -> Secret:
