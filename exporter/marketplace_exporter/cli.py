@@ -183,7 +183,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
-    from marketplace_exporter.server import create_app, reload_config
+    from marketplace_exporter.server import create_app, schedule_reload
 
     try:
         config = source.load()
@@ -225,7 +225,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                       f"  curl -X POST http://{simulator}/__sim/faults -d "
                       "'{\"marketplace\":\"amazon_sp\",\"fault\":\"token_expired\"}'\n"
                       f"  curl -X DELETE http://{simulator}/__sim/faults", flush=True)
-            await until_stopped(on_reload=lambda: reload_config(app))
+            await until_stopped(on_reload=lambda: schedule_reload(app))
         finally:
             for runner in reversed(runners):
                 await runner.cleanup()

@@ -14,6 +14,7 @@ it through its query methods.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class Core:
     _hooks: list[ReloadHook] = field(default_factory=list)
     _engine: Engine | None = None
     _config: LoadedConfig | None = None
+    _reloading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def config(self) -> LoadedConfig:
@@ -95,13 +97,28 @@ class Core:
         try:
             config = self.source.load()
         except ConfigError as exc:
+            return self._reloaded(exc)
+        return self._reloaded(config)
+
+    async def reload_off_loop(self) -> tuple[bool, str]:
+        """:meth:`reload` with the reading and validating in a worker thread (seconds with tens of
+        thousands of accounts), so probes keep their timing; reloads run one at a time."""
+        async with self._reloading:
+            try:
+                config = await asyncio.to_thread(self.source.load)
+            except ConfigError as exc:
+                return self._reloaded(exc)
+            return self._reloaded(config)
+
+    def _reloaded(self, outcome: LoadedConfig | ConfigError) -> tuple[bool, str]:
+        if isinstance(outcome, ConfigError):
             self.store.mark_reload(False, time.time())
-            log.error("config reload failed, keeping the previous config:\n%s", exc)
-            return False, str(exc)
-        self.apply(config)
+            log.error("config reload failed, keeping the previous config:\n%s", outcome)
+            return False, str(outcome)
+        self.apply(outcome)
         self.store.mark_reload(True, time.time())
-        log.info("config reloaded: %d checks", len(config.checks))
-        return True, f"reloaded {len(config.checks)} checks"
+        log.info("config reloaded: %d checks", len(outcome.checks))
+        return True, f"reloaded {len(outcome.checks)} checks"
 
 
 #: what a feature module exports: ``install(core, app)``

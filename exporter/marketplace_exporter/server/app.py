@@ -15,6 +15,7 @@ Resources are paired with their teardown in ``cleanup_ctx``: the probe session, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -93,6 +94,17 @@ def reload_config(app: web.Application) -> tuple[bool, str]:
     return app[CORE].reload()
 
 
+def schedule_reload(app: web.Application) -> None:
+    """SIGHUP: reload with the file reading off the event loop (the outcome is logged)."""
+    task = asyncio.get_running_loop().create_task(app[CORE].reload_off_loop())
+    _RELOADS.add(task)
+    task.add_done_callback(_RELOADS.discard)
+
+
+#: reloads in flight (a task nobody references may be garbage-collected before it runs)
+_RELOADS: set[asyncio.Task[tuple[bool, str]]] = set()
+
+
 @web.middleware
 async def _server_header(request: web.Request, handler: Callable[..., object]) -> web.StreamResponse:
     response: web.StreamResponse = await handler(request)  # type: ignore[misc]
@@ -147,8 +159,8 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def reload_handler(request: web.Request) -> web.Response:
-    ok, message = request.app[CORE].reload()
+    ok, message = await request.app[CORE].reload_off_loop()
     return web.Response(status=200 if ok else 400, text=message + "\n")
 
 
-__all__ = ["CORE", "FEATURES", "ConfigSource", "create_app", "reload_config"]
+__all__ = ["CORE", "FEATURES", "ConfigSource", "create_app", "reload_config", "schedule_reload"]
