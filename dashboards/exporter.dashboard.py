@@ -66,7 +66,7 @@ reloads = timeseries(
     "Config reloads",
     [(f"changes({cat.CONFIG_RELOAD_TS.name}{{{JOB}}}[$__interval])", "successful reloads"),
      (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)"),
-     (f"sum(increase({cat.ACCOUNTS_FILE_ERRORS.name}{{{JOB}}}[$__interval])) > 0", "accounts file versions refused")],
+     (f"sum(increase({cat.ACCOUNTS_FILE_ERRORS.name}{{{JOB}}}[$__interval]))", "accounts file versions refused")],
     bars=True)
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
