@@ -34,8 +34,8 @@ from marketplace_exporter.adapters.common import by_status, pick_host, short
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
     code_text,
-    iop_failure,
     is_zero,
+    judge_iop_error,
     permission_hint,
     text_field,
 )
@@ -188,14 +188,14 @@ def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
         return by_status(response, "no AliExpress envelope", now)
     legacy = body.get("error_response")
     if isinstance(legacy, dict):
-        return _error_response(response, now, legacy)
+        return _judge_error_response(response, now, legacy)
     raw = body.get("code")
     if "code" in body and not is_zero(raw):
         code = code_text(raw)
         if not code:
             return by_status(response, "code is not a string", now)
         error_type = body.get("type")
-        return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None,
+        return judge_iop_error(response, now, code, error_type if isinstance(error_type, str) else None,
                            text_field(body, "message", "msg"))
     if method is not None:
         wrapper = body.get(method.replace(".", "_") + "_response")
@@ -206,7 +206,7 @@ def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
     return None
 
 
-def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> ProbeOutcome:
+def _judge_error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> ProbeOutcome:
     """``error_response``: TOP's numeric code with ``msg``/``sub_code``/``sub_msg`` [OBS E11], or an IOP
     string code with ``type`` in the same wrapper. The ban duration is in ``sub_msg``."""
     code = code_text(error.get("code"))
@@ -228,9 +228,9 @@ def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]
                 reason = Reason.SERVER_ERROR
             else:
                 reason = Reason.CLIENT_ERROR
-        return iop_failure(response, now, code, None, message, reason)
+        return judge_iop_error(response, now, code, None, message, reason)
     error_type = error.get("type")
-    return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None, message)
+    return judge_iop_error(response, now, code, error_type if isinstance(error_type, str) else None, message)
 
 
 def _success(fields: Mapping[str, Any], status: int, method: str) -> ProbeOutcome:

@@ -87,7 +87,7 @@ def is_zero(value: object) -> bool:
     return value == "0" or (value == 0 and not isinstance(value, bool) and isinstance(value, int))
 
 
-def iop_failure(response: HttpResponse, now: float, code: str, error_type: str | None,
+def judge_iop_error(response: HttpResponse, now: float, code: str, error_type: str | None,
                 message: str, reason: Reason | None = None) -> ProbeOutcome:
     """What an error envelope says (a throttled probe's retry time: :func:`retry_after`)."""
     reason = reason or code_reason(code, error_type)

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from marketplace_exporter.adapters.base import Marketplace, NoParams, ProbeContext, ProbeSteps, json_or_none
 from marketplace_exporter.adapters.common import by_status
-from marketplace_exporter.adapters.iop_errors import IOP_CODES, code_text, iop_failure, is_zero, text_field
+from marketplace_exporter.adapters.iop_errors import IOP_CODES, code_text, is_zero, judge_iop_error, text_field
 from marketplace_exporter.adapters.iop_errors import retry_after as iop_retry_after
 from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, sign, timestamp_ms
 from marketplace_exporter.adapters.routes import RouteMatch, host_of, match_path, routes
@@ -178,7 +178,7 @@ def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) ->
     if not code:
         return by_status(response, "code is not a string", now)
     error_type = body.get("type")
-    return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None,
+    return judge_iop_error(response, now, code, error_type if isinstance(error_type, str) else None,
                        text_field(body, "message"))
 
 

@@ -288,7 +288,7 @@ def read_token(response: HttpResponse, now: float) -> Minted:
     with what any other answer says."""
     body = json_or_none(response.body)
     if not 200 <= response.status <= 299:
-        raise ProbeFailed(error_outcome(response, body, now, "token request: "))
+        raise ProbeFailed(judge_error(response, body, now, "token request: "))
     return read_oauth_token(response, body, now, what="token response", max_expires_in=_MAX_EXPIRES_IN)
 
 
@@ -356,10 +356,10 @@ def _partner_profile(body: Mapping[str, Any], status: int) -> ProbeOutcome:
 def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
     """What a non-2xx answer says (None for a 2xx), token answers included. Shared by probes and
     production traffic."""
-    return None if 200 <= response.status <= 299 else error_outcome(response, body, now, "")
+    return None if 200 <= response.status <= 299 else judge_error(response, body, now, "")
 
 
-def error_outcome(response: HttpResponse, body: Mapping[str, Any] | None, now: float, prefix: str) -> ProbeOutcome:
+def judge_error(response: HttpResponse, body: Mapping[str, Any] | None, now: float, prefix: str) -> ProbeOutcome:
     """A non-2xx answer: the status decides where it is unambiguous (401, 403, 429, 5xx [F5][F13]);
     for other 4xx the body's code may name one of those classes; otherwise client_error."""
     status = response.status
