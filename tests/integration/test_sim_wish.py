@@ -1,0 +1,120 @@
+"""Wish's simulator over raw HTTP: each request defect → the answer the fact sheet sources (section
+9; the simulator's own choices marked), the rate-limit headers on every answer to a known merchant,
+and a refresh that revokes the merchant's current access token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sim_harness import Client, ClientFactory, FakeClock, simulator_client
+
+from marketplace_exporter.simulator import wish
+from marketplace_exporter.simulator.app import PLATFORMS
+from marketplace_exporter.simulator.wish import ACCESS_TOKEN_TTL_S, SIM_APP, WINDOW_CALLS, WishSim
+
+US, CN, CLOSED = SIM_APP.merchant("us-main"), SIM_APP.merchant("cn-main"), SIM_APP.merchant("closed")
+TEST, DETAILS = "/wish/api/v3/oauth/test", "/wish/api/v3/merchant/account_details"
+T0 = 1_750_000_000.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+async def raw(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
+    return await simulator_client(aiohttp_client, clock)
+
+
+async def call(raw: Client, path: str = TEST, token: str | None = US.access_token,
+               headers: dict[str, str] | None = None, **query: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+    sent = dict(headers or {})
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    response = await raw.get(path, headers=sent, params=query)
+    return response.status, dict(response.headers), await response.json()
+
+
+async def test_oauth_test_answers_the_merchant_with_headroom_and_a_request_id(raw: Client) -> None:
+    status, headers, body = await call(raw)
+    assert status == 200 and body == {"message": "", "code": 0, "data": {"merchant_id": US.merchant_id}}
+    assert headers["Wish-Rate-Limit-Remaining"] == str(WINDOW_CALLS - 1)
+    assert len(headers["Wish-Request-Id"]) == 32 and "Wish-Rate-Limit-Reset" not in headers
+    status, headers, body = await call(raw, DETAILS)
+    assert status == 200 and body["data"]["status"] == "ACTIVE"
+    assert headers["Wish-Rate-Limit-Remaining"] == str(WINDOW_CALLS - 2)  # one window per merchant
+
+
+# (defect, path, token, extra headers, query) → (status, code, message start, rate headers?)
+DEFECTS: list[tuple[str, str, str | None, dict[str, str], dict[str, str], int, int, str, bool]] = [
+    ("no Authorization header", TEST, None, {}, {}, 401, 1012, "Missing access token", False),  # [OBS I6]
+    ("Basic instead of Bearer", TEST, None, {"Authorization": "Basic dXM6cHc="}, {}, 401, 1012, "Missing", False),
+    # v2 sent the token as a query parameter [I3]; v3 wants the header [I1]
+    ("v2-style access_token in the query", TEST, None, {}, {"access_token": US.access_token}, 401, 1012,
+     "Missing", False),
+    ("unknown token", TEST, "sim-wish-unknown", {}, {}, 400, 1006, "No access token found", False),  # [I1]
+    ("account disabled", TEST, CLOSED.access_token, {}, {}, 400, 1002, "Cannot access API", True),  # [I1]
+    # a missing scope answers 1006's second text (the pairing is the simulator's choice)
+    ("account_details without merchant:read", DETAILS, CN.access_token, {}, {}, 400, 1006,
+     "Unauthorized access on this API", True),
+]
+
+
+@pytest.mark.parametrize(("defect", "path", "token", "headers", "query", "status", "code", "message", "rate"),
+                         DEFECTS, ids=[d[0] for d in DEFECTS])
+async def test_request_defects(raw: Client, defect: str, path: str, token: str | None, headers: dict[str, str],
+                               query: dict[str, str], status: int, code: int, message: str, rate: bool) -> None:
+    got_status, got_headers, body = await call(raw, path, token, headers, **query)
+    assert (got_status, body["code"], body["data"]) == (status, code, {})
+    assert body["message"].startswith(message)
+    assert ("Wish-Rate-Limit-Remaining" in got_headers) is rate
+
+
+async def test_a_token_expires_30_days_after_issue(raw: Client, clock: FakeClock) -> None:
+    assert raw.app is not None
+    sim = raw.app[PLATFORMS]["wish"]
+    assert isinstance(sim, WishSim)
+    expiry = sim.expiry_of("us-main")
+    assert expiry == T0 + ACCESS_TOKEN_TTL_S - 4 * 86400  # the identity token was issued 4 days before start
+    clock.now = expiry - 1
+    assert (await call(raw))[2]["code"] == 0
+    clock.now = expiry
+    status, headers, body = await call(raw)
+    assert (status, body["code"]) == (400, 1007) and body["message"].startswith("This access token has expired")
+    assert "Wish-Rate-Limit-Remaining" in headers
+
+
+async def test_the_window_runs_out_with_429_and_a_reset_time(raw: Client, clock: FakeClock,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wish, "WINDOW_CALLS", 3)
+    for left in (2, 1, 0):
+        assert (await call(raw))[1]["Wish-Rate-Limit-Remaining"] == str(left)
+    status, headers, body = await call(raw)
+    assert status == 429 and body["code"] == 429  # the body code is UNCONFIRMED: the status stands in
+    assert headers["Wish-Rate-Limit-Remaining"] == "0"
+    assert headers["Wish-Rate-Limit-Reset"] == str(int(T0) + wish.WINDOW_S)  # Unix seconds (choice)
+    assert (await call(raw, token=CN.access_token))[0] == 200  # per merchant
+    clock.now = T0 + wish.WINDOW_S
+    assert (await call(raw))[0] == 200  # a new window
+
+
+async def test_refresh_revokes_the_access_token_production_holds(raw: Client) -> None:
+    async def refresh(token: str, **override: str) -> dict[str, Any]:
+        query = {"client_id": SIM_APP.client_id, "client_secret": SIM_APP.client_secret,
+                 "refresh_token": token, "grant_type": "refresh_token", **override}
+        response = await raw.get("/wish/api/v3/oauth/refresh_token", params=query)
+        result: dict[str, Any] = await response.json()
+        return result
+
+    assert (await refresh(US.refresh_token, grant_type="authorization_code"))["code"] == 1001
+    assert (await refresh(US.refresh_token, client_secret="wrong"))["code"] == 10001
+    fresh = await refresh(US.refresh_token)
+    assert fresh["code"] == 0 and set(fresh["data"]) == {"access_token", "refresh_token", "expiry_time",
+                                                         "merchant_id", "scopes"}
+    assert fresh["data"]["expiry_time"].endswith("+00:00")  # absolute date-time [I1][OBS I7]
+    status, _, body = await call(raw)  # the token production held: revoked by the refresh [I1]
+    assert (status, body["code"]) == (400, 1008)
+    assert (await call(raw, token=fresh["data"]["access_token"]))[2]["code"] == 0
+    assert (await refresh(US.refresh_token))["code"] == 1001  # the used refresh token is gone (choice)
