@@ -27,7 +27,7 @@ from marketplace_exporter.adapters.ebay import (
     basic_authorization,
     token_key,
 )
-from marketplace_exporter.adapters.ebay_responses import classify_rate_limits
+from marketplace_exporter.adapters.ebay_responses import read_rate_limits
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
 from marketplace_exporter.secrets import REDACTED, REDACTOR, Secret
 
@@ -478,7 +478,7 @@ def test_several_rates_per_resource_and_several_resources() -> None:
     body = {"rateLimits": [{"apiContext": "sell", "apiName": "inventory", "apiVersion": "v1", "resources": [
         {"name": "sell.inventory", "rates": [rate(2_000_000, 1_999_000), rate(100, 40)]},
         {"name": "sell.inventory.item", "rates": [rate(10, 9)]}]}]}
-    outcome = classify_rate_limits(200, body)
+    outcome = read_rate_limits(200, body)
     assert outcome.rate_limit is not None and outcome.rate_limit.remaining_ratio == 0.4
     assert "sell inventory v1 sell.inventory: 40/100" in outcome.message
 
@@ -513,12 +513,12 @@ def test_unusable_rate_entries_are_skipped(entry: Any) -> None:
     ("tomorrow", None), ("", None), (12345, None), (None, None), ("2025-10-10T00:00:00Z" + " " * 40, None),
 ])
 def test_reset_time_parsing(reset: Any, expected: float | None) -> None:
-    outcome = classify_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 5, reset)]}]}]})
+    outcome = read_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 5, reset)]}]}]})
     assert outcome.rate_limit is not None and outcome.rate_limit.reset_at == expected
 
 
 def test_remaining_above_limit_is_capped_at_full_headroom() -> None:
-    outcome = classify_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 12)]}]}]})
+    outcome = read_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 12)]}]}]})
     assert outcome.rate_limit is not None
     assert (outcome.rate_limit.remaining_ratio, outcome.rate_limit.remaining) == (1.0, 12.0)
 
@@ -526,7 +526,7 @@ def test_remaining_above_limit_is_capped_at_full_headroom() -> None:
 def test_hostile_names_are_bounded_and_printable() -> None:
     body = {"rateLimits": [{"apiContext": "x" * 5000, "apiName": "a\nb\x00c", "apiVersion": 7,
                             "resources": [{"name": ["n"], "rates": [rate(10, 1)]}]}]}
-    outcome = classify_rate_limits(200, body)
+    outcome = read_rate_limits(200, body)
     assert outcome.success and len(outcome.message) <= 160 and "\n" not in outcome.message
 
 

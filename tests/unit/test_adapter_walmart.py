@@ -23,7 +23,7 @@ from marketplace_exporter.adapters.walmart import (
     SANDBOX_HOST,
     Walmart,
     WalmartCredentials,
-    classify_call,
+    read_call,
     token_key,
 )
 from marketplace_exporter.adapters.walmart_signing import (
@@ -590,8 +590,8 @@ def test_garbage_headroom_headers_are_ignored() -> None:
     assert only_count is not None and (only_count.remaining, only_count.reset_at) == (3.0, None)
 
 
-def test_classify_call_never_reports_a_ratio() -> None:
-    outcome = classify_call(resp(200, DETAIL, HEADROOM), NOW, "token_detail")
+def test_read_call_never_reports_a_ratio() -> None:
+    outcome = read_call(resp(200, DETAIL, HEADROOM), NOW, "token_detail")
     assert outcome.rate_limit is not None and outcome.rate_limit.remaining_ratio is None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,10 +21,9 @@ from marketplace_exporter.adapters import (
     tiktok_shop,
     walmart,
 )
-from marketplace_exporter.adapters.ebay_responses import classify_error
-from marketplace_exporter.adapters.ebay_responses import classify_token as ebay_classify_token
+from marketplace_exporter.adapters.ebay_responses import read_token as ebay_read_token
 from marketplace_exporter.catalogue import Reason
-from marketplace_exporter.model import HttpResponse, ProbeOutcome
+from marketplace_exporter.model import HttpResponse, ProbeFailed, ProbeOutcome
 from marketplace_exporter.traffic.classify import (
     MAX_BODY_BYTES,
     Classifier,
@@ -91,15 +91,27 @@ def test_account_alias_must_be_a_label(bad: str) -> None:
 
 # the probe flow's own classifier, per adapter, for answers that are failures
 PROBE_CLASSIFIERS: dict[str, Any] = {
-    "shopee": lambda r: shopee.classify(r, NOW, 14701711),
-    "amazon_sp": lambda r: amazon_sp.classify_call(r, NOW),
-    "lazada": lambda r: lazada.classify(r, NOW),
-    "tiktok_shop": lambda r: tiktok_shop.classify(r, NOW),
-    "mercadolibre": lambda r: mercadolibre.classify(r, NOW),
-    "aliexpress": lambda r: aliexpress.classify(r, NOW, aliexpress.DEFAULT_METHOD),
-    "ebay": lambda r: classify_error(r, NOW),
-    "walmart": lambda r: walmart.classify_call(r, NOW, "partner_profile"),
+    "shopee": lambda r: shopee.read(r, NOW, 14701711),
+    "amazon_sp": lambda r: amazon_sp.read_call(r, NOW),
+    "lazada": lambda r: lazada.read(r, NOW),
+    "tiktok_shop": lambda r: tiktok_shop.read(r, NOW),
+    "mercadolibre": lambda r: mercadolibre.read(r, NOW),
+    "aliexpress": lambda r: aliexpress.read(r, NOW, aliexpress.DEFAULT_METHOD),
+    "ebay": lambda r: ebay.read_call(r, NOW, ebay._CALLS["privilege"]),
+    "walmart": lambda r: walmart.read_call(r, NOW, "partner_profile"),
 }
+
+
+def token_step(read: Callable[[HttpResponse, float], Any]) -> Callable[[HttpResponse], ProbeOutcome | None]:
+    """What the probe's token step concludes from an answer: its failure, or None (a minted token)."""
+    def step(response: HttpResponse) -> ProbeOutcome | None:
+        try:
+            read(response, NOW)
+        except ProbeFailed as failed:
+            return failed.outcome
+        return None
+    return step
+
 FAILURES: list[tuple[str, str, int, bytes]] = [
     ("shopee", "get_shop_info", 200, body({"error": "error_rate_limit", "message": "slow down"})),
     ("shopee", "get_shop_info", 200, body({"error": "invalid_acceess_token", "message": "Invalid"})),
@@ -129,10 +141,10 @@ PROBE_STEPS: list[tuple[str, str, Any]] = [
         ("shopee", "order.get_order_list"), ("amazon_sp", "orders.get_order_items"), ("lazada", "orders.get"),
         ("tiktok_shop", "order.search"), ("mercadolibre", "orders.get"), ("aliexpress", "merchant_profile"),
         ("walmart", "orders.acknowledge")]),
-    ("ebay", "fulfillment.get_order", lambda r: ebay.classify_call(r, NOW, ebay._CALLS["privilege"])),
-    ("amazon_sp", "lwa_token", lambda r: amazon_sp.classify_token(r, NOW)),
-    ("ebay", "oauth_token", lambda r: ebay_classify_token(r, NOW, "refresh_token")),
-    ("walmart", "token", lambda r: walmart.classify_token(r, NOW)),
+    ("ebay", "fulfillment.get_order", PROBE_CLASSIFIERS["ebay"]),
+    ("amazon_sp", "lwa_token", token_step(amazon_sp.read_token)),
+    ("ebay", "oauth_token", token_step(lambda r, now: ebay_read_token(r, now, "refresh_token"))),
+    ("walmart", "token", token_step(walmart.read_token)),
 ]
 MESSAGES = ["", "No permission to current api.", "The access token you provided has expired.",
             "This ban will last for 5 more seconds", "令牌已过期"]
@@ -178,14 +190,16 @@ def test_traffic_labels_every_error_body_exactly_as_the_probe_does(marketplace: 
     assert compared > 500
 
 
-def test_traffic_classification_of_errors_builds_no_probe_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The message (and retry time) is the probe's business: the seller's call pays for labels only."""
-    def refuse(*args: object, **kwargs: object) -> ProbeOutcome:
-        raise AssertionError("traffic built a probe outcome")
+def test_traffic_classification_of_errors_renders_no_probe_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message (redacted, one line, bounded) is the probe's business: the seller's call pays for
+    labels only, and the raw words stay unrendered in ``text``."""
+    def refuse(self: ProbeOutcome) -> str:
+        raise AssertionError("traffic rendered a probe message")
 
-    monkeypatch.setattr(ProbeOutcome, "failed", refuse)
+    monkeypatch.setattr(ProbeOutcome, "message", property(refuse))
     for marketplace, operation, status, raw in FAILURES:
-        assert ADAPTERS[marketplace].classify(operation, status, {}, raw, NOW).reason is not None
+        seen = ADAPTERS[marketplace].classify(operation, status, {}, raw, NOW)
+        assert seen.reason is not None and seen.text
 
 
 @pytest.mark.parametrize(("marketplace", "operation", "status", "raw"), FAILURES)

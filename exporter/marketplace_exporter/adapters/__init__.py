@@ -1,7 +1,7 @@
 """The adapter registry: a plain dict, the list of supported marketplaces (blackbox ``Probers``).
 
-Adding a marketplace is one module implementing :class:`~marketplace_exporter.adapters.base.Adapter`
-plus one line here (and its routes in the simulator).
+Adding a marketplace is one module subclassing :class:`~marketplace_exporter.adapters.base.Marketplace`
+plus one line here (and its platform in the simulator): ``docs/adding-a-marketplace.md``.
 """
 
 from __future__ import annotations

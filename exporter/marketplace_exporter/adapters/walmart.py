@@ -14,37 +14,24 @@ probed endpoints, so no ratio is computed and no budget is modelled.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, Field, model_validator
 
 from marketplace_exporter.adapters.base import (
-    Classification,
+    Marketplace,
     NoParams,
     ProbeContext,
     ProbeSteps,
-    RouteMatch,
     StrictModel,
-    Verdict,
     json_or_none,
 )
-from marketplace_exporter.adapters.common import (
-    finite_number,
-    host_of,
-    match_hosts,
-    reason_for_status,
-    retry_after_seconds,
-    route_operations,
-    routes,
-    short,
-    token_classification,
-    unix_time,
-)
+from marketplace_exporter.adapters.common import configured_dates, retry_after_seconds, short
+from marketplace_exporter.adapters.routes import host_of, routes
+from marketplace_exporter.adapters.tokens import cached_token, read_oauth_token, token_answer
 from marketplace_exporter.adapters.walmart_signing import (
     KNOWN_CODES,
     REPLENISH_HEADERS,
@@ -58,8 +45,16 @@ from marketplace_exporter.adapters.walmart_signing import (
     replenish_time,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
-from marketplace_exporter.model import CredentialObservation, HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
+from marketplace_exporter.model import (
+    CredentialObservation,
+    HttpResponse,
+    Minted,
+    Operation,
+    ProbeFailed,
+    ProbeOutcome,
+    RequestSpec,
+)
+from marketplace_exporter.secrets import REDACTOR, Secret
 
 HOST = "https://marketplace.walmartapis.com"  # [F1][F2]
 SANDBOX_HOST = "https://sandbox.walmartapis.com"  # US and MX models only [F1][F2]
@@ -72,8 +67,7 @@ SERVICE_NAME = "Walmart Marketplace"
 TOKEN_MARGIN_SECONDS = 60.0
 #: Walmart says 900 [F1][F4]; a token "valid" for more than a day is a broken or hostile response
 _MAX_EXPIRES_IN = 86400.0
-_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,8192}")
-#: the token exchange as a traffic operation (classified by :func:`classify_token`)
+#: the token exchange as a traffic operation (classified by :func:`read_token`)
 TOKEN_OPERATION = "token"
 API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST)})
 #: production calls named in traffic labels: the probes', the token call, and the order-sync,
@@ -138,11 +132,14 @@ _PATHS: Mapping[str, str] = {
 }
 
 
-class Walmart:
+class Walmart(Marketplace[WalmartCredentials, NoParams]):
     """Walmart health: token exchange (non-rotating, cached), then token/detail or partner profile."""
 
-    name: ClassVar[str] = "walmart"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "walmart"
+    Credentials = WalmartCredentials
+    Params = NoParams
+    sites = frozenset(MARKETS)
+    operations = {
         "token_detail": Operation(
             "token_detail", "GET /v3/token/detail (validates the token and lists its scopes) [F1]",
             limit_source="UNCONFIRMED", default_interval_seconds=300.0),
@@ -150,63 +147,32 @@ class Walmart:
             "partner_profile", "GET /v3/settings/partnerprofile (seller account status) [F15]",
             limit_source="UNCONFIRMED", default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = frozenset(MARKETS)
-    Credentials: ClassVar[type[StrictModel]] = WalmartCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = KNOWN_CODES
+    hosts = API_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(API_HOSTS, ROUTES, host, path)
+    def deadlines(self, credentials: WalmartCredentials) -> tuple[CredentialObservation, ...]:
+        """The refresh token's expiry the seller recorded (one year [F4]; Walmart reports it nowhere)."""
+        return configured_dates((Credential.REFRESH_TOKEN, credentials.refresh_token_expires_at))
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """Errors from status and body; headroom from the token-count headers on every answer."""
-        headroom = observe_headroom(headers, now)
-        if body is None:
-            reason = reason_for_status(status)
-            return Classification(reason, None, headroom)
-        response = HttpResponse(status, headers, body)
-        if operation == TOKEN_OPERATION and 200 <= status <= 299:
-            minted = classify_token(response, now)  # as the token step reads a 2xx
-            return token_classification(minted, headroom)
-        return Classification.of_verdict(failure_of(response, now), headroom)
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: WalmartCredentials = ctx.credentials
-        observed = tuple(_configured_deadlines(creds))
-        path = _PATHS.get(ctx.operation)
-        market = MARKETS.get(ctx.site.upper())
-        if path is None or market is None:
-            what = f"operation {ctx.operation!r}" if path is None else f"site {ctx.site!r}"
-            return ProbeOutcome.failed(Reason.INTERNAL, f"walmart: unknown {what}", credentials=observed)
+    def steps(self, ctx: ProbeContext[WalmartCredentials, NoParams]) -> ProbeSteps:
+        creds, path, market = ctx.credentials, _PATHS[ctx.operation], MARKETS.get(ctx.site.upper())
+        if market is None:
+            raise ProbeFailed(ProbeOutcome.failed(Reason.INTERNAL, f"walmart: unknown site {ctx.site!r}"))
         base = api_base(ctx)
         if base is None:
             # UNCONFIRMED whether a CA sandbox exists: the CA model lists production only [F2].
             # Sending CA traffic to the US/MX sandbox could only produce a misleading auth error.
-            return ProbeOutcome.failed(
-                Reason.CLIENT_ERROR, "walmart: no sandbox host is documented for CA; set base_url to "
-                "probe one", credentials=observed)
+            raise ProbeFailed(ProbeOutcome.failed(
+                Reason.CLIENT_ERROR, "walmart: no sandbox host is documented for CA; set base_url to probe one"))
         token_url = f"{(ctx.auth_url or base).rstrip('/')}/v3/token"
         key = token_key(ctx, token_url)
-        cached = ctx.tokens.get(key, ctx.now, margin=TOKEN_MARGIN_SECONDS)
-        if cached is None:
-            try:
-                request = token_request(token_url, creds, market, correlation_id(
-                    ctx.alias, ctx.operation, Step.TOKEN, ctx.now))
-            except SecretUnavailable as exc:
-                return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
-                                           credentials=observed)
-            minted = classify_token((yield request), ctx.now)
-            if isinstance(minted, ProbeOutcome):
-                return replace(minted, credentials=observed)
-            REDACTOR.register(minted[0])  # a secret like any other: redact it in logs and messages
-            ctx.tokens.put(key, *minted)
-            cached = minted
-        token, expires_at = cached
+        correlation = correlation_id(ctx.alias, ctx.operation, Step.TOKEN, ctx.now)
+        token, expires_at = yield from cached_token(
+            ctx, key, TOKEN_MARGIN_SECONDS, lambda: token_request(token_url, creds, market, correlation), read_token)
         response = yield call_request(base + path, token, creds, correlation_id(
             ctx.alias, ctx.operation, Step.CALL, ctx.now), form_content_type=ctx.operation == "token_detail")
-        outcome = classify_call(response, ctx.now, ctx.operation)
+        outcome = read_call(response, ctx.now, ctx.operation)
         if outcome.reason is Reason.AUTH:
             ctx.tokens.drop(key)  # the next probe mints a fresh token instead of reusing a dead one
         reported = [o for o in outcome.credentials if o.credential is Credential.ACCESS_TOKEN]
@@ -214,10 +180,32 @@ class Walmart:
             ctx.tokens.put(key, token, reported[0].expires_at)  # Walmart knows better than our clock
         access = tuple(reported) or (CredentialObservation(Credential.ACCESS_TOKEN, expires_at),)
         others = tuple(o for o in outcome.credentials if o.credential is not Credential.ACCESS_TOKEN)
-        return replace(outcome, credentials=observed + access + others)
+        return outcome.amended(credentials=access + others)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> ProbeOutcome:
+        """Errors from status and body; headroom from the token-count headers on every answer."""
+        headroom = observe_headroom(headers, now)
+        outcome = super().classify(operation, status, headers, body, now)
+        return outcome if headroom is None else outcome.amended(rate_limit=headroom)
+
+    def retry_after(self, response: HttpResponse, outcome: ProbeOutcome, now: float) -> float | None:
+        """Retry-After, else the next token replenishment [OBS F10][F9]."""
+        retry = retry_after_seconds(response.header("retry-after"), now)
+        reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
+        if retry is None and reset is not None:
+            retry = min(max(reset - now, 0.0), 86400.0)
+        return retry
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """Token answers as the token step reads them; every other call by status and ``errors``."""
+        if operation == TOKEN_OPERATION:
+            return token_answer(read_token, response, now)
+        return judge(response, body, now)
 
 
-def api_base(ctx: ProbeContext) -> str | None:
+def api_base(ctx: ProbeContext[WalmartCredentials, NoParams]) -> str | None:
     """``ctx.base_url`` verbatim if set, else the production or sandbox host (one host for every
     market [F1]); None for a CA sandbox, which is not documented [F2]."""
     if ctx.base_url:
@@ -227,9 +215,9 @@ def api_base(ctx: ProbeContext) -> str | None:
     return SANDBOX_HOST if ctx.site.upper() in SANDBOX_SITES else None
 
 
-def token_key(ctx: ProbeContext, token_url: str) -> str:
+def token_key(ctx: ProbeContext[WalmartCredentials, NoParams], token_url: str) -> str:
     """Cache key per account, app, seller and token host; holds no secret."""
-    creds: WalmartCredentials = ctx.credentials
+    creds = ctx.credentials
     return f"walmart:{ctx.alias}:{creds.client_id}:{creds.partner_id or '-'}@{token_url}"
 
 
@@ -270,45 +258,31 @@ def call_request(url: str, token: str, creds: WalmartCredentials, correlation: s
                        sensitive=frozenset({"wm_sec.access_token"}))
 
 
-def classify_token(response: HttpResponse, now: float) -> tuple[str, float] | ProbeOutcome:
-    """(access token, expires_at) from a good token response [F1], else the failed outcome."""
-    status = response.status
-    if 200 <= status <= 299:
-        body: Mapping[str, Any] | None = json_or_none(response.body)
-        if body is None:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response is not a JSON object",
-                                       http_status=status)
-        token, expires_in = body.get("access_token"), finite_number(body.get("expires_in"))
-        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable access_token",
-                                       http_status=status)
-        if expires_in is None or not 0 < expires_in <= _MAX_EXPIRES_IN:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable expires_in",
-                                       http_status=status)
-        return token, now + expires_in
-    return error_verdict(response, now, "token request: ").outcome()
-
-
-def _configured_deadlines(creds: WalmartCredentials) -> Iterator[CredentialObservation]:
-    if creds.refresh_token_expires_at is not None:
-        yield CredentialObservation(Credential.REFRESH_TOKEN, unix_time(creds.refresh_token_expires_at))
+def read_token(response: HttpResponse, now: float) -> Minted:
+    """The access token and its expiry from a good token answer [F1]; raises :class:`ProbeFailed`
+    with what any other answer says."""
+    body = json_or_none(response.body)
+    if not 200 <= response.status <= 299:
+        raise ProbeFailed(error_outcome(response, body, now, "token request: "))
+    return read_oauth_token(response, body, now, what="token response", max_expires_in=_MAX_EXPIRES_IN)
 
 
 # --- classification -------------------------------------------------------------------------------
 
-def classify_call(response: HttpResponse, now: float, operation: str) -> ProbeOutcome:
-    """Success body per operation; errors from status and body; headroom from the headers."""
+def read_call(response: HttpResponse, now: float, operation: str) -> ProbeOutcome:
+    """The probe's reading: errors from status and body, else the success body per operation;
+    headroom from the headers either way."""
     status = response.status
     headroom = observe_headroom(response.headers, now)
-    failure = failure_of(response, now)
-    if failure is not None:
-        return replace(failure.outcome(), rate_limit=headroom)
     body = json_or_none(response.body)
+    failure = judge(response, body, now)
+    if failure is not None:
+        return failure if headroom is None else failure.amended(rate_limit=headroom)
     if body is None:
         return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status}: body is not a JSON object",
                                    http_status=status, rate_limit=headroom)
     outcome = _token_detail(body, status) if operation == "token_detail" else _partner_profile(body, status)
-    return replace(outcome, rate_limit=headroom)
+    return outcome if headroom is None else outcome.amended(rate_limit=headroom)
 
 
 def _token_detail(body: Mapping[str, Any], status: int) -> ProbeOutcome:
@@ -354,30 +328,19 @@ def _partner_profile(body: Mapping[str, Any], status: int) -> ProbeOutcome:
                            values=(("account_status_active", 1.0 if account_status == "ACTIVE" else 0.0),))
 
 
-def failure_of(response: HttpResponse, now: float) -> Verdict | None:
-    """What a non-2xx answer means (None for a 2xx), token answers included. Shared by probes and
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """What a non-2xx answer says (None for a 2xx), token answers included. Shared by probes and
     production traffic."""
-    return None if 200 <= response.status <= 299 else error_verdict(response, now, "")
+    return None if 200 <= response.status <= 299 else error_outcome(response, body, now, "")
 
 
-def error_verdict(response: HttpResponse, now: float, prefix: str) -> Verdict:
+def error_outcome(response: HttpResponse, body: Mapping[str, Any] | None, now: float, prefix: str) -> ProbeOutcome:
     """A non-2xx answer: the status decides where it is unambiguous (401, 403, 429, 5xx [F5][F13]);
     for other 4xx the body's code may name one of those classes; otherwise client_error."""
     status = response.status
-    code, text = first_error(json_or_none(response.body))
+    code, text = first_error(body)
     reason = error_reason(status, code)
-
-    def outcome() -> ProbeOutcome:
-        retry = None
-        if reason is Reason.THROTTLED:
-            retry = retry_after_seconds(response.header("retry-after"), now)
-            reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
-            if retry is None and reset is not None:
-                retry = min(max(reset - now, 0.0), 86400.0)
-        message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-        if code is None and not text and status == 503:
-            message += " without a body (gateway unreachable [F13])"
-        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+    if code is None and not text and status == 503:
+        message += " without a body (gateway unreachable [F13])"
+    return ProbeOutcome.failed(reason, message, code=code, http_status=status)

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from marketplace_exporter.adapters.common import finite_number, reason_for_status, short
+from marketplace_exporter.adapters.base import reason_for_status
+from marketplace_exporter.adapters.common import finite_number, short
 from marketplace_exporter.catalogue import RateLimitSource, Reason
 from marketplace_exporter.model import RateLimitObservation
 

@@ -19,6 +19,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from marketplace_exporter.adapters import ADAPTERS, Adapter
+from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.adapters.http import HttpCheck
 from marketplace_exporter.adapters.tls import TlsCheck, TlsParams
 from marketplace_exporter.config.schema import (
@@ -66,8 +67,10 @@ class CheckSpec:
     base_url: str | None
     auth_url: str | None
     sandbox: bool
-    credentials: Any = field(compare=False)
-    params: Any = field(compare=False)
+    #: the adapter's own Credentials model (None for http/tls checks); the adapter base checks the
+    #: type once per probe and hands its steps a typed ProbeContext[Credentials, Params]
+    credentials: StrictModel | None = field(compare=False)
+    params: StrictModel = field(compare=False)
     #: digest of the config text behind this check: a reload restarts only checks whose digest changed
     fingerprint: str = ""
 
