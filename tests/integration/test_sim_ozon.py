@@ -1,31 +1,37 @@
-"""Ozon's simulator over raw HTTP: each request defect → the rpcStatus answer the fact sheet sources
-(section 11, [K1]; statuses and numeric codes the simulator's choice where UNCONFIRMED), the key's
-``expires_at``, and the 50 requests per second per Client-Id."""
+"""Ozon end to end. The simulator over raw HTTP: each request defect → the rpcStatus answer the
+sources give ([K1]; statuses and numeric codes the simulator's choice where UNCONFIRMED), the key's
+``expires_at``, the 50 requests per second per Client-Id. Then the REAL adapter driven by the REAL
+engine: every fault classified, the key's expiry and roles, and the 10-minute pause after an auth
+failure (Ozon restricts accounts that keep sending erroneous requests)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
 import pytest
-from sim_harness import Client, ClientFactory, FakeClock, simulator_client
+from sim_harness import (
+    T0,
+    Client,
+    FakeClock,
+    clock_fixture,  # noqa: F401  (the `clock` fixture)
+    fault_round_trip,
+    probe,
+    probes_until,
+    raw_fixture,  # noqa: F401  (the `raw` fixture)
+    running,
+    sim_json,
+    sim_url_fixture,  # noqa: F401  (the `sim` fixture)
+)
 
+from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.simulator.ozon import SIM_SELLERS
 
 RU, CN, LOCKED = SIM_SELLERS
 ROLES, INFO = "/ozon/v1/roles", "/ozon/v1/seller/info"
-T0 = 1_750_000_000.0
 _DAY = 86400
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def raw(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
-    return await simulator_client(aiohttp_client, clock)
 
 
 def keys(seller: Any = RU) -> dict[str, str]:
@@ -101,3 +107,70 @@ async def test_50_requests_per_second_per_client_id(raw: Client, clock: FakeCloc
     assert (await call(raw, headers=keys(CN)))[0] == 200  # another Client-Id has its own
     clock.now = T0 + 0.1
     assert (await call(raw))[0] == 200
+
+
+# --- the REAL adapter driven by the REAL engine against the simulator (port 0) ------------------
+
+RU_ROLES = "ozon/ru-main/roles"
+
+
+def config_text(sim: str, interval: str = "1h", timeout: str = "500ms") -> str:
+    accounts = "".join(f"""
+  - marketplace: ozon
+    alias: {seller.alias}
+    site: {"RU" if seller.alias == "ru-main" else "GLOBAL"}
+    base_url: {sim}/ozon
+    credentials:
+      client_id: "{seller.client_id}"
+      api_key: {{value: {seller.api_key}}}
+    checks:
+      - operation: roles
+      - operation: seller_info
+""" for seller in (RU, CN, LOCKED))
+    return f"defaults:\n  interval: {interval}\n  timeout: {timeout}\n  jitter: 0\naccounts:{accounts}"
+
+
+ENGINE_FAULTS = [
+    # (fault, value, reason, raw code, exported code label)
+    ("token_expired", None, Reason.AUTH, "16", "16"),
+    ("permission_denied", None, Reason.PERMISSION, "7", "7"),
+    ("throttle", None, Reason.THROTTLED, "8", "8"),
+    ("server_error", None, Reason.SERVER_ERROR, "13", "13"),
+    ("http_status", 404, Reason.CLIENT_ERROR, "3", "3"),
+    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
+    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
+    ("hang", None, Reason.TIMEOUT, None, None),
+    ("reset", None, Reason.CONNECT, None, None),
+]
+
+
+@pytest.mark.parametrize(("fault", "value", "reason", "code", "label"), ENGINE_FAULTS,
+                         ids=[f"{f[0]}{f[1] or ''}" for f in ENGINE_FAULTS])
+async def test_every_fault_through_the_real_engine(sim: str, fault: str, value: int | None, reason: Reason,
+                                                   code: str | None, label: str | None) -> None:
+    body = {"marketplace": "ozon", "account": "ru-main", "check": "roles", "fault": fault}
+    async with running(config_text(sim), "ozon.yml") as engine:
+        await fault_round_trip(engine, sim, RU_ROLES, body if value is None else {**body, "value": value},
+                               (reason, code, label), unaffected=("ozon/ru-main/seller_info",))
+
+
+async def test_expiry_roles_and_restrictions_through_the_engine(sim: str) -> None:
+    async with running(config_text(sim), "ozon.yml") as engine:
+        roles = (await probe(engine, RU_ROLES)).outcome
+        no_role = (await probe(engine, "ozon/cn-main/seller_info")).outcome
+        locked = (await probe(engine, "ozon/ip-locked/roles")).outcome
+    assert roles.success and roles.values == (("api_key_methods", 6.0),)
+    (expiry,) = roles.credentials
+    assert expiry.credential.value == "client_secret" and expiry.expires_at > time.time() + 149 * 86400
+    assert (no_role.reason, no_role.code) == (Reason.PERMISSION, "7")
+    assert (locked.reason, locked.code) == (Reason.PERMISSION, "7")
+
+
+async def test_after_an_auth_failure_the_key_is_left_alone_for_10_minutes(sim: str) -> None:
+    await sim_json("POST", f"{sim}/__sim/faults", json={"marketplace": "ozon", "account": "ru-main", "check": "roles",
+                                                        "fault": "token_expired"})
+    async with running(config_text(sim, interval="200ms", timeout="200ms"), "ozon.yml") as engine:
+        await probes_until(engine, "ozon/cn-main/roles", 5)  # time enough for ru-main to have retried
+        state = engine.store.checks[RU_ROLES]
+        assert (state.probes, state.failures[Reason.AUTH]) == (1, 1)  # one try, then quiet
+        assert state.next_run_at is not None and state.next_run_at - time.time() > 590

@@ -1,32 +1,34 @@
-"""Temu's simulator over raw HTTP: each request defect → the envelope the fact sheet sources
-(section 10, [J1 dg/15]; the simulator's own choices marked), the app_key rate limit, regions,
-token expiry and the IP allow-list."""
+"""Temu end to end. The simulator over raw HTTP: each request defect → the envelope the sources give
+([J1 dg/15]; the simulator's own choices marked), the app_key rate limit, regions, token expiry and
+the IP allow-list. Then the REAL adapter driven by the REAL engine: every fault classified, and the
+authorisation expiry, scope drift and allow-list seen through one signed call."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from sim_harness import Client, ClientFactory, FakeClock, simulator_client
+from sim_harness import (
+    T0,
+    Client,
+    FakeClock,
+    clock_fixture,  # noqa: F401  (the `clock` fixture)
+    fault_round_trip,
+    probe,
+    raw_fixture,  # noqa: F401  (the `raw` fixture)
+    running,
+    sim_url_fixture,  # noqa: F401  (the `sim` fixture)
+)
 
 from marketplace_exporter.adapters.temu_signing import request_body, sign
+from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.simulator.temu import INFO_TYPE, SIM_APPS, TIMESTAMP_WINDOW_S
 
 APP, LOCKED_APP = SIM_APPS
 US, EU, MX = APP.malls
 LOCKED = LOCKED_APP.malls[0]
-T0 = 1_750_000_000.0
 _DAY = 86400
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def raw(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
-    return await simulator_client(aiohttp_client, clock)
 
 
 def params(mall: Any = US, app: Any = APP, **override: object) -> dict[str, object]:
@@ -123,3 +125,66 @@ async def test_string_timestamps_and_nested_values_verify_as_sent(raw: Client) -
     body = request_body(APP.app_secret, sent)
     assert sign(APP.app_secret, sent).encode() in body
     assert (await call(raw, body))[1]["errorCode"] == 1000000
+
+
+# --- the REAL adapter driven by the REAL engine against the simulator (port 0) ------------------
+
+US_INFO = "temu/us-main/accesstoken_info"
+
+
+def account(sim: str, mall: Any, app: Any, site: str, region: str) -> str:
+    return f"""
+  - marketplace: temu
+    alias: {mall.alias}
+    site: {site}
+    base_url: {sim}/temu/{region}
+    credentials:
+      app_key: {app.app_key}
+      app_secret: {{value: {app.app_secret}}}
+      access_token: {{value: {mall.access_token}}}
+    checks:
+      - operation: accesstoken_info
+        params:
+          required_scopes: [bg.order.list.v2.get]
+"""
+
+
+def config_text(sim: str) -> str:
+    return ("defaults:\n  interval: 1h\n  timeout: 500ms\n  jitter: 0\naccounts:"
+            + account(sim, US, APP, "US", "us") + account(sim, EU, APP, "EU", "eu")
+            + account(sim, MX, APP, "GLOBAL", "global") + account(sim, LOCKED, LOCKED_APP, "US", "us"))
+
+
+ENGINE_FAULTS = [
+    # (fault, value, reason, raw code, exported code label)
+    ("token_expired", None, Reason.AUTH, "3000034", "3000034"),
+    ("permission_denied", None, Reason.PERMISSION, "3000032", "3000032"),
+    ("throttle", None, Reason.THROTTLED, "4000004", "4000004"),
+    ("throttle", 429, Reason.THROTTLED, "4000004", "4000004"),
+    ("server_error", None, Reason.SERVER_ERROR, "4000000", "4000000"),
+    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
+    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
+    ("hang", None, Reason.TIMEOUT, None, None),
+    ("reset", None, Reason.CONNECT, None, None),
+]
+
+
+@pytest.mark.parametrize(("fault", "value", "reason", "code", "label"), ENGINE_FAULTS,
+                         ids=[f"{f[0]}{f[1] or ''}" for f in ENGINE_FAULTS])
+async def test_every_fault_through_the_real_engine(sim: str, fault: str, value: int | None, reason: Reason,
+                                                   code: str | None, label: str | None) -> None:
+    body = {"marketplace": "temu", "account": "us-main", "fault": fault}
+    async with running(config_text(sim), "temu.yml") as engine:
+        await fault_round_trip(engine, sim, US_INFO, body if value is None else {**body, "value": value},
+                               (reason, code, label), unaffected=("temu/eu-main/accesstoken_info",))
+
+
+async def test_what_one_call_tells_through_the_engine(sim: str) -> None:
+    async with running(config_text(sim), "temu.yml") as engine:
+        ok = (await probe(engine, US_INFO)).outcome
+        no_package = (await probe(engine, "temu/mx-orders/accesstoken_info")).outcome
+        locked = (await probe(engine, "temu/ip-locked/accesstoken_info")).outcome
+    assert ok.success and dict(ok.values) == {"api_scopes": 5.0, "required_scopes_missing": 0.0}
+    assert [o.credential.value for o in ok.credentials] == ["authorization"]
+    assert (no_package.reason, no_package.code) == (Reason.PERMISSION, "3000032")
+    assert (locked.reason, locked.code) == (Reason.PERMISSION, "5000003")  # the IP allow-list

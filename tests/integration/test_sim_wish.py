@@ -1,31 +1,36 @@
-"""Wish's simulator over raw HTTP: each request defect → the answer the fact sheet sources (section
-9; the simulator's own choices marked), the rate-limit headers on every answer to a known merchant,
-and a refresh that revokes the merchant's current access token."""
+"""Wish end to end. The simulator over raw HTTP: each request defect → the answer the sources give
+(docs/marketplaces/wish.md; the simulator's own choices marked), the rate-limit headers on every
+answer to a known merchant, a refresh that revokes the merchant's current access token. Then the
+REAL adapter driven by the REAL engine: every fault classified, and proof from ``/__sim/requests``
+that the exporter never calls the refresh endpoint."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from sim_harness import Client, ClientFactory, FakeClock, simulator_client
+from sim_harness import (
+    T0,
+    Client,
+    FakeClock,
+    clock_fixture,  # noqa: F401  (the `clock` fixture)
+    fault_round_trip,
+    probe,
+    probes_until,
+    raw_fixture,  # noqa: F401  (the `raw` fixture)
+    running,
+    sim_json,
+    sim_url_fixture,  # noqa: F401  (the `sim` fixture)
+)
 
+from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.simulator import wish
 from marketplace_exporter.simulator.app import PLATFORMS
 from marketplace_exporter.simulator.wish import ACCESS_TOKEN_TTL_S, SIM_APP, WINDOW_CALLS, WishSim
 
 US, CN, CLOSED = SIM_APP.merchant("us-main"), SIM_APP.merchant("cn-main"), SIM_APP.merchant("closed")
 TEST, DETAILS = "/wish/api/v3/oauth/test", "/wish/api/v3/merchant/account_details"
-T0 = 1_750_000_000.0
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-async def raw(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
-    return await simulator_client(aiohttp_client, clock)
 
 
 async def call(raw: Client, path: str = TEST, token: str | None = US.access_token,
@@ -118,3 +123,68 @@ async def test_refresh_revokes_the_access_token_production_holds(raw: Client) ->
     assert (status, body["code"]) == (400, 1008)
     assert (await call(raw, token=fresh["data"]["access_token"]))[2]["code"] == 0
     assert (await refresh(US.refresh_token))["code"] == 1001  # the used refresh token is gone (choice)
+
+
+# --- the REAL adapter driven by the REAL engine against the simulator (port 0) ------------------
+
+US_TEST = "wish/us-main/oauth_test"
+
+
+def config_text(sim: str, interval: str = "1h", timeout: str = "500ms") -> str:
+    accounts = "".join(f"""
+  - marketplace: wish
+    alias: {merchant.alias}
+    site: GLOBAL
+    base_url: {sim}/wish
+    credentials:
+      access_token: {{value: {merchant.access_token}}}
+    checks:
+      - operation: oauth_test
+      - operation: account_details
+""" for merchant in (US, CN))
+    return f"defaults:\n  interval: {interval}\n  timeout: {timeout}\n  jitter: 0\naccounts:{accounts}"
+
+
+ENGINE_FAULTS = [
+    # (fault, value, reason, raw code, exported code label)
+    ("token_expired", None, Reason.AUTH, "1007", "1007"),
+    ("permission_denied", None, Reason.PERMISSION, "1006", "1006"),
+    ("throttle", None, Reason.THROTTLED, "429", "other"),  # the 429 body code is UNCONFIRMED
+    ("server_error", None, Reason.SERVER_ERROR, "500", "other"),
+    ("http_status", 404, Reason.CLIENT_ERROR, "404", "other"),
+    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
+    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
+    ("hang", None, Reason.TIMEOUT, None, None),
+    ("reset", None, Reason.CONNECT, None, None),
+]
+
+
+@pytest.mark.parametrize(("fault", "value", "reason", "code", "label"), ENGINE_FAULTS,
+                         ids=[f"{f[0]}{f[1] or ''}" for f in ENGINE_FAULTS])
+async def test_every_fault_through_the_real_engine(sim: str, fault: str, value: int | None, reason: Reason,
+                                                   code: str | None, label: str | None) -> None:
+    body = {"marketplace": "wish", "account": "us-main", "check": "oauth_test", "fault": fault}
+    async with running(config_text(sim), "wish.yml") as engine:
+        assert (await probe(engine, US_TEST)).outcome.rate_limit is not None  # requests left, observed
+        await fault_round_trip(engine, sim, US_TEST, body if value is None else {**body, "value": value},
+                               (reason, code, label), unaffected=("wish/cn-main/oauth_test",))
+
+
+async def test_scope_and_account_state_through_the_engine(sim: str) -> None:
+    async with running(config_text(sim), "wish.yml") as engine:
+        details = (await probe(engine, "wish/us-main/account_details")).outcome
+        no_scope = (await probe(engine, "wish/cn-main/account_details")).outcome
+    assert details.success and details.values == (("account_active", 1.0),)
+    assert (no_scope.reason, no_scope.code) == (Reason.PERMISSION, "1006")  # no merchant:read
+
+
+async def test_the_exporter_never_calls_the_refresh_endpoint(sim: str) -> None:
+    await sim_json("DELETE", f"{sim}/__sim/requests")
+    # an expired token is exactly when a careless monitor would refresh: tempt it
+    await sim_json("POST", f"{sim}/__sim/faults", json={"marketplace": "wish", "account": "us-main",
+                                                        "fault": "token_expired", "count": 3})
+    async with running(config_text(sim, interval="200ms", timeout="200ms"), "wish.yml") as engine:
+        await probes_until(engine, US_TEST, 5, Reason.AUTH)
+    counts = await sim_json("GET", f"{sim}/__sim/requests")
+    assert counts["routes"].get("wish:oauth_test", 0) >= 5
+    assert "wish:token_refresh" not in counts["routes"]
