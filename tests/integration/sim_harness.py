@@ -114,6 +114,20 @@ async def probe(engine: Engine, check_id: str, *, debug: bool = False) -> ProbeR
     return record
 
 
+#: (fault, value, reason, raw code, exported code label): the transport faults, alike on every platform
+FaultCase = tuple[str, int | None, Reason, str | None, str | None]
+TRANSPORT_FAULTS: list[FaultCase] = [
+    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
+    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
+    ("hang", None, Reason.TIMEOUT, None, None),
+    ("reset", None, Reason.CONNECT, None, None),
+]
+
+
+def fault_ids(cases: list[FaultCase]) -> list[str]:
+    return [f"{fault}{value or ''}" for fault, value, *_ in cases]
+
+
 async def fault_round_trip(engine: Engine, sim: str, check_id: str, fault: dict[str, object],
                            expected: tuple[Reason, str | None, str | None], unaffected: tuple[str, ...]) -> None:
     """Healthy, then with ``fault`` injected ``check_id`` fails as ``expected`` (reason, raw code, code

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 from sim_harness import (
     T0,
+    TRANSPORT_FAULTS,
     Client,
     FakeClock,
+    FaultCase,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
+    fault_ids,
     fault_round_trip,
     probe,
     probes_until,
@@ -130,22 +133,19 @@ def config_text(sim: str, interval: str = "1h", timeout: str = "500ms") -> str:
     return f"defaults:\n  interval: {interval}\n  timeout: {timeout}\n  jitter: 0\naccounts:{accounts}"
 
 
-ENGINE_FAULTS = [
+ENGINE_FAULTS: list[FaultCase] = [
     # (fault, value, reason, raw code, exported code label)
     ("token_expired", None, Reason.AUTH, "16", "16"),
     ("permission_denied", None, Reason.PERMISSION, "7", "7"),
     ("throttle", None, Reason.THROTTLED, "8", "8"),
     ("server_error", None, Reason.SERVER_ERROR, "13", "13"),
     ("http_status", 404, Reason.CLIENT_ERROR, "3", "3"),
-    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
-    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
-    ("hang", None, Reason.TIMEOUT, None, None),
-    ("reset", None, Reason.CONNECT, None, None),
+    *TRANSPORT_FAULTS,
 ]
 
 
 @pytest.mark.parametrize(("fault", "value", "reason", "code", "label"), ENGINE_FAULTS,
-                         ids=[f"{f[0]}{f[1] or ''}" for f in ENGINE_FAULTS])
+                         ids=fault_ids(ENGINE_FAULTS))
 async def test_every_fault_through_the_real_engine(sim: str, fault: str, value: int | None, reason: Reason,
                                                    code: str | None, label: str | None) -> None:
     body = {"marketplace": "ozon", "account": "ru-main", "check": "roles", "fault": fault}

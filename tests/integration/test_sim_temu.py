@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from sim_harness import (
     T0,
+    TRANSPORT_FAULTS,
     Client,
     FakeClock,
+    FaultCase,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
+    fault_ids,
     fault_round_trip,
     probe,
     raw_fixture,  # noqa: F401  (the `raw` fixture)
@@ -155,22 +158,19 @@ def config_text(sim: str) -> str:
             + account(sim, MX, APP, "GLOBAL", "global") + account(sim, LOCKED, LOCKED_APP, "US", "us"))
 
 
-ENGINE_FAULTS = [
+ENGINE_FAULTS: list[FaultCase] = [
     # (fault, value, reason, raw code, exported code label)
     ("token_expired", None, Reason.AUTH, "3000034", "3000034"),
     ("permission_denied", None, Reason.PERMISSION, "3000032", "3000032"),
     ("throttle", None, Reason.THROTTLED, "4000004", "4000004"),
     ("throttle", 429, Reason.THROTTLED, "4000004", "4000004"),
     ("server_error", None, Reason.SERVER_ERROR, "4000000", "4000000"),
-    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
-    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
-    ("hang", None, Reason.TIMEOUT, None, None),
-    ("reset", None, Reason.CONNECT, None, None),
+    *TRANSPORT_FAULTS,
 ]
 
 
 @pytest.mark.parametrize(("fault", "value", "reason", "code", "label"), ENGINE_FAULTS,
-                         ids=[f"{f[0]}{f[1] or ''}" for f in ENGINE_FAULTS])
+                         ids=fault_ids(ENGINE_FAULTS))
 async def test_every_fault_through_the_real_engine(sim: str, fault: str, value: int | None, reason: Reason,
                                                    code: str | None, label: str | None) -> None:
     body = {"marketplace": "temu", "account": "us-main", "fault": fault}

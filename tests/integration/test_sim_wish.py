@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 from sim_harness import (
     T0,
+    TRANSPORT_FAULTS,
     Client,
     FakeClock,
+    FaultCase,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
+    fault_ids,
     fault_round_trip,
     probe,
     probes_until,
@@ -145,22 +148,19 @@ def config_text(sim: str, interval: str = "1h", timeout: str = "500ms") -> str:
     return f"defaults:\n  interval: {interval}\n  timeout: {timeout}\n  jitter: 0\naccounts:{accounts}"
 
 
-ENGINE_FAULTS = [
+ENGINE_FAULTS: list[FaultCase] = [
     # (fault, value, reason, raw code, exported code label)
     ("token_expired", None, Reason.AUTH, "1007", "1007"),
     ("permission_denied", None, Reason.PERMISSION, "1006", "1006"),
     ("throttle", None, Reason.THROTTLED, "429", "other"),  # the 429 body code is UNCONFIRMED
     ("server_error", None, Reason.SERVER_ERROR, "500", "other"),
     ("http_status", 404, Reason.CLIENT_ERROR, "404", "other"),
-    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
-    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
-    ("hang", None, Reason.TIMEOUT, None, None),
-    ("reset", None, Reason.CONNECT, None, None),
+    *TRANSPORT_FAULTS,
 ]
 
 
 @pytest.mark.parametrize(("fault", "value", "reason", "code", "label"), ENGINE_FAULTS,
-                         ids=[f"{f[0]}{f[1] or ''}" for f in ENGINE_FAULTS])
+                         ids=fault_ids(ENGINE_FAULTS))
 async def test_every_fault_through_the_real_engine(sim: str, fault: str, value: int | None, reason: Reason,
                                                    code: str | None, label: str | None) -> None:
     body = {"marketplace": "wish", "account": "us-main", "check": "oauth_test", "fault": fault}
