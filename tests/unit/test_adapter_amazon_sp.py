@@ -24,6 +24,7 @@ from marketplace_exporter.adapters.amazon_sp import (
 )
 from marketplace_exporter.adapters.base import ProbeContext
 from marketplace_exporter.catalogue import Credential, Reason, Step
+from marketplace_exporter.config import ConfigError, load_config
 from marketplace_exporter.model import (
     CredentialObservation,
 )
@@ -428,3 +429,32 @@ def test_credentials_model_keeps_secrets_out_of_dumps() -> None:
         creds(refresh_token=REFRESH)  # a plain string is not a secret reference
     with pytest.raises(ValueError):
         creds(seller_id="A1")  # unknown keys are errors
+
+
+@pytest.mark.parametrize(("site", "region"), [("US", "NA"), ("BR", "NA"), ("JP", "FE"), ("AU", "FE"),
+                                              ("DE", None), ("UK", None), ("IN", None), ("TR", None)])
+def test_get_account_is_refused_outside_the_eu_region(site: str, region: str | None) -> None:
+    """getAccount: "Regions: EU" [A24]; "only available in the EU region" [A25]."""
+    problems = AmazonSP().account_problems(site, creds(), ["marketplace_participations", "account"])
+    if region is None:
+        assert problems == []
+    else:
+        assert [where for where, _ in problems] == [("checks", 1, "operation")]
+        assert f"site {site} is in the {region} region" in problems[0][1] and "EU region only" in problems[0][1]
+
+
+def test_config_names_the_check_that_cannot_work() -> None:
+    text = """
+accounts:
+  - marketplace: amazon_sp
+    alias: us-main
+    site: US
+    credentials: {client_id: a, client_secret: {value: b}, refresh_token: {value: c}}
+    checks:
+      - operation: marketplace_participations
+      - operation: account
+"""
+    with pytest.raises(ConfigError) as refused:
+        load_config("sp.yml", text=text)
+    assert len(refused.value.errors) == 1
+    assert refused.value.errors[0].startswith("sp.yml:9: accounts[0].checks[1].operation: getAccount")

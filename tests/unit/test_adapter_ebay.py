@@ -393,7 +393,7 @@ def test_api_errors(status: int, error_id: int, message: str, reason: Reason, op
 def test_known_codes_are_every_fact_sheet_code() -> None:
     assert Ebay.known_codes == {
         "1001", "1002", "1003", "1004", "1100", "2001", "2002", "2003", "2004", "3001", "3002", "3003",
-        "3004", "3005", "105000", "invalid_grant", "invalid_client", "unauthorized_client", "access_denied",
+        "3004", "3005", "105000", "20500", "invalid_grant", "invalid_client", "unauthorized_client", "access_denied",
         "invalid_scope", "invalid_request", "unsupported_grant_type", "server_error", "temporarily_unavailable"}
 
 

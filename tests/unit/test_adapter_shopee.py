@@ -175,6 +175,14 @@ ERRORS = [
     ("error_shop", "shopid is invalid", Reason.CLIENT_ERROR),
     ("error_not_exists", "The user does not exist.", Reason.CLIENT_ERROR),
     ("error_something_new", "?", Reason.CLIENT_ERROR),
+    # get_shop_info's official common_error_list [C3]: the authorization/partner link is gone ...
+    ("shop_no_linked", "Partner and shop has no linked.", Reason.AUTH),
+    ("partner_shop_no_link", "Invalid partner_id or shop_id, please have a check.", Reason.AUTH),
+    ("invalid_partner_id", "Invalid partner_id.", Reason.AUTH),
+    # ... a permission the app lacks ...
+    ("error_ashop_api_permission", "No permission to this api.", Reason.PERMISSION),
+    # ... and Shopee's own failure behind the overloaded error_auth
+    ("error_auth", "System error, please try again later.", Reason.SERVER_ERROR),
 ]
 
 
@@ -192,7 +200,9 @@ def test_every_fact_sheet_code_is_known() -> None:
                   "shop_access_expired", "invalid_code", "error_api_permission", "error_api_call_restricted",
                   "error_kyc_auth", "source_ip_undeclared", "error_sign", "error_param", "shop_banned",
                   "error_server", "error_network", "error_rate_limit", "error_limit",
-                  "error_partner_key_expired", "api_suspended"}
+                  "error_partner_key_expired", "api_suspended",
+                  # get_shop_info's official common_error_list [C3]
+                  "shop_no_linked", "partner_shop_no_link", "invalid_partner_id", "error_ashop_api_permission"}
     assert fact_sheet <= Shopee.known_codes
     assert {error for error, _, _ in ERRORS} - {"error_something_new"} <= Shopee.known_codes
 

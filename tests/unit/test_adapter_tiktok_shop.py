@@ -65,6 +65,16 @@ def test_sdk_vector() -> None:
         "d3cb7fe11ecae942802ceeca67e7cf10120cc12f1517d45fbc1c8cfe5413c80f")
 
 
+def test_official_doc_vector() -> None:
+    # TikTok Shop "Sign your API request" worked example [G7]: app_key 29a39d, timestamp 1623812664,
+    # app_secret e59af819cc, GET /authorization/202309/shops
+    params = {"app_key": "29a39d", "timestamp": "1623812664"}
+    assert base_string("e59af819cc", "/authorization/202309/shops", params) == (
+        "e59af819cc/authorization/202309/shopsapp_key29a39dtimestamp1623812664e59af819cc")
+    assert sign("e59af819cc", "/authorization/202309/shops", params) == (
+        "b596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8")
+
+
 POST_PARAMS = {"timestamp": "1700000000", "shop_cipher": "ROW_c", "app_key": "k123", "page_size": "10",
                "sign": "ignored", "access_token": "ignored-too", "x-tts-access-token": "never"}
 POST_BODY = b'{"order_status":"UNPAID"}'

@@ -37,6 +37,7 @@ from marketplace_exporter.adapters.walmart_signing import (
     token_count,
 )
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
+from marketplace_exporter.config import ConfigError, load_config
 from marketplace_exporter.model import (
     CredentialObservation,
     HttpResponse,
@@ -67,8 +68,31 @@ resp = json_response
 
 
 def wm_error(code: str, description: str = "", **extra: Any) -> dict[str, Any]:
-    return {"errors": [{"code": code, "description": description, "severity": "ERROR", "category": "DATA",
-                        **extra}]}
+    """Walmart's error envelope as live gateways send it: ``error``, a list [OBS F20]."""
+    return {"error": [{"code": code, "description": description, "severity": "ERROR", "category": "DATA",
+                       **extra}]}
+
+
+#: a live 401 body, verbatim [OBS F20] (highsidelabs/walmart-api-php#5)
+LIVE_401 = (b'{"error":[{"code":"UNAUTHORIZED.GMP_GATEWAY_API","field":"UNAUTHORIZED","description":'
+            b'"Unauthorized","info":"Unauthorized token or incorrect authorization header","severity":"ERROR",'
+            b'"category":"DATA","causes":[],"errorIdentifiers":{}}]}')
+
+
+@pytest.mark.parametrize(("status", "body", "reason", "code"), [
+    (401, LIVE_401, Reason.AUTH, "UNAUTHORIZED.GMP_GATEWAY_API"),
+    (429, b'{"error":[{"code":"REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API"}]}', Reason.THROTTLED,
+     "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API"),  # a third-party fixture [OBS F20]
+    # the documented models' spelling [F13][F14] is still read
+    (401, b'{"errors":[{"code":"UNAUTHORIZED.GMP_GATEWAY_API"}]}', Reason.AUTH, "UNAUTHORIZED.GMP_GATEWAY_API"),
+    # a 400 whose code names the class refines the reason (only possible once the code is read)
+    (400, b'{"error":[{"code":"UNAUTHORIZED.GMP_GATEWAY_API"}]}', Reason.AUTH, "UNAUTHORIZED.GMP_GATEWAY_API"),
+])
+def test_real_error_bodies_fill_the_code(status: int, body: bytes, reason: Reason, code: str) -> None:
+    _, outcome = drive(cached_ctx(), HttpResponse(status, {}, body))
+    assert (outcome.reason, outcome.code) == (reason, code)
+    production = Walmart().classify("orders.get_all", status, {}, body, NOW)
+    assert (production.reason, production.code) == (reason, code)
 
 
 GOOD_TOKEN = resp(200, {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 900})  # [F1]
@@ -96,34 +120,55 @@ def _token_url(ctx: ProbeContext) -> str:
 # --- hosts, markets and request building --------------------------------------------------------
 
 
+MX_CHANNEL = "0f3e4dd4-0514-4346-b39d-af0e00ea066d"
+
+
 @pytest.mark.parametrize(("site", "sandbox", "base_url", "auth_url", "api", "token_url", "market"), [
     ("US", False, None, None, HOST, HOST + "/v3/token", "us"),
     ("MX", False, None, None, HOST, HOST + "/v3/token", "mx"),
-    ("CA", False, None, None, HOST, HOST + "/v3/token", "ca"),
     ("US", True, None, None, SANDBOX_HOST, SANDBOX_HOST + "/v3/token", "us"),
     ("MX", True, None, None, SANDBOX_HOST, SANDBOX_HOST + "/v3/token", "mx"),
     # the simulator: one prefix for the API and the token endpoint
     ("US", False, "http://127.0.0.1:9763/walmart/", None, "http://127.0.0.1:9763/walmart",
      "http://127.0.0.1:9763/walmart/v3/token", "us"),
-    # a CA sandbox is not documented [F2], but an explicit base_url is honoured
-    ("CA", True, "http://127.0.0.1:9763/walmart", "http://127.0.0.1:9763/auth/", "http://127.0.0.1:9763/walmart",
-     "http://127.0.0.1:9763/auth/v3/token", "ca"),
+    ("MX", True, "http://127.0.0.1:9763/walmart", "http://127.0.0.1:9763/auth/", "http://127.0.0.1:9763/walmart",
+     "http://127.0.0.1:9763/auth/v3/token", "mx"),
 ])
 def test_hosts_and_market_per_site_sandbox_and_override(site: str, sandbox: bool, base_url: str | None,
                                                          auth_url: str | None, api: str, token_url: str,
                                                          market: str) -> None:
-    ctx = make_ctx(site=site, sandbox=sandbox, base_url=base_url, auth_url=auth_url)
+    ctx = make_ctx(site=site, sandbox=sandbox, base_url=base_url, auth_url=auth_url,
+                   credentials=creds(channel_type=MX_CHANNEL))
     sent, outcome = drive(ctx, GOOD_TOKEN, GOOD_DETAIL)
     assert [r.url for r in sent] == [token_url, api + "/v3/token/detail"]
-    assert dict(sent[0].headers)["wm_market"] == market  # on token calls [F1]
-    assert "wm_market" not in dict(sent[1].headers)
+    # on every call: without it Walmart answers in the us market [F17], as its SDK sends it [F21]
+    assert [dict(r.headers)["wm_market"] for r in sent] == [market, market]
     assert outcome.success
 
 
-def test_ca_sandbox_without_base_url_sends_nothing() -> None:
-    sent, outcome = drive(make_ctx(site="CA", sandbox=True))
-    assert sent == [] and outcome.reason is Reason.CLIENT_ERROR
-    assert "no sandbox host is documented for CA" in outcome.message
+def test_mx_calls_carry_the_channel_type_walmart_requires() -> None:
+    sent, _ = drive(make_ctx(site="MX", credentials=creds(channel_type=MX_CHANNEL)), GOOD_TOKEN, GOOD_DETAIL)
+    assert dict(sent[1].headers)["wm_consumer.channel.type"] == MX_CHANNEL  # "Yes for V3" [F17]
+
+
+@pytest.mark.parametrize(("site", "channel", "refused"), [
+    ("CA", MX_CHANNEL, "Consumer ID and an RSA digital signature"),
+    ("CA", None, "migrate to the Global APIs"),
+    ("MX", None, "WM_CONSUMER.CHANNEL.TYPE"),
+])
+def test_accounts_walmart_would_refuse_send_nothing(site: str, channel: str | None, refused: str) -> None:
+    sent, outcome = drive(make_ctx(site=site, credentials=creds(channel_type=channel)))
+    assert sent == [] and outcome.reason is Reason.CLIENT_ERROR and refused in outcome.text
+    problems = Walmart().account_problems(site, creds(channel_type=channel), ["token_detail"])
+    assert [where for where, _ in problems] == [("site",)] and refused in problems[0][1]
+
+
+def test_partner_profile_is_refused_outside_the_us_settings_api() -> None:
+    mx = creds(channel_type=MX_CHANNEL)
+    assert Walmart().account_problems("US", creds(), ["token_detail", "partner_profile"]) == []
+    problems = Walmart().account_problems("MX", mx, ["token_detail", "partner_profile"])
+    assert [where for where, _ in problems] == [("checks", 1, "operation")]
+    assert "US sellers only" in problems[0][1]
 
 
 def test_sites_are_the_three_markets() -> None:
@@ -622,10 +667,11 @@ def test_unavailable_secret_fails_without_a_request() -> None:
     assert "MARKETPLACE_EXPORTER_TEST_UNSET_VAR" in outcome.message
 
 
-@pytest.mark.parametrize("overrides", [{"operation": "nope"}, {"site": "BR"}])
-def test_unknown_operation_or_site_is_internal(overrides: dict[str, str]) -> None:
-    sent, outcome = drive(make_ctx(**overrides))
+def test_unknown_operation_is_internal_and_unknown_site_refused() -> None:
+    sent, outcome = drive(make_ctx(operation="nope"))
     assert sent == [] and outcome.reason is Reason.INTERNAL
+    sent, outcome = drive(make_ctx(site="BR"))
+    assert sent == [] and outcome.reason is Reason.CLIENT_ERROR and "unknown site 'BR'" in outcome.message
 
 
 @pytest.mark.parametrize(("overrides", "error"), [
@@ -667,3 +713,29 @@ def test_known_codes_cover_the_fact_sheet() -> None:
     assert {"UNAUTHORIZED.GMP_GATEWAY_API", "REQUEST_THRESHOLD_VIOLATED", "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API",
             "SYSTEM_ERROR", "DOWNSTREAM_SYSTEM_TIME_OUT", "FORBIDDEN.GMP_GATEWAY_API"} <= Walmart.known_codes
     assert all(code == code.strip() and len(code) <= 64 for code in Walmart.known_codes)
+
+
+def test_config_refuses_what_walmart_would_refuse_with_file_line_and_key() -> None:
+    text = """
+accounts:
+  - marketplace: walmart
+    alias: ca-main
+    site: CA
+    credentials: {client_id: a, client_secret: {value: b}}
+    checks: [{operation: token_detail}]
+  - marketplace: walmart
+    alias: mx-main
+    site: MX
+    credentials: {client_id: a, client_secret: {value: b}}
+    checks: [{operation: token_detail}, {operation: partner_profile}]
+"""
+    with pytest.raises(ConfigError) as refused:
+        load_config("walmart.yml", text=text)
+    errors = refused.value.errors
+    assert any(e.startswith("walmart.yml:5: accounts[0].site: Walmart Canada") and "Global APIs" in e
+               for e in errors), errors
+    assert any(e.startswith("walmart.yml:10: accounts[1].site: ") and "WM_CONSUMER.CHANNEL.TYPE" in e
+               for e in errors), errors
+    assert any(e.startswith("walmart.yml:12: accounts[1].checks[1].operation: partner_profile calls the Settings")
+               for e in errors), errors
+    assert len(errors) == 3

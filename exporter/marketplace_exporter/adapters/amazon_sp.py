@@ -1,7 +1,8 @@
 """Amazon Selling Partner API: mint an LWA access token (if none is cached), then one Sellers call.
 
-Facts and source tags are from /work/shared/marketplaces.md section 1 ([A2] developer guide, [A5] API
-models, [A7] official Java auth SDK, [A17] usage plans). LWA does not rotate refresh tokens (the
+Facts and source tags: ``docs/marketplaces/amazon_sp.md`` and ``docs/marketplaces/sources.md`` ([A2]
+developer guide, [A5] API models, [A7] official Java auth SDK, [A17] usage plans, [A24][A25] the
+Sellers API roles table and use-case guide). LWA does not rotate refresh tokens (the
 response echoes the one sent [A2]), so the exporter may mint its own access tokens from the
 production refresh token without breaking production. Since 2023-10-02 no SigV4 signing is needed
 [A14]: the LWA token in ``x-amz-access-token`` is the whole authentication.
@@ -15,13 +16,14 @@ documented rate/burst in :attr:`AmazonSP.operations`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import (
+    AccountProblem,
     Marketplace,
     NoParams,
     ProbeContext,
@@ -74,6 +76,10 @@ LWA_CODES: Mapping[str, Reason] = {
     "server_error": Reason.SERVER_ERROR,
     "temporarily_unavailable": Reason.SERVER_ERROR,
 }
+#: why config refuses ``account`` outside the EU region
+ACCOUNT_EU_ONLY = ("getAccount (operation account) is available in the EU region only [A24][A25]; site {site} is in "
+                   "the {region} region, where the call would fail on every probe. Use marketplace_participations "
+                   "(roles: see docs/marketplaces/amazon_sp.md)")
 #: SP-API `errors[].code` values named in the fact sheet [A2][A5][OBS A20][OBS A21]
 API_CODES = frozenset({"QuotaExceeded", "Unauthorized", "MissingAuthenticationToken"})
 _TOKEN_WORDS = ("expired", "revoked", "malformed", "invalid", "missing")
@@ -148,7 +154,7 @@ class AmazonSP(Marketplace[AmazonCredentials, NoParams]):
         "marketplace_participations": _sellers_plan(
             "marketplace_participations",
             "GET /sellers/v1/marketplaceParticipations (getMarketplaceParticipations)"),
-        "account": _sellers_plan("account", "GET /sellers/v1/account (getAccount)"),
+        "account": _sellers_plan("account", "GET /sellers/v1/account (getAccount; EU sites only [A24])"),
     }
     known_codes = frozenset(LWA_CODES) | API_CODES
     hosts = TRAFFIC_HOSTS
@@ -158,6 +164,13 @@ class AmazonSP(Marketplace[AmazonCredentials, NoParams]):
         """The client-secret rotation and re-authorization dates the seller recorded [A8][A9]."""
         return configured_dates((Credential.CLIENT_SECRET, credentials.client_secret_expires_at),
                                 (Credential.AUTHORIZATION, credentials.authorization_expires_at))
+
+    def account_problems(self, site: str, credentials: AmazonCredentials,
+                         operations: Sequence[str]) -> list[AccountProblem]:
+        """getAccount exists in the EU region only [A24][A25]: elsewhere it fails for good."""
+        region = SITE_REGION.get(site.upper())
+        return [(("checks", index, "operation"), ACCOUNT_EU_ONLY.format(site=site, region=(region or "?").upper()))
+                for index, operation in enumerate(operations) if operation == "account" and region != "eu"]
 
     def steps(self, ctx: ProbeContext[AmazonCredentials, NoParams]) -> ProbeSteps:
         base = api_base(ctx)

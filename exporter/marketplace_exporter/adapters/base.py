@@ -33,7 +33,7 @@ Tests drive an adapter with literals::
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -56,6 +56,8 @@ from marketplace_exporter.model import (
 from marketplace_exporter.secrets import SecretUnavailable
 
 ProbeSteps = Generator[RequestSpec, HttpResponse, ProbeOutcome]
+#: a config problem of one account: (key path under ``accounts[i]``, message)
+AccountProblem = tuple[tuple[str | int, ...], str]
 
 
 class StrictModel(BaseModel):
@@ -119,6 +121,8 @@ class Adapter(Protocol):
 
     def probe(self, ctx: ProbeContext[Any, Any]) -> ProbeSteps: ...
 
+    def account_problems(self, site: str, credentials: Any, operations: Sequence[str]) -> list[AccountProblem]: ...
+
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None: ...
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
@@ -177,6 +181,12 @@ class Marketplace(Generic[C, P]):
         header). Asked by :meth:`probe` only, for a throttled outcome without a time of its own: the
         seller's calls never pay for it."""
         return retry_after_seconds(response.header("retry-after"), now)
+
+    def account_problems(self, site: str, credentials: C, operations: Sequence[str]) -> list[AccountProblem]:
+        """What config must refuse although each field is valid on its own: a site the platform
+        cannot serve this way, an operation its region lacks, a header a market requires. Each
+        problem names the key under the account (``("checks", 0, "operation")``) and says why."""
+        return []
 
     def deadlines(self, credentials: C) -> tuple[CredentialObservation, ...]:
         """Expiry dates known without a call (configured dates, a token file's): added to every
@@ -310,6 +320,6 @@ def json_or_none(body: bytes) -> Mapping[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-__all__ = ["OTHER_OPERATION", "Adapter", "Marketplace", "NoParams", "ProbeContext", "ProbeFailed", "ProbeSteps",
-           "RouteMatch", "StrictModel", "json_or_none", "reason_for_status",
-           "retry_after_seconds", "status_only"]
+__all__ = ["OTHER_OPERATION", "AccountProblem", "Adapter", "Marketplace", "NoParams", "ProbeContext", "ProbeFailed",
+           "ProbeSteps", "RouteMatch", "StrictModel", "json_or_none", "reason_for_status", "retry_after_seconds",
+           "status_only"]

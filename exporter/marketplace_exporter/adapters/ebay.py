@@ -114,6 +114,8 @@ class EbayCredentials(StrictModel):
 class EbayParams(StrictModel):
     """Filters of the Developer Analytics calls [B13]; the ``privilege`` operation ignores them."""
 
+    #: the contract lists buy, sell, commerce and developer [B13]; ``tradingapi`` is not in it
+    #: (UNCONFIRMED, kept because eBay's own rate-limit reports use it as a context: harmless)
     api_context: Literal["buy", "sell", "commerce", "developer", "tradingapi"] | None = None
     api_name: ApiName | None = None
 

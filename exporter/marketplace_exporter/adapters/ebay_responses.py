@@ -1,8 +1,8 @@
 """eBay answers → outcomes: the OAuth token endpoint, the REST ``errors`` envelope, and the
 Developer Analytics rate-limit report. Pure functions, safe on hostile input.
 
-Facts and source tags are from /work/shared/marketplaces.md section 2: [B3] the RESTful-API guide and
-its error table, [B5][B6] token requests and responses, [B9] ``invalid_grant``, [B13] the Developer
+Facts and source tags: ``docs/marketplaces/ebay.md`` and ``docs/marketplaces/sources.md``: [B2] the
+Sell Account contract, [B3] the RESTful-API guide and its error table, [B5][B6] token requests and responses, [B9] ``invalid_grant``, [B13] the Developer
 Analytics contract, [OBS B15] live 403/429 bodies.
 """
 
@@ -38,6 +38,8 @@ ERROR_REASONS: Mapping[int, Reason] = {
     # not in the fact sheet's table but in the Developer Analytics contract it cites [B13]:
     # 500, domain API_ANALYTICS, "There was a problem with an eBay internal system or process."
     105000: Reason.SERVER_ERROR,
+    # getPrivileges' documented 500, domain API_ACCOUNT, "System error." [B2]
+    20500: Reason.SERVER_ERROR,
 }
 #: OAuth ``error`` values of the token endpoint. The fact sheet names ``invalid_grant`` [B9]; the
 #: others are the standard OAuth 2.0 codes (RFC 6749 §5.2, §4.1.2.1) an OAuth server may send.

@@ -1,7 +1,8 @@
 """Shopee Open Platform v2: one signed call with the access token production already holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 3 ([C1] API-calls guide, [C2]
-authorization guide, [C3] official API doc records, [C4] SDK). Two facts shape this adapter:
+Facts and source tags: ``docs/marketplaces/shopee.md`` and ``docs/marketplaces/sources.md`` ([C1]
+API-calls guide, [C2] authorization guide, [C3] official API doc records, [C4] SDK). Two facts shape
+this adapter:
 
 * Shopee refresh tokens are single-use and rotate on every refresh [C3]. A monitor that refreshed
   would invalidate the token production holds, so this adapter never calls the refresh endpoint and
@@ -46,7 +47,8 @@ SITES = frozenset({"SG", "MY", "TH", "TW", "ID", "VN", "PH", "BR", "MX", "CO", "
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 #: every host a seller's system may call (production SG/global, CN, BR, sandbox) [C1][C2]
 API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST), "openplatform.shopee.cn",
-                       "openplatform.shopee.com.br", "partner.test-stable.shopeemobile.com"})
+                       "openplatform.shopee.com.br", "partner.test-stable.shopeemobile.com",
+                       "openplatform.test-stable.shopee.cn"})  # the SDK's CN test host [C4]
 #: production calls named in traffic labels: the probes' own, plus the order-sync and token calls
 #: an ERP makes most ([C3] API reference paths). Anything else on a Shopee host is ``other``.
 ROUTES = routes(
@@ -128,9 +130,14 @@ _AUTH_CODES = frozenset({
     "error_partner_key_expired", "shop_access_expired",
     # refresh/code errors: never expected (we do not refresh), but they mean "credential dead"
     "refresh_token_expired", "error_shop_refresh_token", "invalid_code",
+    # get_shop_info's official common_error_list [C3]: the partner-shop authorization is gone, so
+    # the seller must authorize again ("Partner and shop has no linked.", "Invalid partner_id or
+    # shop_id…", an unknown partner id)
+    "shop_no_linked", "partner_shop_no_link", "invalid_partner_id",
 })
 _PERMISSION_CODES = frozenset({"error_api_permission", "error_api_call_restricted", "error_kyc_auth",
-                               "source_ip_undeclared", "shop_banned"})
+                               "source_ip_undeclared", "shop_banned",
+                               "error_ashop_api_permission"})  # [C3] common_error_list
 _THROTTLED_CODES = frozenset({"error_rate_limit", "error_limit"})
 _SERVER_CODES = frozenset({"error_server", "error_network"})
 _CLIENT_CODES = frozenset({"error_sign", "error_param", "api_suspended",
@@ -235,8 +242,12 @@ def error_reason(error: str, message: str) -> Reason:
     """Shopee error code (+ message, for the overloaded ``error_auth``) → reason [C3]."""
     if error == "error_auth":
         # "Invalid access_token." / "Invalid partner_id or shopid." are auth; "No permission to
-        # current api." is permission. Unknown texts count as auth: the code says so.
-        return Reason.PERMISSION if "permission" in message.lower() else Reason.AUTH
+        # current api." is permission; "System error, please try again later." is Shopee's own
+        # failure [C3]. Unknown texts count as auth: the code says so.
+        lowered = message.lower()
+        if "system error" in lowered:
+            return Reason.SERVER_ERROR
+        return Reason.PERMISSION if "permission" in lowered else Reason.AUTH
     return _CODE_REASONS.get(error, Reason.CLIENT_ERROR)
 
 

@@ -1,11 +1,22 @@
 """Walmart Marketplace: mint an OAuth access token (if none is cached), then one cheap call with it.
 
-Facts and source tags are from /work/shared/marketplaces.md section 5 ([F1] Walmart's OpenAPI auth
-model, [F4][F5] the authentication guides, [F9][OBS F10] rate-limit headers, [F13] error codes,
-[F15] partner configurations). Walmart refresh grants do not rotate (no new refresh token comes
-back [F1]) and client-credentials tokens need no refresh token at all, so the exporter mints its
-own 15-minute tokens without touching anything production holds. Tokens are cached for their
-lifetime minus a minute, keyed without secrets.
+Facts and source tags: ``docs/marketplaces/walmart.md`` and ``docs/marketplaces/sources.md`` ([F1]
+Walmart's OpenAPI auth model, [F4][F5] the authentication guides, [F9][OBS F10] rate-limit headers,
+[F13] error codes, [F15] partner configurations, [F17] the MX authentication page, [F18][F19] CA
+authentication and the Global APIs migration). Walmart refresh grants do not rotate (no new refresh
+token comes back [F1]) and client-credentials tokens need no refresh token at all, so the exporter
+mints its own 15-minute tokens without touching anything production holds. Tokens are cached for
+their lifetime minus a minute, keyed without secrets.
+
+Markets: ``WM_MARKET`` goes on **every** call, token and API alike: without it Walmart answers in
+the ``us`` market [F17], as Walmart's generated SDK does [F21]. Mexico also requires
+``WM_CONSUMER.CHANNEL.TYPE`` on every V3 call [F17] (config refuses an MX account without it).
+Canada's legacy integrations authenticate with a Consumer ID and an RSA digital signature on every
+call [F18], not OAuth (client id/secret is rejected there [OBS F20]); Walmart requires CA sellers to
+migrate to the Global APIs, which use token authentication [F19]. Whether ``/v3/token/detail`` exists
+for CA on the Global APIs is UNCONFIRMED, so ``site: CA`` is refused in config with that explanation
+rather than probed into a standing false ``auth`` alert. The Settings API (partner profile) is US
+only [F22]: refused for MX in config (MX answer UNCONFIRMED, probably 404).
 
 Headroom is *observed*: responses carry ``x-current-token-count`` and the next-replenish time
 (two spellings) [OBS F10][F9]. The limits behind them vary per API and are UNCONFIRMED for the two
@@ -14,7 +25,7 @@ probed endpoints, so no ratio is computed and no budget is modelled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -22,6 +33,7 @@ from urllib.parse import urlencode
 from pydantic import BeforeValidator, Field, model_validator
 
 from marketplace_exporter.adapters.base import (
+    AccountProblem,
     Marketplace,
     NoParams,
     ProbeContext,
@@ -29,7 +41,7 @@ from marketplace_exporter.adapters.base import (
     StrictModel,
     json_or_none,
 )
-from marketplace_exporter.adapters.common import configured_dates, retry_after_seconds, short
+from marketplace_exporter.adapters.common import configured_dates, pick_host, retry_after_seconds, short
 from marketplace_exporter.adapters.routes import host_of, routes
 from marketplace_exporter.adapters.tokens import cached_token, read_oauth_token, token_answer
 from marketplace_exporter.adapters.walmart_signing import (
@@ -58,10 +70,8 @@ from marketplace_exporter.secrets import REDACTOR, Secret
 
 HOST = "https://marketplace.walmartapis.com"  # [F1][F2]
 SANDBOX_HOST = "https://sandbox.walmartapis.com"  # US and MX models only [F1][F2]
-#: site → ``WM_MARKET`` header value on token calls (default ``us``) [F1]
+#: site → ``WM_MARKET`` header value, sent on every call (missing means ``us``) [F1][F17]
 MARKETS: Mapping[str, str] = {"US": "us", "MX": "mx", "CA": "ca"}
-#: the CA model lists production only [F2]: a CA sandbox probe needs an explicit base_url
-SANDBOX_SITES = frozenset({"US", "MX"})
 #: ``WM_SVC.NAME``: the model's example is "Walmart Service Name", integrations send this [F1][F6]
 SERVICE_NAME = "Walmart Marketplace"
 TOKEN_MARGIN_SECONDS = 60.0
@@ -112,7 +122,8 @@ class WalmartCredentials(StrictModel):
     refresh_token: Secret | None = None
     refresh_token_expires_at: datetime | date | None = None
     service_name: _HeaderText = SERVICE_NAME
-    #: ``WM_CONSUMER.CHANNEL.TYPE``, if Walmart gave you one at onboarding (optional [F1])
+    #: ``WM_CONSUMER.CHANNEL.TYPE``, the id Walmart gave you at onboarding: required for MX (every V3
+    #: call [F17]), optional for US [F1]
     channel_type: _HeaderText | None = None
 
     @model_validator(mode="after")
@@ -155,22 +166,29 @@ class Walmart(Marketplace[WalmartCredentials, NoParams]):
         """The refresh token's expiry the seller recorded (one year [F4]; Walmart reports it nowhere)."""
         return configured_dates((Credential.REFRESH_TOKEN, credentials.refresh_token_expires_at))
 
+    def account_problems(self, site: str, credentials: WalmartCredentials,
+                         operations: Sequence[str]) -> list[AccountProblem]:
+        """CA legacy auth is a digital signature; MX needs its channel type; Settings is US only."""
+        problems: list[AccountProblem] = [(("site",), problem) for problem in site_problems(site, credentials)]
+        problems += [(("checks", index, "operation"), f"{operation} calls the Settings API, which Walmart offers "
+                      "for US sellers only [F22] (not in the MX model; an MX call would fail for good): use "
+                      "token_detail for MX") for index, operation in enumerate(operations)
+                     if operation == "partner_profile" and site.upper() != "US" and site.upper() in MARKETS]
+        return problems
+
     def steps(self, ctx: ProbeContext[WalmartCredentials, NoParams]) -> ProbeSteps:
         creds, path, market = ctx.credentials, _PATHS[ctx.operation], MARKETS.get(ctx.site.upper())
-        if market is None:
-            raise ProbeFailed(ProbeOutcome.failed(Reason.INTERNAL, f"walmart: unknown site {ctx.site!r}"))
-        base = api_base(ctx)
-        if base is None:
-            # UNCONFIRMED whether a CA sandbox exists: the CA model lists production only [F2].
-            # Sending CA traffic to the US/MX sandbox could only produce a misleading auth error.
-            raise ProbeFailed(ProbeOutcome.failed(
-                Reason.CLIENT_ERROR, "walmart: no sandbox host is documented for CA; set base_url to probe one"))
+        refused = site_problems(ctx.site, creds)
+        if market is None or refused:  # config refuses these; a probe built another way is refused too
+            raise ProbeFailed(ProbeOutcome.failed(Reason.CLIENT_ERROR, refused[0] if refused else
+                                                  f"walmart: unknown site {ctx.site!r}"))
+        base = pick_host(ctx, HOST, SANDBOX_HOST)  # one host for every market [F1]
         token_url = f"{(ctx.auth_url or base).rstrip('/')}/v3/token"
         key = token_key(ctx, token_url)
         correlation = correlation_id(ctx.alias, ctx.operation, Step.TOKEN, ctx.now)
         token, expires_at = yield from cached_token(
             ctx, key, TOKEN_MARGIN_SECONDS, lambda: token_request(token_url, creds, market, correlation), read_token)
-        response = yield call_request(base + path, token, creds, correlation_id(
+        response = yield call_request(base + path, token, creds, market, correlation_id(
             ctx.alias, ctx.operation, Step.CALL, ctx.now), form_content_type=ctx.operation == "token_detail")
         outcome = read_call(response, ctx.now, ctx.operation)
         if outcome.reason is Reason.AUTH:
@@ -205,16 +223,6 @@ class Walmart(Marketplace[WalmartCredentials, NoParams]):
         return judge(response, body, now)
 
 
-def api_base(ctx: ProbeContext[WalmartCredentials, NoParams]) -> str | None:
-    """``ctx.base_url`` verbatim if set, else the production or sandbox host (one host for every
-    market [F1]); None for a CA sandbox, which is not documented [F2]."""
-    if ctx.base_url:
-        return ctx.base_url.rstrip("/")
-    if not ctx.sandbox:
-        return HOST
-    return SANDBOX_HOST if ctx.site.upper() in SANDBOX_SITES else None
-
-
 def token_key(ctx: ProbeContext[WalmartCredentials, NoParams], token_url: str) -> str:
     """Cache key per account, app, seller and token host; holds no secret."""
     creds = ctx.credentials
@@ -241,14 +249,31 @@ def token_request(token_url: str, creds: WalmartCredentials, market: str, correl
                        step=Step.TOKEN, sensitive=frozenset({"authorization", "refresh_token"}))
 
 
-def call_request(url: str, token: str, creds: WalmartCredentials, correlation: str, *,
+def site_problems(site: str, creds: WalmartCredentials) -> list[str]:
+    """Why an account of ``site`` cannot be probed as configured (empty: it can)."""
+    if site.upper() == "CA":
+        return ["Walmart Canada's legacy APIs authenticate every call with a Consumer ID and an RSA "
+                "digital signature (WM_CONSUMER.ID, WM_SEC.AUTH_SIGNATURE) [F18], not with a client id and "
+                "secret, so they cannot be probed this way; Walmart requires CA sellers to migrate to the "
+                "Global APIs, which use token authentication [F19] (see docs/marketplaces/walmart.md, "
+                "'Canada'). Whether the token endpoints exist for CA there is UNCONFIRMED: CA is refused "
+                "until it is"]
+    if site.upper() == "MX" and creds.channel_type is None:
+        return ["Walmart Mexico requires the WM_CONSUMER.CHANNEL.TYPE header on every V3 call [F17]: set "
+                "credentials.channel_type to the consumer channel type id Walmart gave you at onboarding"]
+    return []
+
+
+def call_request(url: str, token: str, creds: WalmartCredentials, market: str, correlation: str, *,
                  form_content_type: bool = False) -> RequestSpec:
     """An API call: the token goes in ``WM_SEC.ACCESS_TOKEN``, never ``Authorization: Bearer``
-    (Walmart answers that with 401 [OBS F7]). The token-detail model declares a Content-Type even
-    though the GET has no body [F1], so it is sent there."""
+    (Walmart answers that with 401 [OBS F7]); ``WM_MARKET`` on every call, or Walmart answers in the
+    ``us`` market [F17][F21]. The token-detail model declares a Content-Type even though the GET has
+    no body [F1], so it is sent there."""
     headers = [("wm_sec.access_token", token),
                ("wm_qos.correlation_id", correlation),
                ("wm_svc.name", creds.service_name),
+               ("wm_market", market),
                ("accept", "application/json")]
     if form_content_type:
         headers.append(("content-type", "application/x-www-form-urlencoded"))

@@ -209,6 +209,9 @@ def _resolve_checks(defaults: Any, accounts: list[tuple[int, Any]], http_checks:
                   f"(first at accounts[{seen_accounts[key]}])")
         seen_accounts[key] = index
         adapter = ADAPTERS[account.marketplace]
+        for where, refused in adapter.account_problems(account.site, account.credentials,
+                                                       [check.operation for check in account.checks]):
+            error(path + where, refused)
         for field_name, secret in _named_secrets(account.credentials):
             if (problem := secret.check_available()) is not None:
                 error(path + ("credentials", field_name), problem)

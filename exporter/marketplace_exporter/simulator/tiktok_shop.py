@@ -36,7 +36,7 @@ API_MOUNT, AUTH_MOUNT = "/tiktok", "/tiktok-auth"
 SHOPS, WEBHOOKS, REFRESH = "authorized_shops", "shop_webhooks", "token_refresh"
 API_PATHS = {SHOPS: "/authorization/202309/shops", WEBHOOKS: "/event/202309/webhooks"}
 REFRESH_PATH = "/api/v2/token/refresh"
-#: UNCONFIRMED upstream; the simulator's choice (the same window Shopee documents)
+#: "within 5 minutes … must be a 10-digit Unix timestamp" (the official signing guide [G7])
 TIMESTAMP_WINDOW_S = 300
 #: observed: access tokens expire ~7 days after issue; refresh expiry far in the future [OBS G3]
 ACCESS_TOKEN_TTL_S = 7 * 86400
@@ -44,11 +44,13 @@ REFRESH_EXPIRE_AT = 4841467787  # the observed absolute refresh_token_expire_in 
 
 # (code, message, default HTTP status). Sources: [OBS G5] for 105002/105005; third-party
 # production logs for 106001 (sign), 106013 and 36009004 (quoted in docs/marketplaces/tiktok_shop.md)
-# and the 401 status of header errors; everything marked "choice" is the simulator's own.
-BAD_SIGN = (106001, "Invalid credentials. The 'sign' query parameter is invalid.", 200)
-BAD_APP_KEY = (106001, "Invalid credentials. The 'app_key' query parameter is invalid.", 200)  # choice
+# and the 401 status of header errors; developers quoting the official guide for "status code of
+# 401 … signature is invalid (error code: 106001)" [OBS G8]; everything marked "choice" is the
+# simulator's own (the other "Invalid credentials" 106001 answers take the bad signature's 401).
+BAD_SIGN = (106001, "Invalid credentials. The 'sign' query parameter is invalid.", 401)  # [OBS G8]
+BAD_APP_KEY = (106001, "Invalid credentials. The 'app_key' query parameter is invalid.", 401)  # choice
 BAD_TIMESTAMP = (106001, "Invalid credentials. The 'timestamp' query parameter is invalid or "
-                 "expired.", 200)  # choice
+                 "expired.", 401)  # choice: the window is [G7], the status is the bad signature's
 BAD_TOKEN = (36009004, "Invalid credentials. The 'x-tts-access-token' header is invalid", 401)
 EXPIRED = (105002, "access token is expired, please refresh it", 401)
 NO_PACKAGE = (105005, "you should apply auth pkg for this api", 200)
