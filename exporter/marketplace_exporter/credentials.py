@@ -1,9 +1,10 @@
 """Credentials the exporter must not renew itself: the access token production already holds.
 
 Shopee refresh tokens are single-use and every refresh returns a new one; Mercado Libre rotates
-them too (observed), and Lazada, TikTok Shop and AliExpress are unconfirmed. A monitor that called
-the refresh endpoint of such a platform would silently break the seller's own token chain. So for
-these platforms the exporter only *reads* the current access token, in one of two ways:
+them too (observed), and Lazada, TikTok Shop and AliExpress are unconfirmed. A Wish refresh revokes
+the access token in use, and Temu has no refresh at all. A monitor that called the refresh endpoint
+of such a platform would silently break the seller's own token chain. So for these platforms the
+exporter only *reads* the current access token, in one of two ways:
 
 * ``access_token: ${ENV} | {file: PATH} | {value: ...}`` — a bare token (a file is re-read when it
   changes);
