@@ -1,7 +1,7 @@
 """Walmart simulator: its own checks over raw HTTP, then round-trips through the REAL adapter and
 the REAL engine (config loaded by ``load_config``, ``Engine.probe_now``) for every fault kind.
 
-Facts are from /work/shared/marketplaces.md section 5. Bucket sizes are the simulator's own choice
+Facts are from the sources in docs/marketplaces/sources.md. Bucket sizes are the simulator's own choice
 (Walmart's per-API figures are UNCONFIRMED).
 """
 

@@ -1,8 +1,8 @@
 """AliExpress adapter: the /sync request, signing without a path prefix, IOP and legacy TOP errors,
 hostile bodies, held tokens.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 7; [X…] tags are resolved in docs/marketplaces/aliexpress.md.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md, [X…] tags included.
 """
 
 from __future__ import annotations

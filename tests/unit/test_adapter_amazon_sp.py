@@ -1,7 +1,7 @@
 """AmazonSP adapter: request building, LWA token caching, classification tables, hostile bodies.
 
 No HTTP: the adapter is driven with literals (see adapters/base.py). Facts under test are from
-/work/shared/marketplaces.md section 1; the tags in test ids name the source.
+the sources in docs/marketplaces/sources.md; the tags in test ids name the source.
 """
 
 from __future__ import annotations

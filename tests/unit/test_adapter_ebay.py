@@ -2,7 +2,7 @@
 classification of every error the fact sheet lists, the Analytics headroom, hostile bodies.
 
 No HTTP: the adapter is driven with literals (see adapters/base.py). Facts under test are from
-/work/shared/marketplaces.md section 2; the tags in comments name the source.
+the sources in docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations

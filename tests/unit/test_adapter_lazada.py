@@ -1,7 +1,7 @@
 """Lazada adapter: request building per site, signing, the error table, hostile bodies, held tokens.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 4; the tags in comments name the source ([X…]: docs/marketplaces/lazada.md).
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def test_token_file_gives_token_and_both_expiries(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides", [
     {"refresh_token": {"value": "r"}},  # rotation UNCONFIRMED: the exporter never refreshes
     {"access_token": None},  # neither source
-    {"token_file": "/tmp/t.json"},  # both sources
+    {"token_file": "tokens.json"},  # both sources
     {"app_key": ""}, {"app_key": "has space"}, {"app_key": 100731},
     {"app_secret": "plain-string-secret"},
 ])

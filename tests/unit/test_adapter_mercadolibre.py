@@ -1,8 +1,8 @@
 """Mercado Libre adapter: request building, the error table, hostile bodies, expiry from the held
 token, and the rule that it never refreshes (refresh tokens rotate [OBS H3]).
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 8; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Shopee adapter: signing vectors, request building, the error table, hostile bodies.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 3; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """TikTok Shop adapter: signing vectors, request building, the error table, hostile bodies, and the
 rule that it never refreshes.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 6; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Walmart adapter: hosts and markets, token requests and caching, the error table, headroom
 headers in both spellings, token-detail and partner-profile bodies, hostile input.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 5; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations

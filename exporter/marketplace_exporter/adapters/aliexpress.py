@@ -1,9 +1,9 @@
 """AliExpress Open Platform (new IOP gateway): one signed business call on ``/sync`` with the access
 token production already holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 7 ([E1] IOP SDK, [E3] HTTP
+Facts and source tags (resolved in docs/marketplaces/sources.md): [E1] IOP SDK, [E3] HTTP
 request sample, [E8] official signature vector, [E9] the Python SDK's constants, [E11] throttling in
-third-party code); [X…] tags are sources read for this adapter, listed in docs/marketplaces/aliexpress.md.
+third-party code, [X…] sources read while building it.
 
 * One global gateway ``https://api-sg.aliexpress.com``: business APIs on ``/sync`` addressed by
   ``method=`` (signed without a path prefix, ``method`` itself signed), path-style system APIs on

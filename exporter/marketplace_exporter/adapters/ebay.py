@@ -1,6 +1,6 @@
 """eBay RESTful APIs: mint an OAuth access token (if none is cached), then one cheap call.
 
-Facts and source tags are from /work/shared/marketplaces.md section 2 ([B1] official OAuth client,
+Facts and source tags (resolved in docs/marketplaces/sources.md: [B1] official OAuth client,
 [B3] RESTful-API guide, [B5] refresh request, [B6] token response, [B10] OAuth limits, [B11][B12]
 call limits, [B13] Developer Analytics contract). An eBay refresh does **not** rotate the refresh
 token: it mints an access token with the same authorization and returns no new refresh token

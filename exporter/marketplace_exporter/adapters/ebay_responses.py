@@ -2,8 +2,9 @@
 Developer Analytics rate-limit report. Pure functions, safe on hostile input.
 
 Facts and source tags: ``docs/marketplaces/ebay.md`` and ``docs/marketplaces/sources.md``: [B2] the
-Sell Account contract, [B3] the RESTful-API guide and its error table, [B5][B6] token requests and responses, [B9] ``invalid_grant``, [B13] the Developer
-Analytics contract, [OBS B15] live 403/429 bodies.
+Sell Account contract, [B3] the RESTful-API guide and its error table, [B5][B6] token requests and
+responses, [B9] ``invalid_grant``, [B13] the Developer Analytics contract, [OBS B15] live 403/429
+bodies.
 """
 
 from __future__ import annotations

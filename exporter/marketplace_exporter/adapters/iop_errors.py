@@ -1,6 +1,6 @@
 """The IOP error envelope, shared by Lazada and AliExpress: classification and the ban duration.
 
-Facts (marketplaces.md sections 4 and 7): errors are ``{"code": "<non-zero>", "type": "SYSTEM" |
+Facts (tags resolved in docs/marketplaces/sources.md): errors are ``{"code": "<non-zero>", "type": "SYSTEM" |
 "ISV" | "ISP", "message", "request_id"}`` and success is ``code: "0"`` [D1][D2][E1]. ``type`` says
 who is at fault: SYSTEM = the API platform, ISV = our request or business data, ISP = the backend
 service [D10]. The HTTP status of error answers is UNCONFIRMED (the SDKs only read ``code`` [D1][D2]),

@@ -1,7 +1,7 @@
 """Lazada Open Platform (Lazop): one signed ``GET /seller/get`` on the site's own gateway, with the
 access token production already holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 4 ([D1] official Python SDK
+Facts and source tags (resolved in docs/marketplaces/sources.md: [D1] official Python SDK
 mirror, [D2] JS SDK, [D5] calling parameters, [D6] quoted token responses, [D7] lifetimes). Three
 facts shape this adapter:
 

@@ -1,12 +1,14 @@
 """Mercado Libre: ``GET /users/me`` with the Bearer token production holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 8 ([H1]/[H2] official auth
-pages, [OBS H3] third-party client fixtures, [OBS H4] third-party notes on the error reference).
+Facts and source tags: ``docs/marketplaces/mercadolibre.md`` and ``docs/marketplaces/sources.md``
+([H1]/[H2] official auth pages, [OBS H3] third-party client fixtures, [OBS H4] third-party notes on
+the error reference, [H5] Mercado Pago's official renewal page: the same OAuth server).
 
-* Refresh tokens rotate (observed [OBS H3]): every refresh returns a new refresh token and the used
-  one stops working. A monitor that refreshed would break production's token chain, so the exporter
-  never calls ``/oauth/token`` (not even when ``auth_url`` is configured): it reads the access token
-  production holds (``access_token`` or ``token_file``). Access tokens last 6 h [OBS H3].
+* Refresh tokens rotate (observed [OBS H3]; stated officially for the same OAuth server [H5]):
+  every refresh returns a new refresh token and the used one stops working. A monitor that refreshed
+  would break production's token chain, so the exporter never calls ``/oauth/token`` (not even when
+  ``auth_url`` is configured): it reads the access token production holds (``access_token`` or
+  ``token_file``). Access tokens last 6 h [OBS H3].
 * One host for every site [H1]; the site (an ML site id such as MLA or MLB) is a label.
 * Errors are ``{"message", "error", "status", "cause"}`` [OBS H3] with real HTTP statuses, so the
   status leads and the ``error`` field refines: ``forbidden`` (403) → permission,

@@ -1,6 +1,6 @@
 """TikTok Shop Partner API (versioned 202309+): one signed call with the token production holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 6 ([G1] EcomPHP/tiktokshop-php,
+Facts and source tags (resolved in docs/marketplaces/sources.md: [G1] EcomPHP/tiktokshop-php,
 [OBS G2]-[OBS G6] third-party observations). What shapes this adapter:
 
 * Whether a refresh rotates the refresh token is UNCONFIRMED. The safe assumption is that it does,
