@@ -111,11 +111,10 @@ class Ozon(Marketplace[OzonCredentials, OzonParams]):
     sites = SITES
     operations = {
         # 50 rps per Client-Id across all methods, shared with production [K1]: not modelled
-        "roles": Operation("roles", "POST /v1/roles (the key's expires_at and roles)",
-                           limit_source="[K1] 50 rps per Client-Id, shared: not modelled",
+        "roles": Operation("roles", "POST /v1/roles (the key's expires_at and roles)", limit_source="K1",
                            default_interval_seconds=300.0),
         "seller_info": Operation("seller_info", "POST /v1/seller/info (company, ratings, subscription)",
-                                 limit_source="[K1] 50 rps per Client-Id, shared: not modelled",
+                                 limit_source="K1",
                                  default_interval_seconds=900.0),
     }
     known_codes = KNOWN_CODES

@@ -100,7 +100,7 @@ class Temu(Marketplace[TemuCredentials, TemuParams]):
     operations = {
         # 20 rps per app_key, shared by every mall of the app and production [J1 dg/14]: not modelled
         "accesstoken_info": Operation("accesstoken_info", f"POST {ROUTER_PATH} type={INFO_TYPE}",
-                                      limit_source="[J1 dg/14] 20 rps per app_key, shared: not modelled",
+                                      limit_source="J1",
                                       default_interval_seconds=600.0),
     }
     known_codes = KNOWN_CODES
