@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from adapter_harness import NOW, adapter_driver, context_builder, json_response
+from pydantic import ValidationError
 
 from marketplace_exporter.adapters.ozon import AUTH_BACKOFF_S, Ozon, OzonCredentials, OzonParams, read
 from marketplace_exporter.catalogue import Credential, Reason
@@ -47,6 +48,13 @@ def test_a_post_with_the_two_key_headers(operation: str, base_url: str | None, u
     headers = dict(request.headers)
     assert (headers["client-id"], headers["api-key"]) == (CLIENT_ID, KEY)  # [K1]
     assert "api-key" in request.sensitive and outcome.success
+
+
+def test_client_id_is_digits_quoted_or_not() -> None:
+    assert creds(client_id=1836412).client_id == "1836412"  # YAML reads an unquoted id as a number
+    for bad in ("abc", "", True, 1.5):
+        with pytest.raises(ValidationError):
+            creds(client_id=bad)
 
 
 def test_sandbox_is_refused_without_sending_anything() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from marketplace_exporter.adapters.base import (
     Marketplace,
@@ -82,7 +82,12 @@ KNOWN_CODES = THROTTLE_CODES | {"3", "5", "7", "13", "16"}
 _RETRY_IN_TEXT = re.compile(r"retry after (\d{1,6}) seconds", re.IGNORECASE)  # [K1] item limits
 _CAP_S = 86400.0
 
-ClientId = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
+def _digits_as_text(value: object) -> object:
+    """YAML reads an unquoted ``client_id: 1836412`` as a number: accept it as its digits."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ClientId = Annotated[str, BeforeValidator(_digits_as_text), Field(min_length=1, max_length=20, pattern=r"^[0-9]+$")]
 
 
 class OzonCredentials(StrictModel):
