@@ -119,6 +119,8 @@ async def test_each_identity_mints_a_token_and_reads_both_apis(sim: Client, acco
     (token_headers(Authorization=basic(US, "wrong")), None, 401, "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED"),
     # the US key used for the MX market: "wrong environment keys" [F5]
     (token_headers(WM_MARKET="mx"), None, 401, "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED"),
+    # Canada does not take client id/secret at all (Consumer ID + signature [F18]; live 401 [OBS F20])
+    (token_headers(WM_MARKET="ca"), None, 401, "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED"),
     (token_headers(), {"grant_type": "password"}, 400, "INVALID_REQUEST_PARAM", "grant_type"),
     # a solution provider's key needs a seller: client_credentials alone is refused
     (token_headers(PARTNER), {"grant_type": "client_credentials"}, 401, "UNAUTHORIZED.GMP_GATEWAY_API",

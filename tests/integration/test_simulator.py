@@ -183,6 +183,15 @@ async def test_sp_api_token_errors_are_403_unauthorized(sim: Client, clock: Fake
     assert "x-amzn-RateLimit-Limit" not in response.headers
 
 
+@pytest.mark.parametrize("host", ["na", "fe"])
+async def test_get_account_outside_the_eu_is_refused_like_a_wrong_region(sim: Client, host: str) -> None:
+    """getAccount is EU only [A24][A25]; elsewhere the empty-details 403 of a wrong-region call [OBS A21]."""
+    response = await sp_get(sim, await access_token(sim), host, "/amazon/{host}/sellers/v1/account")
+    assert response.status == 403
+    assert await response.json() == {"errors": [
+        {"code": "Unauthorized", "message": "Access to requested resource is denied.", "details": ""}]}
+
+
 async def test_bucket_empties_after_burst_then_refills_on_the_clock(sim: Client, clock: FakeClock) -> None:
     token = await access_token(sim)
     statuses = [(await sp_get(sim, token)).status for _ in range(15)]
@@ -248,6 +257,9 @@ async def test_get_shops_by_partner_and_paging(sim: Client) -> None:
      "invalid_acceess_token", "Invalid access_token, please have a check."),
     ({"shop": type("Shop", (), {"access_token": SG.access_token, "shop_id": MY.shop_id})},
      "error_auth", "Invalid partner_id or shopid."),
+    # a shop the partner holds no authorization for: get_shop_info's common_error_list [C3]
+    ({"shop": type("Shop", (), {"access_token": SG.access_token, "shop_id": 99999})},
+     "shop_no_linked", "Partner and shop has no linked."),
 ])
 async def test_shopee_verification_failures(
     sim: Client, kwargs: dict[str, Any], error: str, message: str,

@@ -27,16 +27,19 @@ from aiohttp import web
 
 from marketplace_exporter.adapters.iop_signing import iop_prefix
 from marketplace_exporter.simulator.accounts import SimAccounts
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     ILLEGAL_TOKEN,
     IopApp,
     check_system_params,
     fault_response,
+    identity_grant,
     initial_tokens,
     iop_error,
     json_response,
     missing,
+    refresh_grant,
     request_id,
     request_params,
     rotate_refresh,
@@ -49,6 +52,8 @@ REFRESH_PATH = "/auth/token/refresh"
 PROFILE_METHOD = "aliexpress.solution.merchant.profile.get"
 PROFILE_KEY = PROFILE_METHOD.replace(".", "_") + "_response"
 TIMESTAMP_WINDOW_S = 600.0  # UNCONFIRMED for IOP: legacy TOP's ±10 min [E4][OBS E10]
+#: the prefix of the tokens a refresh issues
+PREFIX = "sim-aliexpress"
 ACCESS_TTL_S, REFRESH_TTL_S = 30 * 86400, 60 * 86400  # UNCONFIRMED: the simulator's choice
 #: UNCONFIRMED code for an unknown ``method`` (the simulator's choice)
 UNKNOWN_METHOD = ("InvalidApiPath", "ISV", "The specified API does not exist")
@@ -113,6 +118,18 @@ class AliExpressSim:
     def check_of(self, request: web.Request) -> str:
         raise AssertionError("every AliExpress route names its check")
 
+    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(seller.alias for seller in self.app.sellers)
+
+    def identity_grant(self, alias: str) -> Grant:
+        seller = self._sellers[alias]
+        return identity_grant(seller.access_token, seller.refresh_token, self.tokens, self.refresh_tokens)
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        return refresh_grant(refresh_token, self._clock(), self.tokens, self.refresh_tokens, PREFIX,
+                             (ACCESS_TTL_S, REFRESH_TTL_S))
+
     # --- the fault protocol ---------------------------------------------------------------------
     async def identify(self, request: web.Request, check: str) -> str | None:
         params = await request_params(request)
@@ -161,7 +178,7 @@ class AliExpressSim:
         params = await request_params(request)
         now = self._clock()
         rotated = rotate_refresh(params, self.app, REFRESH_PATH, TIMESTAMP_WINDOW_S, now, self.tokens,
-                                 self.refresh_tokens, "sim-aliexpress", (ACCESS_TTL_S, REFRESH_TTL_S))
+                                 self.refresh_tokens, PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S))
         if isinstance(rotated, web.Response):
             return rotated
         alias, access, refresh = rotated

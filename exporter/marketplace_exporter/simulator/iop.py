@@ -22,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiohttp import web
 
 from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, parse_timestamp, signature_matches
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.tokens import remember
 
 #: (code, type, message). Sources: [D6] token, [OBS D11] throttle, [OBS E10][X4] signature
@@ -90,13 +91,30 @@ def rotate_refresh(params: Mapping[str, str], app: IopApp[Any], path: str, windo
         return iop_error(error)
     if not params.get("refresh_token"):
         return iop_error(missing("refresh_token"))
-    used = refresh_tokens.pop(params["refresh_token"], None)
-    if used is None or now >= used.expires_at:
+    grant = refresh_grant(params["refresh_token"], now, tokens, refresh_tokens, prefix, ttls)
+    if grant is None:
         return iop_error(BAD_REFRESH)
+    return grant.alias, grant.access_token, grant.refresh_token
+
+
+def refresh_grant(refresh_token: str, now: float, tokens: dict[str, Issued], refresh_tokens: dict[str, Issued],
+                  prefix: str, ttls: tuple[float, float]) -> Grant | None:
+    """The rotation itself: the used refresh token dies, a new pair is issued (None: refused)."""
+    used = refresh_tokens.pop(refresh_token, None)
+    if used is None or now >= used.expires_at:
+        return None
     access, refresh = f"{prefix}-access-{secrets.token_hex(12)}", f"{prefix}-refresh-{secrets.token_hex(12)}"
     remember(tokens, access, Issued(used.alias, now + ttls[0]))
     remember(refresh_tokens, refresh, Issued(used.alias, now + ttls[1]))
-    return used.alias, access, refresh
+    return Grant(used.alias, access, refresh, now + ttls[0], now + ttls[1])
+
+
+def identity_grant(access_token: str, refresh_token: str, tokens: dict[str, Issued],
+                   refresh_tokens: dict[str, Issued]) -> Grant:
+    """An identity's tokens as issued when the simulator started (see :func:`initial_tokens`)."""
+    issued, refresh = tokens[access_token], refresh_tokens.get(refresh_token)
+    return Grant(issued.alias, access_token, refresh_token, issued.expires_at,
+                 refresh.expires_at if refresh is not None else None)
 
 
 #: the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)

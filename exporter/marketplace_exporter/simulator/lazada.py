@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SimAccounts
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     ILLEGAL_TOKEN,
@@ -31,9 +32,11 @@ from marketplace_exporter.simulator.iop import (
     ban_text,
     check_system_params,
     fault_response,
+    identity_grant,
     initial_tokens,
     iop_error,
     json_response,
+    refresh_grant,
     request_id,
     request_params,
     rotate_refresh,
@@ -46,6 +49,8 @@ SELLER_GET, REFRESH = "seller_get", "token_refresh"
 SELLER_PATH, REFRESH_PATH = "/seller/get", "/auth/token/refresh"
 TIMESTAMP_WINDOW_S = 7200.0  # [D5]
 #: the simulated app is *online*: access 30 d, refresh 180 d, 10 M calls/day [D7]
+#: the prefix of the tokens a refresh issues
+PREFIX = "sim-lazada"
 ACCESS_TTL_S, REFRESH_TTL_S = 30 * 86400, 180 * 86400
 DAILY_CAP = 10_000_000
 #: the day the cap counts in: UNCONFIRMED; the simulator uses UTC+8 (Lazada's home time zone)
@@ -114,6 +119,18 @@ class LazadaSim:
     def check_of(self, request: web.Request) -> str:
         raise AssertionError("every Lazada route names its check")
 
+    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(seller.alias for seller in self.app.sellers)
+
+    def identity_grant(self, alias: str) -> Grant:
+        seller = self._sellers[alias]
+        return identity_grant(seller.access_token, seller.refresh_token, self.tokens, self.refresh_tokens)
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        return refresh_grant(refresh_token, self._clock(), self.tokens, self.refresh_tokens, PREFIX,
+                             (ACCESS_TTL_S, REFRESH_TTL_S))
+
     # --- the fault protocol ---------------------------------------------------------------------
     async def identify(self, request: web.Request, check: str) -> str | None:
         params = await request_params(request)
@@ -163,7 +180,7 @@ class LazadaSim:
         params = await request_params(request)
         now = self._clock()
         rotated = rotate_refresh(params, self.app, REFRESH_PATH, TIMESTAMP_WINDOW_S, now, self.tokens,
-                                 self.refresh_tokens, "sim-lazada", (ACCESS_TTL_S, REFRESH_TTL_S))
+                                 self.refresh_tokens, PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S))
         if isinstance(rotated, web.Response):
             return rotated
         alias, access, refresh = rotated

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from marketplace_exporter.adapters.tiktok_shop_signing import sign
 from marketplace_exporter.simulator.accounts import SimAccounts
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.tokens import remember
 
@@ -247,14 +248,35 @@ class TikTokShopSim:
             return tiktok_error(*BAD_APP_SECRET)
         if query.get("grant_type") != "refresh_token":
             return tiktok_error(*BAD_GRANT_TYPE)
-        alias = self.refresh_tokens.pop(query.get("refresh_token", ""), None)
-        if alias is None:  # unknown, or already used: rotation made it worthless
+        grant = self._rotate(query.get("refresh_token", ""))
+        if grant is None:  # unknown, or already used: rotation made it worthless
             return tiktok_error(*NO_AUTH_RECORD)
-        shop = self._shops[alias]
+        return envelope(0, "success", self._token_data(self._shops[grant.alias], grant.access_token,
+                                                       grant.refresh_token))
+
+    def _rotate(self, refresh_token: str) -> Grant | None:
+        """The rotation: the used refresh token dies, a new pair is issued (None: refused)."""
+        alias = self.refresh_tokens.pop(refresh_token, None)
+        if alias is None:
+            return None
         access, refresh = f"ROW_{secrets.token_urlsafe(32)}", f"ROW_{secrets.token_urlsafe(32)}"
-        remember(self.tokens, access, Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S))
+        expires_at = self._clock() + ACCESS_TOKEN_TTL_S
+        remember(self.tokens, access, Issued(alias, expires_at))
         self.refresh_tokens[refresh] = alias
-        return envelope(0, "success", self._token_data(shop, access, refresh))
+        return Grant(alias, access, refresh, expires_at, float(REFRESH_EXPIRE_AT))
+
+    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(shop.alias for shop in self.app.shops)
+
+    def identity_grant(self, alias: str) -> Grant:
+        """The identity token never expires here (production keeps it current): no expiry known."""
+        shop = self._shops[alias]
+        return Grant(alias, shop.access_token, shop.refresh_token, None, float(REFRESH_EXPIRE_AT))
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        grant = self._rotate(refresh_token)
+        return grant if grant is None or grant.alias == alias else None
 
     def _token_data(self, shop: TikTokShopIdentity, access: str, refresh: str) -> dict[str, Any]:
         # the token response fields; both *_expire_in are ABSOLUTE Unix times [G1][OBS G3]

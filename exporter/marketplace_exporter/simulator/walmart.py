@@ -247,6 +247,8 @@ class WalmartSim:
         basic = basic_credentials(request.headers.get("Authorization"))
         if basic is None or not any((a.client_id, a.client_secret) == basic for a in self._accounts):
             return error(401)
+        if market == "ca":  # CA legacy auth is a digital signature, not client id/secret [F18][OBS F20]
+            return error(401)
         if request.content_type != "application/x-www-form-urlencoded":
             return error(415)
         form = {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
