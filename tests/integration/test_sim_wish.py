@@ -6,6 +6,9 @@ that the exporter never calls the refresh endpoint."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from sim_harness import (
     T0,
     TRANSPORT_FAULTS,
     Client,
+    ClientFactory,
     FakeClock,
     FaultCase,
     clock_fixture,  # noqa: F401  (the `clock` fixture)
@@ -27,8 +31,8 @@ from sim_harness import (
 )
 
 from marketplace_exporter.catalogue import Reason
-from marketplace_exporter.simulator import wish
-from marketplace_exporter.simulator.app import PLATFORMS
+from marketplace_exporter.simulator import create_simulator_app, wish
+from marketplace_exporter.simulator.app import ERP, PLATFORMS
 from marketplace_exporter.simulator.wish import ACCESS_TOKEN_TTL_S, SIM_APP, WINDOW_CALLS, WishSim
 
 US, CN, CLOSED = SIM_APP.merchant("us-main"), SIM_APP.merchant("cn-main"), SIM_APP.merchant("closed")
@@ -188,3 +192,23 @@ async def test_the_exporter_never_calls_the_refresh_endpoint(sim: str) -> None:
     counts = await sim_json("GET", f"{sim}/__sim/requests")
     assert counts["routes"].get("wish:oauth_test", 0) >= 5
     assert "wish:token_refresh" not in counts["routes"]
+
+
+async def test_the_demo_erp_holds_wish_tokens_and_its_refresh_revokes_the_one_in_use(
+        aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """What the demo shows on the token-file path: the ERP (not the exporter) refreshes, Wish revokes
+    the token in use [I1], and the file the exporter reads already holds the new one."""
+    clock = FakeClock(T0)
+    app = create_simulator_app(clock=clock, tokens_dir=tmp_path / "tokens")
+    erp, raw = app[ERP], await aiohttp_client(app)
+    path = erp.token_file("wish", "us-main")
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["access_token"] == US.access_token  # Wish tells the expiry: no refresh needed at start
+    expires = T0 + ACCESS_TOKEN_TTL_S - 4 * 86400  # issued 4 days before the simulator started
+    assert datetime.fromisoformat(document["expires_at"].replace("Z", "+00:00")).timestamp() == expires
+    clock.now = expires - 1800  # within the ERP's hour before expiry
+    assert erp.tick() >= 1
+    fresh = json.loads(path.read_text(encoding="utf-8"))["access_token"]
+    assert fresh != US.access_token
+    assert (await call(raw))[2]["code"] == 1008  # the token production held is revoked
+    assert (await call(raw, token=fresh))[2]["code"] == 0

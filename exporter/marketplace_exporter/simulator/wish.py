@@ -31,6 +31,7 @@ from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.ebay_wire import bearer, json_response
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.tokens import remember
 
@@ -260,19 +261,43 @@ class WishSim:
         if query.get("client_id") != self.app.client_id or not hmac.compare_digest(
                 query.get("client_secret", "").encode(), self.app.client_secret.encode()):
             return envelope(*_err(BAD_CLIENT))
-        alias = self.refresh_tokens.pop(query.get("refresh_token", ""), None)
-        if alias is None:  # choice: Wish's answer to a dead refresh token is UNCONFIRMED
+        grant = self._rotate(query.get("refresh_token", ""))
+        if grant is None:  # choice: Wish's answer to a dead refresh token is UNCONFIRMED
             return envelope(1001, "Invalid parameter: refresh_token", {}, 400)
+        assert grant.expires_at is not None
+        merchant = self._merchants[grant.alias]
+        return envelope(0, "", {"access_token": grant.access_token, "refresh_token": grant.refresh_token,
+                                "expiry_time": iso(grant.expires_at), "merchant_id": merchant.merchant_id,
+                                "scopes": list(merchant.scopes)})
+
+    def _rotate(self, refresh_token: str) -> Grant | None:
+        """Wish's refresh: a new pair, the used refresh token gone, and every access token the
+        merchant held so far revoked [I1] (None: an unknown or used refresh token)."""
+        alias = self.refresh_tokens.pop(refresh_token, None)
+        if alias is None:
+            return None
         for issued in self.tokens.values():
             if issued.alias == alias:
                 issued.revoked = True
-        merchant = self._merchants[alias]
         access, refresh = f"sim-wish-access-{secrets.token_hex(12)}", f"sim-wish-refresh-{secrets.token_hex(12)}"
         expires = self._clock() + ACCESS_TOKEN_TTL_S
         remember(self.tokens, access, Issued(alias, expires))
         self.refresh_tokens[refresh] = alias
-        return envelope(0, "", {"access_token": access, "refresh_token": refresh, "expiry_time": iso(expires),
-                                "merchant_id": merchant.merchant_id, "scopes": list(merchant.scopes)})
+        return Grant(alias, access, refresh, expires)
+
+    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(merchant.alias for merchant in self.app.merchants)
+
+    def identity_grant(self, alias: str) -> Grant:
+        """The identity token and its expiry (30 days from issue [I1]): Wish tells it, so the ERP
+        needs no refresh to know when the token dies."""
+        merchant = self._merchants[alias]
+        return Grant(alias, merchant.access_token, merchant.refresh_token, self.expiry_of(alias))
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        grant = self._rotate(refresh_token)
+        return grant if grant is None or grant.alias == alias else None
 
 
 def _err(error: tuple[int, str, int]) -> tuple[int, str, dict[str, Any], int]:
