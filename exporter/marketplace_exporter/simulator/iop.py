@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -39,6 +39,12 @@ BAD_REFRESH = ("IllegalRefreshToken", "ISV", "The specified refresh token is inv
 class _Seller(Protocol):
     @property
     def alias(self) -> str: ...
+
+    @property
+    def access_token(self) -> str: ...
+
+    @property
+    def refresh_token(self) -> str: ...
 
 
 SellerT = TypeVar("SellerT", bound=_Seller)
@@ -109,12 +115,31 @@ def refresh_grant(refresh_token: str, now: float, tokens: dict[str, Issued], ref
     return Grant(used.alias, access, refresh, now + ttls[0], now + ttls[1])
 
 
-def identity_grant(access_token: str, refresh_token: str, tokens: dict[str, Issued],
-                   refresh_tokens: dict[str, Issued]) -> Grant:
-    """An identity's tokens as issued when the simulator started (see :func:`initial_tokens`)."""
-    issued, refresh = tokens[access_token], refresh_tokens.get(refresh_token)
-    return Grant(issued.alias, access_token, refresh_token, issued.expires_at,
-                 refresh.expires_at if refresh is not None else None)
+class HeldIopTokens:
+    """The tokens production holds on an IOP platform (Lazada, AliExpress), for the demo's ERP
+    stand-in (:class:`~marketplace_exporter.simulator.erp.HoldsTokens`)."""
+
+    app: IopApp[Any]
+    tokens: dict[str, Issued]
+    refresh_tokens: dict[str, Issued]
+    _clock: Callable[[], float]
+    #: what a refresh issues: token prefix and (access, refresh) lifetimes
+    token_prefix: str
+    token_ttls: tuple[float, float]
+
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(seller.alias for seller in self.app.sellers)
+
+    def identity_grant(self, alias: str) -> Grant:
+        """The identity's tokens as issued when the simulator started (:func:`initial_tokens`)."""
+        seller = self.app.seller(alias)
+        issued, refresh = self.tokens[seller.access_token], self.refresh_tokens.get(seller.refresh_token)
+        return Grant(alias, seller.access_token, seller.refresh_token, issued.expires_at,
+                     refresh.expires_at if refresh is not None else None)
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        return refresh_grant(refresh_token, self._clock(), self.tokens, self.refresh_tokens, self.token_prefix,
+                             self.token_ttls)
 
 
 #: the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)

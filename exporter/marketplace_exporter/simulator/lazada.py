@@ -24,19 +24,17 @@ from typing import Any
 from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SimAccounts
-from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     ILLEGAL_TOKEN,
+    HeldIopTokens,
     IopApp,
     ban_text,
     check_system_params,
     fault_response,
-    identity_grant,
     initial_tokens,
     iop_error,
     json_response,
-    refresh_grant,
     request_id,
     request_params,
     rotate_refresh,
@@ -94,11 +92,12 @@ SIM_APP = LazadaApp(
 )
 
 
-class LazadaSim:
+class LazadaSim(HeldIopTokens):
     name = NAME
     checks = frozenset({SELLER_GET, REFRESH})
     #: errors come in 200 bodies too (status UNCONFIRMED), so a 200 error is testable
     min_error_status = 200
+    token_prefix, token_ttls = PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S)
 
     def __init__(self, accounts: SimAccounts, clock: Callable[[], float], app: LazadaApp = SIM_APP) -> None:
         self._clock = clock
@@ -118,18 +117,6 @@ class LazadaSim:
 
     def check_of(self, request: web.Request) -> str:
         raise AssertionError("every Lazada route names its check")
-
-    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
-    def held_aliases(self) -> tuple[str, ...]:
-        return tuple(seller.alias for seller in self.app.sellers)
-
-    def identity_grant(self, alias: str) -> Grant:
-        seller = self._sellers[alias]
-        return identity_grant(seller.access_token, seller.refresh_token, self.tokens, self.refresh_tokens)
-
-    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
-        return refresh_grant(refresh_token, self._clock(), self.tokens, self.refresh_tokens, PREFIX,
-                             (ACCESS_TTL_S, REFRESH_TTL_S))
 
     # --- the fault protocol ---------------------------------------------------------------------
     async def identify(self, request: web.Request, check: str) -> str | None:
