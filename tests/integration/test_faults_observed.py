@@ -19,8 +19,8 @@ from marketplace_exporter.simulator import create_simulator_app
 SG = {"marketplace": "shopee", "account": "sg-main"}
 US = {"marketplace": "amazon_sp", "account": "us-main"}
 WISH = {"marketplace": "wish", "account": "us-main", "check": "oauth_test"}
-TEMU = {"marketplace": "temu", "account": "eu-main"}
-OZON = {"marketplace": "ozon", "account": "cn-main"}
+TEMU = {"marketplace": "temu", "account": "us-main"}
+OZON = {"marketplace": "ozon", "account": "ru-main", "check": "roles"}
 
 FAULTS = [
     # (fault request, labels of the faulted check, expected reason, expected code or None)
