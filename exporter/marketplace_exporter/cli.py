@@ -49,8 +49,9 @@ DEMO_SIMULATOR = "http://127.0.0.1:9763"
 
 #: what `marketplace-exporter --help` says first (the module docstring's first line is cut mid-sentence)
 DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, eBay, Shopee, Lazada, Walmart, "
-               "TikTok Shop, AliExpress, Mercado Libre), with deploy markers, the post-deploy gate and the "
-               "Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes each command.")
+               "TikTok Shop, AliExpress, Mercado Libre, Wish, Temu, Ozon), with deploy markers, the post-deploy "
+               "gate and the Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes "
+               "each command.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

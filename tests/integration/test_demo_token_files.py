@@ -19,7 +19,7 @@ from marketplace_exporter.adapters.http import HttpCheck
 #: the demo accounts whose access token comes from a token file
 FROM_FILES = {("lazada", "th-main"), ("lazada", "vn-main"), ("tiktok_shop", "us-main"),
               ("tiktok_shop", "gb-main"), ("aliexpress", "global-main"), ("mercadolibre", "mla-main"),
-              ("mercadolibre", "mlb-main")}
+              ("mercadolibre", "mlb-main"), ("wish", "us-main"), ("wish", "cn-main")}
 
 
 def expiries(url: str) -> dict[tuple[str, str, str], float]:

@@ -20,7 +20,8 @@ from marketplace_exporter.simulator.erp import REFRESH_AHEAD_S, DemoErp
 T0 = 1_765_000_000.0
 #: the demo's accounts whose production tokens rotate (or may): their expiry comes from token files
 HELD = {("lazada", "th-main"), ("lazada", "vn-main"), ("tiktok_shop", "us-main"), ("tiktok_shop", "gb-main"),
-        ("aliexpress", "global-main"), ("mercadolibre", "mla-main"), ("mercadolibre", "mlb-main")}
+        ("aliexpress", "global-main"), ("mercadolibre", "mla-main"), ("mercadolibre", "mlb-main"),
+        ("wish", "us-main"), ("wish", "cn-main")}
 
 
 class Clock:
