@@ -23,7 +23,8 @@ DEPS := prometheus:prometheus \
         prometheus-blackbox-exporter:prometheus-blackbox-exporter \
         chromium:chromium \
         wrk:wrk \
-        openssl:openssl
+        openssl:openssl \
+        shellcheck:shellcheck
 
 .PHONY: help venv deps test demo bench check-config clean distclean
 .PHONY: dashboards dashboard-schema compose-demo-config
