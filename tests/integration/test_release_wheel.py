@@ -35,7 +35,8 @@ COMMANDS: list[tuple[list[str], str]] = [
     (["assets", "export", "{out}/bundle"], "file(s) written to"),
     (["check-config", "{out}/bundle/examples/demo.yml"], "valid"),
     (["check-config", "{out}/bundle/deploy/exporter.demo.yml"], "valid"),
-    # (["rules", "generate", "--config", "{out}/bundle/examples/mixin.yml", "--out", "{out}/rules"], ""),
+    # issue 16 (COORD.md: marketplace_exporter.mixin), once merged:
+    # (["rules", "generate", "--config", "{out}/bundle/alert-rules/mixin.example.yml", "--out", "{out}/rules"], ""),
 ]
 
 
