@@ -125,6 +125,7 @@ image: venv image-base ## build the Dockerfile with buildah (no Docker engine) a
 		--build-arg VERSION=$$($(VENV)/bin/hatchling version) \
 		--build-arg REVISION=$$(git rev-parse HEAD) --build-arg BRANCH=$$(git rev-parse --abbrev-ref HEAD) \
 		$(if $(PIP_CERT),--secret id=pip-ca$(comma)src=$(PIP_CERT)) -t $(IMAGE) .
+	$(PODMAN) image prune --force >/dev/null  # the previous build, untagged now
 
 image-test: venv image ## build the image, then run it with podman: demo, build_info, check-config, assets export
 	IMAGE_UNDER_TEST=$(IMAGE) IMAGE_PODMAN="$(PODMAN)" $(VENV)/bin/pytest -q tests/image $(PYTEST_ARGS)
