@@ -16,6 +16,13 @@ from marketplace_exporter.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _keep_pytest_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``main`` points the root logger at the stderr of the moment (capsys's, closed after the test):
+    left in place, a later test's log line would hit a closed file."""
+    monkeypatch.setattr("marketplace_exporter.cli._setup_logging", lambda level: None)
+
+
 def test_every_generated_artefact_and_config_ships_and_no_generator_source_does() -> None:
     shipped = assets.shipped()
     expected = {p.relative_to(ROOT).as_posix() for pattern in
