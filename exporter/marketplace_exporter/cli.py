@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "marketplace_exporter.deploys.verify_cli",
     "marketplace_exporter.deploys.cli",
     "marketplace_exporter.bridge.cli",
+    "marketplace_exporter.mixin.cli",
 )
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"

@@ -11,15 +11,14 @@ what every component said last (Prometheus alerts, Alertmanager alerts, bridge m
 inbox), so a red test or a failed bench run says where the chain broke.
 
 Reused, not copied: the fake robots (``tests/integration/fake_robots.py``) run in a background
-thread of this process so the checks can read every request body they got; the generator's
-``write_profile`` writes the rules and the Alertmanager config; the caller brings the demo
-exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
+thread of this process so the checks can read every request body they got;
+``marketplace_exporter.mixin``'s ``write_profile`` writes the rules and the Alertmanager config; the
+caller brings the demo exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -47,24 +46,12 @@ from conftest import free_port, local_client  # noqa: E402
 from fake_robots import FakeRobots, Received, Robot  # noqa: E402
 
 from marketplace_exporter import catalogue as cat  # noqa: E402
+from marketplace_exporter.mixin import generate as generator  # noqa: E402
 
 T = TypeVar("T")
 
 
-def _load_generator() -> Any:
-    """alert-rules/generate.py under its own module name (dashboards/ has a generate.py too)."""
-    if "alert_rules_generate" in sys.modules:  # tests/unit loads it under the same name
-        return sys.modules["alert_rules_generate"]
-    spec = importlib.util.spec_from_file_location("alert_rules_generate", ROOT / "alert-rules" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _load_generator()
-RULES_FILE: str = GENERATOR.RULES_FILE
+RULES_FILE: str = generator.RULES_FILE
 
 #: one robot per chat; secrets and keys are made up and must never appear in the bridge's log
 DINGTALK = Robot("dingtalk", "e2e-ding-token-7c1d9e", "SECe2e-ding-secret-5b2a8f")
@@ -274,8 +261,8 @@ class AlertingStack:
         self.bridge_port = free_port()
         token_file = self.workdir / "bridge-token"
         token_file.write_text(BRIDGE_TOKEN + "\n", encoding="utf-8")
-        self.generated = GENERATOR.write_profile(self.workdir / "generated", "test", self.bridge_url,
-                                       bridge_credentials_file=str(token_file))
+        self.generated = generator.write_profile(self.workdir / "generated", "test", self.bridge_url,
+                                                 bridge_credentials_file=str(token_file))
         self._write_bridge_config()
         self.bridge = self._bridge_process()
         self.bridge.start()
