@@ -19,6 +19,9 @@ from pathlib import Path
 
 from marketplace_exporter.mixin.config import PROFILES
 
+#: "keep the config's own token file" (generate.KEEP; repeated here to keep the import lazy)
+KEEP = "keep"
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rules = sub.add_parser("rules", help="Prometheus alert rules and Alertmanager routing (the mixin)")
@@ -35,6 +38,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                           help="default, or test (short for/timers, for end-to-end tests)")
     generate.add_argument("--bridge-url", default=None,
                           help="bridge base URL for the webhook receivers (default: the config's, http://bridge:9762)")
+    generate.add_argument("--bridge-credentials-file", default=KEEP,
+                          help="file with the bridge's bearer token, read by Alertmanager ('' for none; default: "
+                               "the config's, /etc/alertmanager/bridge-token, or none for the test profile)")
     generate.set_defaults(handler=_generate)
     example = rules_sub.add_parser("example", help="print every mixin.yml key with its default and what it is for")
     example.set_defaults(handler=_example)
@@ -57,7 +63,7 @@ def _generate(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 2
-    files = render_files(profile_config(args.profile, args.bridge_url, base=base))
+    files = render_files(profile_config(args.profile, args.bridge_url, args.bridge_credentials_file, base=base))
     if args.check:
         stale = stale_files(args.out, files)
         for name in stale:

@@ -286,14 +286,19 @@ def e2e_profile(base: AlertConfig | None = None) -> AlertConfig:
 
     Windows, thresholds and names are unchanged (the rules under test are the real ones); quiet
     hours are off, because the test may run at 03:00 Shanghai time; no bridge token file unless
-    the test passes one (``write_profile(..., bridge_credentials_file=...)``).
+    the test passes one (``write_profile(..., bridge_credentials_file=...)``); no heartbeat or
+    fallback receiver unless ``base`` names real ones (the defaults are example.com placeholders).
     """
     cfg = base or AlertConfig()
     fors = {name: E2E_FOR_OVERRIDES.get(name, E2E_FOR) for name in cfg.__dataclass_fields__
             if name.endswith("_for") and getattr(cfg, name) is not None}
-    routing = replace(cfg.routing, group_wait="1s", critical_group_wait="1s", group_interval="5s",
+    r = cfg.routing
+    routing = replace(r, group_wait="1s", critical_group_wait="1s", group_interval="5s",
                       repeat_interval="1h", critical_repeat_interval="1h", quiet_hours=None,
-                      bridge_credentials_file=None)
+                      bridge_credentials_file=None,
+                      # the placeholder addresses (example.com) are never contacted from a test
+                      heartbeat=None if r.heartbeat == Heartbeat() else r.heartbeat,
+                      fallback=None if r.fallback == Fallback() else r.fallback)
     return replace(cfg, routing=routing, **fors)  # type: ignore[arg-type]
 
 
