@@ -117,12 +117,14 @@ def _arrived(stack: AlertingStack, robot: str, state: str, labels: dict[str, str
     return _one(sections(stack.robots.received()), robot, state, labels)
 
 
-def _print_counts(scenario: str, counts: Counter[tuple[str, str, str, str, str]]) -> None:
-    """The noise budget's numbers, in the test output (pytest -s, or -rP for passed tests)."""
+def _print_counts(capsys: pytest.CaptureFixture[str], scenario: str,
+                  counts: Counter[tuple[str, str, str, str, str]]) -> None:
+    """The noise budget's numbers, in the test output even when the test passes."""
     per_route = Counter((robot, alertname, state) for robot, state, alertname, _, _ in counts.elements())
-    print(f"\nNOISE BUDGET {scenario}: {sum(per_route.values())} alert section(s) in robot messages")
-    for (robot, alertname, state), n in sorted(per_route.items()):
-        print(f"  {robot:9} {alertname:32} {state:9} {n}")
+    with capsys.disabled():
+        print(f"\nNOISE BUDGET {scenario}: {sum(per_route.values())} alert section(s) in robot messages")
+        for (robot, alertname, state), n in sorted(per_route.items()):
+            print(f"  {robot:9} {alertname:37} {state:9} {n}")
 
 
 def _history_rows(stack: AlertingStack, receiver: str, alertname: str, state: str) -> list[dict[str, Any]]:
@@ -268,7 +270,8 @@ def test_fault_cleared_resolved_message_arrives(stack: AlertingStack, timeline: 
 
 # --- 4. robot down for a while, then back ------------------------------------------------------
 
-def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack, timeline: Timeline) -> None:
+def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack, timeline: Timeline,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.robots is not None
     robots = stack.robots
     down_since = timeline.robot_down["dingtalk"][0]
@@ -301,13 +304,13 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
         for state in ("firing", "resolved")
         for robot, labels in (("dingtalk", SHOPEE), ("dingtalk", AMAZON), ("wecom", SHOPEE), ("feishu", AMAZON),
                               ("wecom", LAZADA))}
-    _print_counts("one shop's fault (3 shops of 3 marketplaces)", counts)
+    _print_counts(capsys, "one shop's fault (3 shops of 3 marketplaces)", counts)
     # the noise budget: nothing but the shops' own alert, once firing and once resolved per route;
     # no platform alert, no burn-rate page for one shop's 500s
     assert dict(counts) == expected, f"each notification exactly once per robot; got {dict(counts)}"
     # besides: the bridge's own alert about the robot outages this test made on purpose
     ops = Counter(s.key() for s in found if not s.labels.get("marketplace"))
-    _print_counts("(ops alerts caused by the test's robot outages)", ops)
+    _print_counts(capsys, "(ops alerts caused by the test's robot outages)", ops)
     assert {key[2] for key in ops} <= {"MarketplaceAlertBridgeDeliveryFailing"}, ops
     timeline.one_shop_end = len(robots.received())
     down_until = timeline.robot_down["dingtalk"][1]
@@ -323,7 +326,7 @@ def _firing_in_prometheus(stack: AlertingStack, alertname: str, marketplace: str
 
 
 def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
-        stack: AlertingStack, timeline: Timeline) -> None:
+        stack: AlertingStack, timeline: Timeline, capsys: pytest.CaptureFixture[str]) -> None:
     """Both Shopee accounts fail with 5xx: MarketplacePlatformFailing pages on-call and the SEA team
     ONCE each (then resolves once); the accounts' own MarketplaceCheckFailing fire in Prometheus but
     Alertmanager holds them back, and the burn-rate alerts stay quiet for what was already paged."""
@@ -353,7 +356,7 @@ def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
             and s.state == "resolved"], 60)
     time.sleep(2 * GROUP_INTERVAL_S)
     counts = Counter(s.key() for s in sections(robots.received()[start:]))
-    _print_counts("marketplace outage (shopee, 2 of 2 accounts)", counts)
+    _print_counts(capsys, "marketplace outage (shopee, 2 of 2 accounts)", counts)
     expected = {(robot, state, PLATFORM, "shopee", ""): 1
                 for robot in ("dingtalk", "wecom") for state in ("firing", "resolved")}
     assert dict(counts) == expected, f"one page (and one resolved) per route; got {dict(counts)}"
@@ -362,7 +365,8 @@ def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
 
 # --- 6. noise budget: a flapping check ----------------------------------------------------------
 
-def test_a_flapping_check_stays_within_one_notification_per_group_interval(stack: AlertingStack) -> None:
+def test_a_flapping_check_stays_within_one_notification_per_group_interval(
+        stack: AlertingStack, capsys: pytest.CaptureFixture[str]) -> None:
     """Lazada vn-main fails every other probe for 30 s (a one-request fault injected every 10 s at a
     5 s probe interval): no rule may turn that into a message storm."""
     assert stack.robots is not None
@@ -379,7 +383,7 @@ def test_a_flapping_check_stays_within_one_notification_per_group_interval(stack
                            f'account="vn-main"}}[{int(duration)}s]))')
     messages = robots.received()[start:]
     counts = Counter(s.key() for s in sections(messages))
-    _print_counts(f"flapping check (lazada/vn-main, {flaps} injected failures, "
+    _print_counts(capsys, f"flapping check (lazada/vn-main, {flaps} injected failures, "
                   f"~{float(failures[0]['value'][1]) if failures else 0:.0f} counted, {duration:.0f} s)", counts)
     per_group = Counter((s.robot, s.alertname, s.labels.get("marketplace", "")) for s in sections(messages))
     bound = int(duration / GROUP_INTERVAL_S) + 1
@@ -443,11 +447,13 @@ def test_group_too_large_for_wecom_is_cut_within_4096_bytes(stack: AlertingStack
 
 # --- 8. across the whole run --------------------------------------------------------------------
 
-def test_the_watchdog_reaches_the_heartbeat_and_never_a_chat(stack: AlertingStack) -> None:
+def test_the_watchdog_reaches_the_heartbeat_and_never_a_chat(stack: AlertingStack,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.robots is not None
     pings = [r for r in stack.robots.received(HEARTBEAT) if r.ok]
     names = {a["labels"]["alertname"] for r in pings for a in r.body.get("alerts", [])}
-    print(f"\nheartbeat: {len(pings)} watchdog ping(s) from Alertmanager")
+    with capsys.disabled():
+        print(f"\nheartbeat: {len(pings)} watchdog ping(s) from Alertmanager")
     assert pings and names == {"MarketplaceWatchdog"}, names
     assert not [s for s in sections(stack.robots.received()) if s.alertname == "MarketplaceWatchdog"]
 

@@ -16,7 +16,7 @@ from conftest import require_binary
 
 from marketplace_exporter import catalogue
 from marketplace_exporter.mixin import generate as generator
-from marketplace_exporter.mixin.config import PLATFORM_REASONS, AlertConfig
+from marketplace_exporter.mixin.config import ACCOUNT_REASONS, PLATFORM_REASONS, AlertConfig
 from marketplace_exporter.mixin.promql import num
 from marketplace_exporter.mixin.rules_account import PLATFORM_INHIBITS
 from marketplace_exporter.mixin.rules_latency import baseline_rule, p95_rule
@@ -124,6 +124,9 @@ def test_credential_reasons_never_burn_the_platform_budget() -> None:
     """auth and permission are the seller's (or ours): not in the SLI's bad events, and left out
     of its valid events; every reason is classified one way or the other."""
     assert {"auth", "permission"}.isdisjoint(PLATFORM_REASONS)
+    # every reason is placed on purpose: a new catalogue.Reason must be added to one of the two
+    assert set(PLATFORM_REASONS) | set(ACCOUNT_REASONS) == set(catalogue.Reason)
+    assert not set(PLATFORM_REASONS) & set(ACCOUNT_REASONS)
     one = next(r for r in _recording_rules() if r["record"] == catalogue.slo_error_ratio_rule("1h"))
     numerator, denominator = one["expr"].split("\n/\n")
     assert 'reason=~"assertion_failed|connect|invalid_response|server_error|throttled|timeout|tls"' in numerator
