@@ -96,14 +96,17 @@ def alert(name: str, expr: str, for_: str, severity: str, component: str, summar
     return rule
 
 
-def recent_increase(series: str, window: str) -> str:
+def recent_increase(series: str, window: str, target: str) -> str:
     """Counter series that rose within ``window``, robust to a counter's first appearance.
 
     ``increase()`` needs two samples, so a failure counter that is created at its first failure
     (value 1, not pre-created at 0) shows no increase; the ``unless ... offset`` arm catches a
-    series that exists now and did not ``window`` ago (its whole value is new).
+    series that exists now and did not ``window`` ago (its whole value is new) — but only when the
+    target (``up{target}``) was already scraped ``window`` ago: right after Prometheus itself
+    starts, every old counter would otherwise look new and page.
     """
-    return f"((increase({series}[{window}]) > 0) or ({series} > 0 unless {series} offset {window}))"
+    return (f"((increase({series}[{window}]) > 0) or ({series} > 0 unless {series} offset {window} "
+            f"and on (job, instance) up{{{target}}} offset {window}))")
 
 
 def indent(text: str, spaces: int) -> str:

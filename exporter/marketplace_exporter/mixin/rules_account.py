@@ -77,7 +77,7 @@ def latest_label(cfg: AlertConfig, spec: c.MetricSpec, label: str, extra: str = 
     fmt, args = _probe_filter(cfg)
     matchers = fmt + (f", {extra}" if extra else "")
     series = f"{spec.name}{{{matchers}}}"
-    query = f"topk(1, {recent_increase(series, cfg.reason_window)})"
+    query = f"topk(1, {recent_increase(series, cfg.reason_window, cfg.selector)})"
     return f"{{{{ range query (printf `{query}` {args}) }}}}{{{{ .Labels.{label} }}}}{{{{ end }}}}"
 
 
@@ -103,7 +103,7 @@ def check_rules(cfg: AlertConfig) -> list[Rule]:
     auth = alert(
         "MarketplaceAuthFailing",
         recent_increase(sel(s, c.PROBE_FAILURES, matches(c.REASON, c.Reason.AUTH, c.Reason.PERMISSION)),
-                        cfg.auth_window),
+                        cfg.auth_window, cfg.selector),
         cfg.auth_for, "warning", "probe",
         "A marketplace rejects an account's credentials (expired token or missing permission).",
         f"{_ID} failed with reason {{{{ $labels.reason }}}} "

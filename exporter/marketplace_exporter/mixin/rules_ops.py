@@ -80,7 +80,7 @@ def bridge_rules(cfg: AlertConfig) -> list[Rule]:
         ),
         alert(
             "MarketplaceAlertBridgeDeliveryFailing",
-            f"sum {channel} (\n  {recent_increase(failures, cfg.bridge_failures_window)}\n) > 0",
+            f"sum {channel} (\n  {recent_increase(failures, cfg.bridge_failures_window, b)}\n) > 0",
             cfg.bridge_failures_for, "critical", "bridge",
             "The alert bridge fails to deliver messages to a chat robot.",
             "Receiver {{ $labels.receiver }} ({{ $labels.channel }}) had {{ printf \"%.0f\" $value }} "

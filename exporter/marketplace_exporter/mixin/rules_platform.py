@@ -84,7 +84,7 @@ def gate(cfg: AlertConfig, count: str) -> str:
 
 def recording_rules(cfg: AlertConfig) -> list[Rule]:
     per = by(*cfg.platform_by)
-    platform_recent = recent_increase(_platform_failures(cfg), cfg.platform_reason_window)
+    platform_recent = recent_increase(_platform_failures(cfg), cfg.platform_reason_window, cfg.selector)
     account_failing = f"""count {by(*_ACCOUNT)} (
 {indent(failing_checks(cfg), 2)}
   and {on_probe()}
@@ -98,8 +98,8 @@ def recording_rules(cfg: AlertConfig) -> list[Rule]:
         record(FAILING_ACCOUNTS, f"count {per} ({ACCOUNT_FAILING})"),
     ]
     for window in _short_windows(cfg):
-        rules.append(record(failed_accounts_rule(window), (
-            f"count {per} (\n  sum {by(*_ACCOUNT)} {recent_increase(_platform_failures(cfg), window)}\n)")))
+        failed = recent_increase(_platform_failures(cfg), window, cfg.selector)
+        rules.append(record(failed_accounts_rule(window), f"count {per} (\n  sum {by(*_ACCOUNT)} {failed}\n)"))
     for window in c.SLO_WINDOWS:
         valid = (f"sum {per} (rate({sel(cfg.selector, c.PROBES)}[{window}]))\n"
                  f"  - {_sum_rate_or_zero(cfg, _other_failures(cfg), window)}")
