@@ -72,6 +72,7 @@ EXTENSIONS: tuple[str, ...] = (
     "marketplace_exporter.deploys.api",
     "marketplace_exporter.deploys.verify_api",
     "marketplace_exporter.traffic.api",
+    "marketplace_exporter.traffic.otlp_api",  # after traffic.api: it feeds that aggregator
 )
 #: called with the new config after every successful reload (extensions append to it in ``install``)
 RELOAD_HOOKS = web.AppKey("reload_hooks", list[Callable[[LoadedConfig], None]])

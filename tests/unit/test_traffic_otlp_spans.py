@@ -1,0 +1,179 @@
+"""OTLP spans → traffic records: both encodings, both semconv generations, the adapters' own labels."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from otlp_requests import CLIENT, INTERNAL, SERVER, export_request, json_body, protobuf_body, span
+
+from marketplace_exporter.adapters import ADAPTERS
+from marketplace_exporter.traffic.otlp_decode import BadRequest, ResourceSpans, decode_json, decode_protobuf
+from marketplace_exporter.traffic.otlp_settings import OtlpConfig
+from marketplace_exporter.traffic.otlp_spans import ENVELOPES, SpanMapper, service_name
+
+SHOPEE = "https://partner.shopeemobile.com/api/v2/order/get_order_list?partner_id=1&sign=abc"
+AMAZON = "https://sellingpartnerapi-na.amazon.com/orders/v0/orders/123-4567890-1234567"
+STABLE = {"http.request.method": "GET", "url.full": SHOPEE, "server.address": "partner.shopeemobile.com",
+          "server.port": 443, "http.response.status_code": 429}
+OLD = {"http.method": "GET", "http.url": SHOPEE, "net.peer.name": "partner.shopeemobile.com",
+       "http.status_code": 429}
+OLD_PARTS = {"http.method": "GET", "http.scheme": "https", "net.peer.name": "partner.shopeemobile.com",
+             "http.target": "/api/v2/order/get_order_list?partner_id=1", "http.status_code": 429}
+STABLE_PARTS = {"http.request.method": "GET", "server.address": "partner.shopeemobile.com",
+                "url.path": "/api/v2/order/get_order_list", "http.response.status_code": 429}
+RESOURCE: dict[str, object] = {"service.name": "order-sync", "seller.account": "sg-main", "seller.site": "SG"}
+
+
+def decoded(spans: list[dict[str, Any]], resource: dict[str, object] | None = None,
+            encoding: str = "protobuf", mapper: SpanMapper | None = None) -> list[ResourceSpans]:
+    mapper = mapper or SpanMapper(OtlpConfig())
+    request = export_request((RESOURCE if resource is None else resource, spans))
+    if encoding == "protobuf":
+        return list(decode_protobuf(protobuf_body(request), mapper.span_keys, mapper.resource_keys))
+    return list(decode_json(json_body(request, enum_names=encoding == "json-names"), mapper.span_keys,
+                            mapper.resource_keys))
+
+
+def outcomes(spans: list[dict[str, Any]], resource: dict[str, object] | None = None, encoding: str = "protobuf",
+             config: OtlpConfig | None = None) -> list[tuple[str, str, dict[str, object] | None]]:
+    mapper = SpanMapper(config or OtlpConfig(), clock=lambda: 1_765_000_000.0)
+    result = []
+    for resource_spans in decoded(spans, resource, encoding, mapper):
+        for item in resource_spans.spans:
+            outcome = mapper.outcome(item, resource_spans.resource)
+            result.append((outcome.result, outcome.reason, outcome.record))
+    return result
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json", "json-names"])
+@pytest.mark.parametrize("attributes", [STABLE, OLD, OLD_PARTS, STABLE_PARTS],
+                         ids=["stable", "old", "old-target", "stable-path"])
+def test_both_semconv_generations_and_encodings_give_the_hooks_labels(encoding: str,
+                                                                     attributes: dict[str, object]) -> None:
+    [(result, _, record)] = outcomes([span(attributes, seconds=0.231)], encoding=encoding)
+    assert result == "accepted" and record is not None
+    assert record == {"marketplace": "shopee", "site": "SG", "account": "sg-main",
+                      "operation": "order.get_order_list", "status": 429, "reason": "throttled", "code": "",
+                      "duration": pytest.approx(0.231), "ratelimit": None, "ratelimit_remaining": None}
+
+
+def test_only_http_client_spans_to_marketplace_hosts_count() -> None:
+    spans = [span(STABLE, kind=SERVER), span(STABLE, kind=INTERNAL),
+             span({"db.system": "postgresql", "db.name": "orders"}, kind=CLIENT),
+             span({"url.full": "https://hooks.example.com/order", "http.response.status_code": 200}),
+             span(STABLE)]
+    assert [(r, why) for r, why, _ in outcomes(spans)] == [
+        ("ignored", "not_client"), ("ignored", "not_client"), ("ignored", "not_http"),
+        ("ignored", "not_marketplace"), ("accepted", "")]
+
+
+def test_spans_the_exporter_cannot_use_are_rejected_with_a_reason() -> None:
+    no_status = {k: v for k, v in STABLE.items() if k != "http.response.status_code"}
+    spans = [span(no_status), span(STABLE | {"http.response.status_code": 700}),
+             span(STABLE | {"http.response.status_code": "teapot"}), span(STABLE, seconds=-1.0),
+             span(STABLE, start=0)]
+    assert [(r, why) for r, why, _ in outcomes(spans)] == [
+        ("rejected", "no_status"), ("rejected", "bad_status"), ("rejected", "bad_status"),
+        ("rejected", "bad_duration"), ("rejected", "bad_duration")]
+
+
+@pytest.mark.parametrize(("error_type", "reason"), [
+    ("requests.exceptions.ConnectTimeout", "timeout"), ("ETIMEDOUT", "timeout"), ("ECONNREFUSED", "connect"),
+    ("ssl.SSLCertVerificationError", "tls"), ("CERT_HAS_EXPIRED", "tls"), ("", "connect")])
+def test_a_call_without_an_answer_is_a_transport_failure(error_type: str, reason: str) -> None:
+    attributes = {k: v for k, v in STABLE.items() if k != "http.response.status_code"}
+    if error_type:
+        attributes["error.type"] = error_type
+    [(result, _, record)] = outcomes([span(attributes, error=True)])
+    assert result == "accepted" and record is not None
+    assert (record["status"], record["reason"], record["code"]) == (0, reason, "")
+
+
+def test_an_error_code_attribute_is_classified_as_the_body_would_be() -> None:
+    """Shopee's errors come inside HTTP 200: a span alone says success, the attribute says why not."""
+    plain, coded, unknown = outcomes([span(STABLE | {"http.response.status_code": 200}),
+                                      span(STABLE | {"http.response.status_code": 200,
+                                                     "marketplace.error_code": "error_rate_limit"}),
+                                      span(STABLE | {"http.response.status_code": 200,
+                                                     "marketplace.error_code": "seller_12345_secret"})])
+    assert plain[2] is not None and (plain[2]["reason"], plain[2]["code"]) == ("", "")
+    assert coded[2] is not None and (coded[2]["reason"], coded[2]["code"]) == ("throttled", "error_rate_limit")
+    assert unknown[2] is not None and unknown[2]["code"] == "other"
+
+
+@pytest.mark.parametrize("marketplace", sorted(ENVELOPES))
+def test_every_known_code_survives_its_envelope(marketplace: str) -> None:
+    """The envelope table must say what each adapter reads: every known code comes back as itself
+    (at an error status, and at 200 where the platform reports errors in 2xx bodies)."""
+    adapter = ADAPTERS[marketplace]
+    operations = sorted(adapter.api_operations)
+    lost = []
+    for code in sorted(adapter.known_codes):
+        body = json.dumps(ENVELOPES[marketplace](code)).encode()
+        if not any(adapter.classify(operation, status, {}, body, 0.0).code == code
+                   for operation in operations for status in (400, 401, 200)):
+            lost.append(code)
+    assert not lost, f"{marketplace}: codes not found in their envelope: {lost}"
+    assert set(ENVELOPES) == {name for name, a in ADAPTERS.items() if a.api_operations}
+
+
+def test_account_and_site_come_from_the_span_then_the_resource() -> None:
+    config = OtlpConfig(account_attributes=("tenant.account", "seller.account"))
+    [by_span, by_resource, none] = outcomes(
+        [span(STABLE | {"tenant.account": "my-main", "seller.site": "MY"}), span(STABLE),
+         span(STABLE)], resource=RESOURCE, config=config)[:2] + outcomes([span(STABLE)], resource={}, config=config)
+    assert by_span[2] is not None and (by_span[2]["account"], by_span[2]["site"]) == ("my-main", "MY")
+    assert by_resource[2] is not None and (by_resource[2]["account"], by_resource[2]["site"]) == ("sg-main", "SG")
+    assert none[2] is not None and (none[2]["account"], none[2]["site"]) == ("other", "other")
+
+
+def test_a_host_that_tells_the_site_wins_over_the_attribute() -> None:
+    lazada = {"url.full": "https://api.lazada.co.th/rest/orders/get?created_after=x",
+              "http.response.status_code": 200}
+    [(_, _, record)] = outcomes([span(lazada)], resource=RESOURCE | {"seller.site": "SG"})
+    assert record is not None and (record["marketplace"], record["site"], record["operation"]) == (
+        "lazada", "TH", "orders.get")
+
+
+def test_a_proxy_base_url_maps_to_its_marketplace() -> None:
+    config = OtlpConfig(base_urls={"http://127.0.0.1:29999/amazon/na": "amazon_sp"})
+    stable = {"url.full": "http://127.0.0.1:29999/amazon/na/orders/v0/orders", "http.response.status_code": 403}
+    parts = {"server.address": "127.0.0.1", "server.port": 29999, "url.path": "/amazon/na/orders/v0/orders",
+             "http.response.status_code": 403}
+    other_port = stable | {"url.full": "http://127.0.0.1:29998/amazon/na/orders/v0/orders"}
+    results = outcomes([span(stable), span(parts), span(other_port)], config=config)
+    assert [(r[0], r[2] and r[2]["operation"]) for r in results] == [
+        ("accepted", "orders.get_orders"), ("accepted", "orders.get_orders"), ("ignored", None)]
+
+
+def test_captured_response_headers_reach_the_classifier() -> None:
+    """Walmart states the tokens left in every answer; an instrumentation that captures response
+    headers passes them on and the headroom gauge fills from spans too."""
+    walmart = {"url.full": "https://marketplace.walmartapis.com/v3/orders?limit=10", "http.response.status_code": 200,
+               "http.response.header.x-current-token-count": ["17"]}
+    [(_, _, record)] = outcomes([span(walmart)], resource=RESOURCE | {"seller.site": "US"})
+    assert record is not None and record["ratelimit_remaining"] == 17
+
+
+def test_service_names_fit_the_label_pattern() -> None:
+    assert service_name({"service.name": "order-sync"}) == "order-sync"
+    assert service_name({"service.name": "unknown_service:node"}) == "unknown_service_node"
+    assert service_name({"service.name": "订单同步"}) is None  # nothing left of it: rejected as no_service
+    assert service_name({"service.name": "订单-sync"}) == "sync"
+    assert service_name({}) is None and service_name({"service.name": ""}) is None
+
+
+def test_unreadable_requests_are_bad_requests() -> None:
+    mapper = SpanMapper(OtlpConfig())
+    for body in (b"\xff\xff\xff", b"\x0a\x05abc"):
+        with pytest.raises(BadRequest):
+            list(decode_protobuf(body, mapper.span_keys, mapper.resource_keys))
+    for raw in (b"not json", b"[]", b'{"resourceSpans": {}}', b'{"resourceSpans": [{"scopeSpans": 3}]}'):
+        with pytest.raises(BadRequest):
+            list(decode_json(raw, mapper.span_keys, mapper.resource_keys))
+    # one malformed span in JSON is that span's problem, not the request's
+    [resource] = decode_json(b'{"resourceSpans": [{"scopeSpans": [{"spans": [7, {"kind": "nope"}]}]}]}',
+                             mapper.span_keys, mapper.resource_keys)
+    assert resource.spans == [None, None]
