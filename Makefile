@@ -23,7 +23,9 @@ DEPS := prometheus:prometheus \
         prometheus-blackbox-exporter:prometheus-blackbox-exporter \
         chromium:chromium \
         wrk:wrk \
-        openssl:openssl
+        openssl:openssl \
+        node:nodejs \
+        npm:npm
 
 .PHONY: help venv deps test demo bench check-config clean distclean
 .PHONY: dashboards dashboard-schema compose-demo-config
@@ -40,7 +42,7 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk); root only
+deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, node/npm); root only
 	@missing=""; \
 	for pair in $(DEPS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
