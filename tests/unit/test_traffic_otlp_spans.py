@@ -31,9 +31,8 @@ def decoded(spans: list[dict[str, Any]], resource: dict[str, object] | None = No
     mapper = mapper or SpanMapper(OtlpConfig())
     request = export_request((RESOURCE if resource is None else resource, spans))
     if encoding == "protobuf":
-        return list(decode_protobuf(protobuf_body(request), mapper.span_keys, mapper.resource_keys))
-    return list(decode_json(json_body(request, enum_names=encoding == "json-names"), mapper.span_keys,
-                            mapper.resource_keys))
+        return list(decode_protobuf(protobuf_body(request), mapper.labels))
+    return list(decode_json(json_body(request, enum_names=encoding == "json-names"), mapper.labels))
 
 
 def outcomes(spans: list[dict[str, Any]], resource: dict[str, object] | None = None, encoding: str = "protobuf",
@@ -41,8 +40,9 @@ def outcomes(spans: list[dict[str, Any]], resource: dict[str, object] | None = N
     mapper = SpanMapper(config or OtlpConfig(), clock=lambda: 1_765_000_000.0)
     result = []
     for resource_spans in decoded(spans, resource, encoding, mapper):
+        context = mapper.context(resource_spans.resource)
         for item in resource_spans.spans:
-            outcome = mapper.outcome(item, resource_spans.resource)
+            outcome = mapper.outcome(item, context)
             result.append((outcome.result, outcome.reason, outcome.record))
     return result
 
@@ -169,11 +169,60 @@ def test_unreadable_requests_are_bad_requests() -> None:
     mapper = SpanMapper(OtlpConfig())
     for body in (b"\xff\xff\xff", b"\x0a\x05abc"):
         with pytest.raises(BadRequest):
-            list(decode_protobuf(body, mapper.span_keys, mapper.resource_keys))
+            list(decode_protobuf(body, mapper.labels))
     for raw in (b"not json", b"[]", b'{"resourceSpans": {}}', b'{"resourceSpans": [{"scopeSpans": 3}]}'):
         with pytest.raises(BadRequest):
-            list(decode_json(raw, mapper.span_keys, mapper.resource_keys))
+            list(decode_json(raw, mapper.labels))
     # one malformed span in JSON is that span's problem, not the request's
     [resource] = decode_json(b'{"resourceSpans": [{"scopeSpans": [{"spans": [7, {"kind": "nope"}]}]}]}',
-                             mapper.span_keys, mapper.resource_keys)
+                             mapper.labels)
     assert resource.spans == [None, None]
+
+
+def test_the_schema_slice_matches_the_official_otlp_descriptors() -> None:
+    """Every field the receiver declares has the official field number and a wire-compatible type
+    (enums read as int32; attributes as a map, i.e. repeated {key = 1, value = 2} entries)."""
+    from google.protobuf.descriptor import FieldDescriptor
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.resource.v1 import resource_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    from marketplace_exporter.traffic.otlp_schema import MESSAGES
+
+    official = {"AnyValue": common_pb2.AnyValue, "ArrayValue": common_pb2.ArrayValue,
+                "Status": trace_pb2.Status, "Span": trace_pb2.Span, "ScopeSpans": trace_pb2.ScopeSpans,
+                "Resource": resource_pb2.Resource, "ResourceSpans": trace_pb2.ResourceSpans,
+                "ExportTraceServiceRequest": trace_service_pb2.ExportTraceServiceRequest,
+                "ExportTracePartialSuccess": trace_service_pb2.ExportTracePartialSuccess,
+                "ExportTraceServiceResponse": trace_service_pb2.ExportTraceServiceResponse}
+    assert set(MESSAGES) == set(official)
+    checked = 0
+    for name, slim in MESSAGES.items():
+        for field in slim.DESCRIPTOR.fields:
+            theirs = official[name].DESCRIPTOR.fields_by_name[field.name]
+            assert field.number == theirs.number, (name, field.name)
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                assert theirs.message_type.name == "KeyValue" and theirs.is_repeated, (name, field.name)
+                # later fields (key_strindex = 3) index the profiles signal's string table, never traces'
+                assert [(f.name, f.number) for f in theirs.message_type.fields][:2] == [("key", 1), ("value", 2)]
+            elif theirs.type == FieldDescriptor.TYPE_ENUM:
+                assert field.type == FieldDescriptor.TYPE_INT32, (name, field.name)
+            else:
+                assert (field.type, field.is_repeated) == (theirs.type, theirs.is_repeated), (name, field.name)
+            checked += 1
+    assert checked >= 15
+
+
+def test_spans_of_one_shape_share_labels_but_keep_their_own_numbers() -> None:
+    """The memo by call shape must never leak one span's duration, status or account into another."""
+    spans = [span(STABLE | {"http.response.status_code": 200}, seconds=0.1),
+             span(STABLE | {"http.response.status_code": 200, "url.full": SHOPEE.replace("sign=abc", "sign=x")},
+                  seconds=0.7),
+             span(STABLE | {"http.response.status_code": 500}, seconds=0.2),
+             span(STABLE | {"http.response.status_code": 200, "seller.account": "my-main"}, seconds=0.3)]
+    records = [record for _, _, record in outcomes(spans)]
+    assert [(r["status"], r["account"], r["duration"]) for r in records if r] == [
+        (200, "sg-main", pytest.approx(0.1)), (200, "sg-main", pytest.approx(0.7)),
+        (500, "sg-main", pytest.approx(0.2)), (200, "my-main", pytest.approx(0.3))]
+    assert records[0] is not records[1]

@@ -44,7 +44,7 @@ from marketplace_exporter.traffic.otlp_decode import (
     encode_status,
 )
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
-from marketplace_exporter.traffic.otlp_spans import SpanMapper, service_name
+from marketplace_exporter.traffic.otlp_spans import SpanMapper
 from marketplace_exporter.traffic.settings import TrafficConfig
 
 TRACES_ROUTE = "/v1/traces"
@@ -157,8 +157,7 @@ async def post_traces(request: web.Request) -> web.Response:
     mapper = receiver.mapper
     decode = decode_json if as_json else decode_protobuf
     try:
-        outcomes, rejected_reasons, detail = _ingest(aggregator, mapper,
-                                                    decode(body, mapper.span_keys, mapper.resource_keys))
+        outcomes, rejected_reasons, detail = ingest_spans(aggregator, mapper, decode(body, mapper.labels))
     except BadRequest as exc:
         return _error(400, str(exc), as_json)
     receiver.count(outcomes)
@@ -168,24 +167,28 @@ async def post_traces(request: web.Request) -> web.Response:
                         content_type=JSON if as_json else PROTOBUF)
 
 
-def _ingest(aggregator: TrafficAggregator, mapper: SpanMapper,
+def ingest_spans(aggregator: TrafficAggregator, mapper: SpanMapper,
             decoded: Iterable[ResourceSpans]) -> tuple[Counter[tuple[str, str]], Counter[str], str]:
     """Map every span, then count the records per service through the native path's aggregator.
     Decoding finishes before anything is counted, so a request answered 400 counted nothing."""
     outcomes: Counter[tuple[str, str]] = Counter()
     per_service: dict[str, list[object]] = {}
     for resource_spans in decoded:
-        service = service_name(resource_spans.resource)
+        context = mapper.context(resource_spans.resource)
+        service = context.service
+        records = per_service.setdefault(service, []) if service is not None else []
         for span in resource_spans.spans:
-            outcome = mapper.outcome(span, resource_spans.resource)
+            outcome = mapper.outcome(span, context)
             if outcome.record is None:
                 outcomes[outcome.result, outcome.reason] += 1
             elif service is None:
                 outcomes["rejected", "no_service"] += 1
             else:
-                per_service.setdefault(service, []).append(outcome.record)
+                records.append(outcome.record)
     detail = ""
     for service, records in per_service.items():
+        if not records:
+            continue
         if not aggregator.known_service(service):
             outcomes["rejected", "too_many_services"] += len(records)
             continue

@@ -2,42 +2,53 @@
 
 Both encodings come out as the same plain values: per resource, the resource attributes we read
 (``service.name``, the configured account/site keys) and per span a :class:`Span` with its kind,
-timestamps, error status and only the attributes :mod:`.otlp_spans` reads (HTTP semantic
-conventions, old and stable, ``marketplace.error_code``, captured response headers and the
-configured account/site keys). Every other attribute, event, link and id is skipped unread.
+timestamps, error status and only the attributes :mod:`.otlp_spans` reads. Both encodings go
+through one reader (:func:`_read`), which looks the attributes up by name, in the order that
+decides: the URL (``url.full``, else ``http.url``, else the host/port/path parts of either
+generation), the status (``http.response.status_code``, else ``http.status_code``, else
+``error.type``), ``marketplace.error_code``, the configured account/site keys and the response
+headers the adapters read. Every other attribute, event, link and id is skipped unread.
 
-Protobuf is parsed by ``opentelemetry-proto``'s generated classes on the ``upb`` C runtime of
-``protobuf``: about 1 µs per span to parse and 5–7 µs to walk here, where a hand-written varint
-decoder in Python costs several times that; the import costs ~30–50 ms once. JSON follows the
-OTLP/JSON rules (lowerCamelCase keys, enums as integers, 64-bit integers as strings or numbers,
-hex ids that we never read) and is walked as parsed by the standard library, because
-``google.protobuf.json_format`` would be 10× slower for the same result.
+Protobuf: protobuf's ``upb`` C parser with the slice of the OTLP schema in :mod:`.otlp_schema`
+(attributes as a map, so the lookups above run in C). JSON follows the OTLP/JSON rules
+(lowerCamelCase keys, enums as integers, 64-bit integers as decimal strings or numbers, hex ids we
+never read), parsed by the standard library: ``google.protobuf.json_format`` is 10× slower.
+Attributes are read as the type the conventions give them: a string where a string is expected,
+an integer (or a decimal string) for status codes and ports; any other type reads as empty
+(strings) or -1 (integers: "present but unusable").
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+from marketplace_exporter.traffic.otlp_schema import ExportTraceServiceRequest, ExportTraceServiceResponse
 
 #: captured response headers (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE`` and
 #: the like): ``http.response.header.<lower-case name>`` = [values]
 HEADER_PREFIX = "http.response.header."
+#: the response headers that change a traffic record: Walmart's token count and replenish time
+#: (the headroom gauges). Others the adapters read (Retry-After) only shape a probe's message.
+CAPTURED_HEADERS = ("x-current-token-count", "x-next-replenish-time")
+ERROR_CODE_ATTRIBUTE = "marketplace.error_code"
+SERVICE_ATTRIBUTE = "service.name"
+URL_KEYS = ("url.full", "http.url")
+#: where there is no full URL: host and path attributes, stable then older (strings), and ports
+HOST_KEYS = ("server.address", "url.path", "url.query", "net.peer.name", "http.host", "http.target")
+PORT_KEYS = ("server.port", "net.peer.port")
+STATUS_KEYS = ("http.response.status_code", "http.status_code")
+#: the keys the full URL and the status code are kept under, whichever generation sent them
+URL, STATUS = "url", "status"
 SPAN_KIND_CLIENT = 3
 STATUS_CODE_ERROR = 2
 _KIND_NAMES = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2,
                "SPAN_KIND_CLIENT": 3, "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
-#: array attributes are only read for captured headers: the first few values are plenty
-_MAX_ARRAY_VALUES = 4
+_HEADER_KEYS = tuple((HEADER_PREFIX + name, name) for name in CAPTURED_HEADERS)
 
 Attributes = dict[str, object]
 
@@ -51,6 +62,8 @@ class Span(NamedTuple):
     #: the span's status is ERROR (set by instrumentations on transport failures and 4xx/5xx)
     failed: bool
     attributes: Attributes
+    #: captured response headers, lower-case name → first value; None when there are none
+    headers: dict[str, str] | None = None
 
 
 class ResourceSpans(NamedTuple):
@@ -62,67 +75,118 @@ class BadRequest(ValueError):
     """The request as a whole cannot be read (answered 400, no span counted)."""
 
 
-# --- protobuf ---------------------------------------------------------------------------------------
-def _proto_value(value: AnyValue) -> object:
-    which = value.WhichOneof("value")
-    if which == "string_value":
-        return value.string_value
-    if which == "int_value":
-        return value.int_value
-    if which == "array_value":
-        return [_proto_value(v) for v in value.array_value.values[:_MAX_ARRAY_VALUES]]
-    if which == "double_value":
-        return value.double_value
-    if which == "bool_value":
-        return value.bool_value
-    return None  # kvlist, bytes, empty: never a label source
+class _Values(NamedTuple):
+    """How one encoding turns an attribute's value into a string, an integer, a header value."""
+
+    text: Callable[[Any], str]
+    integer: Callable[[Any], int]
+    header: Callable[[Any], str]
 
 
-def _proto_attributes(attributes: Any, wanted: frozenset[str], headers: bool) -> Attributes:
+def _integer(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) <= 9 else -1
+
+
+def _read(get: Callable[[str], Any], values: _Values,
+          labels: tuple[str, ...]) -> tuple[Attributes, dict[str, str] | None]:
+    """The attributes traffic reads, by name through ``get`` (None: absent); the full URL and the
+    status under :data:`URL` and :data:`STATUS` from whichever generation of names sent them."""
     found: Attributes = {}
-    for kv in attributes:
-        key = kv.key
-        if key in wanted or (headers and key.startswith(HEADER_PREFIX)):
-            found[key] = _proto_value(kv.value)
-    return found
+    for key in URL_KEYS:
+        value = get(key)
+        if value is not None:
+            found[URL] = values.text(value)
+            break
+    else:
+        for key in HOST_KEYS:
+            if (value := get(key)) is not None:
+                found[key] = values.text(value)
+        for key in PORT_KEYS:
+            if (value := get(key)) is not None:
+                found[key] = values.integer(value)
+    for key in STATUS_KEYS:
+        value = get(key)
+        if value is not None:
+            found[STATUS] = values.integer(value)
+            break
+    else:
+        if (value := get("error.type")) is not None:
+            found["error.type"] = values.text(value)
+    if (value := get(ERROR_CODE_ATTRIBUTE)) is not None:
+        found[ERROR_CODE_ATTRIBUTE] = values.text(value)
+    for key in labels:
+        if (value := get(key)) is not None:
+            found[key] = values.text(value)
+    headers: dict[str, str] | None = None
+    for key, name in _HEADER_KEYS:
+        if (value := get(key)) is not None and (header := values.header(value)):
+            headers = headers or {}
+            headers[name] = header
+    return found, headers
 
 
-def decode_protobuf(body: bytes, span_keys: frozenset[str],
-                    resource_keys: frozenset[str]) -> Iterator[ResourceSpans]:
-    """Parse an ``ExportTraceServiceRequest``; :class:`BadRequest` when it is not one."""
+# --- protobuf ---------------------------------------------------------------------------------------
+def _proto_header(value: Any) -> str:
+    array = value.array_value.values
+    return array[0].string_value if array else value.string_value  # type: ignore[no-any-return]
+
+
+_PROTO = _Values(lambda value: value.string_value, lambda value: value.int_value or _integer(value.string_value),
+                 _proto_header)
+
+
+def decode_protobuf(body: bytes, labels: tuple[str, ...]) -> Iterator[ResourceSpans]:
+    """Parse an ``ExportTraceServiceRequest``; :class:`BadRequest` when it is not one.
+    ``labels``: the configured account/site attribute keys (read on spans and resources)."""
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
     except (DecodeError, RecursionError) as exc:
         raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    resource_keys = (SERVICE_ATTRIBUTE, *labels)
     for resource_spans in request.resource_spans:
-        resource = _proto_attributes(resource_spans.resource.attributes, resource_keys, False)
+        resource_attributes = resource_spans.resource.attributes
+        resource: Attributes = {key: str(resource_attributes[key].string_value)
+                                for key in resource_keys if key in resource_attributes}
         spans: list[Span | None] = []
+        add = spans.append
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                start, end = span.start_time_unix_nano, span.end_time_unix_nano
-                spans.append(Span(span.kind, start or None, end or None,
-                                  span.status.code == STATUS_CODE_ERROR,
-                                  _proto_attributes(span.attributes, span_keys, True)))
+                attributes, headers = _read(span.attributes.get, _PROTO, labels)
+                # the span status only matters for a call without an HTTP status (no answer)
+                failed = STATUS not in attributes and span.status.code == STATUS_CODE_ERROR
+                add(Span(span.kind, span.start_time_unix_nano or None, span.end_time_unix_nano or None, failed,
+                         attributes, headers))
         yield ResourceSpans(resource, spans)
 
 
 # --- JSON ---------------------------------------------------------------------------------------------
-def _json_value(value: object) -> object:
-    if not isinstance(value, dict):
-        return None
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:  # int64: a decimal string by the proto3 JSON mapping, or a number
-        return _json_int(value["intValue"])
-    if "arrayValue" in value:
-        values = value["arrayValue"].get("values") if isinstance(value["arrayValue"], dict) else None
-        return [_json_value(v) for v in values[:_MAX_ARRAY_VALUES]] if isinstance(values, list) else None
-    if "doubleValue" in value:
-        return value["doubleValue"]
-    if "boolValue" in value:
-        return value["boolValue"]
-    return None
+def _json_text(value: Any) -> str:
+    text = value.get("stringValue") if isinstance(value, dict) else None
+    return text if isinstance(text, str) else ""
+
+
+def _json_integer(value: Any) -> int:
+    number = value.get("intValue", value.get("stringValue")) if isinstance(value, dict) else None
+    if isinstance(number, int) and not isinstance(number, bool):
+        return number
+    return _integer(number) if isinstance(number, str) else -1
+
+
+def _json_header(value: Any) -> str:
+    array = value.get("arrayValue") if isinstance(value, dict) else None
+    if isinstance(array, dict) and isinstance(array.get("values"), list) and array["values"]:
+        return _json_text(array["values"][0])
+    return _json_text(value)
+
+
+_JSON = _Values(_json_text, _json_integer, _json_header)
+
+
+def _json_map(attributes: object) -> dict[str, Any]:
+    if not isinstance(attributes, list):
+        return {}
+    return {kv["key"]: kv.get("value") for kv in attributes if isinstance(kv, dict) and isinstance(kv.get("key"), str)}
 
 
 def _json_int(raw: object) -> int | None:
@@ -133,24 +197,13 @@ def _json_int(raw: object) -> int | None:
     return None
 
 
-def _json_attributes(attributes: object, wanted: frozenset[str], headers: bool) -> Attributes:
-    found: Attributes = {}
-    if not isinstance(attributes, list):
-        return found
-    for kv in attributes:
-        key = kv.get("key") if isinstance(kv, dict) else None
-        if isinstance(key, str) and (key in wanted or (headers and key.startswith(HEADER_PREFIX))):
-            found[key] = _json_value(kv.get("value"))
-    return found
-
-
 def _json_enum(raw: object, names: Mapping[str, int]) -> int | None:
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
     return names.get(raw) if isinstance(raw, str) else None
 
 
-def _json_span(span: object, span_keys: frozenset[str]) -> Span | None:
+def _json_span(span: object, labels: tuple[str, ...]) -> Span | None:
     if not isinstance(span, dict):
         return None
     kind = _json_enum(span.get("kind", 0), _KIND_NAMES)
@@ -158,8 +211,9 @@ def _json_span(span: object, span_keys: frozenset[str]) -> Span | None:
     code = _json_enum(status.get("code", 0), _STATUS_NAMES) if isinstance(status, dict) else 0
     if kind is None or code is None:
         return None
+    attributes, headers = _read(_json_map(span.get("attributes")).get, _JSON, labels)
     return Span(kind, _json_int(span.get("startTimeUnixNano")), _json_int(span.get("endTimeUnixNano")),
-                code == STATUS_CODE_ERROR, _json_attributes(span.get("attributes"), span_keys, True))
+                code == STATUS_CODE_ERROR, attributes, headers)
 
 
 def _json_list(node: Mapping[str, Any], key: str) -> list[Any]:
@@ -169,8 +223,7 @@ def _json_list(node: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def decode_json(body: bytes, span_keys: frozenset[str],
-                resource_keys: frozenset[str]) -> Iterator[ResourceSpans]:
+def decode_json(body: bytes, labels: tuple[str, ...]) -> Iterator[ResourceSpans]:
     """Parse an OTLP/JSON ``ExportTraceServiceRequest``; :class:`BadRequest` when the document or
     its structure is unusable. A single malformed span is kept as ``None`` (rejected, counted)."""
     try:
@@ -179,17 +232,18 @@ def decode_json(body: bytes, span_keys: frozenset[str],
         raise BadRequest(f"body is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object {resourceSpans: [...]}")
+    resource_keys = (SERVICE_ATTRIBUTE, *labels)
     for resource_spans in _json_list(document, "resourceSpans"):
         if not isinstance(resource_spans, dict):
             raise BadRequest("resourceSpans: expected objects")
         resource_node = resource_spans.get("resource")
-        resource = (_json_attributes(resource_node.get("attributes"), resource_keys, False)
-                    if isinstance(resource_node, dict) else {})
+        raw = _json_map(resource_node.get("attributes")) if isinstance(resource_node, dict) else {}
+        resource: Attributes = {key: _json_text(raw[key]) for key in resource_keys if key in raw}
         spans: list[Span | None] = []
         for scope_spans in _json_list(resource_spans, "scopeSpans"):
             if not isinstance(scope_spans, dict):
                 raise BadRequest("scopeSpans: expected objects")
-            spans.extend(_json_span(span, span_keys) for span in _json_list(scope_spans, "spans"))
+            spans.extend(_json_span(span, labels) for span in _json_list(scope_spans, "spans"))
         yield ResourceSpans(resource, spans)
 
 
@@ -203,8 +257,9 @@ def encode_response(rejected: int, message: str, *, as_json: bool) -> bytes:
         return json.dumps({"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}}).encode()
     response = ExportTraceServiceResponse()
     if rejected or message:
-        response.partial_success.CopyFrom(ExportTracePartialSuccess(rejected_spans=rejected, error_message=message))
-    return response.SerializeToString()
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return bytes(response.SerializeToString())
 
 
 def encode_status(code: int, message: str, *, as_json: bool) -> bytes:

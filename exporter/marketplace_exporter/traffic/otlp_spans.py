@@ -23,29 +23,25 @@ and classified exactly as the body would have been.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from marketplace_exporter.adapters import Adapter
-from marketplace_exporter.adapters.base import RouteMatch
-from marketplace_exporter.traffic.classify import OTHER, Classifier, transport_reason_named
-from marketplace_exporter.traffic.otlp_decode import HEADER_PREFIX, SPAN_KIND_CLIENT, Attributes, Span
+from marketplace_exporter.traffic.classify import OTHER, QUERY_ROUTED, Classifier, transport_reason_named
+from marketplace_exporter.traffic.otlp_decode import (
+    ERROR_CODE_ATTRIBUTE,
+    SERVICE_ATTRIBUTE,
+    SPAN_KIND_CLIENT,
+    STATUS,
+    URL,
+    Attributes,
+    Span,
+)
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 
-#: the span attribute a caller may set to the platform's own error code (read from the body)
-ERROR_CODE_ATTRIBUTE = "marketplace.error_code"
-#: the resource attribute naming the reporting service (the ``service`` label)
-SERVICE_ATTRIBUTE = "service.name"
-#: every span attribute read here, besides configured account/site keys and captured headers
-HTTP_ATTRIBUTES = frozenset({
-    "url.full", "http.url", "server.address", "server.port", "url.path", "url.query", "url.scheme",
-    "net.peer.name", "net.peer.port", "http.host", "http.target", "http.scheme",
-    "http.response.status_code", "http.status_code", "error.type", ERROR_CODE_ATTRIBUTE,
-})
 _MAX_CODE_LENGTH = 128
+_MEMO_LIMIT = 4096
 _MAX_DURATION_NS = 86400 * 10**9
 _SERVICE_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 
@@ -96,93 +92,133 @@ def service_name(resource: Attributes) -> str | None:
     return name or None
 
 
+class Context(NamedTuple):
+    """What a resource says for all its spans: the service and the account/site defaults."""
+
+    service: str | None
+    account: str
+    site: str
+
+
 class SpanMapper:
     """Maps spans for one config (rebuilt on reload): the configured attribute keys and proxy base
-    URLs, and one :class:`Classifier` whose route cache all requests share."""
+    URLs, one :class:`Classifier` whose route cache all requests share, and a bounded memo of
+    labels by the call's shape (host, path, status, code, headers, account, site): a batch
+    repeats a handful of shapes, so most spans cost a dict copy instead of a classification."""
 
     def __init__(self, settings: OtlpConfig, clock: Callable[[], float] = time.time) -> None:
         self._classifier = Classifier(account=OTHER, base_urls=settings.base_urls, clock=clock)
         self._account_keys = settings.account_attributes
         self._site_keys = settings.site_attributes
-        #: what the decoders keep of each span and each resource
-        self.span_keys = HTTP_ATTRIBUTES | frozenset(self._account_keys) | frozenset(self._site_keys)
-        self.resource_keys = frozenset({SERVICE_ATTRIBUTE, *self._account_keys, *self._site_keys})
+        #: the configured attribute keys the decoders read on spans and resources
+        self.labels = tuple(dict.fromkeys((*self._account_keys, *self._site_keys)))
+        self._memo: dict[tuple[object, ...], Outcome] = {}
 
-    def outcome(self, span: Span | None, resource: Attributes) -> Outcome:
+    def context(self, resource: Attributes) -> Context:
+        return Context(service_name(resource), _first(self._account_keys, resource, OTHER),
+                       _first(self._site_keys, resource, OTHER))
+
+    def outcome(self, span: Span | None, context: Context) -> Outcome:
         if span is None:
             return MALFORMED
         if span.kind != SPAN_KIND_CLIENT:
             return NOT_CLIENT
         attrs = span.attributes
-        where = _url_parts(attrs)
-        if where is None:
-            return NOT_HTTP
-        routed = self._classifier.route(*where)
-        if routed is None:
-            return NOT_MARKETPLACE
+        url = attrs.get(URL)
+        where: tuple[str, str, str] | None = None
+        if url and isinstance(url, str):  # the usual span: the URL up to its query is the shape
+            base, _, query = url.partition("?")
+            shape: tuple[str, str] = (base, query if base.endswith(QUERY_ROUTED) else "")
+        else:
+            where = _url_parts(attrs)
+            if where is None:
+                return NOT_HTTP
+            shape = (where[0] + where[1], where[2] if where[1].endswith(QUERY_ROUTED) else "")
+        status = attrs.get(STATUS)
+        headers = span.headers
+        key = (shape, status, attrs.get(ERROR_CODE_ATTRIBUTE), tuple(sorted(headers.items())) if headers else (),
+               span.failed, attrs.get("error.type") if status is None else None, context,
+               *map(attrs.get, self.labels))
+        known = self._memo.get(key)
+        if known is None:
+            where = where or _url_parts(attrs)
+            if where is None:
+                known = NOT_HTTP
+            else:
+                account = _first(self._account_keys, attrs, context.account)
+                site = _first(self._site_keys, attrs, context.site)
+                known = self._labels(where, status, attrs, headers, account, site, span.failed)
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[key] = known
+        template = known.record
+        if template is None:
+            return known
         start, end = span.start_ns, span.end_ns
         if start is None or end is None or not 0 <= end - start <= _MAX_DURATION_NS:
             return BAD_DURATION
-        duration = (end - start) / 1e9
-        status = _status(attrs)
+        record = template.copy()
+        record["duration"] = (end - start) / 1e9
+        return Outcome("accepted", "", record)
+
+    def _labels(self, where: tuple[str, str, str], status: object, attrs: Attributes,
+                headers: dict[str, str] | None, account: str, site: str, failed: bool) -> Outcome:
+        """The outcome of a call of this shape, its record without the duration (memoised)."""
+        routed = self._classifier.route(*where)
+        if routed is None:
+            return NOT_MARKETPLACE
+        adapter, matched = routed
         if status is None:
             error_type = attrs.get("error.type")
-            if not span.failed and not error_type:
+            if not failed and not error_type:
                 return NO_STATUS
-            return self._failure(routed, error_type, duration, attrs, resource)
-        if not 100 <= status <= 599:
+            # no answer: error.type (an exception's name, Node's ECONNREFUSED) decides between
+            # connect, timeout and TLS, as the hooks decide from the exception
+            reason = transport_reason_named([error_type if isinstance(error_type, str) else ""])
+            return Outcome("accepted", "", {
+                "marketplace": adapter.name, "site": matched.site or site, "account": account,
+                "operation": matched.operation, "status": 0, "reason": reason.value, "code": ""})
+        if not isinstance(status, int) or not 100 <= status <= 599:
             return BAD_STATUS
-        adapter = routed[0]
         code = attrs.get(ERROR_CODE_ATTRIBUTE)
         body = _envelope(adapter.name, code) if isinstance(code, str) and code else None
-        record = self._classifier.response(routed, status, _headers(attrs), body, duration)
+        record = self._classifier.response(routed, status, headers or {}, body, 0.0)
         return Outcome("accepted", "", {
-            "marketplace": record.marketplace, "site": self._site(routed[1], attrs, resource),
-            "account": self._first(self._account_keys, attrs, resource), "operation": record.operation,
-            "status": status, "reason": record.reason, "code": record.code, "duration": duration,
-            "ratelimit": record.ratelimit, "ratelimit_remaining": record.remaining})
+            "marketplace": record.marketplace, "site": matched.site or site, "account": account,
+            "operation": record.operation, "status": status, "reason": record.reason, "code": record.code,
+            "duration": 0.0, "ratelimit": record.ratelimit, "ratelimit_remaining": record.remaining})
 
-    def _failure(self, routed: tuple[Adapter, RouteMatch], error_type: object, duration: float,
-                 attrs: Attributes, resource: Attributes) -> Outcome:
-        """A call that got no answer: ``error.type`` (an exception's name, Node's ``ECONNREFUSED``)
-        decides between connect, timeout and TLS, as the hooks decide from the exception."""
-        adapter, matched = routed
-        reason = transport_reason_named([error_type if isinstance(error_type, str) else ""])
-        return Outcome("accepted", "", {
-            "marketplace": adapter.name, "site": self._site(matched, attrs, resource),
-            "account": self._first(self._account_keys, attrs, resource), "operation": matched.operation,
-            "status": 0, "reason": reason.value, "code": "", "duration": duration})
 
-    def _site(self, matched: RouteMatch, attrs: Attributes, resource: Attributes) -> str:
-        return matched.site or self._first(self._site_keys, attrs, resource)
-
-    @staticmethod
-    def _first(keys: tuple[str, ...], attrs: Attributes, resource: Attributes) -> str:
-        """The first configured key the span, then the resource, sets to a string; else ``other``.
-        The aggregator folds any value outside the configured sets into ``other`` again."""
-        for where in (attrs, resource):
-            for key in keys:
-                value = where.get(key)
-                if isinstance(value, str) and value:
-                    return value
-        return OTHER
+def _first(keys: tuple[str, ...], attrs: Attributes, default: str) -> str:
+    """The first configured key set to a non-empty string, else ``default``. The aggregator folds
+    any value outside the configured sets into ``other`` again."""
+    for key in keys:
+        value = attrs.get(key)
+        if value and isinstance(value, str):
+            return value
+    return default
 
 
 def _url_parts(attrs: Attributes) -> tuple[str, str, str] | None:
-    """(netloc, path, query) of the call: ``url.full``/``http.url`` when present, else the host and
-    port attributes with ``url.path``/``url.query`` or ``http.target``. None: not an HTTP span."""
-    url = attrs.get("url.full") or attrs.get("http.url")
-    if isinstance(url, str) and "://" in url:
-        rest = url[url.index("://") + 3:]
-        cut = len(rest)
-        for mark in ("/", "?", "#"):
-            at = rest.find(mark)
-            if 0 <= at < cut:
-                cut = at
-        netloc, rest = rest[:cut], rest[cut:]
-        netloc = netloc.rpartition("@")[2]  # user:password@ (instrumentations redact it anyway)
-        path, _, query = rest.partition("#")[0].partition("?")
-        return netloc, path or "/", query
+    """(netloc, path, query) of the call: the full URL (``url.full``/``http.url``) when present,
+    else the host and port attributes with ``url.path``/``url.query`` or ``http.target``. None:
+    not an HTTP span."""
+    url = attrs.get(URL)
+    if url and isinstance(url, str):
+        parts = url.split("/", 3)  # "https:", "", "host:port", "path?query"
+        if len(parts) >= 3 and parts[1] == "" and parts[0].endswith(":"):
+            netloc = parts[2]
+            rest = "/" + parts[3] if len(parts) == 4 else "/"
+            if "?" in netloc or "#" in netloc:  # "https://host?q": no path at all
+                cut = min(i for i in (netloc.find("?"), netloc.find("#"), len(netloc)) if i >= 0)
+                netloc, rest = netloc[:cut], "/" + netloc[cut:]
+            if "@" in netloc:  # user:password@ (instrumentations redact it anyway)
+                netloc = netloc.rpartition("@")[2]
+            if "#" in rest:
+                rest = rest.partition("#")[0]
+            path, _, query = rest.partition("?")
+            return netloc, path or "/", query
+        return None
     host = attrs.get("server.address") or attrs.get("net.peer.name") or attrs.get("http.host")
     if not isinstance(host, str) or not host:
         return None
@@ -190,36 +226,11 @@ def _url_parts(attrs: Attributes) -> tuple[str, str, str] | None:
     if isinstance(port, int) and ":" not in host and port not in (80, 443):
         host = f"{host}:{port}"
     url_path, url_query = attrs.get("url.path"), attrs.get("url.query")
-    if isinstance(url_path, str):
-        return host, url_path or "/", url_query if isinstance(url_query, str) else ""
+    if isinstance(url_path, str) and url_path:
+        return host, url_path, url_query if isinstance(url_query, str) else ""
     target = attrs.get("http.target")
     target_path, _, target_query = target.partition("?") if isinstance(target, str) else ("/", "", "")
     return host, target_path or "/", target_query
-
-
-def _status(attrs: Attributes) -> int | None:
-    raw = attrs.get("http.response.status_code")
-    if raw is None:
-        raw = attrs.get("http.status_code")
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
-    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 3:
-        return int(raw)
-    if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
-        return int(raw)
-    return None if raw is None else -1
-
-
-def _headers(attrs: Attributes) -> dict[str, str]:
-    """Response headers an instrumentation captured: ``http.response.header.x-current-token-count``
-    = ["42"] → {"x-current-token-count": "42"} (lower-case names, first value)."""
-    headers: dict[str, str] = {}
-    for key, value in attrs.items():
-        if key.startswith(HEADER_PREFIX):
-            first = value[0] if isinstance(value, list) and value else value
-            if isinstance(first, str):
-                headers[key[len(HEADER_PREFIX):].lower()] = first
-    return headers
 
 
 def _envelope(marketplace: str, code: str) -> bytes | None:
