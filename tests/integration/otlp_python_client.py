@@ -4,7 +4,7 @@ instrumentation and the OTLP/HTTP (protobuf) span exporter, configured by the st
 
 Run as its own process by tests/integration/test_otlp_sdks.py: the SDK's tracer provider and the
 instrumentation patch ``requests`` process-wide, which must not leak into the test process.
-Reads ``{"calls": [{"method", "url", "headers", "body"}]}`` from stdin, prints the statuses seen
+Reads ``{"calls": [{"method", "url", "headers", "body"}], "setup": optional code}`` from stdin, prints the statuses seen
 (``"error"`` when no answer came back), then shuts the provider down, which exports every span.
 """
 
@@ -27,7 +27,10 @@ def main() -> int:
     provider = TracerProvider(resource=Resource.create())  # OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # OTEL_EXPORTER_OTLP_TRACES_*
     trace.set_tracer_provider(provider)
-    RequestsInstrumentor().instrument()
+    if "setup" in plan:  # code that instruments requests itself (the docs' response hook example)
+        exec(plan["setup"], {})  # noqa: S102 - the test's own plan
+    else:
+        RequestsInstrumentor().instrument()
     statuses: list[int | str] = []
     with requests.Session() as session:
         session.trust_env = False  # loopback only: never through a proxy from the environment

@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -29,6 +32,7 @@ from aiohttp.test_utils import TestServer
 from conftest import require_binary
 from prometheus_client.parser import text_string_to_metric_families
 
+from marketplace_exporter.adapters.shopee import sign
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.simulator import create_simulator_app
 
@@ -48,11 +52,18 @@ accounts:
       client_secret: {{value: sim-lwa-secret-0001}}
       refresh_token: {{value: "Atzr|sim-refresh-us-main"}}
     checks: [{{operation: marketplace_participations, interval: 1h}}]
+  - marketplace: shopee
+    alias: sg-main
+    site: SG
+    base_url: http://127.0.0.1:9/shopee
+    credentials: {{partner_id: 2001887, partner_key: {{value: k}}, shop_id: 14701711, access_token: {{value: t}}}}
+    checks: [{{operation: get_shops_by_partner, interval: 1h}}]
 traffic:
   otlp:
     base_urls:
       {sim}/amazon/na: amazon_sp
       {sim}/amazon/lwa: amazon_sp
+      {sim}/shopee: shopee
 """
 LWA_FORM = ("grant_type=refresh_token&refresh_token=Atzr%7Csim-refresh-us-main"
             "&client_id=amzn1.application-oa2-client.sim0001&client_secret=sim-lwa-secret-0001")
@@ -61,6 +72,7 @@ FAULTS = [{"fault": "throttle", "count": 4}, {"fault": "token_expired", "value":
           {"fault": "server_error", "count": 2}, {"fault": "reset", "count": 1}]
 CALLS_AFTER_TOKEN = 12
 EXPECTED_STATUSES = [200, 429, 429, 429, 429, 401, 401, 500, 500, "error", 200, 200, 200]
+SHOP_INFO = "/api/v2/shop/get_shop_info"
 
 
 @dataclass
@@ -170,6 +182,49 @@ async def test_python_sdk_spans_match_the_simulator(stack: Stack, semconv: str) 
     plan = await stack.plan()
     statuses = await run_client([sys.executable, str(HERE / "otlp_python_client.py")], env, plan, HERE)
     await assert_exporter_saw_what_the_simulator_saw(stack, "erp-python", statuses)
+
+
+def docs_response_hook() -> str:
+    """The Python block of docs/otlp.md "Errors inside 200 answers", as written."""
+    text = (HERE.parents[1] / "docs" / "otlp.md").read_text(encoding="utf-8")
+    section = text.split("### Errors inside 200 answers", 1)[1].split("\n#", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None, "docs/otlp.md lost its response hook example"
+    return match.group(1)
+
+
+async def test_the_documented_response_hook_carries_shopee_errors_inside_200s(stack: Stack) -> None:
+    """Shopee throttles inside HTTP 200 bodies: invisible to a span, unless the response hook from
+    docs/otlp.md copies the code into marketplace.error_code; then it is classified as a probe's."""
+    async with stack.session.delete(f"{stack.simulator}/__sim/requests"):
+        pass
+    async with stack.session.post(f"{stack.simulator}/__sim/faults", json={
+            "marketplace": "shopee", "fault": "throttle", "value": 200, "count": 2}) as response:
+        assert response.status == 201, await response.text()
+    calls = [{"method": "GET", "url": shop_info_url(stack.simulator)} for _ in range(4)]
+    env = client_env("erp-shopee", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{stack.exporter}/v1/traces",
+                     OTEL_EXPORTER_OTLP_TRACES_HEADERS=f"Authorization=Bearer%20{TOKEN}",
+                     OTEL_RESOURCE_ATTRIBUTES="seller.account=sg-main,seller.site=SG")
+    plan = {"calls": calls, "setup": docs_response_hook()}
+    statuses = await run_client([sys.executable, str(HERE / "otlp_python_client.py")], env, plan, HERE)
+    assert statuses == [200, 200, 200, 200]
+    assert await stack.simulator_counts() == {"shopee:get_shop_info": 4}
+    samples = await stack.samples()
+    shop = {"marketplace": "shopee", "site": "SG", "account": "sg-main", "operation": "get_shop_info",
+            "service": "erp-shopee"}
+    assert total(samples, "marketplace_client_requests_total", **shop, status_class="2xx") == 4
+    assert total(samples, "marketplace_client_errors_total", **shop, reason="throttled",
+                 code="error_rate_limit") == 2
+    assert total(samples, "marketplace_client_errors_total", service="erp-shopee") == 2
+
+
+def shop_info_url(simulator: str) -> str:
+    """A signed Shopee get_shop_info call, as the simulator checks it."""
+    timestamp = int(time.time())
+    query = {"partner_id": 2001887, "timestamp": timestamp, "access_token": "sim-shopee-access-sg-main",
+             "shop_id": 14701711, "sign": sign("sim-shopee-partner-key-0001", 2001887, SHOP_INFO, timestamp,
+                                              "sim-shopee-access-sg-main", 14701711)}
+    return f"{simulator}/shopee{SHOP_INFO}?{urlencode(query)}"
 
 
 def node_modules() -> Path:
