@@ -57,7 +57,7 @@ _CHUNK = 64 * 1024
 #: (GHSA-6mq8-rvhq-8wgg), so a small gzip bomb could take gigabytes before we saw a byte
 _INFLATES_BOUNDED = tuple(int(p) for p in aiohttp_version.split(".")[:3] if p.isdigit()) >= (3, 13, 3)
 #: google.rpc.Code values for the Status body of an error answer
-_RPC_CODES = {400: 3, 401: 16, 413: 8, 415: 3, 503: 14}
+_RPC_CODES = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 503: 14}
 #: rejection reasons named in one partial-success message (counts cover all of them)
 _MAX_NAMED = 5
 
@@ -168,7 +168,7 @@ async def post_traces(request: web.Request) -> web.Response:
 
 
 def ingest_spans(aggregator: TrafficAggregator, mapper: SpanMapper,
-            decoded: Iterable[ResourceSpans]) -> tuple[Counter[tuple[str, str]], Counter[str], str]:
+                 decoded: Iterable[ResourceSpans]) -> tuple[Counter[tuple[str, str]], Counter[str], str]:
     """Map every span, then count the records per service through the native path's aggregator.
     Decoding finishes before anything is counted, so a request answered 400 counted nothing."""
     outcomes: Counter[tuple[str, str]] = Counter()
