@@ -1,4 +1,4 @@
-"""deploy/otel-collector.yaml: wired as docs/otlp.md says, and its host filter keeps every host the
+"""deploy/otel-collector.yml: wired as docs/otlp.md says, and its host filter keeps every host the
 adapters know. (No ``otelcol`` is available from this project's registries to validate it for
 real; these checks are what can be checked without one.)"""
 
@@ -15,7 +15,7 @@ import yaml
 from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.adapters.common import host_of
 
-CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "otel-collector.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "otel-collector.yml"
 IS_MATCH = re.compile(r'IsMatch\(attributes\["([a-z.]+)"\], "([^"]+)"\)')
 
 
