@@ -65,7 +65,7 @@ OPERATIONS = {"get_shop_info": "/api/v2/shop/get_shop_info", "order.get_order_li
               "order.get_order_detail": "/api/v2/order/get_order_detail",
               "product.update_stock": "/api/v2/product/update_stock"}
 CONFIG = """
-traffic: {anonymous_writes: true, max_body_bytes: 8388608}
+traffic: {anonymous_writes: always, max_body_bytes: 8388608}
 accounts:
   - marketplace: shopee
     alias: sg-main

@@ -31,10 +31,9 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from marketplace_exporter import catalogue as c
-from marketplace_exporter.server.api_support import check_bearer
-from marketplace_exporter.server.app import REGISTRY, RELOAD_HOOKS
+from marketplace_exporter.core import Core
 from marketplace_exporter.traffic.aggregate import TrafficAggregator
-from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.traffic.api import TRAFFIC, write_auth
 from marketplace_exporter.traffic.otlp_decode import (
     BadRequest,
     ResourceSpans,
@@ -104,21 +103,16 @@ class OtlpCollector(Collector):
         return CounterMetricFamily(spec.family_name, spec.help, labels=list(spec.labels))
 
 
-def install(app: web.Application) -> None:
+def install(core: Core, app: web.Application) -> None:
     """Add ``/v1/traces`` (after :func:`marketplace_exporter.traffic.api.install`, whose aggregator
     it feeds), the span counters and a reload hook for the ``traffic.otlp`` block."""
-    receiver = OtlpReceiver(app[TRAFFIC].settings.otlp)
+    receiver = OtlpReceiver(core.initial.traffic.otlp)
     app[OTLP] = receiver
-    app[REGISTRY].register(OtlpCollector(receiver))
-    app[RELOAD_HOOKS].append(lambda new: receiver.configure(new.traffic.otlp))
+    core.registry.register(OtlpCollector(receiver))
+    core.on_reload(lambda new: receiver.configure(new.traffic.otlp))
     app.router.add_post(TRACES_ROUTE, post_traces)
     app.router.add_post("/v1/metrics", not_ingested)
     app.router.add_post("/v1/logs", not_ingested)
-
-
-def authorize(request: web.Request, settings: TrafficConfig) -> None:
-    """The traffic token's check, in one place so the shared write-API auth can replace it."""
-    check_bearer(request, settings.token_env, allow_anonymous=settings.anonymous_writes)
 
 
 def _error(status: int, message: str, as_json: bool, headers: dict[str, str] | None = None) -> web.Response:
@@ -139,7 +133,7 @@ async def post_traces(request: web.Request) -> web.Response:
     content_type = request.content_type
     as_json = content_type != PROTOBUF
     try:
-        authorize(request, settings)
+        write_auth(settings).check(request)
     except web.HTTPException as refused:
         return _error(refused.status, _message_of(refused), as_json, _auth_headers(refused))
     if content_type not in (PROTOBUF, JSON):
