@@ -9,6 +9,7 @@ import pytest
 from otlp_requests import CLIENT, INTERNAL, SERVER, export_request, json_body, protobuf_body, span
 
 from marketplace_exporter.adapters import ADAPTERS
+from marketplace_exporter.traffic.classify import Classifier
 from marketplace_exporter.traffic.otlp_decode import BadRequest, ResourceSpans, decode_json, decode_protobuf
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import ENVELOPES, SpanMapper, service_name
@@ -111,9 +112,9 @@ def test_every_known_code_survives_its_envelope(marketplace: str) -> None:
     operations = sorted(adapter.api_operations)
     lost = []
     for code in sorted(adapter.known_codes):
-        body = json.dumps(ENVELOPES[marketplace](code)).encode()
+        bodies = [json.dumps(wrap(code)).encode() for wrap in ENVELOPES[marketplace]]
         if not any(adapter.classify(operation, status, {}, body, 0.0).code == code
-                   for operation in operations for status in (400, 401, 200)):
+                   for operation in operations for status in (400, 401, 200) for body in bodies):
             lost.append(code)
     assert not lost, f"{marketplace}: codes not found in their envelope: {lost}"
     assert set(ENVELOPES) == {name for name, a in ADAPTERS.items() if a.api_operations}
@@ -149,12 +150,16 @@ def test_a_proxy_base_url_maps_to_its_marketplace() -> None:
 
 
 def test_captured_response_headers_reach_the_classifier() -> None:
-    """Walmart states the tokens left in every answer; an instrumentation that captures response
-    headers passes them on and the headroom gauge fills from spans too."""
+    """Walmart and Wish state the requests left in every answer; an instrumentation that captures
+    response headers passes them on and the headroom gauge fills from spans too."""
     walmart = {"url.full": "https://marketplace.walmartapis.com/v3/orders?limit=10", "http.response.status_code": 200,
                "http.response.header.x-current-token-count": ["17"]}
     [(_, _, record)] = outcomes([span(walmart)], resource=RESOURCE | {"seller.site": "US"})
     assert record is not None and record["ratelimit_remaining"] == 17
+    wish = {"url.full": "https://merchant.wish.com/api/v3/orders", "http.response.status_code": 429,
+            "http.response.header.wish-rate-limit-remaining": ["0"]}
+    [(_, _, record)] = outcomes([span(wish)])
+    assert record is not None and (record["reason"], record["ratelimit_remaining"]) == ("throttled", 0)
 
 
 def test_service_names_fit_the_label_pattern() -> None:
@@ -226,3 +231,73 @@ def test_spans_of_one_shape_share_labels_but_keep_their_own_numbers() -> None:
         (200, "sg-main", pytest.approx(0.1)), (200, "sg-main", pytest.approx(0.7)),
         (500, "sg-main", pytest.approx(0.2)), (200, "my-main", pytest.approx(0.3))]
     assert records[0] is not records[1]
+
+
+#: production URLs per marketplace as an ERP calls them: an API call, and the token exchange where
+#: the platform answers it in an envelope of its own (OAuth error codes)
+PRODUCTION_URLS: dict[str, tuple[str, ...]] = {
+    "shopee": (SHOPEE,),
+    "amazon_sp": (AMAZON, "https://api.amazon.com/auth/o2/token"),
+    "lazada": ("https://api.lazada.co.th/rest/orders/get?access_token=T",),
+    "aliexpress": ("https://api-sg.aliexpress.com/sync?method=aliexpress.trade.seller.orderlist.get&session=T",),
+    "tiktok_shop": ("https://open-api.tiktokglobalshop.com/order/202309/orders/search?shop_cipher=C",),
+    "mercadolibre": ("https://api.mercadolibre.com/orders/2000001234",),
+    "ebay": ("https://api.ebay.com/sell/fulfillment/v1/order/12-34567-89012",
+             "https://api.ebay.com/identity/v1/oauth2/token"),
+    "walmart": ("https://marketplace.walmartapis.com/v3/orders/108829555555555/acknowledge",
+                "https://marketplace.walmartapis.com/v3/token"),
+    "wish": ("https://merchant.wish.com/api/v3/orders/5e8d0000000000000000a1b2/tracking",),
+    "temu": ("https://openapi-b-eu.temu.com/openapi/router",),
+    "ozon": ("https://api-seller.ozon.ru/v3/posting/fbs/list",),
+}
+PARITY_STATUSES = (200, 400, 401, 403, 404, 429, 500, 503)
+
+
+def code_only_bodies(code: str) -> list[bytes]:
+    """``code`` without any message in every error envelope the adapters read (a span carries the
+    code at most: the words of a message never reach it)."""
+    envelopes: list[object] = [
+        {"error": code, "message": ""}, {"error": code, "error_description": ""},
+        {"code": code, "type": "ISV", "message": ""}, {"code": code, "message": ""},
+        {"errors": [{"code": code, "message": ""}]}, {"error_response": {"code": code, "msg": ""}}]
+    if code.isdigit():
+        envelopes += [{"code": int(code), "message": ""}, {"success": False, "errorCode": int(code), "errorMsg": ""},
+                      {"errors": [{"errorId": int(code), "message": ""}]}]
+    return [json.dumps(envelope).encode() for envelope in envelopes]
+
+
+def span_labels(url: str, status: int, code: str | None) -> tuple[object, object]:
+    attributes: dict[str, object] = {"url.full": url, "http.response.status_code": status}
+    if code is not None:
+        attributes["marketplace.error_code"] = code
+    [(result, _, record)] = outcomes([span(attributes)])
+    assert result == "accepted" and record is not None
+    return record["reason"], record["code"]
+
+
+@pytest.mark.parametrize("marketplace", sorted(PRODUCTION_URLS))
+def test_a_span_is_labelled_as_the_native_traffic_path_labels_the_same_call(marketplace: str) -> None:
+    """Parity with ``/api/v1/traffic``: the hooks' Classifier gives a call's status (body unread)
+    the reason and code a span with that status gets, and a body carrying a platform code the
+    reason and code a span gets from that code in ``marketplace.error_code``. Where one platform
+    reads the same code differently in two envelopes (AliExpress: TOP ``error_response`` and IOP),
+    the span's label must be one of them."""
+    adapter = ADAPTERS[marketplace]
+    classifier = Classifier(account="sg-main", site="SG", clock=lambda: 1_765_000_000.0)
+    uncovered = set(adapter.known_codes)
+    for url in PRODUCTION_URLS[marketplace]:
+        netloc, _, rest = url.split("://", 1)[1].partition("/")
+        path, _, query = ("/" + rest).partition("?")
+        routed = classifier.route(netloc, path, query)
+        assert routed is not None and routed[0] is adapter
+        for status in PARITY_STATUSES:
+            native = classifier.response(routed, status, {}, None, 0.0)
+            assert span_labels(url, status, None) == (native.reason, native.code), (url, status)
+            for code in sorted(adapter.known_codes) + ["brand_new_code", "99999"]:
+                natives = {(record.reason, record.code) for record in
+                           (classifier.response(routed, status, {}, raw, 0.0) for raw in code_only_bodies(code))
+                           if record.code in (code, "other")}  # else: not this platform's envelope
+                if natives:
+                    assert span_labels(url, status, code) in natives, (url, status, code, natives)
+                    uncovered.discard(code)
+    assert not uncovered, "known codes no envelope carried"

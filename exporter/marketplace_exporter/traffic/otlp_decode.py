@@ -31,9 +31,10 @@ from marketplace_exporter.traffic.otlp_schema import ExportTraceServiceRequest, 
 #: captured response headers (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE`` and
 #: the like): ``http.response.header.<lower-case name>`` = [values]
 HEADER_PREFIX = "http.response.header."
-#: the response headers that change a traffic record: Walmart's token count and replenish time
-#: (the headroom gauges). Others the adapters read (Retry-After) only shape a probe's message.
-CAPTURED_HEADERS = ("x-current-token-count", "x-next-replenish-time")
+#: the response headers that change a traffic record (the headroom gauges): Walmart's token count
+#: and replenish time, Wish's requests left. Others the adapters read (Retry-After, Wish's window
+#: reset) only shape a probe's message or wait.
+CAPTURED_HEADERS = ("x-current-token-count", "x-next-replenish-time", "wish-rate-limit-remaining")
 ERROR_CODE_ATTRIBUTE = "marketplace.error_code"
 SERVICE_ATTRIBUTE = "service.name"
 URL_KEYS = ("url.full", "http.url")

@@ -15,9 +15,9 @@ Both generations of the HTTP semantic conventions are read: the stable ones (sem
 ``http.target``) where the stable ones are missing.
 
 A span carries no response body, so errors that platforms put inside HTTP 200 answers (Shopee,
-Lazada, TikTok Shop, AliExpress) are invisible unless the caller copies the platform's code into
-the span attribute ``marketplace.error_code``; it is then wrapped in that platform's error envelope
-and classified exactly as the body would have been.
+Lazada, TikTok Shop, AliExpress, Wish, Temu) are invisible unless the caller copies the platform's
+code into the span attribute ``marketplace.error_code``; it is then wrapped in that platform's error
+envelope and classified exactly as the body would have been.
 """
 
 from __future__ import annotations
@@ -46,21 +46,40 @@ _MAX_DURATION_NS = 86400 * 10**9
 _SERVICE_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
+def _number_or_text(code: str) -> object:
+    """Numeric codes as the JSON numbers those platforms send (Wish ``code``, Temu ``errorCode``,
+    Ozon ``rpcStatus.code``); anything else as the text it is."""
+    return int(code) if code.isascii() and code.isdigit() and len(code) <= 12 else code
+
+
 def _errors_list(key: str) -> Callable[[str], object]:
     return lambda code: {"errors": [{key: int(code) if key == "errorId" else code, "message": ""}]}
 
 
-#: each platform's error envelope around a bare code, as its adapter reads one (a unit test feeds
-#: every known code of every adapter through these and requires the adapter to find it again)
-ENVELOPES: Mapping[str, Callable[[str], object]] = {
-    "shopee": lambda code: {"error": code, "message": ""},
-    "mercadolibre": lambda code: {"error": code, "message": ""},
-    "lazada": lambda code: {"code": code, "type": "ISV", "message": ""},
-    "aliexpress": lambda code: {"code": code, "type": "ISV", "message": ""},
-    "tiktok_shop": lambda code: {"code": int(code) if code.isdigit() else code, "message": ""},
-    "amazon_sp": _errors_list("code"),
-    "walmart": _errors_list("code"),
-    "ebay": lambda code: _errors_list("errorId")(code) if code.isdigit() else {"error": code},
+def _oauth(code: str) -> object:
+    """RFC 6749's token-endpoint error (Amazon LWA, eBay and Walmart token exchanges)."""
+    return {"error": code, "error_description": ""}
+
+
+Envelope = Callable[[str], object]
+#: each platform's error envelopes around a bare code, as its adapter reads one, in the order they
+#: are tried: the first the adapter reads a code from (the code itself, or ``other``) decides; a
+#: token exchange answers in another envelope than the API. A unit test feeds every known code of
+#: every adapter through these and requires the same labels as the native path gives that body.
+ENVELOPES: Mapping[str, tuple[Envelope, ...]] = {
+    "shopee": (lambda code: {"error": code, "message": ""},),
+    "mercadolibre": (lambda code: {"error": code, "message": ""},),
+    "lazada": (lambda code: {"code": code, "type": "ISV", "message": ""},),
+    # AliExpress: legacy TOP codes are numbers inside ``error_response``, IOP codes are words
+    "aliexpress": (lambda code: ({"error_response": {"code": int(code), "msg": ""}} if code.isdigit()
+                                 else {"code": code, "type": "ISV", "message": ""}),),
+    "tiktok_shop": (lambda code: {"code": _number_or_text(code), "message": ""},),
+    "amazon_sp": (_errors_list("code"), _oauth),
+    "walmart": (_errors_list("code"), _oauth),
+    "ebay": (lambda code: _errors_list("errorId")(code) if code.isdigit() else _oauth(code),),
+    "wish": (lambda code: {"code": _number_or_text(code), "message": ""},),
+    "temu": (lambda code: {"success": False, "errorCode": _number_or_text(code), "errorMsg": ""},),
+    "ozon": (lambda code: {"code": _number_or_text(code), "message": "", "details": []},),
 }
 
 
@@ -181,8 +200,13 @@ class SpanMapper:
         if not isinstance(status, int) or not 100 <= status <= 599:
             return BAD_STATUS
         code = attrs.get(ERROR_CODE_ATTRIBUTE)
-        body = _envelope(adapter.name, code) if isinstance(code, str) and code else None
-        record = self._classifier.response(routed, status, headers or {}, body, 0.0)
+        record = self._classifier.response(routed, status, headers or {}, None, 0.0)
+        if isinstance(code, str) and code:
+            for wrap in ENVELOPES.get(adapter.name, ()):
+                body = json.dumps(wrap(code[:_MAX_CODE_LENGTH])).encode()
+                record = self._classifier.response(routed, status, headers or {}, body, 0.0)
+                if record.code:
+                    break  # the adapter read a code from this envelope
         return Outcome("accepted", "", {
             "marketplace": record.marketplace, "site": matched.site or site, "account": account,
             "operation": record.operation, "status": status, "reason": record.reason, "code": record.code,
@@ -231,10 +255,3 @@ def _url_parts(attrs: Attributes) -> tuple[str, str, str] | None:
     target = attrs.get("http.target")
     target_path, _, target_query = target.partition("?") if isinstance(target, str) else ("/", "", "")
     return host, target_path or "/", target_query
-
-
-def _envelope(marketplace: str, code: str) -> bytes | None:
-    wrap = ENVELOPES.get(marketplace)
-    if wrap is None:
-        return None
-    return json.dumps(wrap(code[:_MAX_CODE_LENGTH])).encode()
