@@ -237,7 +237,8 @@ def _links(alert: Alert, notification: Notification, options: RenderOptions, t: 
     grafana = alert.annotations.get("dashboard_url") or alert.annotations.get("grafana_url") or options.grafana_url
     if grafana:
         links.append(f"[{t['grafana']}]({grafana})")
-    runbook = alert.annotations.get("runbook_url")
+    # the mixin's ``both`` adds the Chinese runbook as runbook_url_zh, as it adds summary_zh
+    runbook = alert.annotations.get(f"runbook_url_{options.language}") or alert.annotations.get("runbook_url")
     if runbook:
         if "://" not in runbook and options.runbook_base_url:
             runbook = options.runbook_base_url.rstrip("/") + "/" + runbook.lstrip("/")
