@@ -38,13 +38,13 @@ since_reload = stat(
     "Config loaded", f"time() - max({cat.CONFIG_RELOAD_TS.name}{{{JOB}}})", NEUTRAL, unit="s", color_mode="value",
     no_value="no data", description="Time since the last successful configuration (re)load.")
 late_share = stat(
-    "Probes started over 1 s late (time range)",
+    "Probes > 1 s late",
     f"(sum(increase({_LATE}_count{{{JOB}}}[$__range])) - sum(increase({_LATE}_bucket{{{JOB}, {_LE_1S}}}[$__range])))"
     f" / sum(increase({_LATE}_count{{{JOB}}}[$__range]))",
     [{"color": "green", "value": None}, {"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}],
     unit="percentunit", no_value="no data",
-    description="Share of probes that started more than a second after their schedule (per-host concurrency "
-                "slots, an overloaded event loop).")
+    description="Share of probes over the selected time range that started more than a second after their "
+                "schedule (per-host concurrency slots, an overloaded event loop).")
 
 lateness = timeseries(
     "Probe lateness percentiles",
@@ -111,8 +111,9 @@ broken_files = stat(
                 "status page names them. New bad versions: "
                 f"{cat.ACCOUNTS_FILE_ERRORS.name}.")
 failing_deliveries = stat(
-    "Bridge delivery failures (time range)",
-    f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD)
+    "Bridge delivery failures",
+    f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD,
+    description="Failed delivery attempts to chat robots over the selected time range (any reason).")
 
 dashboard = make_dashboard(
     "Marketplace exporter / Exporter",
