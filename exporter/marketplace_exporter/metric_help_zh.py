@@ -28,7 +28,8 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.PROBES.name: ("51f4f727", "检查项已运行的探测次数（后台探测和按需的 /probe）。"),
     c.PROBE_FAILURES.name: ("c247d38e", "按失败原因统计的失败探测次数（封闭集合，每个取值都预先以 0 创建）。"),
     c.PROBE_SKIPPED.name: ("8ab1a234", "因 exporter 已用完其在公开限流值中的份额而未发出的到期探测。"),
-    c.PROBE_REQUESTS.name: ("3d395673", "exporter 自己为该检查项发出的 HTTP 请求数，按步骤统计：即监控本身消耗的配额。"),
+    c.PROBE_REQUESTS.name: (
+        "3d395673", "exporter 自己为该检查项发出的 HTTP 请求数，按步骤统计：即监控本身消耗的配额。"),
     c.API_ERRORS.name: ("8bdeec51", "探测遇到的平台错误码（平台自己的错误码；未知错误码归入 'other'）。"),
     c.REQUEST_DURATION.name: ("665f59ea", "每次探测中调用平台 API 的延迟（不含换取令牌）。"),
     c.RATE_LIMIT_REMAINING.name: (
@@ -61,7 +62,8 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.DEPLOYS_IN_FREEZE.name: ("fc07ba9d", "所属环境处于冻结窗口期间记录的部署标记数（会被标记，但照常保留）。"),
     c.DEPLOY_FREEZE_ACTIVE.name: ("d7d86781", "配置的冻结窗口（双 11、黑五……）覆盖该环境时为 1，否则为 0。"),
     c.DEPLOY_VERIFICATIONS.name: ("51f54720", "按结果（pass、fail、undecided）统计的发布后验证门禁运行次数。"),
-    c.ANNOTATION_PUSHES.name: ("57ef9b7a", "按结果（ok、重试后仍 failed）统计的推送到 Grafana 的部署注解数；从不阻塞部署标记。"),
+    c.ANNOTATION_PUSHES.name: (
+        "57ef9b7a", "按结果（ok、重试后仍 failed）统计的推送到 Grafana 的部署注解数；从不阻塞部署标记。"),
     c.CLIENT_REQUESTS.name: (
         "e5ae62f0", "卖家系统上报的生产 API 调用数，按状态类别统计（2xx..5xx，未收到响应时为 error）。"),
     c.CLIENT_ERRORS.name: ("b7c24aa1", "上报的失败生产调用数，由与探测相同的适配器代码分类。"),
@@ -71,13 +73,15 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.CLIENT_RATE_LIMIT_REMAINING_REQUESTS.name: (
         "fb732288", "最近一次生产响应上报的限流窗口内剩余请求数（例如 Walmart 的 x-current-token-count）。"),
     c.TRAFFIC_RECORDS.name: (
-        "31e8d664", "按结果统计的流量记录数：accepted、rejected（记录无效）、dropped（客户端队列已满，由客户端上报）。"),
+        "31e8d664", "按结果统计的流量记录数：accepted、rejected（记录无效）、dropped（客户端队列已满，"
+                    "由客户端上报）。"),
     c.TRAFFIC_SERIES_CAPPED.name: ("3737cf03", "因该服务的标签组合数达到上限而归入 'other' 的记录数。"),
     c.OTLP_SPANS.name: (
         "06bc5da2", "在 /v1/traces 收到的 OTLP span，按结果统计：accepted（计为一条流量记录）、ignored（不是发往"
                     "平台主机的 HTTP 客户端 span）、rejected（exporter 无法使用的平台 span），并附原因。"),
     c.BRIDGE_NOTIFICATIONS.name: ("dddab670", "告警桥接服务成功投递给群机器人的消息数（响应体 code 为 0）。"),
-    c.BRIDGE_FAILURES.name: ("961712f2", "按原因统计的投递失败次数（throttled、security、http、transport、rejected……）。"),
+    c.BRIDGE_FAILURES.name: (
+        "961712f2", "按原因统计的投递失败次数（throttled、security、http、transport、rejected……）。"),
     c.BRIDGE_QUEUE_DEPTH.name: ("fabc3169", "已接收并持久化排队、但尚未投递的通知数。"),
     c.BRIDGE_DELIVERY_DURATION.name: ("d644496d", "从接收 Alertmanager 通知到机器人确认收到的耗时。"),
 }

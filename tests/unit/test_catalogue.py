@@ -8,13 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from marketplace_exporter import catalogue
+from marketplace_exporter import catalogue, docs_gen
 from marketplace_exporter.collector import new_registry
-from marketplace_exporter import docs_gen
 from marketplace_exporter.docs_gen import main as docs_gen_main
 from marketplace_exporter.metric_help_zh import HELP_ZH, StaleTranslation
 from marketplace_exporter.store import Store

@@ -401,11 +401,11 @@ def test_every_title_is_chinese_then_english_and_fits_its_panel_on_a_1920_px_scr
         assert english.startswith("Marketplace exporter / ") and _has_chinese(chinese), d["title"]
         for panel in _panels(d):
             zh, sep, en = panel["title"].partition(titles.SEPARATOR)
-            assert sep and _has_chinese(zh) and not _has_chinese(en), f"{name}: {panel['title']!r} is not 中文 · English"
+            assert sep and _has_chinese(zh) and not _has_chinese(en), f"{name}: {panel['title']!r} is not zh · en"
             assert titles.PANELS[en] == zh
             room = panel["gridPos"]["w"] * COLUMN_PX - HEADER_PX
             assert title_px(panel["title"]) <= room, (
-                f"{name}: {panel['title']!r} needs ~{title_px(panel['title']):.0f} px, the panel has {room}: shorten it")
+                f"{name}: {panel['title']!r} needs ~{title_px(panel['title']):.0f} px, the panel {room}: shorten it")
         for variable in d["templating"]["list"]:
             assert _has_chinese(variable["label"]) and titles.SEPARATOR in variable["label"], variable["label"]
 

@@ -138,9 +138,10 @@ def zh_runbook_base(cfg: AlertConfig) -> str:
 
 def finish_alerts(groups: list[Group], cfg: AlertConfig) -> list[Group]:
     """Post-passes over every alert, as kubernetes-mixin's ``add-runbook-links``, so no alert can
-    miss one: ``runbook_url`` (absolute; ``runbook_url_zh`` too with ``both``), the configured ``extra_labels``, and the annotations of
-    the configured language (``zh``/``en``: the chosen text in ``summary``/``description``;
-    ``both``: English there plus ``summary_zh``/``description_zh``, as the bridge reads them)."""
+    miss one: ``runbook_url`` (absolute; ``runbook_url_zh`` too with ``both``), the configured
+    ``extra_labels``, and the annotations of the configured language (``zh``/``en``: the chosen
+    text in ``summary``/``description``; ``both``: English there plus ``summary_zh``/
+    ``description_zh``, as the bridge reads them)."""
     out: list[Group] = []
     for group in groups:
         rules: list[Rule] = []
