@@ -11,7 +11,7 @@ grafanalib 0.7.1 still emits keys of Grafana's pre-v7 model (``rows``, ``style``
 variable ``useTags``...) and ``null`` for every unset option. :func:`tidy` drops them, so the committed
 JSON is Grafana's current dashboard model and validates against the schema derived from
 ``@grafana/schema`` (``dashboards/schema/``) with no additional properties allowed. Titles are then
-made bilingual (``中文 · English``) by ``titles_zh.py``, which explains why.
+made bilingual (``中文 · English``) by ``zh.py``, which explains why.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def render(source: Path) -> str:
     # through JSON once so every grafanalib object is a plain dict/list before tidying
     data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
     data = tidy(data)
-    from titles_zh import translate  # next to this file; importable once load() put it on sys.path
+    from zh import translate  # next to this file; importable once load() put it on sys.path
 
     data = translate(data)
     data["__requires"] = requires(data)
@@ -143,11 +143,11 @@ def main(argv: list[str] | None = None, directory: Path = HERE) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed JSON is stale")
     args = parser.parse_args(argv)
     rendered = generate(directory, directory)
-    from titles_zh import unused
+    from zh import unused
 
     leftovers = unused() if directory == HERE else []
     for entry in leftovers:
-        print(f"dashboards/titles_zh.py: no dashboard uses the {entry} any more: rename or remove it",
+        print(f"dashboards/zh.py: no dashboard uses the {entry} any more: rename or remove it",
               file=sys.stderr)
     orphans = sorted(set(directory.glob("*.json")) - set(rendered))
     for path in orphans:

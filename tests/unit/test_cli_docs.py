@@ -1,8 +1,9 @@
 """The CLI and the docs name things the same way, in both languages.
 
 - Every ``marketplace-exporter …`` command the docs show (fenced blocks and inline code of every
-  Markdown file, English and Chinese; the CI recipes under docs/ci/ and the composite action) names
-  a real subcommand, and every ``--flag`` after it is a flag of that subcommand.
+  Markdown file, English and Chinese, and of the dashboards' panel descriptions; the CI recipes
+  under docs/ci/ and the composite action) names a real subcommand, and every ``--flag`` after it
+  is a flag of that subcommand.
 - Every help text of every subcommand names only real things: ``docs/…`` files that exist, metric
   names from the catalogue, and ``--flags`` of that command.
 """
@@ -58,8 +59,8 @@ def problems_in(text: str, parser: argparse.ArgumentParser, strict_commands: boo
             if strict_commands and words and not words[0].startswith(("-", "<", "[", "COMMAND")):
                 yield f"unknown command {words[0]!r} in {shown!r}"
             continue
-        if _subcommands(sub):
-            if strict_commands:
+        if _subcommands(sub):  # a group named alone ("the `deploy` commands") is fine
+            if strict_commands and words:
                 yield f"{' '.join(path)} needs one of {sorted(_subcommands(sub))} in {shown!r}"
             continue
         flags = set(sub._option_string_actions) | top
@@ -76,7 +77,9 @@ def _code_of_markdown(text: str) -> str:
 
 
 def _documents() -> list[Path]:
+    """Markdown (and the dashboards' sources, whose descriptions are Markdown), then CI recipes."""
     markdown = [p for p in ROOT.rglob("*.md") if not {".venv", "node_modules", ".git"} & set(p.parts)]
+    markdown += list((ROOT / "dashboards").glob("*.dashboard.py"))
     scripts = [p for p in (ROOT / "docs" / "ci").iterdir() if p.is_file()]
     return sorted(markdown) + sorted(scripts) + [ROOT / ".github" / "actions" / "deploy-gate" / "action.yml"]
 
@@ -84,7 +87,7 @@ def _documents() -> list[Path]:
 @pytest.mark.parametrize("path", _documents(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_documented_command_and_flag_exists(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    markdown = path.suffix == ".md"
+    markdown = path.suffix == ".md" or path.name.endswith(".dashboard.py")
     found = list(problems_in(_code_of_markdown(text) if markdown else text, cli._parser(), strict_commands=markdown))
     assert not found, f"{path.relative_to(ROOT)}: " + "; ".join(found)
 

@@ -394,8 +394,8 @@ def _has_chinese(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
-def test_every_title_is_chinese_then_english_and_fits_its_panel_on_a_1920_px_screen() -> None:
-    titles = _module(DASHBOARDS / "titles_zh.py", "dashboards_titles_zh")
+def test_every_title_is_chinese_then_english_and_fits_its_panel_and_descriptions_are_bilingual() -> None:
+    titles = _module(DASHBOARDS / "zh.py", "dashboards_zh")
     for name, d in _committed().items():
         english, _, chinese = d["title"].rpartition(titles.SEPARATOR)
         assert english.startswith("Marketplace exporter / ") and _has_chinese(chinese), d["title"]
@@ -408,16 +408,24 @@ def test_every_title_is_chinese_then_english_and_fits_its_panel_on_a_1920_px_scr
                 f"{name}: {panel['title']!r} needs ~{title_px(panel['title']):.0f} px, the panel {room}: shorten it")
         for variable in d["templating"]["list"]:
             assert _has_chinese(variable["label"]) and titles.SEPARATOR in variable["label"], variable["label"]
+        for panel in _panels(d):
+            if panel.get("description"):
+                chinese_text, _, english_text = panel["description"].partition("\n\n")
+                assert _has_chinese(chinese_text) and english_text and not _has_chinese(english_text), panel["title"]
 
 
-def test_a_title_without_chinese_stops_the_generation() -> None:
-    titles = _module(DASHBOARDS / "titles_zh.py", "dashboards_titles_zh")
+def test_a_title_without_chinese_or_an_edited_description_stops_the_generation() -> None:
+    titles = _module(DASHBOARDS / "zh.py", "dashboards_zh")
     def model(panel_title: str) -> dict[str, Any]:
         return {"title": "Marketplace exporter / Overview", "panels": [{"title": panel_title}],
                 "templating": {"list": []}, "annotations": {"list": []}}
 
     with pytest.raises(SystemExit, match="no Chinese for the panel title 'A panel nobody translated'"):
         titles.translate(model("A panel nobody translated"))
+    described = model("Probe success ratio")
+    described["panels"][0]["description"] = "Share of probes that succeeded over the chosen time range."
+    with pytest.raises(SystemExit, match="the English description of 'Probe success ratio' changed"):
+        titles.translate(described)
     translated = titles.translate(model("Probe success"))
     assert translated["panels"][0]["title"] == "探测成功 · Probe success"
     assert translated["title"] == "Marketplace exporter / Overview · 总览"
