@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from test_runbook_links import github_anchor  # GitHub's heading ids (full-width punctuation dropped too)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -174,11 +175,6 @@ def test_each_file_links_its_counterpart_at_the_top(english: str, chinese: str) 
     assert f"[English]({Path(english).name}) | 简体中文" in top_zh
 
 
-def github_anchor(heading: str) -> str:
-    """GitHub's heading id: lower case, punctuation (ASCII or full-width) dropped, spaces → dashes."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
 def _anchors(path: Path) -> set[str]:
     blocks = outline(path.read_text(encoding="utf-8"))
     return ({github_anchor(b.text) for b in blocks if b.kind == "heading"}
@@ -296,3 +292,9 @@ def test_the_real_readmes_fail_when_one_gains_a_command_or_loses_a_section() -> 
     assert section, "README.zh-CN.md has a 性能 section"
     shorter = chinese.replace(section.group(0), "")
     assert any("headings in English" in p for p in differences(english, shorter, may_add_glossary=True))
+
+
+def test_the_anchor_rule_keeps_chinese_and_drops_full_width_punctuation() -> None:
+    """As github-slugger: letters of any script stay, punctuation (，—：（）) goes, spaces → dashes."""
+    assert github_anchor("`accounts_files` — 每个卖家一个文件，由 ERP 写入") == "accounts_files--每个卖家一个文件由-erp-写入"
+    assert github_anchor("`amazon_sp` 的 `credentials`") == "amazon_sp-的-credentials"
