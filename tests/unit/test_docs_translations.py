@@ -296,5 +296,6 @@ def test_the_real_readmes_fail_when_one_gains_a_command_or_loses_a_section() -> 
 
 def test_the_anchor_rule_keeps_chinese_and_drops_full_width_punctuation() -> None:
     """As github-slugger: letters of any script stay, punctuation (，—：（）) goes, spaces → dashes."""
-    assert github_anchor("`accounts_files` — 每个卖家一个文件，由 ERP 写入") == "accounts_files--每个卖家一个文件由-erp-写入"
+    assert github_anchor("`accounts_files` — 每个卖家一个文件，由 ERP 写入") == \
+        "accounts_files--每个卖家一个文件由-erp-写入"
     assert github_anchor("`amazon_sp` 的 `credentials`") == "amazon_sp-的-credentials"
