@@ -242,7 +242,9 @@ def parse_since(raw: str | None) -> float | None:
 def _int_param(raw: str | None, name: str, default: int | None, low: int, high: int) -> int | None:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isascii: str.isdigit() also accepts '²' (which int() refuses) and '١' (which it reads);
+    # the length keeps int() under its 4,300-digit limit
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise MarkerInvalid(name, f"expected an integer from {low} to {high}")
     return int(raw)
 
