@@ -5,13 +5,13 @@ nothing written, never a 500 with a traceback. Each case reproduces a failure of
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from conftest import raw_http_request
 
 from marketplace_exporter.deploys.api import DEPLOY_LOG
 from marketplace_exporter.server import ConfigSource, create_app
@@ -34,24 +34,13 @@ async def client(tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.Monkey
     return client
 
 
-async def raw_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, str]:
-    """Send bytes no HTTP client library would (they refuse to encode them); (status, body)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
-    await writer.drain()
-    answer = await reader.read()
-    writer.close()
-    status_line, _, rest = answer.partition(b"\r\n")
-    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
-
-
 @pytest.mark.parametrize("route", WRITE_ROUTES)
 async def test_an_authorization_header_that_is_not_utf8_is_400(client: TestClient[Any, Any], route: str) -> None:
     """f014b6e: 500 and a UnicodeEncodeError traceback (the header reached ``str.encode``)."""
     assert client.port is not None
     head = (f"POST {route} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             "Authorization: Bearer ").encode() + b"\xff\xfe\x80" + b"\r\n"
-    status, body = await raw_request(client.port, head, json.dumps(MARKER).encode())
+    status, body = await raw_http_request(client.port, head, json.dumps(MARKER).encode())
     assert (status, json.loads(body)) == (400, {"error": "the Authorization header is not UTF-8 text"})
 
 

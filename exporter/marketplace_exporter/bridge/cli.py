@@ -65,7 +65,11 @@ def _bridge(args: argparse.Namespace) -> int:
     if not isinstance(config, BridgeConfig):
         return 1
     if args.check:
-        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s)")
+        auth = config.auth
+        who = ("webhooks accepted from ANYONE (auth.anonymous: true)" if auth.anonymous
+               else "webhooks need a " + " or ".join(kind for kind, on in (("bearer token", auth.bearer_token),
+                                                                         ("basic auth", auth.basic)) if on is not None))
+        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s); {who}")
         for name, receiver in sorted(config.receivers.items()):
             print(f"  {name}: {receiver.channel}, {receiver.language}, {receiver.timezone.key}, "
                   f"{receiver.per_minute:g}/min{', signed' if receiver.secret else ''}")
