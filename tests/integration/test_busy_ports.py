@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from marketplace_exporter.cli import _parser
+from marketplace_exporter.serving import listen_address
 
 
 @pytest.fixture
@@ -61,3 +62,11 @@ def test_the_readme_says_how_to_move_both_demo_ports() -> None:
     assert found, "README: no `make demo DEMO_ARGS=\"...\"` example"
     args = _parser().parse_args(["demo", *shlex.split(found.group(1))])
     assert args.listen != "127.0.0.1:9761" and args.sim_listen != "127.0.0.1:9763"
+
+
+@pytest.mark.parametrize("port", ["²", "70000", "http"])
+def test_a_port_that_is_not_a_port_is_one_line_too(port: str) -> None:
+    """'²' passed ``str.isdigit()`` and then crashed ``int()``; 70000 reached the socket layer as an
+    ``OverflowError`` traceback."""
+    with pytest.raises(SystemExit, match=r"invalid listen address '127\.0\.0\.1:.+': expected HOST:PORT"):
+        listen_address(f"127.0.0.1:{port}")

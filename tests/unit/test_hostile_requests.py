@@ -91,3 +91,33 @@ async def test_digits_that_are_not_ascii_or_too_long_are_400(client: TestClient[
     response = await client.get(f"/api/v1/deploys?{query}", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status == 400
     assert (await response.json())["field"] == query.split("=")[0]
+
+
+async def test_otlp_answers_400_to_the_same_inputs(client: TestClient[Any, Any]) -> None:
+    """OTLP/HTTP (``/v1/traces``, merged after f014b6e) shares the traffic token check: a non-UTF-8
+    header is a 400 there too, and so is a JSON integer over 4,300 digits."""
+    assert client.port is not None
+    head = (b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer ") + b"\xff\xfe" + b"\r\n"
+    status, body = await raw_http_request(client.port, head, b'{"resourceSpans": []}')
+    assert status == 400 and "not UTF-8 text" in body
+    giant = b'{"resourceSpans": [], "x": ' + b"9" * 5000 + b"}"
+    response = await client.post("/v1/traces", data=giant, headers={"Authorization": f"Bearer {TOKEN}",
+                                                                    "Content-Type": "application/json"})
+    assert response.status == 400
+
+
+@pytest.mark.parametrize("digits", ["²", "١٢"])
+async def test_otlp_numbers_that_are_not_ascii_digits_are_a_rejected_span_not_a_500(
+        client: TestClient[Any, Any], digits: str) -> None:
+    """``str.isdigit()`` accepts '²' (int() refuses it: a ValueError out of the decoder) and reads
+    '١٢' (Arabic-Indic) as 12."""
+    span = {"traceId": "0" * 32, "spanId": "0" * 16, "name": "GET", "kind": 3,
+            "startTimeUnixNano": digits, "endTimeUnixNano": "2",
+            "attributes": [{"key": "url.full", "value": {"stringValue": "https://partner.shopeemobile.com/x"}},
+                           {"key": "http.response.status_code", "value": {"stringValue": digits}}]}
+    body = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "erp"}}]},
+                               "scopeSpans": [{"spans": [span]}]}]}
+    response = await client.post("/v1/traces", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status == 200
+    assert (await response.json())["partialSuccess"]["rejectedSpans"] in (1, "1")
