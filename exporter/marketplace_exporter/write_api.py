@@ -158,14 +158,15 @@ async def read_json_body(request: web.Request, max_bytes: int) -> Any:
         raise http_error(400, "body is not usable JSON: nested too deeply") from None
     except ValueError as exc:  # an integer over 4,300 digits (a 500 on f014b6e), NaN, 1e999
         raise http_error(400, f"body is not usable JSON: {str(exc).split(';')[0]}") from None
-    if _SURROGATE_ESCAPE in text.lower() and not _all_text(data):
+    if any(escape in text for escape in _SURROGATE_ESCAPES) and not _all_text(data):
         raise http_error(400, "body is not usable JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                               "which is not text")
     return data
 
 
-#: JSON's escape for a UTF-16 surrogate; only then can a decoded string hold an unpaired one
-_SURROGATE_ESCAPE = "\\ud"
+#: JSON's escapes of UTF-16 surrogates; only with one can a decoded string hold an unpaired half
+#: (searched as is: lower-casing a 4 MB traffic batch would cost more than the check)
+_SURROGATE_ESCAPES = ("\\ud", "\\uD")
 
 
 def _no_constant(name: str) -> Any:

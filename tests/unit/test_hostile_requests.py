@@ -56,6 +56,9 @@ HOSTILE_BODIES = [
     pytest.param(b'{"service": "listing-sync", "environment": "production", "version": "v1", "notes": "\\udcff"}',
                  "body is not usable JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text",
                  id="lone-surrogate"),
+    pytest.param(b'{"service": "listing-sync", "environment": "production", "version": "v1", "actor": "\\uDCFF"}',
+                 "body is not usable JSON: a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text",
+                 id="lone-surrogate-upper-case"),
 ]
 
 
