@@ -85,6 +85,7 @@ PANELS: dict[str, str] = {
     "Freeze windows": "冻结窗口",
     "Deploy markers by status (time range)": "部署标记（按状态，所选时段）",
     "Grafana annotation pushes": "Grafana 注解推送",
+    "Markers refused by the caps": "超出上限被拒的部署标记",
     # exporter
     "Exporter up": "Exporter 运行状态",
     "Last config reload": "上次配置重载",
@@ -180,6 +181,9 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "Freeze windows": ("645718c8", "配置的冻结窗口覆盖该环境期间显示 FROZEN。"),
     "Grafana annotation pushes": (
         "48ee2a90", "配置后 exporter 推送到 Grafana HTTP API 的部署注解（推送失败从不阻塞部署标记）。"),
+    "Markers refused by the caps": (
+        "892fdad7", "因新的服务或环境会超出 deploys.max_services / deploys.max_environments 而被拒绝的部署标记"
+                    "（流水线收到 422，没有写入任何记录）：可能是流水线把构建号当作服务名发送，也可能需要调高上限。"),
     # exporter
     "Exporter up": ("0c743f9f", "Prometheus 最近一次抓取时能连上所有选中的 exporter 目标。"),
     "Last config reload": ("065557d5", "FAILING：最近一次重载被拒绝，继续运行上一份有效配置。"),

@@ -64,6 +64,9 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.DEPLOY_VERIFICATIONS.name: ("51f54720", "按结果（pass、fail、undecided）统计的发布后验证门禁运行次数。"),
     c.ANNOTATION_PUSHES.name: (
         "57ef9b7a", "按结果（ok、重试后仍 failed）统计的推送到 Grafana 的部署注解数；从不阻塞部署标记。"),
+    c.DEPLOY_MARKERS_REFUSED.name: (
+        "21161ac7", "因新的服务或环境会超出 deploys.max_services 或 deploys.max_environments 而被拒绝的部署标记"
+                    "（流水线收到 422；没有写入任何记录）。"),
     c.CLIENT_REQUESTS.name: (
         "e5ae62f0", "卖家系统上报的生产 API 调用数，按状态类别统计（2xx..5xx，未收到响应时为 error）。"),
     c.CLIENT_ERRORS.name: ("b7c24aa1", "上报的失败生产调用数，由与探测相同的适配器代码分类。"),

@@ -120,26 +120,32 @@ def differences(english: str, chinese: str, may_add_glossary: bool = False) -> l
     problems: list[str] = []
     for kind in ("heading", "code", "table"):
         en_k, zh_k = [b for b in en if b.kind == kind], [b for b in zh if b.kind == kind]
-        if len(en_k) != len(zh_k):
+        shifted = len(en_k) != len(zh_k)
+        if shifted:
             problems.append(f"{len(en_k)} {kind}s in English, {len(zh_k)} in Chinese")
         for n, (e, z) in enumerate(zip(en_k, zh_k, strict=False), 1):
-            where = f"{kind} {n}"
-            if kind == "heading":
-                where += f" ({'#' * e.level} {e.text})"
-                if e.level != z.level:
-                    problems.append(f"{where}: level {e.level} in English, {z.level} in Chinese ({z.text})")
-                if _code_spans(e.text) != _code_spans(z.text):
-                    problems.append(f"{where}: inline code {_code_spans(e.text)} vs {_code_spans(z.text)} ({z.text})")
-                if _IDENTIFIER.match(e.text) and e.text != z.text:
-                    problems.append(f"{where}: the Chinese heading must keep the name (anchor): {z.text}")
-                continue
-            if e.section != z.section:
-                problems.append(f"{where}: in section {e.section} in English, {z.section} in Chinese")
-            if kind == "code":
-                problems += _code_differences(where, e, z)
-            else:
-                problems += _table_differences(where, e, z)
+            found = _pair_differences(f"{kind} {n}", e, z)
+            problems += found
+            if found and shifted:  # the rest is shifted by the added or removed one: say where, once
+                problems[-1] += f" (a {kind} is added or missing here or just before)"
+                break
     return problems
+
+
+def _pair_differences(where: str, e: Block, z: Block) -> list[str]:
+    if e.kind == "heading":
+        where += f" ({'#' * e.level} {e.text})"
+        problems = []
+        if e.level != z.level:
+            problems.append(f"{where}: level {e.level} in English, {z.level} in Chinese ({z.text})")
+        if _code_spans(e.text) != _code_spans(z.text):
+            problems.append(f"{where}: inline code {_code_spans(e.text)} vs {_code_spans(z.text)} ({z.text})")
+        if _IDENTIFIER.match(e.text) and e.text != z.text:
+            problems.append(f"{where}: the Chinese heading must keep the name (anchor): {z.text}")
+        return problems
+    if e.section != z.section:
+        return [f"{where}: in section {e.section} in English, {z.section} in Chinese"]
+    return _code_differences(where, e, z) if e.kind == "code" else _table_differences(where, e, z)
 
 
 def _code_differences(where: str, e: Block, z: Block) -> list[str]:
