@@ -518,7 +518,7 @@ def worker_main(argv: Sequence[str]) -> int:
         probes = failures = 0
         by_reason: dict[str, int] = {}
         last_failure = ""
-        for state in app[STORE].checks.values():
+        for state in app[STORE].statuses():
             probes += state.probes
             for reason, count in state.failures.items():
                 if count:

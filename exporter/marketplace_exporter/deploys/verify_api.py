@@ -168,8 +168,8 @@ def parse_request(body: object, *, now: float) -> VerifyRequest:
 def select_checks(store: Store, sites: tuple[str, ...], tag: str | None) -> list[CheckSpec]:
     """Configured checks of ``sites`` (any when empty) carrying ``tag`` (any when None)."""
     wanted = {site.upper() for site in sites}
-    return [state.spec for state in store.checks.values()
-            if (not wanted or state.spec.site.upper() in wanted) and (tag is None or tag in state.spec.tags)]
+    return [spec for spec in store.specs()
+            if (not wanted or spec.site.upper() in wanted) and (tag is None or tag in spec.tags)]
 
 
 class ProbeRounds:
@@ -321,8 +321,7 @@ def _judge(store: Store, specs: list[CheckSpec], marker: DeployRecord, *, since:
     complete = now - since >= window
     rows = []
     for spec in specs:
-        state = store.checks.get(spec.id)
-        history = list(state.history) if state is not None else []
+        history = store.recent_results(spec.id)
         baseline, candidate = split_history(history, marker_at=marker.received_at, since=since,
                                             baseline_window=BASELINE_WINDOW)
         rows.append(evaluate_check(spec.id, spec.site, baseline, candidate, window_complete=complete))
@@ -333,7 +332,7 @@ def _sites(ask: VerifyRequest, marker: DeployRecord, store: Store) -> tuple[tupl
     """Explicit sites win; else the marker's sites when some check has one of them; else all."""
     if ask.sites or not marker.sites:
         return ask.sites, ()
-    configured = {state.spec.site.upper() for state in store.checks.values()}
+    configured = {spec.site.upper() for spec in store.specs()}
     marked = tuple(site.upper() for site in marker.sites)
     if configured & set(marked):
         return marked, ()
@@ -341,7 +340,7 @@ def _sites(ask: VerifyRequest, marker: DeployRecord, store: Store) -> tuple[tupl
 
 
 def _nothing_selected(store: Store, sites: tuple[str, ...], tag: str | None) -> str:
-    specs = [state.spec for state in store.checks.values()]
+    specs = store.specs()
     known_sites = ", ".join(sorted({spec.site for spec in specs})) or "none"
     known_tags = ", ".join(sorted({t for spec in specs for t in spec.tags})) or "none"
     wanted = " and ".join(part for part in (f"site {','.join(sites)}" if sites else "",

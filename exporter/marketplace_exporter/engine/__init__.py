@@ -64,7 +64,7 @@ class Engine:
         specs = tuple(old if old is not None and old.fingerprint == new.fingerprint else new
                       for old, new in zip(running, config.checks, strict=True))
         self.store.reconcile(specs)
-        self.store.deprecations = dict(config.deprecations)
+        self.store.set_deprecations(config.deprecations)
         self._scheduler.set_checks(specs, self._first_delay)
         self._scheduler.set_concurrency(config.concurrency)
         self.config = config
@@ -88,20 +88,14 @@ class Engine:
         return delay
 
     def _delay_after(self, spec: CheckSpec) -> float:
-        state = self.store.checks.get(spec.id)
-        throttles = state.consecutive_throttles if state is not None else 0
-        retry_after = None
-        if state is not None and state.last is not None:
-            retry_after = state.last.outcome.retry_after_seconds
-        delay = next_delay(spec.interval, spec.jitter, consecutive_throttles=throttles,
-                           retry_after=retry_after, rng=self._rng)
+        last = self.store.last_outcome(spec.id)
+        delay = next_delay(spec.interval, spec.jitter, consecutive_throttles=self.store.consecutive_throttles(spec.id),
+                           retry_after=last.retry_after_seconds if last is not None else None, rng=self._rng)
         self._mark_next_run(spec, delay)
         return delay
 
     def _mark_next_run(self, spec: CheckSpec, delay: float) -> None:
-        state = self.store.checks.get(spec.id)
-        if state is not None:
-            state.next_run_at = self._clock() + delay
+        self.store.mark_next_run(spec, self._clock() + delay)
 
     async def _scheduled_probe(self, spec: CheckSpec, lateness: float) -> None:
         await self._probe(spec, debug=False, lateness=lateness)
@@ -121,9 +115,9 @@ class Engine:
             modelled[0] = self._budgets.spend(key, limits, self._clock())
 
         if lateness is not None:
-            self.store.lateness.observe(lateness)
-        state = self.store.checks.get(spec.id)
-        was_ok = state.last.outcome.success if state is not None and state.last is not None else None
+            self.store.observe_lateness(lateness)
+        last = self.store.last_outcome(spec.id)
+        was_ok = last.success if last is not None else None
         record = await self._runner.run(spec, debug=debug, on_call=spent)
         self.store.record(spec, record, modelled[0])
         _log_transition(spec, record, was_ok)

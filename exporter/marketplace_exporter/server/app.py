@@ -2,8 +2,9 @@
 
 Routes::
 
-    GET  /                 status page (a row per check; auto-refresh; readable on a phone)
-    GET  /metrics          Prometheus exposition built from the store
+    GET  /                 status page (summary, filters, one page of checks worst first; phone-friendly)
+    GET  /api/v1/checks    the status page's query as JSON (?marketplace=&site=&state=&q=&page=)
+    GET  /metrics          Prometheus exposition kept rendered from the store (exposition.py)
     GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
@@ -24,15 +25,13 @@ from importlib import import_module
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.aiohttp import make_aiohttp_handler
-from prometheus_client.exposition import generate_latest
 
 from marketplace_exporter import __version__
-from marketplace_exporter.collector import new_registry
 from marketplace_exporter.config import ConfigError, LoadedConfig, load_config
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
-from marketplace_exporter.server.status_page import render_status_page
+from marketplace_exporter.exposition import Exposition
+from marketplace_exporter.server import checks_views, scrape
 from marketplace_exporter.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,12 +85,12 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     store = Store()
     app[SOURCE] = source
     app[STORE] = store
-    app[REGISTRY] = new_registry(store)
+    app[REGISTRY] = scrape.feature_registry(store)
     app[INITIAL] = initial
     app[RELOAD_HOOKS] = []
     app.cleanup_ctx.append(_engine_ctx)
-    app.router.add_get("/", status_page)
-    app.router.add_get("/metrics", make_aiohttp_handler(app[REGISTRY]))
+    checks_views.install(app, store)
+    scrape.install(app, store, app[REGISTRY])
     app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
@@ -108,7 +107,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = Engine(session, app[STORE], certificates=CertificateWatcher(context))
         app[ENGINE] = engine
         engine.apply(initial)
-        _mark_reload(app[STORE], ok=True)
+        app[STORE].mark_reload(True, time.time())
         log.info("probing %d checks from %s", len(initial.checks), initial.path)
         try:
             yield
@@ -116,24 +115,18 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
             await engine.stop()
 
 
-def _mark_reload(store: Store, *, ok: bool) -> None:
-    store.reload_successful = ok
-    if ok:
-        store.reload_success_at = time.time()
-
-
 def reload_config(app: web.Application) -> tuple[bool, str]:
     """Re-read the config. On error the running config stays and the reason is logged/returned."""
     try:
         config = app[SOURCE].load()
     except ConfigError as exc:
-        _mark_reload(app[STORE], ok=False)
+        app[STORE].mark_reload(False, time.time())
         log.error("config reload failed, keeping the previous config:\n%s", exc)
         return False, str(exc)
     app[ENGINE].apply(config)
     for hook in app[RELOAD_HOOKS]:
         hook(config)
-    _mark_reload(app[STORE], ok=True)
+    app[STORE].mark_reload(True, time.time())
     log.info("config reloaded: %d checks", len(config.checks))
     return True, f"reloaded {len(config.checks)} checks"
 
@@ -145,18 +138,11 @@ async def _server_header(request: web.Request, handler: Callable[..., object]) -
     return response
 
 
-async def status_page(request: web.Request) -> web.Response:
-    html = render_status_page(request.app[STORE], now=time.time())
-    return web.Response(text=html, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
-
-
 async def probe(request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
     engine = request.app[ENGINE]
     if not check_id or engine.spec(check_id) is None:
-        known = "\n".join(sorted(state.spec.id for state in request.app[STORE].checks.values()))
+        known = "\n".join(sorted(request.app[STORE].check_ids()))
         return web.Response(status=404 if check_id else 400,
                             text=f"unknown or missing ?check=; configured checks:\n{known}\n")
     debug = request.query.get("debug", "").lower() in ("1", "true", "yes")
@@ -175,7 +161,7 @@ async def probe(request: web.Request) -> web.Response:
     one = Store()
     one.reconcile((spec,))
     one.record(spec, result, None)
-    output = generate_latest(new_registry(one))
+    output = Exposition(one).render()
     return web.Response(body=output, content_type="text/plain", charset="utf-8")
 
 
