@@ -56,8 +56,9 @@ def escape_label(value: str) -> str:
 
 
 def label_text(names: Sequence[str], values: Sequence[str]) -> str:
-    """``a="x",b="y"`` (without braces), values escaped."""
-    return ",".join(f'{name}="{escape_label(value)}"' for name, value in zip(names, values, strict=True))
+    """``a="x",b="y"`` (without braces), values escaped, names sorted as prometheus_client does."""
+    return ",".join(f'{name}="{escape_label(value)}"'
+                    for name, value in sorted(zip(names, values, strict=True)))
 
 
 def header(spec: c.MetricSpec, openmetrics: bool) -> bytes:
@@ -69,11 +70,11 @@ def header(spec: c.MetricSpec, openmetrics: bool) -> bytes:
     return f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {spec.kind}\n".encode()
 
 
-def histogram_lines(name: str, labels: str, histogram: Histogram) -> str:
-    """Cumulative buckets, ``_count`` and ``_sum`` (``labels`` without braces, may be empty)."""
-    prefix = labels + "," if labels else ""
-    out = [f'{name}_bucket{{{prefix}le="{bound}"}} {floatToGoString(count)}\n'
+def histogram_lines(name: str, names: Sequence[str], values: Sequence[str], histogram: Histogram) -> str:
+    """Cumulative buckets, ``_count`` and ``_sum``."""
+    out = [f'{name}_bucket{{{label_text((*names, "le"), (*values, bound))}}} {floatToGoString(count)}\n'
            for bound, count in histogram.cumulative()]
+    labels = label_text(names, values)
     braces = f"{{{labels}}}" if labels else ""
     out.append(f"{name}_count{braces} {floatToGoString(histogram.count)}\n")
     out.append(f"{name}_sum{braces} {floatToGoString(histogram.total)}\n")
@@ -94,8 +95,9 @@ def render_check(status: CheckStatus) -> list[bytes]:
         put(metric, f"{metric.name}{braces} {floatToGoString(value)}\n")
 
     def many(metric: c.MetricSpec, label: str, items: Sequence[tuple[str, float]]) -> None:
+        names = (*c.PROBE_LABELS, label)
         if items:
-            put(metric, "".join(f'{metric.name}{{{labels},{label}="{escape_label(key)}"}} {floatToGoString(value)}\n'
+            put(metric, "".join(f"{metric.name}{{{label_text(names, (*spec.labels, key))}}} {floatToGoString(value)}\n"
                                 for key, value in items))
 
     one(c.PROBE_INTERVAL, spec.interval)
@@ -194,8 +196,8 @@ class Exposition:
                 for key, at in sorted(store.deprecations().items())).encode()
         budget = _drain(feed.checks, budget, self._checks, store.status, lambda status, _: render_check(status))
         budget = _drain(feed.histograms, budget, self._durations, store.request_duration,
-                        lambda h, k: [histogram_lines(c.REQUEST_DURATION.name,
-                                                      label_text(c.REQUEST_DURATION.labels, k), h).encode()])
+                        lambda h, k: [histogram_lines(c.REQUEST_DURATION.name, c.REQUEST_DURATION.labels, k,
+                                                      h).encode()])
         budget = _drain(feed.credentials, budget, self._credentials, store.credential_expiry,
                         lambda at, k: [_line(c.CREDENTIAL_EXPIRY, (*k[:3], k[3].value), at)])
         budget = _drain(feed.certificates, budget, self._certificates, store.certificate,
@@ -246,7 +248,7 @@ class Exposition:
                 at = store.reload_state()[1]
                 yield _line(c.CONFIG_RELOAD_TS, (), at) if at is not None else b""
             elif spec is c.PROBE_LATENESS:
-                yield histogram_lines(spec.name, "", store.lateness()).encode()
+                yield histogram_lines(spec.name, (), (), store.lateness()).encode()
 
 
 def _line(spec: c.MetricSpec, values: Sequence[str], value: float) -> bytes:

@@ -116,8 +116,8 @@ def test_same_samples_after_a_reload_and_a_removed_check(busy_store: Store) -> N
     busy_store.record(keep[1], record(ProbeOutcome.failed(Reason.AUTH, "expired", code="x"), 2001), None)
     text = assert_same(busy_store, exposition)
     assert 'check="orders"' not in text and 'account="we' not in text and "api.example.com" not in text
-    assert 'marketplace_probe_interval_seconds{marketplace="amazon_sp",site="US",account="us-main",' \
-           'check="participations"} 30.0' in text
+    assert 'marketplace_probe_interval_seconds{account="us-main",check="participations",' \
+           'marketplace="amazon_sp",site="US"} 30.0' in text
     busy_store.reconcile(())
     assert "account=" not in assert_same(busy_store, exposition)
 
