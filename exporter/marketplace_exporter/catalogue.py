@@ -375,4 +375,5 @@ def slo_error_ratio_rule(window: str) -> str:
 
 #: histogram buckets (seconds): marketplace APIs answer in 0.1-2 s; >10 s means trouble
 REQUEST_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-LATENESS_BUCKETS: tuple[float, ...] = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0)
+#: lateness: a healthy engine starts probes within milliseconds (bench/scale.py reads p50/p99 from these)
+LATENESS_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0)

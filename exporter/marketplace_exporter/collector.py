@@ -39,7 +39,7 @@ def _family(spec: c.MetricSpec) -> Any:
 def skip_series_exists(status: CheckStatus) -> bool:
     """``probe_skipped_total`` exists for checks a quota budget can skip, and once one was skipped."""
     spec = status.spec
-    return spec.operation.limits(spec.sandbox) is not None or any(status.skipped.values())
+    return spec.operation.limits(spec.sandbox) is not None or bool(status.skipped)
 
 
 class StoreCollector(Collector):
@@ -78,12 +78,12 @@ def _add_check(fams: dict[str, Any], status: CheckStatus) -> None:
     labels = list(status.spec.labels)
     fams[c.PROBE_INTERVAL.name].add_metric(labels, status.spec.interval)
     fams[c.PROBES.name].add_metric(labels, status.probes)
-    for reason, count in status.failures.items():
-        if count or reason in c.PRECREATED_REASONS:
-            fams[c.PROBE_FAILURES.name].add_metric([*labels, reason.value], count)
+    for reason in c.Reason:
+        if status.failures[reason] or reason in c.PRECREATED_REASONS:
+            fams[c.PROBE_FAILURES.name].add_metric([*labels, reason.value], status.failures[reason])
     if skip_series_exists(status):
-        for skip, count in status.skipped.items():
-            fams[c.PROBE_SKIPPED.name].add_metric([*labels, skip.value], count)
+        for skip in c.SkipReason:
+            fams[c.PROBE_SKIPPED.name].add_metric([*labels, skip.value], status.skipped[skip])
     for step in c.Step:
         count = status.requests.get(step, 0)
         if count or step in c.PRECREATED_STEPS:

@@ -21,6 +21,7 @@ OpenMetrics first). Only the headers differ (OpenMetrics names a counter family 
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Generic, TypeVar, cast
 
@@ -70,45 +71,73 @@ def header(spec: c.MetricSpec, openmetrics: bool) -> bytes:
     return f"# HELP {spec.name} {doc}\n# TYPE {spec.name} {spec.kind}\n".encode()
 
 
+def count_text(value: float) -> str:
+    """Go's formatting of a count: ``7.0``; the generic path only for large or fractional values."""
+    if type(value) is int and 0 <= value < 1_000_000:
+        return f"{value}.0"
+    return floatToGoString(value)
+
+
 def histogram_lines(name: str, names: Sequence[str], values: Sequence[str], histogram: Histogram) -> str:
     """Cumulative buckets, ``_count`` and ``_sum``."""
-    out = [f'{name}_bucket{{{label_text((*names, "le"), (*values, bound))}}} {floatToGoString(count)}\n'
-           for bound, count in histogram.cumulative()]
     labels = label_text(names, values)
     braces = f"{{{labels}}}" if labels else ""
-    out.append(f"{name}_count{braces} {floatToGoString(histogram.count)}\n")
+    parts = labels.split(",") if labels else []
+    at = bisect.bisect(sorted(names), "le")
+    before = ",".join(parts[:at]) + "," if at else ""
+    after = "," + ",".join(parts[at:]) if at < len(parts) else ""
+    out = [f'{name}_bucket{{{before}le="{bound}"{after}}} {count_text(count)}\n'
+           for bound, count in histogram.cumulative()]
+    out.append(f"{name}_count{braces} {count_text(histogram.count)}\n")
     out.append(f"{name}_sum{braces} {floatToGoString(histogram.total)}\n")
     return "".join(out)
 
 
+#: where each per-check family's extra label sorts among the sorted probe labels
+_SORTED_PROBE_LABELS = tuple(sorted(c.PROBE_LABELS))
+_EXTRA_AT = {label: bisect.bisect(_SORTED_PROBE_LABELS, label)
+             for label in (c.REASON, c.STEP, c.CODE, c.SOURCE, c.VALUE_NAME)}
+_PROBE_ORDER = tuple(c.PROBE_LABELS.index(name) for name in _SORTED_PROBE_LABELS)
+
+
 def render_check(status: CheckStatus) -> list[bytes]:
-    """A check's lines per family of :data:`CHECK_FAMILIES` (b"" where it has none)."""
+    """A check's lines per family of :data:`CHECK_FAMILIES` (b"" where it has none).
+
+    The hot part of a scrape's refresh: label text is escaped once per check and lines are plain
+    f-strings (labels sorted as prometheus_client writes them)."""
     out = [b""] * len(CHECK_FAMILIES)
     spec = status.spec
-    labels = label_text(c.PROBE_LABELS, spec.labels)
-    braces = f"{{{labels}}}"
-
-    def put(metric: c.MetricSpec, text: str) -> None:
-        out[_F[metric.name]] = text.encode()
+    values = spec.labels
+    parts = [f'{name}="{escape_label(values[i])}"' for name, i in zip(_SORTED_PROBE_LABELS, _PROBE_ORDER,
+                                                                       strict=True)]
+    labels = ",".join(parts)
+    fmt = count_text
 
     def one(metric: c.MetricSpec, value: float) -> None:
-        put(metric, f"{metric.name}{braces} {floatToGoString(value)}\n")
+        out[_F[metric.name]] = f"{metric.name}{{{labels}}} {fmt(value)}\n".encode()
 
     def many(metric: c.MetricSpec, label: str, items: Sequence[tuple[str, float]]) -> None:
-        names = (*c.PROBE_LABELS, label)
-        if items:
-            put(metric, "".join(f"{metric.name}{{{label_text(names, (*spec.labels, key))}}} {floatToGoString(value)}\n"
-                                for key, value in items))
+        if not items:
+            return
+        at = _EXTRA_AT[label]
+        before = ",".join(parts[:at]) + "," if at else ""
+        after = "," + ",".join(parts[at:]) if at < len(parts) else ""
+        name = metric.name
+        out[_F[name]] = "".join(f'{name}{{{before}{label}="{escape_label(key)}"{after}}} {fmt(value)}\n'
+                                for key, value in items).encode()
 
     one(c.PROBE_INTERVAL, spec.interval)
     one(c.PROBES, status.probes)
-    many(c.PROBE_FAILURES, c.REASON, [(reason.value, count) for reason, count in status.failures.items()
-                                      if count or reason in c.PRECREATED_REASONS])
+    failures = status.failures
+    many(c.PROBE_FAILURES, c.REASON, [(reason.value, failures[reason]) for reason in c.Reason
+                                      if reason in failures or reason in c.PRECREATED_REASONS])
     if skip_series_exists(status):
-        many(c.PROBE_SKIPPED, c.REASON, [(skip.value, count) for skip, count in status.skipped.items()])
-    many(c.PROBE_REQUESTS, c.STEP, [(step.value, status.requests.get(step, 0)) for step in c.Step
-                                    if status.requests.get(step, 0) or step in c.PRECREATED_STEPS])
-    many(c.API_ERRORS, c.CODE, sorted(status.api_errors.items()))
+        many(c.PROBE_SKIPPED, c.REASON, [(skip.value, status.skipped[skip]) for skip in c.SkipReason])
+    requests = status.requests
+    many(c.PROBE_REQUESTS, c.STEP, [(step.value, requests[step]) for step in c.Step
+                                    if step in requests or step in c.PRECREATED_STEPS])
+    if status.api_errors:
+        many(c.API_ERRORS, c.CODE, sorted(status.api_errors.items()))
     ratios: list[tuple[str, float]] = []
     observed = status.observed_rate_limit
     if observed is not None:
@@ -121,7 +150,8 @@ def render_check(status: CheckStatus) -> list[bytes]:
     if status.modelled_ratio is not None:
         ratios.append((c.RateLimitSource.MODELLED.value, status.modelled_ratio))
     many(c.RATE_LIMIT_REMAINING, c.SOURCE, ratios)
-    many(c.PROBE_VALUE, c.VALUE_NAME, sorted(status.values.items()))
+    if status.values:
+        many(c.PROBE_VALUE, c.VALUE_NAME, sorted(status.values.items()))
     if status.last_success_at is not None:
         one(c.PROBE_LAST_SUCCESS, status.last_success_at)
     last = status.last
@@ -173,6 +203,8 @@ class Exposition:
         self._credentials: _Table[tuple[str, str, str, c.Credential]] = _Table(1)
         self._certificates: _Table[str] = _Table(1)
         self._deprecations = b""
+        for check_id in store.check_ids():  # slots in config order: a readable /metrics
+            self._checks.put(check_id, [b""] * len(CHECK_FAMILIES))
 
     # --- keeping it current ----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import bisect
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from marketplace_exporter.catalogue import (
     LATENESS_BUCKETS,
@@ -90,6 +91,8 @@ HISTORY_SPAN = 45 * 60.0
 #: ... within these bounds: a result costs 9 bytes (history.py), so a check holds 1-6 KB
 HISTORY_MIN, HISTORY_MAX = 120, 600
 
+K = TypeVar("K")
+
 #: (marketplace, site, check): the request-duration histogram has no account label
 HistogramKey = tuple[str, str, str]
 
@@ -109,7 +112,7 @@ class CheckStatus:
     probes: int
     consecutive_failures: int
     consecutive_throttles: int
-    #: every reason, zeros included (which of them are exported: series.py)
+    #: counts by reason; a reason never seen reads 0 (which series exist: catalogue.PRECREATED_*)
     failures: Mapping[Reason, int]
     skipped: Mapping[SkipReason, int]
     requests: Mapping[Step, int]
@@ -129,6 +132,13 @@ def _health(last: ProbeRecord | None) -> Health:
     if last is None:
         return Health.PENDING
     return Health.OK if last.outcome.success else Health.FAILING
+
+
+class Counts(dict[K, int]):
+    """Counts that read 0 for a key never counted (iteration shows counted keys only)."""
+
+    def __missing__(self, key: K) -> int:
+        return 0
 
 
 class _Check:
@@ -158,17 +168,11 @@ class _Check:
         self.last_skip_at: float | None = None
 
     def status(self) -> CheckStatus:
-        failures = dict.fromkeys(Reason, 0)
-        if self.failures:
-            failures.update(self.failures)
-        skipped = dict.fromkeys(SkipReason, 0)
-        if self.skipped:
-            skipped.update(self.skipped)
         return CheckStatus(
             self.spec, self.last, self.last_success_at, self.probes, self.consecutive_failures,
-            self.consecutive_throttles, failures, skipped, dict(self.requests), dict(self.api_errors or {}),
-            self.observed_rate_limit, self.modelled_ratio, dict(self.values or {}), self.next_run_at,
-            self.last_skip_at)
+            self.consecutive_throttles, Counts(self.failures or ()), Counts(self.skipped or ()),
+            Counts(self.requests), Counts(self.api_errors or ()), self.observed_rate_limit, self.modelled_ratio,
+            dict(self.values or ()), self.next_run_at, self.last_skip_at)
 
 
 class ChangeFeed:
