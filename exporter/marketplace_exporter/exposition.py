@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Generic, TypeVar, cast
 
@@ -37,8 +38,10 @@ K = TypeVar("K", bound=Hashable)
 #: prometheus_client's value formatting (Go's: ``1.0``, ``1.7e+09``, ``+Inf``), typed
 floatToGoString = cast(Callable[[float], str], utils.floatToGoString)  # noqa: N816 (its upstream name)
 
-#: objects re-rendered per loop turn during a refresh (~5-10 ms of work at most)
-REFRESH_BATCH = 400
+#: a refresh renders for at most this long per loop turn, then lets probes run
+REFRESH_SLICE_SECONDS = 0.004
+#: objects rendered between two looks at the clock
+_SLICE = 16
 #: slots joined into one piece of output (bounds the size of any single bytes object)
 JOIN_SLOTS = 4096
 #: pieces are gathered to about this size before they are written (and compressed)
@@ -209,17 +212,29 @@ class Exposition:
     # --- keeping it current ----------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Re-render everything that changed, yielding to the loop between batches."""
-        while self._step(REFRESH_BATCH):
+        """Re-render what changed before this call, yielding to the loop every few milliseconds
+        (what changes meanwhile waits for the next scrape, so a busy loop cannot starve it)."""
+        feed = self._feed
+        budget = len(feed.checks) + len(feed.histograms) + len(feed.credentials) + len(feed.certificates) + 1
+        while budget > 0:
+            deadline = time.perf_counter() + REFRESH_SLICE_SECONDS
+            while budget > 0 and time.perf_counter() < deadline:
+                budget -= _SLICE - self._step(_SLICE)
+                if not self._pending():
+                    return
             await asyncio.sleep(0)
 
     def refresh_now(self) -> None:
         """The same in one go (a one-check store, tests)."""
-        while self._step(1 << 30):
-            pass
+        while self._pending():
+            self._step(1 << 30)
 
-    def _step(self, budget: int) -> bool:
-        """Render up to ``budget`` changed objects; True while more are waiting."""
+    def _pending(self) -> bool:
+        feed = self._feed
+        return bool(feed.checks or feed.histograms or feed.credentials or feed.certificates or feed.deprecations)
+
+    def _step(self, budget: int) -> int:
+        """Render up to ``budget`` changed objects; return the budget left."""
         feed, store = self._feed, self._store
         if feed.deprecations:
             feed.deprecations = False
@@ -232,9 +247,8 @@ class Exposition:
                                                       h).encode()])
         budget = _drain(feed.credentials, budget, self._credentials, store.credential_expiry,
                         lambda at, k: [_line(c.CREDENTIAL_EXPIRY, (*k[:3], k[3].value), at)])
-        budget = _drain(feed.certificates, budget, self._certificates, store.certificate,
-                        lambda at, k: [_line(c.TLS_CERT_EXPIRY, (k,), at)])
-        return budget <= 0
+        return _drain(feed.certificates, budget, self._certificates, store.certificate,
+                      lambda at, k: [_line(c.TLS_CERT_EXPIRY, (k,), at)])
 
     # --- a scrape ----------------------------------------------------------------------------
 
