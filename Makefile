@@ -64,8 +64,9 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, bridge throughput, fault-to-chat latency
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, 1k-50k checks at scale, traffic hook overhead, bridge throughput, fault-to-chat latency
 	$(VENV)/bin/python bench/probe_cost.py
+	$(VENV)/bin/python bench/scale.py
 	$(VENV)/bin/python bench/traffic_overhead.py
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/alert_latency.py

@@ -17,10 +17,9 @@ Three things are kept up to date as results land, so that readers never walk eve
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from marketplace_exporter.catalogue import (
@@ -33,38 +32,10 @@ from marketplace_exporter.catalogue import (
     Step,
 )
 from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.histogram import Histogram
 from marketplace_exporter.history import RecentResult, ResultRing
 from marketplace_exporter.model import ProbeOutcome, RateLimitObservation
 from marketplace_exporter.store_index import AccountKey, CredentialKey, Health, StatusIndex
-
-
-@dataclass(slots=True)
-class Histogram:
-    """Cumulative-at-export histogram: per-bucket counts, sum and count."""
-
-    bounds: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.counts:
-            self.counts = [0] * (len(self.bounds) + 1)
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        out, running = [], 0
-        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
-            running += count
-            out.append(("+Inf" if bound == math.inf else f"{bound:g}", running))
-        return out
-
-    def copy(self) -> Histogram:
-        return Histogram(self.bounds, list(self.counts), self.total, self.count)
 
 
 @dataclass(frozen=True, slots=True)
