@@ -173,6 +173,7 @@ class Store:
         self._reload_at: float | None = None
         self._feeds: list[ChangeFeed] = []
         self._index = StatusIndex()
+        self._keep_durations = True
 
     # --- writes: the engine (and mark_reload: the server) ----------------------------------
 
@@ -210,6 +211,14 @@ class Store:
             feed.histograms.update(gone_durations)
             feed.credentials.update(gone_credentials)
             feed.certificates.update(gone_hosts)
+
+    def keep_request_durations(self, keep: bool) -> None:
+        """Whether probes feed the request-duration histogram (config can drop it to save series)."""
+        self._keep_durations = keep
+        if not keep and self._durations:
+            for feed in self._feeds:
+                feed.histograms.update(self._durations)
+            self._durations.clear()
 
     def set_deprecations(self, deprecations: Mapping[tuple[str, str], float]) -> None:
         if deprecations != self._deprecations:
@@ -263,7 +272,7 @@ class Store:
                 self._certificates[host] = (not_after, check_id)
                 for feed in feeds:
                     feed.certificates.add(host)
-        if record.call_duration is not None:
+        if record.call_duration is not None and self._keep_durations:
             key = (spec.marketplace, spec.site, spec.name)
             histogram = self._durations.get(key)
             if histogram is None:

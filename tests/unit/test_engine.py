@@ -101,6 +101,7 @@ class _Config:
         self.concurrency_per_host = 4
         self.path = "test"
         self.deprecations: dict[tuple[str, str], float] = {}
+        self.request_duration_histogram = True
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}

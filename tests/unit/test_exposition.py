@@ -176,3 +176,14 @@ def test_a_feature_cannot_take_a_probe_family_name(busy_store: Store) -> None:
     registry = scrape.feature_registry(busy_store)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         Counter("marketplace_probes", "clash", registry=registry)
+
+
+def test_the_request_duration_histogram_can_be_dropped(busy_store: Store) -> None:
+    exposition = Exposition(busy_store)
+    assert "marketplace_request_duration_seconds_bucket{" in assert_same(busy_store, exposition)
+    busy_store.keep_request_durations(False)
+    check = spec("us-main", "orders")
+    busy_store.record(check, record(ProbeOutcome.ok(200), 4000), None)
+    text = assert_same(busy_store, exposition)
+    assert "marketplace_request_duration_seconds_bucket{" not in text
+    assert "# TYPE marketplace_request_duration_seconds histogram" in text  # the family stays declared

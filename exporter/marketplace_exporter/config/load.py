@@ -95,6 +95,8 @@ class LoadedConfig:
     traffic: TrafficConfig = field(default_factory=TrafficConfig)
     #: the ``deploys:`` section (deploy API auth, freeze windows, Grafana annotations)
     deploys: DeploysConfig = field(default_factory=DeploysConfig)
+    #: export marketplace_request_duration_seconds (``defaults.request_duration_histogram``)
+    request_duration_histogram: bool = True
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}
@@ -128,6 +130,7 @@ def load_config(path: str | Path, *, text: str | None = None) -> LoadedConfig:
                                     for _, d in deprecations)),
         traffic=TrafficConfig.model_validate(raw.get("traffic") or {}),
         deploys=DeploysConfig.model_validate(raw.get("deploys") or {}),
+        request_duration_histogram=defaults.request_duration_histogram,
     )
 
 

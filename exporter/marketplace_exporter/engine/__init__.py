@@ -80,6 +80,7 @@ class Engine:
                       for old, new in zip(running, config.checks, strict=True))
         self.store.reconcile(specs)
         self.store.set_deprecations(config.deprecations)
+        self.store.keep_request_durations(config.request_duration_histogram)
         self._scheduler.set_checks(specs, self._first_delay)
         self._scheduler.set_concurrency(config.concurrency)
         self.config = config
