@@ -120,17 +120,19 @@ class Engine:
 
     async def _probe(self, spec: CheckSpec, *, debug: bool, lateness: float | None) -> ProbeRecord | QuotaWait:
         assert self._runner is not None
-        key: BudgetKey = (spec.marketplace, spec.account, spec.operation.name, spec.sandbox)
         limits = spec.operation.limits(spec.sandbox)
-        now = self._clock()
-        wait = self._budgets.try_acquire(key, limits, spec.quota_budget, now)
-        if wait is not None:
-            self.store.record_skip(spec, SkipReason.QUOTA_BUDGET, now)
-            return QuotaWait(wait)
         modelled: list[float | None] = [None]
+        spent: Callable[[], None] | None = None
+        if limits is not None:  # a documented limit: budget before sending, model the spend after
+            key: BudgetKey = (spec.marketplace, spec.account, spec.operation.name, spec.sandbox)
+            now = self._clock()
+            wait = self._budgets.try_acquire(key, limits, spec.quota_budget, now)
+            if wait is not None:
+                self.store.record_skip(spec, SkipReason.QUOTA_BUDGET, now)
+                return QuotaWait(wait)
 
-        def spent() -> None:
-            modelled[0] = self._budgets.spend(key, limits, self._clock())
+            def spent() -> None:
+                modelled[0] = self._budgets.spend(key, limits, self._clock())
 
         if lateness is not None:
             self.store.observe_lateness(lateness)
