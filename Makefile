@@ -23,6 +23,7 @@ DEPS := prometheus:prometheus \
         prometheus-blackbox-exporter:prometheus-blackbox-exporter \
         chromium:chromium \
         wrk:wrk \
+        curl:curl \
         openssl:openssl
 
 .PHONY: help venv deps test demo bench check-config clean distclean
