@@ -2,10 +2,10 @@
 
 Order: failing checks first, then checks whose account has a credential about to expire (soonest
 first), then pending, then ok; by id within each. The store keeps ids sorted per (marketplace,
-site, health) as results land (store_index.py), so a request merges ready-sorted lists and reads
-only the checks of its page. Walking the ids to count matches still visits every id of the
-selection; it yields to the event loop every :data:`YIELD_EVERY` ids so that a page over 50,000
-checks never holds up probes.
+site, health) as results land (store_index.py), so a request merges ready-sorted lists, stops at
+the end of its page (the count is the lists' lengths) and reads only the checks of its page. A text
+search (``q``) has to visit every id of the selection to count matches; it yields to the event
+loop every :data:`YIELD_EVERY` ids so that a page over 50,000 checks never holds up probes.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ async def query(store: Store, flt: CheckFilter, now: float) -> CheckPage:
                     (cid for cid in merged(Health.PENDING) if cid not in expiring),
                     (cid for cid in merged(Health.OK) if cid not in expiring)]
     needle = flt.q.casefold() if flt.q else None
-    first = (flt.page - 1) * flt.per_page
+    first, last = (flt.page - 1) * flt.per_page, flt.page * flt.per_page
     shown: list[str] = []
     total = seen = 0
     for section in sections:
@@ -138,8 +138,17 @@ async def query(store: Store, flt: CheckFilter, now: float) -> CheckPage:
             if needle is not None and needle not in cid.casefold():
                 continue
             total += 1
-            if first < total <= first + flt.per_page:
+            if total > first:
                 shown.append(cid)
+            if total >= last and needle is None:
+                break  # without a text search the count is the lists' lengths: stop at the page
+        else:
+            continue
+        break
+    if needle is None:
+        healths = list(Health) if flt.state is None else [] if flt.state == EXPIRING else [Health(flt.state)]
+        total = len(wanted) if flt.state == EXPIRING else sum(
+            len(ids) for health in healths for ids in index.groups(health, flt.marketplace, flt.site))
     checks = tuple(ShownCheck(status, expiring.get(cid)) for cid in shown
                    if (status := store.status(cid)) is not None)
     return CheckPage(flt, total, checks, _summary(store, expiring), store.reload_state()[0])
