@@ -43,9 +43,9 @@ REFRESH_SLICE_SECONDS = 0.004
 #: objects rendered between two looks at the clock
 _SLICE = 16
 #: slots joined into one piece of output (bounds the size of any single bytes object)
-JOIN_SLOTS = 4096
-#: pieces are gathered to about this size before they are written (and compressed)
-CHUNK_BYTES = 1 << 20
+JOIN_SLOTS = 512
+#: pieces are gathered to about this size before they are written (and compressed): ~1 ms of joining
+CHUNK_BYTES = 256 * 1024
 
 CHECK_FAMILIES: tuple[c.MetricSpec, ...] = (
     c.PROBE_SUCCESS, c.PROBE_DURATION, c.PROBE_HTTP_STATUS, c.PROBE_LAST_RUN, c.PROBE_LAST_SUCCESS,

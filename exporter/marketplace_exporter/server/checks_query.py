@@ -21,7 +21,7 @@ from marketplace_exporter.store_index import EXPIRY_HORIZON, CredentialKey, Heal
 EXPIRING = "expiring"
 STATES: tuple[str, ...] = (Health.FAILING.value, EXPIRING, Health.PENDING.value, Health.OK.value)
 PER_PAGE, MAX_PER_PAGE = 100, 1000
-YIELD_EVERY = 5000
+YIELD_EVERY = 2000
 MAX_QUERY = 200
 
 
