@@ -154,6 +154,7 @@ async def client(busy_store: Store, aiohttp_client: object) -> TestClient:  # ty
 async def test_metrics_endpoint_negotiates_format_and_gzip(client: TestClient, busy_store: Store) -> None:  # type: ignore[type-arg]
     plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
     assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert plain.headers["Server"].startswith("marketplace-exporter/")
     text = await plain.text()
     assert "marketplace_feature_things_total 3.0" in text  # the features' collectors come after ours
     type_lines = [line for line in text.splitlines() if line.startswith("# TYPE ")]

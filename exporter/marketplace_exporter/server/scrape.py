@@ -27,6 +27,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 from prometheus_client.registry import Collector
 
+from marketplace_exporter import __version__
 from marketplace_exporter.collector import StoreCollector
 from marketplace_exporter.exposition import Exposition
 from marketplace_exporter.store import Store
@@ -88,6 +89,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         hdrs.VARY: hdrs.ACCEPT_ENCODING + ", " + hdrs.ACCEPT})
     if gzip:
         response.headers[hdrs.CONTENT_ENCODING] = "gzip"
+    # app.py's middleware sets Server after the handler returns: too late for a streamed response
+    response.headers[hdrs.SERVER] = f"marketplace-exporter/{__version__}"
     await response.prepare(request)
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS) if gzip else None
 
