@@ -177,3 +177,21 @@ def test_debug_trace_redacts_tokens_in_a_response_before_any_adapter_saw_them() 
     text = "\n".join(trace.lines)
     assert "never-seen" not in text
     assert "expires_in" in text and "client_id=c" in text
+
+
+async def test_status_query_pages_and_counts_with_and_without_a_text_search() -> None:
+    store = Store()
+    checks = [spec(account=f"acct-{i:03d}") for i in range(250)]
+    store.reconcile(checks)
+    for i, check in enumerate(checks):
+        outcome = ProbeOutcome.failed(Reason.TIMEOUT, "slow") if i % 10 == 0 else ProbeOutcome.ok(200)
+        store.record(check, record(outcome), None)
+    page = await query(store, CheckFilter.parse({}), 1000.0)
+    assert page.total == 250 and page.pages == 3 and len(page.checks) == 100
+    assert [c.status.spec.account for c in page.checks[:25]] == [f"acct-{i:03d}" for i in range(0, 250, 10)]
+    third = await query(store, CheckFilter.parse({"page": "3"}), 1000.0)
+    assert len(third.checks) == 50 and third.checks[-1].status.spec.account == "acct-249"
+    searched = await query(store, CheckFilter.parse({"q": "ACCT-1", "per_page": "40"}), 1000.0)
+    assert searched.total == 100 and len(searched.checks) == 40  # acct-100..199, one page of them
+    failing = await query(store, CheckFilter.parse({"state": "failing", "q": "acct-1"}), 1000.0)
+    assert failing.total == 10 and {c.status.health.value for c in failing.checks} == {"failing"}

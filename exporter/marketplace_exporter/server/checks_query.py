@@ -138,7 +138,7 @@ async def query(store: Store, flt: CheckFilter, now: float) -> CheckPage:
             if needle is not None and needle not in cid.casefold():
                 continue
             total += 1
-            if total > first:
+            if first < total <= last:
                 shown.append(cid)
             if total >= last and needle is None:
                 break  # without a text search the count is the lists' lengths: stop at the page
