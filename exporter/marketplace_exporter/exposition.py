@@ -7,8 +7,8 @@ lands, N/interval times a second, far less often than scrapes × N. So:
 * every object with series (a check, a request-duration histogram, a credential, a certificate)
   owns a *slot*; per family, ``fragments[family][slot]`` is that object's lines, already text;
 * the store's change feed says which objects changed; :meth:`Exposition.refresh` re-renders just
-  those, in batches that yield to the loop, when a scrape comes (a check probed four times between
-  two scrapes is rendered once, and a probe pays only a set insert);
+  those when a scrape comes, in slices of at most 4 ms with the loop free in between (a check
+  probed four times between two scrapes is rendered once, and a probe pays only a set insert);
 * a scrape writes, per family, one HELP/TYPE header and the family's fragments joined in slot
   order: each family's lines together, one header per family, as the text format requires.
 
