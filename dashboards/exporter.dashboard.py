@@ -65,11 +65,17 @@ throughput = timeseries(
 reloads = timeseries(
     "Config reloads",
     [(f"changes({cat.CONFIG_RELOAD_TS.name}{{{JOB}}}[$__interval])", "successful reloads"),
-     (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)")],
+     (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)"),
+     (f"sum(increase({cat.ACCOUNTS_FILE_ERRORS.name}{{{JOB}}}[$__interval]))", "accounts file versions refused")],
     bars=True)
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
-    description="Which exporter version each target runs.")
+    description="Which build each target runs: version, git revision and branch, Python version.")
+tags = table(
+    "Check tags (alert routing)", f"{cat.PROBE_TAG_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto",
+    hidden=("Time", "__name__", "Value", "job", "instance"),
+    description="checks[].tags as the alert rules see them: an account with a check tagged critical gets "
+                "critical account-level alerts, every other account warnings.")
 
 queue = timeseries(
     "Bridge queue depth", [(f"sum {_BRIDGE_KEYS} ({cat.BRIDGE_QUEUE_DEPTH.name})", "{{receiver}} {{channel}}")],
@@ -93,9 +99,17 @@ traffic = timeseries(
     [(f"sum {by(cat.SERVICE, cat.RESULT)} (increase({cat.TRAFFIC_RECORDS.name}[$__interval])) > 0",
       "{{service}} {{result}}"),
      (f"sum {by(cat.SERVICE)} (increase({cat.TRAFFIC_SERIES_CAPPED.name}[$__interval])) > 0",
-      "{{service}} folded into other (series cap)")],
+      "{{service}} folded into other (series cap)"),
+     (f"sum {by(cat.RESULT, cat.REASON)} (increase({cat.OTLP_SPANS.name}[$__interval])) > 0",
+      "OTLP spans {{result}} {{reason}}")],
     bars=True, description="Production-traffic records the sellers' systems reported: accepted, rejected (bad "
-                           "record), dropped (client queue full).")
+                           "record), dropped (client queue full); and OTLP spans received at /v1/traces: "
+                           "accepted, ignored (not a marketplace client call), rejected (with the reason).")
+broken_files = stat(
+    "Broken accounts files", f"sum({cat.ACCOUNTS_FILES.name}{{{JOB}, state=\"broken\"}}) or vector(0)", COUNT_BAD,
+    description="Per-seller accounts files that cannot be used now (each keeps its last good version); the "
+                "status page names them. New bad versions: "
+                f"{cat.ACCOUNTS_FILE_ERRORS.name}.")
 failing_deliveries = stat(
     "Bridge delivery failures (time range)",
     f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD)
@@ -103,10 +117,10 @@ failing_deliveries = stat(
 dashboard = make_dashboard(
     "Marketplace exporter / Exporter",
     layout([
-        (5, [up, reload_ok, since_reload, late_share, failing_deliveries]),
+        (5, [up, reload_ok, since_reload, broken_files, late_share, failing_deliveries]),
         (8, [lateness, scrape]),
         (8, [throughput, reloads]),
-        (6, [build]),
+        (6, [build, tags]),
         (8, [queue, deliveries]),
         (8, [delivery_latency, traffic]),
     ]),

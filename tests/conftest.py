@@ -234,3 +234,16 @@ def demo_exporter(request: pytest.FixtureRequest,
                 handle.close()
         assert code == 0, (f"the demo exporter exited with {code} on SIGTERM; stderr ends with:\n"
                            f"{exporter.log_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """One throwaway PostgreSQL 15 cluster for the whole session (tests/pg_cluster.py); each test
+    takes a fresh database from it with ``postgres.create_database()``."""
+    from pg_cluster import PostgresCluster
+
+    cluster = PostgresCluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

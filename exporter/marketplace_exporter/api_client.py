@@ -34,11 +34,13 @@ class ExporterUnreachable(Exception):
 class ExporterRefused(Exception):
     """The exporter answered with a non-2xx status."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: str | None = None) -> None:
         # status 0: the client itself refused to send (a token no header can carry)
         super().__init__(f"exporter refused the request (HTTP {status}): {message}" if status
                          else f"request not sent: {message}")
         self.status = status
+        #: the answer's Retry-After: the exporter says the refusal is temporary (its database is down)
+        self.retry_after = retry_after
 
 
 class ExporterClient:
@@ -83,7 +85,8 @@ class ExporterClient:
             raise ExporterUnreachable(f"cannot reach the exporter at {self.url}: {type(exc).__name__}: "
                                       f"{exc} (is it running? is --exporter.url right?)") from None
         if not response.is_success:
-            raise ExporterRefused(response.status_code, _error_text(response))
+            raise ExporterRefused(response.status_code, _error_text(response),
+                                  retry_after=response.headers.get("Retry-After"))
         if not response.content:
             return None
         try:

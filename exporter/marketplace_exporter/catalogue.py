@@ -47,6 +47,9 @@ SOURCE = "source"
 STEP = "step"
 VALUE_NAME = "name"
 VERSION = "version"
+REVISION = "revision"
+BRANCH = "branch"
+PYTHON_VERSION = "pythonversion"
 HOST = "host"
 API = "api"
 
@@ -207,8 +210,9 @@ API_DEPRECATION = MetricSpec(
     "Unix time a marketplace API you depend on is removed (shipped calendar plus config entries).",
     (MARKETPLACE, API))
 BUILD_INFO = MetricSpec(
-    "marketplace_exporter_build_info", "gauge", "Always 1; the version label says which build runs.",
-    (VERSION,))
+    "marketplace_exporter_build_info", "gauge",
+    "Always 1; version, revision (git commit), branch and pythonversion say which build runs, as in "
+    "prometheus_build_info.", (VERSION, REVISION, BRANCH, PYTHON_VERSION))
 CONFIG_RELOAD_OK = MetricSpec(
     "marketplace_exporter_config_last_reload_successful", "gauge",
     "1 if the last configuration (re)load succeeded; on 0 the previous good config keeps running.",
@@ -236,6 +240,18 @@ PROBE_METRICS: tuple[MetricSpec, ...] = (
     CREDENTIAL_EXPIRY, TLS_CERT_EXPIRY, API_DEPRECATION, PROBE_VALUE,
     BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS,
 )
+
+# --- per-seller accounts files (exporter, ``accounts_files:``; server/accounts_watch.py) ---------
+FILE_STATE = "state"
+ACCOUNTS_FILES = MetricSpec(
+    "marketplace_exporter_accounts_files", "gauge",
+    "Accounts files by state: ok, or broken (the file's last good version, if any, stays in use; "
+    "the status page and the log name the file and the error).", (FILE_STATE,))
+ACCOUNTS_FILE_ERRORS = MetricSpec(
+    "marketplace_exporter_accounts_file_errors_total", "counter",
+    "New versions of accounts files that could not be used (unreadable, invalid, unavailable secret).", ())
+
+ACCOUNTS_FILES_METRICS: tuple[MetricSpec, ...] = (ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS)
 
 # --- deploy markers, audit trail, verification gate, freeze windows (exporter, /api/v1/deploys) ----
 SERVICE = "service"
@@ -337,6 +353,14 @@ TRAFFIC_METRICS: tuple[MetricSpec, ...] = (
     CLIENT_REQUESTS, CLIENT_ERRORS, CLIENT_REQUEST_DURATION, CLIENT_RATE_LIMIT_REMAINING,
     CLIENT_RATE_LIMIT_REMAINING_REQUESTS, TRAFFIC_RECORDS, TRAFFIC_SERIES_CAPPED,
 )
+#: the OTLP receiver's own accounting (traffic/otlp_api.py); its accepted spans are traffic records
+OTLP_SPANS = MetricSpec(
+    "marketplace_traffic_spans_total", "counter",
+    "OTLP spans received at /v1/traces by result: accepted (counted as a traffic record), ignored "
+    "(not an HTTP client span to a marketplace host), rejected (a marketplace span the exporter "
+    "could not use), with the reason.",
+    (RESULT, REASON))
+OTLP_METRICS: tuple[MetricSpec, ...] = (OTLP_SPANS,)
 
 # --- the alert bridge (its own process on :9762) ---------------------------------------------------
 RECEIVER = "receiver"
@@ -360,16 +384,29 @@ BRIDGE_METRICS: tuple[MetricSpec, ...] = (
     BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION,
 )
 
-#: every metric this project emits (exporter and bridge), in exposition order
-ALL: tuple[MetricSpec, ...] = PROBE_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS + BRIDGE_METRICS
+# --- what alert routing needs to know about a check (exporter; marketplace_exporter.check_tags) ---
+TAG = "tag"
 
-# --- Prometheus recording rules (alert-rules/generate.py writes them; dashboards read them) -------
+PROBE_TAG_INFO = MetricSpec(
+    "marketplace_probe_tag_info", "gauge",
+    "Always 1, one series per tag of a configured check (checks[].tags); alert rules join on it "
+    "(e.g. an account with a check tagged 'critical' gets critical account-level alerts).",
+    PROBE_LABELS + (TAG,))
+
+ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
+
+#: every metric this project emits (exporter and bridge), in exposition order
+ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + ALERTING_METRICS + DEPLOY_METRICS
+                               + TRAFFIC_METRICS + OTLP_METRICS + BRIDGE_METRICS)
+
+# --- Prometheus recording rules (marketplace_exporter.mixin writes them; dashboards read them) ----
 #: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)
 SLO_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 
 def slo_error_ratio_rule(window: str) -> str:
-    """Recording rule: the share of failed probes per marketplace over ``window``."""
+    """Recording rule: the share of probes failing for platform-side reasons per marketplace over
+    ``window`` (credential and other account-side failures are left out of both sides)."""
     return f"marketplace:probe_error_ratio:rate{window}"
 
 

@@ -16,17 +16,19 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
 from importlib import import_module, resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marketplace_exporter import __version__
-from marketplace_exporter.secrets import RedactingFilter
+from marketplace_exporter.serving import listen_address, setup_logging, until_stopped
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from marketplace_exporter.server import ConfigSource
 
 # The config loader (every adapter, pydantic) and the server (aiohttp, prometheus_client) are imported
@@ -41,19 +43,22 @@ COMMAND_MODULES: tuple[str, ...] = (
     "marketplace_exporter.deploys.verify_cli",
     "marketplace_exporter.deploys.cli",
     "marketplace_exporter.bridge.cli",
+    "marketplace_exporter.assets",
+    "marketplace_exporter.mixin.cli",
 )
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"
 
 #: what `marketplace-exporter --help` says first (the module docstring's first line is cut mid-sentence)
 DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, eBay, Shopee, Lazada, Walmart, "
-               "TikTok Shop, AliExpress, Mercado Libre), with deploy markers, the post-deploy gate and the "
-               "Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes each command.")
+               "TikTok Shop, AliExpress, Mercado Libre, Wish, Temu, Ozon), with deploy markers, the post-deploy "
+               "gate and the Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes "
+               "each command.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         return int(args.handler(args))
     except BrokenPipeError:
@@ -79,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--storage.path", dest="storage_path", default="data",
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
+    _storage_url_option(run)
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
@@ -89,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--storage.path", dest="storage_path", default=None,
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
+    _storage_url_option(demo)
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
@@ -107,27 +114,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # httpx logs every request at INFO ("HTTP Request: POST ..."): noise in a pipeline's log for the
-    # client commands (deploy mark, deploys list); --log.level debug still shows it
-    if root.level > logging.DEBUG:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise SystemExit(f"invalid listen address {address!r}: expected HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def _config_schema(args: argparse.Namespace) -> int:
     from marketplace_exporter.config import json_schema
 
@@ -136,26 +122,37 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Validate the file and every accounts file it names (all errors at once)."""
     from marketplace_exporter.config import ConfigError, load_config
+    from marketplace_exporter.config.accounts_files import AccountsFiles
 
+    files = AccountsFiles(quiet=True)
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, accounts=files, strict_accounts=True)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     print(f"{args.file}: valid, {len(config.checks)} checks")
+    if config.accounts_files.patterns:
+        print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
     for check in config.checks:
         print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
     return 0
+
+
+def _storage_url_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage.url", dest="storage_url", default=None,
+                        help="the deploy audit log instead of --storage.path: sqlite:///FILE, or "
+                             "postgresql://USER@HOST:5432/DB shared by several replicas (docs/deploys.md)")
 
 
 def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
 
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_path)
+                           storage_path=args.storage_url or args.storage_path)
 
 
 def demo_config_path() -> str:
@@ -163,17 +160,31 @@ def demo_config_path() -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    sim_host, sim_port = _split(args.sim_listen)
-    sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
-    from marketplace_exporter.server import ConfigSource
-
-    source = ConfigSource(demo_config_path(), transform=lambda text: text.replace(DEMO_SIMULATOR, sim_url))
     if args.storage_path is not None:
-        return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=args.storage_path)
+        return _demo_in(args, args.storage_path)
     with tempfile.TemporaryDirectory(prefix="marketplace-exporter-demo-", ignore_cleanup_errors=True) as storage:
         print(f"demo: deploy audit log in the temporary directory {storage} (removed on exit; "
               "--storage.path keeps it)", flush=True)
-        return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=storage)
+        return _demo_in(args, storage)
+
+
+def _demo_in(args: argparse.Namespace, storage: str) -> int:
+    """The simulator (with its ERP stand-in writing the held tokens' files into ``storage``, as a
+    seller's ERP does) and the exporter reading the demo config, pointed at both. The audit log goes
+    to ``--storage.url`` when given, else into ``storage``."""
+    from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.simulator import create_simulator_app
+    from marketplace_exporter.simulator.app import ERP
+
+    sim_host, sim_port = listen_address(args.sim_listen)
+    sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
+    simulator = create_simulator_app(tokens_dir=Path(storage) / "demo-tokens")
+    erp = simulator[ERP]
+    print(f"demo: token files (an ERP's, rotated by it) in {erp.directory}", flush=True)
+    source = ConfigSource(demo_config_path(),
+                          transform=lambda text: erp.use_token_files(text.replace(DEMO_SIMULATOR, sim_url)))
+    return _serve_exporter(source, args.listen, simulator=args.sim_listen,
+                           storage_path=args.storage_url or storage, simulator_app=simulator)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -182,13 +193,13 @@ def _simulate(args: argparse.Namespace) -> int:
     from marketplace_exporter.simulator import create_simulator_app
 
     async def serve() -> None:
-        host, port = _split(args.listen)
+        host, port = listen_address(args.listen)
         runner = web.AppRunner(create_simulator_app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         print(f"simulator listening on http://{host}:{port} (fault API: /__sim/faults)", flush=True)
         try:
-            await _until_stopped(on_reload=None)
+            await until_stopped(on_reload=None)
         finally:
             await runner.cleanup()
 
@@ -196,11 +207,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None) -> int:
+def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
+                    simulator_app: web.Application | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
-    from marketplace_exporter.server import create_app, reload_config
+    from marketplace_exporter.server import create_app, schedule_reload
 
     try:
         config = source.load()
@@ -223,8 +235,8 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
             if simulator is not None:
                 from marketplace_exporter.simulator import create_simulator_app
 
-                sim_host, sim_port = _split(simulator)
-                sim_runner = web.AppRunner(create_simulator_app(), access_log=None)
+                sim_host, sim_port = listen_address(simulator)
+                sim_runner = web.AppRunner(simulator_app or create_simulator_app(), access_log=None)
                 await sim_runner.setup()
                 runners.append(sim_runner)
                 await web.TCPSite(sim_runner, sim_host, sim_port).start()
@@ -232,7 +244,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
-            host, port = _split(listen)
+            host, port = listen_address(listen)
             await web.TCPSite(runner, host, port).start()
             shown = "127.0.0.1" if host == "0.0.0.0" else host
             print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics",
@@ -242,22 +254,10 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                       f"  curl -X POST http://{simulator}/__sim/faults -d "
                       "'{\"marketplace\":\"amazon_sp\",\"fault\":\"token_expired\"}'\n"
                       f"  curl -X DELETE http://{simulator}/__sim/faults", flush=True)
-            await _until_stopped(on_reload=lambda: reload_config(app))
+            await until_stopped(on_reload=lambda: schedule_reload(app))
         finally:
             for runner in reversed(runners):
                 await runner.cleanup()
 
     asyncio.run(serve())
     return 0
-
-
-async def _until_stopped(on_reload: object) -> None:
-    """Wait for SIGINT/SIGTERM; SIGHUP calls ``on_reload`` (the config keeps running on error)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if callable(on_reload):
-        loop.add_signal_handler(signal.SIGHUP, on_reload)
-    await stop.wait()
-    log.info("stopping")

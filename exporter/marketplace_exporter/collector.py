@@ -15,25 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from marketplace_exporter import __version__
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.build import build_info_values
+from marketplace_exporter.check_tags import CheckTagsCollector
+from marketplace_exporter.metric_families import empty_family as _family
 from marketplace_exporter.store import CheckStatus, Store
-
-_KINDS = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}
-
-
-def _family(spec: c.MetricSpec) -> Any:
-    """An empty family of the spec's kind (typed Any: the three classes share ``add_metric`` by
-    convention only, with different signatures)."""
-    return _KINDS[spec.kind](spec.family_name, spec.help, labels=list(spec.labels))
 
 
 def skip_series_exists(status: CheckStatus) -> bool:
@@ -64,7 +53,7 @@ class StoreCollector(Collector):
             fams[c.TLS_CERT_EXPIRY.name].add_metric([host], not_after)
         for (marketplace, api), removal in sorted(store.deprecations().items()):
             fams[c.API_DEPRECATION.name].add_metric([marketplace, api], removal)
-        fams[c.BUILD_INFO.name].add_metric([__version__], 1.0)
+        fams[c.BUILD_INFO.name].add_metric(build_info_values(), 1.0)
         reload_ok, reload_at = store.reload_state()
         fams[c.CONFIG_RELOAD_OK.name].add_metric([], 1.0 if reload_ok else 0.0)
         if reload_at is not None:
@@ -116,7 +105,9 @@ def _add_check(fams: dict[str, Any], status: CheckStatus) -> None:
 
 
 def new_registry(store: Store) -> CollectorRegistry:
-    """A registry of our own (never the global one), holding only the reference collector."""
+    """A registry of our own (never the global one): the reference collectors of what
+    exposition.py writes (the store's families, then the check tags); tests and ``/probe`` use it."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(StoreCollector(store))
+    registry.register(CheckTagsCollector(store))  # alert routing (marketplace_exporter.check_tags)
     return registry

@@ -28,8 +28,8 @@ from typing import Generic, TypeVar, cast
 
 from prometheus_client import utils
 
-from marketplace_exporter import __version__
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.build import build_info_values
 from marketplace_exporter.collector import skip_series_exists
 from marketplace_exporter.store import CheckStatus, Histogram, Store
 
@@ -51,7 +51,10 @@ CHECK_FAMILIES: tuple[c.MetricSpec, ...] = (
     c.PROBE_SUCCESS, c.PROBE_DURATION, c.PROBE_HTTP_STATUS, c.PROBE_LAST_RUN, c.PROBE_LAST_SUCCESS,
     c.PROBE_INTERVAL, c.PROBES, c.PROBE_FAILURES, c.PROBE_SKIPPED, c.PROBE_REQUESTS, c.API_ERRORS,
     c.RATE_LIMIT_REMAINING, c.RATE_LIMIT_REMAINING_COUNT, c.RATE_LIMIT_RESET, c.PROBE_VALUE,
+    c.PROBE_TAG_INFO,
 )
+#: every family the exposition writes, in order: the probe families, then the check tags (alerts)
+FAMILIES: tuple[c.MetricSpec, ...] = c.PROBE_METRICS + c.ALERTING_METRICS
 _F = {spec.name: index for index, spec in enumerate(CHECK_FAMILIES)}
 
 
@@ -99,7 +102,7 @@ def histogram_lines(name: str, names: Sequence[str], values: Sequence[str], hist
 #: where each per-check family's extra label sorts among the sorted probe labels
 _SORTED_PROBE_LABELS = tuple(sorted(c.PROBE_LABELS))
 _EXTRA_AT = {label: bisect.bisect(_SORTED_PROBE_LABELS, label)
-             for label in (c.REASON, c.STEP, c.CODE, c.SOURCE, c.VALUE_NAME)}
+             for label in (c.REASON, c.STEP, c.CODE, c.SOURCE, c.VALUE_NAME, c.TAG)}
 _PROBE_ORDER = tuple(c.PROBE_LABELS.index(name) for name in _SORTED_PROBE_LABELS)
 
 
@@ -130,6 +133,8 @@ def render_check(status: CheckStatus) -> list[bytes]:
                                 for key, value in items).encode()
 
     one(c.PROBE_INTERVAL, spec.interval)
+    if spec.tags:  # marketplace_probe_tag_info (check_tags.py): changes with the config only
+        many(c.PROBE_TAG_INFO, c.TAG, [(tag, 1.0) for tag in sorted(set(spec.tags))])
     one(c.PROBES, status.probes)
     failures = status.failures
     many(c.PROBE_FAILURES, c.REASON, [(reason.value, failures[reason]) for reason in c.Reason
@@ -277,7 +282,7 @@ class Exposition:
         tables[c.REQUEST_DURATION.name] = self._durations.fragments[0]
         tables[c.CREDENTIAL_EXPIRY.name] = self._credentials.fragments[0]
         tables[c.TLS_CERT_EXPIRY.name] = self._certificates.fragments[0]
-        for spec in c.PROBE_METRICS:
+        for spec in FAMILIES:
             yield header(spec, openmetrics)
             family = tables.get(spec.name)
             if family is not None:
@@ -287,7 +292,7 @@ class Exposition:
             elif spec is c.API_DEPRECATION:
                 yield self._deprecations
             elif spec is c.BUILD_INFO:
-                yield _line(c.BUILD_INFO, (__version__,), 1.0)
+                yield _line(c.BUILD_INFO, build_info_values(), 1.0)
             elif spec is c.CONFIG_RELOAD_OK:
                 yield _line(c.CONFIG_RELOAD_OK, (), 1.0 if store.reload_state()[0] else 0.0)
             elif spec is c.CONFIG_RELOAD_TS:
@@ -321,4 +326,4 @@ def _drain(changed: set[K], budget: int, table: _Table[K], lookup: Callable[[K],
     return budget
 
 
-__all__ = ["CHECK_FAMILIES", "Exposition", "header", "render_check"]
+__all__ = ["CHECK_FAMILIES", "FAMILIES", "Exposition", "header", "render_check"]

@@ -175,7 +175,7 @@ class Store:
         self._index = StatusIndex()
         self._keep_durations = True
 
-    # --- writes: the engine (and mark_reload: the server) ----------------------------------
+    # --- writes: the engine (and mark_reload: core.Core) ----------------------------------
 
     def reconcile(self, specs: Iterable[CheckSpec]) -> None:
         """Adopt a new config: keep counters of checks that still exist, drop the rest."""

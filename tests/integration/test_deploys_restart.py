@@ -179,3 +179,16 @@ def test_run_refuses_a_storage_path_it_cannot_use(tmp_path: Path) -> None:
                   f"--web.listen-address=127.0.0.1:{_free_port()}", env=_env())
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: --storage.path {blocker}: exists and is not a directory"
+
+
+def test_run_refuses_a_storage_url_it_cannot_use_without_printing_the_password(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("{}\n")
+    for url, message in (
+            ("mysql://audit:s3cret-pw@db/deploys", "expected sqlite:///FILE or postgresql://"),
+            (f"postgresql://audit:s3cret-pw@127.0.0.1:{_free_port()}/deploys", "audit:***@127.0.0.1"),
+            (f"sqlite:///{tmp_path}/missing-dir/audit.db", "does not exist")):
+        result = _cli("run", f"--config.file={config}", f"--storage.url={url}",
+                      f"--web.listen-address=127.0.0.1:{_free_port()}", env=_env())
+        assert result.returncode == 1, result.stderr
+        assert message in result.stderr and "s3cret-pw" not in result.stderr, result.stderr

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -116,7 +117,8 @@ def test_deploys_md_try_it_with_the_demo_runs_as_written(demo: Demo) -> None:
     (block,) = fenced(DOCS / "deploys.md", "Try it with the demo", "sh")
     lines = shell_lines(block)
     assert lines[0].startswith("marketplace-exporter demo"), lines  # the fixture runs it
-    assert "demo: deploy audit log in the temporary directory /tmp/" in demo.log.read_text()
+    temp = Path(tempfile.gettempdir())  # the demo's directories are made there at run time
+    assert f"demo: deploy audit log in the temporary directory {temp}{os.sep}" in demo.log.read_text()
     outputs = {}
     for line in lines[1:]:
         done = demo.sh(line)
@@ -217,3 +219,66 @@ def test_bridge_md_try_it_without_real_robots_runs_as_written(tmp_path: Path) ->
     assert '{"status": "queued", "id": 1, "receiver": "team-amazon"}' in done.stdout, done.stdout + done.stderr
     assert re.search(r"team-amazon\s+firing\s+MarketplaceAuthFailing\s+(sent|queued)", done.stdout), done.stdout
     assert (tmp_path / "bridge-outbox.db").is_file()
+
+
+#: the README's deploy block runs against an exporter whose production is in a blocking freeze
+README_FREEZE_CONFIG = """
+http_checks:
+  - name: erp-health
+    url: {url}/-/ready
+    interval: 30s
+deploys:
+  freeze_windows:
+    - name: double-11
+      environments: [production]
+      start: 2000-01-01
+      end: 2099-12-31
+      policy: block
+"""
+
+
+def test_readme_deploy_block_does_not_deploy_inside_a_blocking_freeze_window(tmp_path: Path) -> None:
+    """README "Deploys": the block runs as written (bash, the real CLI, a real exporter), with only
+    its token placeholder filled in. Production is frozen with ``policy: block``: the ``started``
+    marker is recorded, ``./deploy.sh`` never runs, nothing is rolled back, the block fails."""
+    (block,) = fenced(ROOT / "README.md", "Deploys: markers, audit trail, the post-deploy gate and freeze windows",
+                      "sh")
+    assert "export MARKETPLACE_EXPORTER_DEPLOY_TOKEN=..." in block
+    token = "readme-block-token-51d0"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = tmp_path / "exporter.yml"
+    config.write_text(README_FREEZE_CONFIG.format(url=url), encoding="utf-8")
+    (tmp_path / "deploy.sh").write_text('#!/bin/sh\necho "$@" >> deploy.calls\n', encoding="utf-8")
+    (tmp_path / "deploy.sh").chmod(0o755)
+    env = {**os.environ, "MARKETPLACE_EXPORTER_DEPLOY_TOKEN": token, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "MARKETPLACE_EXPORTER_URL": url, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    log = tmp_path / "exporter.log"
+    with log.open("wb") as handle:
+        exporter = subprocess.Popen(
+            [str(BIN / "marketplace-exporter"), "run", f"--config.file={config}",
+             f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={tmp_path / 'data'}"],
+            stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        with local_client(timeout=2.0) as client:
+            while True:
+                assert exporter.poll() is None, log.read_text()
+                try:
+                    if client.get(f"{url}/-/ready").status_code == 200:
+                        break
+                except Exception:  # noqa: BLE001 - not listening yet
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        script = block.replace("MARKETPLACE_EXPORTER_DEPLOY_TOKEN=...", f"MARKETPLACE_EXPORTER_DEPLOY_TOKEN={token}")
+        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 3, (done.stdout, done.stderr)
+        assert "blocking freeze window 'double-11'" in done.stderr, done.stderr
+        assert not (tmp_path / "deploy.calls").exists(), "deployed into a blocking freeze window"
+        with local_client() as client:
+            rows = client.get(f"{url}/api/v1/deploys", headers={"Authorization": f"Bearer {token}"}).json()
+        assert [(row["status"], row["freeze"]) for row in rows["deploys"]] == [("started", "double-11")]
+    finally:
+        stop_process(exporter, "the exporter")

@@ -65,10 +65,12 @@ async def test_marketplace_failing_after_the_deploy_fails_fast_and_runs_the_roll
         rollback = tmp_path / "rolled-back"
         # a 10 minute window: only the fast fail can end this within the test's timeout
         result = await run_cli(*verify_args(stack.exporter, "--checks", "critical", "--output", "json",
-                                            "--on-fail", f'echo "$VERIFY_RESULT $VERIFY_SERVICE" > {rollback}',
+                                            "--on-fail",
+                                            f'echo rolling back; echo "$VERIFY_RESULT $VERIFY_SERVICE" > {rollback}',
                                             window="10m", timeout="11m"), timeout=60)
         assert result.code == 1, result.stderr
-        answer = json.loads(result.stdout)
+        answer = json.loads(result.stdout)  # the rollback's own output went to stderr, not into the JSON
+        assert "rolling back" in result.stderr
         assert answer["result"] == "fail" and answer["final"] is True
         assert answer["window_complete"] is False
         rows = {row["check"]: row for row in answer["checks"]}
@@ -185,3 +187,19 @@ async def test_a_deploy_marked_in_a_warning_freeze_is_judged_and_warned_about(tm
         warning = "WARNING: the deploy was marked inside freeze window 'double-11' (policy: warn)"
         assert warning in result.stderr
         assert warning in result.stdout
+
+
+async def test_the_baseline_survives_an_exporter_restart_between_the_marker_and_the_gate(tmp_path: Path) -> None:
+    """The baseline is stored with the ``started`` marker: a fresh exporter process on the same
+    storage (its memory empty) still judges the deploy instead of answering undecided."""
+    async with gate_stack(tmp_path) as stack:
+        await stack.wait_for_baseline(AMAZON, SHOPEE_SG, SHOPEE_MY)
+        await stack.mark("started")
+    async with gate_stack(tmp_path) as restarted:  # same config and audit log, nothing in memory
+        assert restarted.results(AMAZON) == 0
+        result = await run_cli(*verify_args(restarted.exporter, "--output", "json"))
+        assert result.code == 0, result.stderr
+        rows = {row["check"]: row for row in json.loads(result.stdout)["checks"]}
+        assert {check: row["verdict"] for check, row in rows.items()} == dict.fromkeys(
+            (AMAZON, SHOPEE_SG, SHOPEE_MY), "pass")
+        assert min(row["baseline"]["samples"] for row in rows.values()) >= 4

@@ -20,7 +20,9 @@ from test_status_page_browser import DESKTOP, PHONE, Page, Viewport, _assert_fit
 
 from marketplace_exporter.adapters.base import NoParams
 from marketplace_exporter.catalogue import Credential, Reason, Step
-from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.config import CheckSpec, LoadedConfig
+from marketplace_exporter.config.source import ConfigSource
+from marketplace_exporter.core import Core
 from marketplace_exporter.model import CredentialObservation, Operation, ProbeOutcome
 from marketplace_exporter.server import checks_views
 from marketplace_exporter.store import ProbeRecord, Store
@@ -68,7 +70,9 @@ def store() -> Store:
 @pytest.fixture
 async def server(store: Store) -> AsyncIterator[str]:
     app = web.Application()
-    checks_views.install(app, store)
+    unused = LoadedConfig(path="synthetic.yml", checks=(), max_body_bytes=1 << 20, concurrency=1,
+                          concurrency_per_host=1)
+    checks_views.install(Core(source=ConfigSource("synthetic.yml"), initial=unused, store=store), app)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     yield f"http://127.0.0.1:{server.port}"

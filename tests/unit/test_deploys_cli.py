@@ -66,7 +66,7 @@ def _exporter(tmp_path: Path, config_text: str = "{}\n") -> ThreadedExporter:
 @pytest.fixture(autouse=True)
 def _keep_pytest_logging(monkeypatch: pytest.MonkeyPatch) -> None:
     """``main`` points the root logger at the stderr of the moment; capsys replaces it per test."""
-    monkeypatch.setattr("marketplace_exporter.cli._setup_logging", lambda level: None)
+    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda level: None)
 
 
 @pytest.fixture
@@ -268,3 +268,31 @@ def test_a_token_no_header_can_carry_is_refused_unsent_and_unquoted(exporter: Th
         client.get("/api/v1/deploys")
     assert "the token in PIPELINE_DEPLOY_TOKEN contains spaces, control or non-ASCII" in str(refused.value)
     assert "secret-part" not in str(refused.value)
+
+
+def test_a_mark_refused_with_retry_after_is_retried_with_back_off_and_others_are_not() -> None:
+    from marketplace_exporter.deploys.cli import post_with_retries
+
+    class Client:
+        def __init__(self, *steps: object) -> None:
+            self.steps = list(steps)
+            self.calls = 0
+
+        def post(self, path: str, body: object) -> object:
+            self.calls += 1
+            step = self.steps.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            return step
+
+    down = ExporterRefused(503, "database unavailable", retry_after="2")
+    slept: list[float] = []
+    client = Client(down, down, down, {"deploy": {"id": 7}})
+    assert post_with_retries(client, {}, retries=5, sleep=slept.append) == {"deploy": {"id": 7}}  # type: ignore[arg-type]
+    assert slept == [1.0, 2.0, 4.0]
+    with pytest.raises(ExporterRefused):
+        post_with_retries(Client(down, down), {}, retries=1, sleep=slept.append)  # type: ignore[arg-type]
+    no_token = Client(ExporterRefused(503, "no token configured"))  # no Retry-After: not temporary
+    with pytest.raises(ExporterRefused):
+        post_with_retries(no_token, {}, retries=5, sleep=slept.append)  # type: ignore[arg-type]
+    assert no_token.calls == 1

@@ -124,3 +124,75 @@ def test_a_newer_schema_is_refused_rather_than_misread(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(StorageError, match="newer"):
         DeployLog.open(tmp_path)
+
+
+def test_insert_or_replace_and_upsert_cannot_rewrite_a_row(tmp_path: Path, deploy_log: DeployLog) -> None:
+    """The security review's finding: ``INSERT OR REPLACE`` deleted and rewrote row 1 without firing
+    the DELETE trigger. A BEFORE INSERT trigger now refuses any insert naming an existing id."""
+    first = deploy_log.append(_marker(status=DeployStatus.STARTED), baseline={"checks": {}, "production": {}})
+    columns = ("id, received_at, deployed_at, service, environment, version, commit_id, sites, status, "
+               "pipeline_url, actor, notes, remote_addr")
+    values = f"({first.id}, 1, 1, 'listing-sync', 'production', 'forged', '', '[]', 'succeeded', '', '', '', '')"
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        for verb in ("INSERT OR REPLACE INTO", "REPLACE INTO", "INSERT INTO"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(f"{verb} deploys ({columns}) VALUES {values}")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(f"INSERT INTO deploys ({columns}) VALUES {values} ON CONFLICT (id) DO UPDATE SET version = 'x'")
+        for sql in (f"INSERT OR REPLACE INTO verify_baselines VALUES ({first.id}, 1, '{{}}')",
+                    "UPDATE verify_baselines SET data = '{}'", "DELETE FROM verify_baselines"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(sql)
+    assert [record.version for record in deploy_log.query()] == ["v1.0.0"]
+    assert deploy_log.baseline(first.id) == {"checks": {}, "production": {}}
+
+
+def test_a_version_1_file_from_an_earlier_release_is_migrated_in_place(tmp_path: Path) -> None:
+    from marketplace_exporter.deploys import migrations
+
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        db.executescript(migrations.SQLITE[0])
+        db.execute("PRAGMA user_version=1")
+        db.execute("INSERT INTO deploys (received_at, deployed_at, service, environment, version, commit_id, sites, "
+                   "status, pipeline_url, actor, notes, remote_addr) VALUES (1e9, 1e9, 'old', 'production', 'v0', "
+                   "'', '[]', 'succeeded', '', '', '', '')")
+    log = DeployLog.open(tmp_path)
+    try:
+        assert [record.service for record in log.query()] == ["old"]
+        log.append(_marker(status=DeployStatus.STARTED), baseline={"checks": {}})
+    finally:
+        log.close()
+    with sqlite3.connect(tmp_path / FILE_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(migrations.SQLITE) == 2
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute("INSERT OR REPLACE INTO deploys SELECT * FROM deploys WHERE id = 1")
+
+
+def test_storage_url_sqlite_opens_that_file_and_other_schemes_are_refused(tmp_path: Path) -> None:
+    from marketplace_exporter.deploys.storage import open_log
+
+    log = open_log(f"sqlite:///{tmp_path}/audit.db")
+    try:
+        log.append(_marker())
+    finally:
+        log.close()
+    assert (tmp_path / "audit.db").is_file()
+    with pytest.raises(StorageError, match="expected sqlite:///FILE or postgresql://"):
+        open_log("mysql://root:pw@db/deploys")
+    with pytest.raises(StorageError, match="does not exist"):
+        open_log(f"sqlite:///{tmp_path}/missing/audit.db")
+
+
+def test_a_replica_folds_in_other_replicas_rows_once_and_keeps_the_newest_as_latest(deploy_log: DeployLog) -> None:
+    """A shared log: this replica recorded #3 itself before reading #2 (another replica's); the
+    counters count each row once and "latest" stays #3."""
+    first = deploy_log.append(_marker(version="v1"))
+    state = DeployState.replay(deploy_log.replay())
+    other = deploy_log.append(_marker(version="v2"))  # written by "another replica"
+    mine = deploy_log.append(_marker(version="v3"))
+    state.observe(mine)
+    assert state.follow(deploy_log.replay(after=state.watermark)) == 1
+    assert state.follow(deploy_log.replay(after=state.watermark)) == 0
+    assert state.counts[("listing-sync", "production", "succeeded")] == 3
+    assert state.latest[("listing-sync", "production")] == mine
+    assert state.watermark == mine.id and state.ahead == set() and first.id < other.id < mine.id

@@ -26,7 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from marketplace_exporter.adapters.base import NoParams
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, SkipReason, Step
 from marketplace_exporter.collector import new_registry
-from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.config import CheckSpec, LoadedConfig
+from marketplace_exporter.config.source import ConfigSource
+from marketplace_exporter.core import Core
 from marketplace_exporter.exposition import Exposition
 from marketplace_exporter.model import CredentialObservation, Operation, ProbeOutcome, RateLimitObservation
 from marketplace_exporter.server import scrape
@@ -36,11 +38,11 @@ Sample = tuple[str, frozenset[tuple[str, str]], float]
 
 
 def spec(account: str, name: str, *, interval: float = 60, limited: bool = False,
-         marketplace: str = "amazon_sp", site: str = "US") -> CheckSpec:
+         marketplace: str = "amazon_sp", site: str = "US", tags: tuple[str, ...] = ()) -> CheckSpec:
     operation = Operation(name, "t", rate_per_second=0.016, burst=15) if limited else Operation(name, "t")
     return CheckSpec(
         marketplace=marketplace, site=site, account=account, name=name, adapter=None,  # type: ignore[arg-type]
-        operation=operation, interval=interval, timeout=10, jitter=0, quota_budget=0.5, tags=(),
+        operation=operation, interval=interval, timeout=10, jitter=0, quota_budget=0.5, tags=tags,
         base_url=None, auth_url=None, sandbox=False, credentials=None, params=NoParams())
 
 
@@ -81,8 +83,9 @@ HOSTILE = 'we"ird\\acc\nount'
 @pytest.fixture
 def busy_store() -> Store:
     store = Store()
-    checks = [spec("us-main", "participations", limited=True), spec("us-main", "orders"),
-              spec(HOSTILE, "orders", site="DE"), spec("sg-main", "shop", marketplace="shopee", site="SG")]
+    checks = [spec("us-main", "participations", limited=True), spec("us-main", "orders", tags=("critical", "eu")),
+              spec(HOSTILE, "orders", site="DE", tags=("critical", "critical")),
+              spec("sg-main", "shop", marketplace="shopee", site="SG")]
     store.reconcile(checks)
     store.set_deprecations({("amazon_sp", "feeds-2020"): 1.8e9})
     us, orders, hostile, shop = checks
@@ -108,7 +111,7 @@ def test_same_samples_as_prometheus_client_after_results(busy_store: Store) -> N
 def test_same_samples_after_a_reload_and_a_removed_check(busy_store: Store) -> None:
     exposition = Exposition(busy_store)
     assert_same(busy_store, exposition)
-    keep = [spec("us-main", "participations", limited=True, interval=30),  # changed: a new spec object
+    keep = [spec("us-main", "participations", limited=True, interval=30, tags=("critical",)),  # changed
             spec("sg-main", "shop", marketplace="shopee", site="SG"), spec("new", "fresh")]
     busy_store.reconcile(keep)
     busy_store.set_deprecations({})
@@ -118,6 +121,8 @@ def test_same_samples_after_a_reload_and_a_removed_check(busy_store: Store) -> N
     assert 'check="orders"' not in text and 'account="we' not in text and "api.example.com" not in text
     assert 'marketplace_probe_interval_seconds{account="us-main",check="participations",' \
            'marketplace="amazon_sp",site="US"} 30.0' in text
+    assert 'marketplace_probe_tag_info{account="us-main",check="participations",marketplace="amazon_sp",' \
+           'site="US",tag="critical"} 1.0' in text and 'tag="eu"' not in text
     busy_store.reconcile(())
     assert "account=" not in assert_same(busy_store, exposition)
 
@@ -144,10 +149,11 @@ def test_promtool_accepts_both_outputs(busy_store: Store, tmp_path: Path) -> Non
 
 @pytest.fixture
 async def client(busy_store: Store, aiohttp_client: object) -> TestClient:  # type: ignore[type-arg]
-    registry = scrape.feature_registry(busy_store)
+    registry = scrape.feature_registry()
     Counter("marketplace_feature_things", "A feature's own counter.", registry=registry).inc(3)
     app = web.Application()
-    scrape.install(app, busy_store, registry)
+    unused = LoadedConfig(path="unused.yml", checks=(), max_body_bytes=1 << 20, concurrency=1, concurrency_per_host=1)
+    scrape.install(Core(source=ConfigSource("unused.yml"), initial=unused, store=busy_store, registry=registry), app)
     return await aiohttp_client(app)  # type: ignore[operator,no-any-return]
 
 
@@ -174,7 +180,7 @@ async def test_metrics_endpoint_negotiates_format_and_gzip(client: TestClient, b
 
 
 def test_a_feature_cannot_take_a_probe_family_name(busy_store: Store) -> None:
-    registry = scrape.feature_registry(busy_store)
+    registry = scrape.feature_registry()
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         Counter("marketplace_probes", "clash", registry=registry)
 

@@ -93,6 +93,17 @@ def test_a_refusal_is_undecided_with_the_exporters_reason() -> None:
     assert "exporter refused the request (HTTP 401): invalid Bearer token" in log
 
 
+def test_the_audit_log_database_down_is_a_missed_round_not_a_verdict() -> None:
+    """503 with Retry-After (the exporter's database is down, nothing wrong with the request):
+    retried like an unreachable exporter, even on the first round."""
+    down = ExporterRefused(503, "the audit log database postgresql://db/deploys is unavailable", retry_after="2")
+    recovered = FakeExporter(down, answer("pass"))
+    assert run(recovered)[0] is VerifyResult.PASS
+    lasting = FakeExporter(down, down, down)
+    result, log = run(lasting)
+    assert result is VerifyResult.UNDECIDED and log.count("retrying") == 2
+
+
 def test_no_decision_before_the_timeout_is_undecided() -> None:
     fake = FakeExporter(*[answer(since=1000.0, now=1000.0, window=600.0)] * 20)
     result, log = run(fake, timeout=35.0, interval=10.0)
@@ -150,7 +161,7 @@ def test_a_gate_decided_before_probing_prints_no_empty_check_table() -> None:
     ]
 
 @pytest.mark.parametrize(("body", "field", "message"), [
-    ([], "body", "expected a JSON object"),
+    ([], "body", "expected a JSON object, got a list"),
     ({"environment": "prod"}, "service", "required: letters, digits, '_', '.', '-' (max 63)"),
     ({"service": "a b", "environment": "prod"}, "service", "required: letters, digits, '_', '.', '-' (max 63)"),
     ({"service": "s", "environment": "prod", "window": 5}, "window", "unknown field; expected some of checks, "

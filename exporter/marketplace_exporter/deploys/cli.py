@@ -6,7 +6,10 @@ API, over ``api_client.ExporterClient`` (httpx: short-lived processes).
     marketplace-exporter deploys export --format csv --since 2026-11-01T00:00:00+08:00 > audit.csv
 
 Exit codes: 0 recorded/listed; 1 the exporter refused (wrong token, invalid field: the message
-names it); 2 the exporter could not be reached. The token comes from the environment only.
+names it); 2 the exporter could not be reached; 3 a ``started`` marker was recorded inside a freeze
+window with ``policy: block`` (the audit log has it; the pipeline must not deploy, so
+``deploy mark --status started ... && ./deploy.sh`` stops there). The token comes from the
+environment only.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from marketplace_exporter.durations import parse_duration
 PATH = "/api/v1/deploys"
 EXIT_REFUSED = 1
 EXIT_UNREACHABLE = 2
+#: a ``started`` marker was recorded inside a freeze window with ``policy: block``: do not deploy
+EXIT_FROZEN = 3
 #: columns of ``list`` (table) and ``export`` (csv), in order
 CSV_COLUMNS = ("id", "deployed_at_iso", "received_at_iso", "service", "environment", "version", "commit",
                "status", "sites", "freeze", "freeze_policy", "actor", "pipeline_url", "notes", "remote_addr",
@@ -50,7 +55,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mark = deploy_sub.add_parser(
         "mark", help="record a deploy marker (commit, actor and pipeline URL default from CI variables)",
         description="Record a deploy marker. --commit, --actor and --url default from GitHub Actions, "
-                    "GitLab CI or Jenkins variables. Exit 0 recorded, 1 refused, 2 exporter unreachable.")
+                    "GitLab CI or Jenkins variables. Exit 0 recorded, 1 refused, 2 exporter unreachable, "
+                    "3 a 'started' marker recorded inside a blocking freeze window (do not deploy).")
     mark.add_argument("--service", required=True)
     mark.add_argument("--environment", required=True)
     mark.add_argument("--version", required=True)
@@ -66,6 +72,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     mark.add_argument("--timestamp", default=None,
                       help="when the deploy happened (unix seconds or RFC 3339); default: now")
     mark.add_argument("--output", choices=("text", "json"), default="text")
+    mark.add_argument("--retries", type=int, default=5,
+                      help="times to retry while the exporter's audit log database is down (HTTP 503 with "
+                           "Retry-After; nothing was written), waiting 1, 2, 4... s (default 5)")
     _client_options(mark)
     mark.set_defaults(handler=_mark)
 
@@ -142,7 +151,7 @@ def _mark(args: argparse.Namespace) -> int:
     body = marker_body(args, os.environ)
 
     def call(client: ExporterClient) -> int:
-        answer = client.post(PATH, body)
+        answer = post_with_retries(client, body, retries=max(0, args.retries))
         if args.output == "json":
             print(json.dumps(answer, ensure_ascii=False, indent=2))
         else:
@@ -151,9 +160,31 @@ def _mark(args: argparse.Namespace) -> int:
                   f"{deploy['environment']}, {deploy['status']} at {deploy['deployed_at_iso']}")
         for warning in answer.get("warnings", []):
             print(f"WARNING: {warning}", file=sys.stderr)
+        freeze = answer.get("freeze") or {}
+        if body["status"] == DeployStatus.STARTED.value and freeze.get("policy") == "block":
+            print(f"error: {body['environment']} is in the blocking freeze window {freeze.get('name')!r} "
+                  "(大促封网): the 'started' marker is recorded, do not deploy (exit 3)", file=sys.stderr)
+            return EXIT_FROZEN
         return 0
 
     return _with_client(args, call)
+
+
+def post_with_retries(client: ExporterClient, body: dict[str, Any], *, retries: int,
+                      sleep: Callable[[float], None] = time.sleep) -> Any:
+    """POST the marker; while the exporter answers 503 with ``Retry-After`` (its audit log database
+    is down and nothing was written, so a retry cannot record the marker twice), wait 1, 2, 4... s
+    (at most 30) and try again. Other refusals and an unreachable exporter are not retried here."""
+    for attempt in range(retries + 1):
+        try:
+            return client.post(PATH, body)
+        except ExporterRefused as exc:
+            if exc.status != 503 or exc.retry_after is None or attempt == retries:
+                raise
+            pause = min(30.0, float(2 ** attempt))
+            print(f"WARNING: {exc}; retrying in {pause:g}s ({attempt + 1}/{retries})", file=sys.stderr, flush=True)
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -183,7 +214,8 @@ def _with_client(args: argparse.Namespace, call: Callable[[ExporterClient], int]
     except ExporterRefused as exc:
         hint = f" (is {args.token_env} set to the exporter's token?)" if exc.status in (401, 403) else ""
         print(f"error: {exc}{hint}", file=sys.stderr)
-        return EXIT_REFUSED
+        # a database outage is like an unreachable exporter: nothing recorded, nothing wrong with the marker
+        return EXIT_UNREACHABLE if exc.retry_after is not None else EXIT_REFUSED
     except ExporterUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE

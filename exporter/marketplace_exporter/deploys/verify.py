@@ -144,11 +144,14 @@ def split_history(history: Iterable[RecentResult], *, marker_at: float, since: f
     return baseline, candidate
 
 
-def evaluate_check(check: str, site: str, baseline: Sequence[RecentResult], candidate: Sequence[RecentResult],
-                   *, window_complete: bool, thresholds: Thresholds = Thresholds()) -> CheckEvaluation:
-    """Judge one check (see the module docstring for the rules)."""
+def evaluate_check(check: str, site: str, baseline: Sequence[RecentResult] | WindowStats,
+                   candidate: Sequence[RecentResult], *, window_complete: bool,
+                   thresholds: Thresholds = Thresholds()) -> CheckEvaluation:
+    """Judge one check (see the module docstring for the rules). ``baseline`` may be the stats
+    stored with the marker (:mod:`.verify_baseline`) instead of the results themselves."""
     t = thresholds
-    before, after = WindowStats.of(baseline), WindowStats.of(candidate)
+    before = baseline if isinstance(baseline, WindowStats) else WindowStats.of(baseline)
+    after = WindowStats.of(candidate)
     failures = _failure_summary(candidate)
 
     def row(verdict: CheckVerdict, *reasons: str) -> CheckEvaluation:

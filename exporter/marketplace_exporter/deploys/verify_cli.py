@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TextIO
 
 from marketplace_exporter.api_client import (
@@ -83,7 +84,46 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         help="default: $MARKETPLACE_EXPORTER_URL or " + DEFAULT_EXPORTER_URL)
     verify.add_argument("--token-env", dest="token_env", default=DEFAULT_TOKEN_ENV,
                         help=f"environment variable holding the Bearer token (default {DEFAULT_TOKEN_ENV})")
+    _prometheus_options(verify)
     verify.set_defaults(handler=run_verify)
+
+
+def _prometheus_options(verify: argparse.ArgumentParser) -> None:
+    """``--prometheus.url`` and friends: judge from Prometheus (every shard, across restarts)."""
+    prom = verify.add_argument_group("judging from Prometheus (docs/verify.md)")
+    prom.add_argument("--prometheus.url", dest="prometheus_url", default=None,
+                      help="judge from this Prometheus (all exporter shards and replicas, across restarts) "
+                           "instead of the exporter's memory")
+    prom.add_argument("--prometheus.bearer-token-file", dest="prom_bearer_file", default=None, metavar="FILE")
+    prom.add_argument("--prometheus.bearer-token-env", dest="prom_bearer_env", default=None, metavar="VAR")
+    prom.add_argument("--prometheus.username", dest="prom_username", default=None, help="basic auth user")
+    prom.add_argument("--prometheus.password-file", dest="prom_password_file", default=None, metavar="FILE")
+    prom.add_argument("--prometheus.password-env", dest="prom_password_env", default=None, metavar="VAR")
+    prom.add_argument("--prometheus.ca-file", dest="prom_ca_file", default=None, metavar="FILE",
+                      help="CA bundle to verify Prometheus' certificate (an internal CA)")
+    prom.add_argument("--marker-from", dest="marker_from", choices=("api", "prometheus"), default="api",
+                      help="where the started marker's time comes from: the deploy API (default; freeze policy "
+                           "and sites included) or marketplace_deploy_timestamp_seconds in Prometheus")
+    prom.add_argument("--selector", default=None, metavar="MATCHERS",
+                      help='extra PromQL label matchers for the probe series, e.g. marketplace="amazon_sp"')
+    prom.add_argument("--since", type=_since, default=None, metavar="TIME",
+                      help="the gate's start (unix seconds or RFC 3339; default now): results before it belong "
+                           "to the rollout, not to the new version")
+    prom.add_argument("--explain", action="store_true", help="print every PromQL query and its answer (stderr)")
+
+
+def _since(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected unix seconds or RFC 3339, got {raw!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{raw!r} needs an offset (Z or +08:00)")
+    return parsed.timestamp()
 
 
 def _duration(raw: str) -> float:
@@ -100,6 +140,8 @@ def run_verify(args: argparse.Namespace) -> int:
         print(f"verify: --timeout ({format_duration(args.timeout)}) must be longer than --window "
               f"({format_duration(args.window)})", file=sys.stderr)
         return 2
+    if args.prometheus_url:
+        return _run_from_prometheus(args)
     body: dict[str, Any] = {"service": args.service, "environment": args.environment,
                             "window_seconds": args.window}
     if args.site:
@@ -113,12 +155,30 @@ def run_verify(args: argparse.Namespace) -> int:
         print(json.dumps({**(answer or {}), "result": result.value}, ensure_ascii=False, indent=2))
     elif answer is not None and answer.get("checks") is not None:
         print(render(answer))
+    return _finish(args, result)
+
+
+def _run_from_prometheus(args: argparse.Namespace) -> int:
+    from marketplace_exporter.deploys import verify_prom
+
+    if args.tag:
+        print("verify: --checks selects by a tag, and tags are not metric labels: with --prometheus.url use "
+              "--site or --selector (e.g. --selector 'check=\"orders\"')", file=sys.stderr)
+        return 2
+    result, answer = verify_prom.gate(args)
+    if args.output == "json":
+        print(json.dumps({**answer, "result": result.value}, ensure_ascii=False, indent=2))
+    else:
+        print(verify_prom.render({**answer, "result": result.value}))
+    return _finish(args, result)
+
+
+def _finish(args: argparse.Namespace, result: VerifyResult) -> int:
     print(f"verify {args.service}/{args.environment}: {RESULT_TEXT[result]}", file=sys.stderr)
-    code = EXIT_CODES[result]
     if args.on_fail and (result is VerifyResult.FAIL
                          or (result is VerifyResult.UNDECIDED and args.rollback_on_undecided)):
         run_on_fail(args.on_fail, result, args.service, args.environment)
-    return code
+    return EXIT_CODES[result]
 
 
 def gate(call: Callable[[dict[str, Any]], Any], body: dict[str, Any], *, timeout: float, interval: float,
@@ -135,8 +195,15 @@ def gate(call: Callable[[dict[str, Any]], Any], body: dict[str, Any], *, timeout
             reply = call(body)
             missed = 0
         except ExporterRefused as exc:
-            print(f"verify: {exc}", file=err)
-            return VerifyResult.UNDECIDED, answer
+            if exc.retry_after is None:  # wrong token, bad field: asking again will not help
+                print(f"verify: {exc}", file=err)
+                return VerifyResult.UNDECIDED, answer
+            # 503 + Retry-After: the exporter's audit log database is down for now; a missed round
+            missed += 1
+            if missed >= MAX_MISSED_ROUNDS:
+                print(f"verify: {exc}", file=err)
+                return VerifyResult.UNDECIDED, answer
+            print(f"verify: {exc}; retrying ({missed}/{MAX_MISSED_ROUNDS - 1})", file=err)
         except ExporterUnreachable as exc:
             missed += 1
             if answer is None or missed >= MAX_MISSED_ROUNDS:
@@ -249,7 +316,10 @@ def run_on_fail(command: str, result: VerifyResult, service: str, environment: s
     print(f"verify: running the --on-fail command ({program} ...)", file=sys.stderr, flush=True)
     env = {**os.environ, "VERIFY_RESULT": result.value, "VERIFY_SERVICE": service,
            "VERIFY_ENVIRONMENT": environment}
-    completed = subprocess.run(command, shell=True, env=env, check=False)
+    # stdout carries only the gate's answer (``--output json`` must stay parseable): whatever the
+    # rollback prints goes to stderr, where the pipeline's log shows it anyway
+    sys.stdout.flush()
+    completed = subprocess.run(command, shell=True, env=env, check=False, stdout=sys.stderr)
     if completed.returncode == 0:
         print("verify: --on-fail command succeeded (exit 0)", file=sys.stderr)
     else:

@@ -9,32 +9,34 @@ show labels, outcomes and the adapters' messages, which are written to be shown.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from aiohttp import web
 
+from marketplace_exporter.core import Core
+from marketplace_exporter.server.accounts_watch import render_broken_files
 from marketplace_exporter.server.checks_query import CheckFilter, CheckPage, FilterInvalid, ShownCheck, query
 from marketplace_exporter.server.status_page import CSP, render_status_page
 from marketplace_exporter.store import Store
 
-STATUS_STORE = web.AppKey("status_store", Store)
 
-
-async def status_page(request: web.Request) -> web.Response:
-    store = request.app[STATUS_STORE]
+async def status_page(core: Core, request: web.Request) -> web.Response:
+    store = core.store
     try:
         flt = CheckFilter.parse(request.query)
     except FilterInvalid as exc:
         return web.Response(status=400, text=f"bad filter: {exc}\n")
     now = time.time()
-    html = render_status_page(store, await query(store, flt, now), now=now)
+    html = render_status_page(store, await query(store, flt, now), now=now,
+                              extra_html=render_broken_files(core.accounts.broken()))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
 
 
-async def checks_api(request: web.Request) -> web.Response:
-    store = request.app[STATUS_STORE]
+async def checks_api(core: Core, request: web.Request) -> web.Response:
+    store = core.store
     try:
         flt = CheckFilter.parse(request.query)
     except FilterInvalid as exc:
@@ -85,10 +87,9 @@ def check_json(shown: ShownCheck, store: Store) -> dict[str, Any]:
     }
 
 
-def install(app: web.Application, store: Store) -> None:
-    app[STATUS_STORE] = store
-    app.router.add_get("/", status_page)
-    app.router.add_get("/api/v1/checks", checks_api)
+def install(core: Core, app: web.Application) -> None:
+    app.router.add_get("/", functools.partial(status_page, core))
+    app.router.add_get("/api/v1/checks", functools.partial(checks_api, core))
 
 
 __all__ = ["check_json", "install", "page_json"]

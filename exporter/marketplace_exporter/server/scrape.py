@@ -28,9 +28,9 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.registry import Collector
 
 from marketplace_exporter import __version__
-from marketplace_exporter.collector import StoreCollector
-from marketplace_exporter.exposition import Exposition
-from marketplace_exporter.store import Store
+from marketplace_exporter.core import Core
+from marketplace_exporter.exposition import FAMILIES, Exposition
+from marketplace_exporter.metric_families import empty_family
 
 EXPOSITION = web.AppKey("exposition", Exposition)
 FEATURE_REGISTRY = web.AppKey("feature_registry", CollectorRegistry)
@@ -41,22 +41,20 @@ GZIP_LEVEL = 1
 
 
 class _ProbeNames(Collector):
-    """Describes the probe families and collects nothing: reserves their names in the registry."""
-
-    def __init__(self, store: Store) -> None:
-        self._describe = StoreCollector(store).describe
+    """Describes the exposition's families and collects nothing: reserves their names in the registry."""
 
     def describe(self) -> Iterable[Metric]:
-        return self._describe()
+        return [empty_family(spec) for spec in FAMILIES]
 
     def collect(self) -> Iterable[Metric]:
         return ()
 
 
-def feature_registry(store: Store) -> CollectorRegistry:
-    """The registry features add their collectors to (probe family names already taken)."""
+def feature_registry() -> CollectorRegistry:
+    """The registry features add their collectors to (``core.registry``), the exposition's family
+    names already taken."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(_ProbeNames(store))
+    registry.register(_ProbeNames())
     return registry
 
 
@@ -111,10 +109,10 @@ async def metrics(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def install(app: web.Application, store: Store, registry: CollectorRegistry) -> None:
-    """Serve ``/metrics`` for ``store`` plus the features' collectors in ``registry``."""
-    app[EXPOSITION] = Exposition(store)
-    app[FEATURE_REGISTRY] = registry
+def install(core: Core, app: web.Application) -> None:
+    """Serve ``/metrics``: the store's families, then the features' collectors in ``core.registry``."""
+    app[EXPOSITION] = Exposition(core.store)
+    app[FEATURE_REGISTRY] = core.registry
     app.router.add_get("/metrics", metrics)
 
 

@@ -70,7 +70,8 @@ code{font-size:.85em;white-space:nowrap}code.wrap{white-space:normal;overflow-wr
 """
 
 
-def render_status_page(store: Store, page: CheckPage, *, now: float) -> str:
+def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html: str = "") -> str:
+    """``extra_html``: sections other parts render (and escape) themselves: the broken accounts files."""
     flt = page.filter
     totals = {state: 0 for state in STATES}
     for row in page.summary:
@@ -96,7 +97,7 @@ def render_status_page(store: Store, page: CheckPage, *, now: float) -> str:
 <p class="meta">Probes run in the background on each check's interval; this page refreshes every
 {REFRESH_SECONDS}s. <a href="/metrics">/metrics</a> · <a href="{_api_url(flt)}">JSON</a>
 · 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
-<p class="summary">{summary}</p>
+<p class="summary">{summary}</p>{extra_html}
 {_counts(page)}
 {_form(store, flt)}
 <h2>Checks 检查 <small class="muted">{shown}</small></h2>

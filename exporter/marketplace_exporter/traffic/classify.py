@@ -13,11 +13,10 @@ or a byte of the body.
 
 from __future__ import annotations
 
-import re
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -25,11 +24,10 @@ from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.adapters.base import RouteMatch
 from marketplace_exporter.adapters.common import host_of
 from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.labels import LABEL_VALUE_PATTERN, is_label_value
 
 #: bodies larger than this are never looked at: the status and headers decide
 MAX_BODY_BYTES = 64 * 1024
-#: a configured alias or site label: the config's own label pattern
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 #: adapters that stand for a marketplace (the generic http and tls checks have no routes)
 _MARKETPLACES: tuple[Adapter, ...] = tuple(a for a in ADAPTERS.values() if a.api_operations)
 _ROUTE_CACHE_LIMIT = 4096
@@ -66,8 +64,9 @@ class TrafficRecord(NamedTuple):
 
 def label(value: str | None, what: str) -> str:
     """A caller-given label value, checked once at install time (a typo fails loudly there)."""
-    if value is None or not _LABEL.match(value):
-        raise ValueError(f"{what} must match {_LABEL.pattern}, got {value!r}")
+    if not is_label_value(value):
+        raise ValueError(f"{what} must match {LABEL_VALUE_PATTERN}, got {value!r}")
+    assert value is not None
     return value
 
 
@@ -159,10 +158,20 @@ class Classifier:
 def transport_reason(error: BaseException) -> Reason:
     """A client library's exception → the catalogue's transport reasons (by type and name, so no
     client library is imported here)."""
-    names = {cls.__name__.lower() for cls in type(error).__mro__}
-    if isinstance(error, ssl.SSLError) or any("ssl" in n or "certificate" in n for n in names):
+    if isinstance(error, ssl.SSLError):
         return Reason.TLS
-    if isinstance(error, TimeoutError) or any("timeout" in n for n in names):
+    if isinstance(error, TimeoutError):
+        return Reason.TIMEOUT
+    return transport_reason_named(cls.__name__ for cls in type(error).__mro__)
+
+
+def transport_reason_named(names: Iterable[str]) -> Reason:
+    """The transport reason for error names alone: exception class names, or an OpenTelemetry
+    span's ``error.type`` (``requests.exceptions.ConnectTimeout``, Node's ``ETIMEDOUT``, ``CERT_HAS_EXPIRED``)."""
+    lowered = [name.lower() for name in names]
+    if any("ssl" in n or "cert" in n or "tls" in n for n in lowered):
+        return Reason.TLS
+    if any("timeout" in n or "timedout" in n for n in lowered):
         return Reason.TIMEOUT
     return Reason.CONNECT
 
