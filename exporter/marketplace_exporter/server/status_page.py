@@ -45,7 +45,7 @@ _STATE_CSS = {"failing": "fail", EXPIRING: "warn", "pending": "muted", "ok": "ok
 _CSS = """
 *,*::before,*::after{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:1rem;color:#1b1f24}
-h1{font-size:1.3rem;margin:0 0 .3rem}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
+h1{font-size:1.3rem;margin:0 0 .3rem}h1 small{overflow-wrap:anywhere}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
 p.meta{color:#57606a;margin:.2rem 0 1rem;font-size:.9rem}
 .summary span{display:inline-block;margin-right:1rem;font-weight:600}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
