@@ -26,10 +26,15 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.PROBE_LAST_SUCCESS.name: ("186ae53c", "检查项最近一次探测成功的 Unix 时间（首次成功之前不存在）。"),
     c.PROBE_INTERVAL.name: ("49588dd1", "配置的检查项后台探测间隔（供判断结果是否过时的规则使用）。"),
     c.PROBES.name: ("51f4f727", "检查项已运行的探测次数（后台探测和按需的 /probe）。"),
-    c.PROBE_FAILURES.name: ("c247d38e", "按失败原因统计的失败探测次数（封闭集合，每个取值都预先以 0 创建）。"),
-    c.PROBE_SKIPPED.name: ("8ab1a234", "因 exporter 已用完其在公开限流值中的份额而未发出的到期探测。"),
+    c.PROBE_FAILURES.name: (
+        "d5b434ce", "按失败原因统计的失败探测次数（封闭集合）：auth、permission 和 throttled 对每个检查项都以 0 存在，"
+                    "其他原因在第一次失败时才出现。"),
+    c.PROBE_SKIPPED.name: (
+        "9cea6265", "因 exporter 已用完其在公开限流值中的份额而未发出的到期探测"
+                    "（操作有公开限流值的检查项从 0 开始）。"),
     c.PROBE_REQUESTS.name: (
-        "3d395673", "exporter 自己为该检查项发出的 HTTP 请求数，按步骤统计：即监控本身消耗的配额。"),
+        "266106be", "exporter 自己为该检查项发出的 HTTP 请求数，按步骤统计：即监控本身消耗的配额（step=call 对每个"
+                    "检查项都从 0 开始，step=token 从第一次换取令牌开始）。"),
     c.API_ERRORS.name: ("8bdeec51", "探测遇到的平台错误码（平台自己的错误码；未知错误码归入 'other'）。"),
     c.REQUEST_DURATION.name: ("665f59ea", "每次探测中调用平台 API 的延迟（不含换取令牌）。"),
     c.RATE_LIMIT_REMAINING.name: (
