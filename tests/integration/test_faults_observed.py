@@ -91,7 +91,8 @@ async def test_exporters_request_count_matches_the_simulators(stack: Stack) -> N
 
 
 async def test_amazon_mints_one_token_and_reuses_it(stack: Stack) -> None:
-    await stack.wait_for(lambda s: (value(s, "marketplace_probes_total", account="us-main") or 0) >= 5)
+    await stack.wait_for(lambda s: (value(s, "marketplace_probes_total", marketplace="amazon_sp", account="us-main")
+                                    or 0) >= 5)
     samples = await stack.samples()
     assert value(samples, "marketplace_probe_requests_total", marketplace="amazon_sp", account="us-main",
                  step="token") == 1.0
