@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marketplace_exporter import __version__
+from marketplace_exporter.log_format import add_log_flags_everywhere
 from marketplace_exporter.serving import listen_address, setup_logging, until_stopped
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     try:
         return int(args.handler(args))
     except BrokenPipeError:
@@ -72,8 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketplace-exporter", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log.level", dest="log_level", default="info",
-                        choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
@@ -110,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.set_defaults(handler=_config_schema)
     for module in COMMAND_MODULES:
         import_module(module).add_commands(sub)
+    add_log_flags_everywhere(parser)  # after every subcommand exists: `run --log.level=debug` works too
     return parser
 
 
