@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from marketplace_exporter import __version__
 from marketplace_exporter.log_format import add_log_flags_everywhere
 from marketplace_exporter.serving import listen_address, setup_logging, until_stopped
+from marketplace_exporter.webserver.options import WebOptions, add_web_flags, web_options
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -83,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
+    add_web_flags(run)
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
@@ -94,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
     _storage_url_option(demo)
+    add_web_flags(demo)
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
@@ -151,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
 
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_url or args.storage_path)
+                           storage_path=args.storage_url or args.storage_path, web_options=web_options(args))
 
 
 def demo_config_path() -> str:
@@ -183,7 +186,8 @@ def _demo_in(args: argparse.Namespace, storage: str) -> int:
     source = ConfigSource(demo_config_path(),
                           transform=lambda text: erp.use_token_files(text.replace(DEMO_SIMULATOR, sim_url)))
     return _serve_exporter(source, args.listen, simulator=args.sim_listen,
-                           storage_path=args.storage_url or storage, simulator_app=simulator)
+                           storage_path=args.storage_url or storage, simulator_app=simulator,
+                           web_options=web_options(args))
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -207,14 +211,16 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
-                    simulator_app: web.Application | None = None) -> int:
+                    simulator_app: web.Application | None = None, web_options: WebOptions | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
     from marketplace_exporter.server import create_app, schedule_reload
+    from marketplace_exporter.webserver.listener import Listener
 
     try:
         config = source.load()
+        listener = Listener.prepare(web_options or WebOptions())
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
@@ -240,14 +246,12 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                 runners.append(sim_runner)
                 await web.TCPSite(sim_runner, sim_host, sim_port).start()
             app = create_app(source, config, storage_path=storage_path)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
+            runner = web.AppRunner(listener.wrap(app), access_log=None)
             runners.append(runner)
             host, port = listen_address(listen)
-            await web.TCPSite(runner, host, port).start()
-            shown = "127.0.0.1" if host == "0.0.0.0" else host
-            print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics",
-                  flush=True)
+            await listener.start(runner, host, port)
+            url = listener.url(host, port)
+            print(f"exporter: status page {url}  metrics {url}metrics", flush=True)
             if simulator is not None:
                 print(f"simulator: http://{simulator}/  inject a fault, e.g.\n"
                       f"  curl -X POST http://{simulator}/__sim/faults -d "

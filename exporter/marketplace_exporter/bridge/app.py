@@ -7,7 +7,8 @@ Routes::
     GET  /                          receivers and queue depths (plain text)
     GET  /-/healthy                 the process is up
     GET  /-/ready                   config loaded, outbox open, workers running
-    POST /-/reload                  re-read bridge.yml (also SIGHUP); a bad file keeps the old config
+    POST /-/reload                  re-read bridge.yml (also SIGHUP); a bad file keeps the old config;
+                                    only with --web.enable-lifecycle (403 without)
 
 Answers follow Alertmanager's retry rule (it retries 5xx and network errors, never 4xx):
 200 once the notification is committed to SQLite (or is an identical resend already committed);
@@ -39,6 +40,8 @@ from marketplace_exporter.bridge.delivery import Delivery
 from marketplace_exporter.bridge.outbox import Outbox
 from marketplace_exporter.bridge.stats import Stats
 from marketplace_exporter.config.yaml_loading import ConfigError
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import json_error, read_json_body
 
 log = logging.getLogger("marketplace_exporter.bridge")
@@ -73,7 +76,7 @@ def create_bridge_app(path: str, config: BridgeConfig) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
-    app.router.add_post("/-/reload", _reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(_reload_handler))
     app.router.add_get("/metrics", _metrics)
     return app
 
@@ -161,6 +164,7 @@ def _authorized(auth: Auth, header: str) -> bool:
     return False
 
 
+@own_credentials
 async def _alertmanager(request: web.Request) -> web.Response:
     state = request.app[STATE]
     config = state.config

@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 
 from marketplace_exporter.durations import parse_duration
+from marketplace_exporter.webserver.options import add_web_flags, web_options
 
 # aiohttp and the config loader are imported by the handlers: building the command line (which every
 # CLI command does, `deploy mark` in a pipeline included) must not pay for them
@@ -27,6 +28,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     bridge.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9762",
                         help="HOST:PORT for Alertmanager's webhooks and /metrics (default 0.0.0.0:9762)")
     bridge.add_argument("--check", action="store_true", help="validate the config file and exit")
+    add_web_flags(bridge)
     bridge.set_defaults(handler=_bridge)
 
     alerts = sub.add_parser("alerts", help="the bridge's alert archive (告警记录归档)")
@@ -58,10 +60,20 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from marketplace_exporter.bridge.app import create_bridge_app, reload_bridge
     from marketplace_exporter.bridge.config import BridgeConfig
+    from marketplace_exporter.config.yaml_loading import ConfigError
     from marketplace_exporter.serving import listen_address, until_stopped
+    from marketplace_exporter.webserver.listener import Listener
 
     config = _load(args.config_file)
     if not isinstance(config, BridgeConfig):
+        return 1
+    options = web_options(args)
+    try:
+        listener = Listener.prepare(options)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"{options.config_file}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     if args.check:
         print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s)")
@@ -72,14 +84,12 @@ def _bridge(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         app = create_bridge_app(args.config_file, config)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
+        runner = web.AppRunner(listener.wrap(app), access_log=None)
         try:
             host, port = listen_address(args.listen)
-            await web.TCPSite(runner, host, port).start()
-            shown = "127.0.0.1" if host == "0.0.0.0" else host
-            print(f"bridge: POST http://{shown}:{port}/alertmanager/<receiver>  metrics http://{shown}:{port}/metrics",
-                  flush=True)
+            await listener.start(runner, host, port)
+            url = listener.url(host, port)
+            print(f"bridge: POST {url}alertmanager/<receiver>  metrics {url}metrics", flush=True)
             await until_stopped(on_reload=lambda: reload_bridge(app))
         finally:
             await runner.cleanup()

@@ -7,7 +7,8 @@ Routes::
     GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
-    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config
+    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config;
+                           only with --web.enable-lifecycle (403 without)
 
 Resources are paired with their teardown in ``cleanup_ctx``: the probe session, then the engine
 (torn down in reverse order: probes stop before the session closes).
@@ -25,7 +26,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.exposition import generate_latest
 
-from marketplace_exporter import __version__
+from marketplace_exporter import __version__, process_metrics
 from marketplace_exporter.collector import new_registry
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
@@ -38,6 +39,7 @@ from marketplace_exporter.server import accounts_watch
 from marketplace_exporter.server.status_page import render_status_page
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ CORE = web.AppKey("core", Core)
 #: (adds routes, cleanup contexts, a collector to ``core.registry``, a reload hook). Imported
 #: functions, not module names: a typo fails at import, and no feature imports this module back.
 FEATURES: tuple[Feature, ...] = (
+    process_metrics.install,
     accounts_watch.install,
     deploys_api.install,
     verify_api.install,
@@ -68,7 +71,7 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(reload_handler))
     for install in FEATURES:
         install(core, app)
     return app
