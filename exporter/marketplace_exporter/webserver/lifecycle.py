@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: set on the app by the command line (absent: off)
