@@ -93,8 +93,8 @@ bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook ove
 	$(VENV)/bin/python bench/accounts_files.py
 	$(VENV)/bin/python bench/redactor.py
 
-check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
-	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
+check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config); CHECK_ARGS=--syntax-only lints without secrets
+	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config $(CHECK_ARGS) "$$file" || exit 1; done
 
 dashboards: venv ## regenerate dashboards/*.json from the *.dashboard.py sources
 	$(VENV)/bin/python dashboards/generate.py

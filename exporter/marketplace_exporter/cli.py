@@ -2,17 +2,22 @@
 package; no logic of its own beyond wiring and signal handling.
 
     marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761] [--storage.path=data]
+                             [--web.config.file=web.yml] [--web.enable-lifecycle] [--web.external-url=URL]
+                             [--web.route-prefix=/path]
     marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
-                              [--storage.path=DIR]
+                              [--storage.path=DIR] [--web.* as for run]
     marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
-    marketplace-exporter check-config FILE
+    marketplace-exporter check-config [FILE] [--syntax-only] [--web.config.file=web.yml]
     marketplace-exporter config-schema
+
+Every command also takes --log.level=debug|info|warn|error and --log.format=logfmt|json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -106,7 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=_simulate)
 
     check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?", help="the exporter's config (optional with --web.config.file)")
+    check.add_argument("--syntax-only", action="store_true",
+                       help="check structure, types and references only: secrets' environment variables may be "
+                            "unset and secret, token, certificate and CA files missing (a CI lint)")
+    check.add_argument("--web.config.file", dest="web_config_file", default=None,
+                       help="also validate this web config (TLS and basic auth, exporter-toolkit format)")
     check.set_defaults(handler=_check_config)
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
@@ -125,19 +135,52 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    """Validate the file and every accounts file it names (all errors at once)."""
+    """Validate the file and every accounts file it names (all errors at once), and the web config."""
+    from marketplace_exporter.secrets import syntax_only
+
+    if args.file is None and args.web_config_file is None:
+        print("check-config: give a config file, --web.config.file=FILE, or both", file=sys.stderr)
+        return 2
+    with syntax_only() if args.syntax_only else contextlib.nullcontext():
+        code = _check_web_config(args.web_config_file, args.syntax_only) if args.web_config_file else 0
+        if args.file is not None:
+            code = max(code, _check_exporter_config(args.file, args.syntax_only))
+    return code
+
+
+def _check_web_config(path: str, syntax_only: bool) -> int:
+    from marketplace_exporter.config.yaml_loading import ConfigError
+    from marketplace_exporter.webserver.config import load_web_config
+    from marketplace_exporter.webserver.tls import build_context
+
+    try:
+        config = load_web_config(path)
+        if config.tls is not None and not syntax_only:
+            build_context(config)  # the certificate, key and client CA load and match
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: valid web config: {'TLS' if config.tls else 'no TLS'}, {len(config.users)} basic auth user(s)"
+          + (" (syntax only: certificate files not read)" if syntax_only and config.tls else ""))
+    return 0
+
+
+def _check_exporter_config(path: str, syntax_only: bool) -> int:
     from marketplace_exporter.config import ConfigError, load_config
     from marketplace_exporter.config.accounts_files import AccountsFiles
 
     files = AccountsFiles(quiet=True)
     try:
-        config = load_config(args.file, accounts=files, strict_accounts=True)
+        config = load_config(path, accounts=files, strict_accounts=True)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
-        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.file}: valid, {len(config.checks)} checks")
+    note = " (syntax only: secrets, token files and CA files not read)" if syntax_only else ""
+    print(f"{path}: valid, {len(config.checks)} checks{note}")
     if config.accounts_files.patterns:
         print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
     for check in config.checks:
