@@ -28,7 +28,7 @@ DEPS := prometheus:prometheus \
         shellcheck:shellcheck
 
 .PHONY: help venv deps test demo bench check-config clean distclean
-.PHONY: dashboards dashboard-schema compose-demo-config
+.PHONY: dashboards dashboard-schema compose-demo-config compose-secrets
 .PHONY: dist image-deps image-base image image-test
 
 # --- release artefacts (docs/release.md) ---------------------------------------------------------------------------
@@ -108,6 +108,11 @@ compose-demo-config: ## rewrite deploy/exporter.demo.yml: the built-in demo conf
 	  "# fails when the two drift. Regenerate:" "#   make compose-demo-config"; \
 	  sed 's#http://127.0.0.1:9763#http://simulator:9763#g' exporter/marketplace_exporter/examples/demo.yml; \
 	} > deploy/exporter.demo.yml
+
+compose-secrets: ## write deploy/grafana-admin-password (random, mode 600, git-ignored) unless it exists
+	@test -s deploy/grafana-admin-password && echo "deploy/grafana-admin-password exists: kept" || \
+	  { umask 077; openssl rand -base64 24 | tr -d '\n' > deploy/grafana-admin-password; \
+	    echo "wrote deploy/grafana-admin-password (Grafana's admin password; log in as admin with it)"; }
 
 dist: venv ## build the wheel and the sdist into dist/ (version from the git tag; docs/release.md)
 	rm -rf dist
