@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
+import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import bcrypt
@@ -212,6 +215,15 @@ async def test_route_prefix_serves_every_route_under_it_and_redirects_the_root(s
         for path in ("/", "/exporter"):
             async with session.get(base + path, headers=GOOD, allow_redirects=False) as response:
                 assert (response.status, response.headers.get("Location")) == (302, "/exporter/"), path
+    # every link, form and source on the status page stays under the prefix and answers
+    status, page, _ = await fetch(base + "/exporter/", headers=GOOD)
+    assert status == 200
+    links = re.findall(r'(?:href|action|src)="([^"]*)"', page)
+    assert links, "the status page links to /metrics at least"
+    for link in links:
+        target = urljoin(base + "/exporter/", html.unescape(link))
+        assert urlsplit(target).path.startswith("/exporter/"), f"{link!r} leaves the route prefix"
+        assert (await fetch(target, headers=GOOD))[0] == 200, link
 
 
 BRIDGE_YML = """\

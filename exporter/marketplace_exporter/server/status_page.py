@@ -61,7 +61,7 @@ def render_status_page(store: Store, *, now: float, extra_html: str = "") -> str
 <title>marketplace-exporter: {failing} failing</title><style>{_CSS}</style></head>
 <body><h1>marketplace-exporter <small class="muted">{escape(__version__)}</small></h1>
 <p class="meta">Probes run in the background on each check's interval; this page refreshes every
-{REFRESH_SECONDS}s. <a href="/metrics">/metrics</a> · 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
+{REFRESH_SECONDS}s. <a href="metrics">/metrics</a> · 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
 <p class="summary"><span class="fail">{failing} failing 失败</span><span class="ok">{passing} ok 正常</span>
 <span class="muted">{pending} pending 等待</span></p>{extra_html}
 <table><thead><tr>{head}</tr></thead><tbody>
