@@ -269,3 +269,22 @@ async def test_the_bridge_behind_the_same_web_config_and_lifecycle_flag(tmp_path
         assert (await fetch(base + "/alertmanager/hook", "POST", json=payload, headers=GOOD))[0] == 401
     finally:
         await runner.cleanup()
+
+
+async def test_the_deploy_client_reaches_a_tls_exporter_under_a_route_prefix(serve: Serve, certs: Certs,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a pipeline does (docs/security.md): MARKETPLACE_EXPORTER_URL with the prefix, the CA in
+    SSL_CERT_FILE, the deploy token as Bearer beside the web config's users."""
+    from marketplace_exporter.api_client import ExporterClient
+
+    base = await serve(f"tls_server_config:\n  cert_file: {certs.cert('server')}\n  key_file: {certs.key('server')}\n"
+                       + USERS, route_prefix="/exporter")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.ca))
+    marker = {"service": "checkout", "version": "2.0.0", "environment": "production"}
+
+    def mark() -> object:
+        with ExporterClient(base + "/exporter") as client:
+            return client.post("/api/v1/deploys", marker)
+
+    answer = await asyncio.to_thread(mark)
+    assert isinstance(answer, dict) and answer["deploy"]["service"] == "checkout", answer
