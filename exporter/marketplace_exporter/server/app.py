@@ -39,6 +39,7 @@ from marketplace_exporter.server import accounts_watch
 from marketplace_exporter.server.status_page import render_status_page
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
+from marketplace_exporter.traffic import otlp_api
 from marketplace_exporter.webserver.lifecycle import lifecycle_api
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ FEATURES: tuple[Feature, ...] = (
     deploys_api.install,
     verify_api.install,
     traffic_api.install,
+    otlp_api.install,  # after traffic_api: it feeds that aggregator
 )
 
 
