@@ -288,3 +288,26 @@ async def test_the_deploy_client_reaches_a_tls_exporter_under_a_route_prefix(ser
 
     answer = await asyncio.to_thread(mark)
     assert isinstance(answer, dict) and answer["deploy"]["service"] == "checkout", answer
+
+
+def test_every_route_that_checks_a_bearer_token_is_marked_so_and_no_other(tmp_path: Path) -> None:
+    """A new write API that forgets ``@own_credentials`` would refuse its token behind a web config;
+    a read route wrongly marked would let any Bearer header past the gate."""
+    import inspect
+
+    from marketplace_exporter.webserver.marks import OWN_CREDENTIALS
+
+    (tmp_path / "config.yml").write_text("{}\n")
+    source = ConfigSource(str(tmp_path / "config.yml"))
+    app = create_app(source, source.load(), storage_path=str(tmp_path))
+    checked = ("authorize(request)", ".check(request)", "auth.check(")
+    marked = set()
+    for route in app.router.routes():
+        handler = route.handler
+        code = inspect.getsource(handler) if inspect.isfunction(handler) else ""
+        checks_token = any(call in code for call in checked)
+        assert bool(getattr(handler, OWN_CREDENTIALS, False)) == checks_token, (route.method, route.resource)
+        if checks_token:
+            marked.add((route.method, route.resource.canonical if route.resource else ""))
+    assert {("POST", "/api/v1/deploys"), ("GET", "/api/v1/deploys"), ("POST", "/api/v1/verify"),
+            ("POST", "/api/v1/traffic"), ("POST", "/v1/traces")} <= marked, marked
