@@ -238,7 +238,7 @@ receivers:
 """
 
 
-async def test_the_bridge_behind_the_same_web_config_and_lifecycle_flag(tmp_path: Path,
+async def test_the_bridge_behind_the_same_web_config_lifecycle_flag_and_route_prefix(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from marketplace_exporter.bridge.app import create_bridge_app
     from marketplace_exporter.bridge.config import load_bridge_config
@@ -247,12 +247,14 @@ async def test_the_bridge_behind_the_same_web_config_and_lifecycle_flag(tmp_path
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bridge.yml").write_text(BRIDGE_YML)
     (tmp_path / "web.yml").write_text(USERS)
-    listener = Listener.prepare(WebOptions(config_file=str(tmp_path / "web.yml")))
+    listener = Listener.prepare(WebOptions(config_file=str(tmp_path / "web.yml"), route_prefix="/bridge"))
     app = create_bridge_app("bridge.yml", load_bridge_config("bridge.yml"))
     runner = web.AppRunner(listener.wrap(app))
     await listener.start(runner, "127.0.0.1", 0)
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/bridge"
     try:
+        status, body, _ = await fetch(base + "/", headers=GOOD)
+        assert status == 200 and "POST /bridge/alertmanager/<receiver>" in body
         assert (await fetch(base + "/metrics"))[0] == 401
         status, body, _ = await fetch(base + "/metrics", headers=GOOD)
         assert status == 200 and "process_resident_memory_bytes" in body

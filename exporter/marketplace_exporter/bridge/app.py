@@ -142,7 +142,7 @@ async def _index(request: web.Request) -> web.Response:
     state = request.app[STATE]
     depth = state.outbox.depth if state.outbox else {}
     lines = [f"marketplace-exporter bridge {__version__}", "",
-             "POST /alertmanager/<receiver> (Alertmanager webhook v4)", "", "receivers:"]
+             f"POST {request.path.rstrip('/')}/alertmanager/<receiver> (Alertmanager webhook v4)", "", "receivers:"]
     for name, receiver in sorted(state.config.receivers.items()):
         lines.append(f"  {name:24} {receiver.channel:9} {receiver.language}  queued={max(0, depth.get(name, 0))}")
     return _text("\n".join(lines) + "\n")
