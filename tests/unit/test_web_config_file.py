@@ -91,3 +91,29 @@ def test_run_stops_before_listening_on_a_bad_web_config(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert (f"web.yml:2: tls_server_config.cert_file: cannot read {tmp_path / 'missing.crt'}: No such file or "
             "directory") in result.stderr
+
+
+@pytest.mark.parametrize(("argv", "prefix"), [
+    ([], "/"),
+    (["--web.external-url=https://ops.example.com/exporter/"], "/exporter"),
+    (["--web.external-url=https://ops.example.com/exporter/", "--web.route-prefix=/"], "/"),
+    (["--web.route-prefix=mpx/v1/"], "/mpx/v1"),
+])
+def test_the_route_prefix_defaults_to_the_external_urls_path(argv: list[str], prefix: str) -> None:
+    from marketplace_exporter import cli
+    from marketplace_exporter.webserver.options import web_options
+
+    args = cli._parser().parse_args(["run", "--config.file=x.yml", *argv])
+    assert web_options(args).route_prefix == prefix
+
+
+@pytest.mark.parametrize(("flag", "message"), [
+    ("--web.external-url=ops.example.com/exporter", "--web.external-url: expected an absolute http(s) URL"),
+    ("--web.route-prefix=/a/../b", "--web.route-prefix: expected a URL path such as /exporter"),
+])
+def test_a_malformed_url_or_prefix_names_its_flag(flag: str, message: str) -> None:
+    from marketplace_exporter import cli
+    from marketplace_exporter.webserver.options import web_options
+
+    with pytest.raises(SystemExit, match=message.replace("(", r"\(").replace(")", r"\)")):
+        web_options(cli._parser().parse_args(["bridge", "--config.file=b.yml", flag]))
