@@ -93,6 +93,7 @@ bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook ove
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/alert_latency.py
 	$(VENV)/bin/python bench/deploy_marks.py
+	$(VENV)/bin/python bench/web_auth.py
 	$(VENV)/bin/python bench/accounts_files.py
 	$(VENV)/bin/python bench/redactor.py
 
