@@ -62,7 +62,7 @@ async def latencies(url: str, headers: dict[str, str], rounds: int) -> list[floa
     return out
 
 
-async def longest_stall(work: asyncio.Future[object]) -> float:
+async def longest_stall(work: asyncio.Future[None]) -> float:
     """The longest gap between 1 ms ticks of the loop while ``work`` runs."""
     worst, last = 0.0, time.perf_counter()
     while not work.done():
