@@ -56,6 +56,7 @@ def test_the_toolkit_sample_reads_with_paths_relative_to_the_file(tmp_path: Path
     ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_text: x\n",
      "web.yml:4: tls_server_config.client_ca_text: unknown key"),
     ("rate_limit:\n  interval: 5\n", "web.yml:2: rate_limit.interval: expected a duration"),
+    ("rate_limit:\n  interval: 1s\n", "web.yml:1: rate_limit: burst must be at least 1 when interval is set"),
 ])
 def test_what_cannot_be_honoured_is_a_located_error(tmp_path: Path, text: str, expected: str) -> None:
     found = errors(tmp_path, text)

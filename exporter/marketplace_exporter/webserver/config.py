@@ -183,6 +183,12 @@ class RateLimit(_Strict):
             return 0.0
         return parse_duration(str(value))
 
+    @model_validator(mode="after")
+    def _some_burst(self) -> RateLimit:
+        if self.interval > 0 and self.burst < 1:
+            raise ValueError("burst must be at least 1 when interval is set (0 would refuse every request)")
+        return self
+
 
 class WebConfigModel(_Strict):
     tls_server_config: TLSServerConfig | None = None
