@@ -47,7 +47,7 @@ async def serve(directory: Path, web_config: str | None) -> tuple[web.AppRunner,
     source = ConfigSource(str(directory / "config.yml"))
     listener = Listener.prepare(WebOptions(config_file=path))
     runner = web.AppRunner(listener.wrap(create_app(source, source.load(), storage_path=str(directory))))
-    await listener.start(runner, "127.0.0.1", 0)
+    await listener.start(runner, "127.0.0.1:0", "--web.listen-address")
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/-/healthy"
 
 

@@ -237,13 +237,13 @@ def _demo_in(args: argparse.Namespace, storage: str) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from marketplace_exporter.listening import start_site
     from marketplace_exporter.simulator import create_simulator_app
 
     async def serve() -> None:
-        host, port = listen_address(args.listen)
         runner = web.AppRunner(create_simulator_app(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        host, port = await start_site(runner, args.listen, "--web.listen-address")
         print(f"simulator listening on http://{host}:{port} (fault API: /__sim/faults)", flush=True)
         try:
             await until_stopped(on_reload=None)
@@ -259,6 +259,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
+    from marketplace_exporter.listening import start_site
     from marketplace_exporter.server import create_app, schedule_reload
     from marketplace_exporter.webserver.listener import Listener
 
@@ -284,16 +285,14 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
             if simulator is not None:
                 from marketplace_exporter.simulator import create_simulator_app
 
-                sim_host, sim_port = listen_address(simulator)
                 sim_runner = web.AppRunner(simulator_app or create_simulator_app(), access_log=None)
                 await sim_runner.setup()
                 runners.append(sim_runner)
-                await web.TCPSite(sim_runner, sim_host, sim_port).start()
+                await start_site(sim_runner, simulator, "--simulator.listen-address")
             app = create_app(source, config, storage_path=storage_path)
             runner = web.AppRunner(listener.wrap(app), access_log=None)
             runners.append(runner)
-            host, port = listen_address(listen)
-            await listener.start(runner, host, port)
+            host, port = await listener.start(runner, listen, "--web.listen-address")
             url = listener.url(host, port)
             print(f"exporter: status page {url}  metrics {url}metrics", flush=True)
             if simulator is not None:

@@ -53,7 +53,7 @@ async def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
         listener = Listener.prepare(WebOptions(config_file=path, **options))  # type: ignore[arg-type]
         runner = web.AppRunner(listener.wrap(create_app(source, source.load(), storage_path=str(tmp_path))))
         runners.append(runner)
-        await listener.start(runner, "127.0.0.1", 0)
+        await listener.start(runner, "127.0.0.1:0", "--web.listen-address")
         port = runner.addresses[0][1]
         return f"{'https' if listener.tls else 'http'}://127.0.0.1:{port}"
 
@@ -250,7 +250,7 @@ async def test_the_bridge_behind_the_same_web_config_lifecycle_flag_and_route_pr
     listener = Listener.prepare(WebOptions(config_file=str(tmp_path / "web.yml"), route_prefix="/bridge"))
     app = create_bridge_app("bridge.yml", load_bridge_config("bridge.yml"))
     runner = web.AppRunner(listener.wrap(app))
-    await listener.start(runner, "127.0.0.1", 0)
+    await listener.start(runner, "127.0.0.1:0", "--web.listen-address")
     base = f"http://127.0.0.1:{runner.addresses[0][1]}/bridge"
     try:
         status, body, _ = await fetch(base + "/", headers=GOOD)

@@ -77,7 +77,7 @@ def test_bridge_and_web_config_syntax_checks(tmp_path: Path, capsys: pytest.Capt
     assert code == 1 and "MPX_TEST_UNSET_DINGTALK_URL is not set" in err
     code, out, _ = run(capsys, "bridge", "--config.file=bridge.yml", "--check", "--syntax-only",
                        "--web.config.file=web.yml")
-    assert code == 0 and "valid, 1 receiver(s) (syntax only" in out
+    assert code == 0 and "valid, 1 receiver(s); webhooks need a bearer token (syntax only" in out
     code, _, err = run(capsys, "check-config", "--web.config.file=web.yml")
     assert code == 1 and "web.yml:2: tls_server_config.cert_file: cannot read /nonexistent/tls.crt" in err
     code, out, _ = run(capsys, "check-config", "--syntax-only", "--web.config.file=web.yml")

@@ -66,7 +66,7 @@ def _bridge(args: argparse.Namespace) -> int:
     from marketplace_exporter.bridge.config import BridgeConfig
     from marketplace_exporter.config.yaml_loading import ConfigError
     from marketplace_exporter.secrets import syntax_only
-    from marketplace_exporter.serving import listen_address, until_stopped
+    from marketplace_exporter.serving import until_stopped
     from marketplace_exporter.webserver.config import load_web_config
     from marketplace_exporter.webserver.listener import Listener
 
@@ -90,8 +90,12 @@ def _bridge(args: argparse.Namespace) -> int:
         print(f"{options.config_file}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     if args.check:
+        auth = config.auth
+        who = ("webhooks accepted from ANYONE (auth.anonymous: true)" if auth.anonymous
+               else "webhooks need a " + " or ".join(kind for kind, on in (("bearer token", auth.bearer_token),
+                                                                         ("basic auth", auth.basic)) if on is not None))
         note = " (syntax only: secrets not read)" if args.syntax_only else ""
-        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s){note}")
+        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s); {who}{note}")
         for name, receiver in sorted(config.receivers.items()):
             print(f"  {name}: {receiver.channel}, {receiver.language}, {receiver.timezone.key}, "
                   f"{receiver.per_minute:g}/min{', signed' if receiver.secret else ''}")
@@ -103,8 +107,7 @@ def _bridge(args: argparse.Namespace) -> int:
         app = create_bridge_app(args.config_file, config)
         runner = web.AppRunner(listener.wrap(app), access_log=None)
         try:
-            host, port = listen_address(args.listen)
-            await listener.start(runner, host, port)
+            host, port = await listener.start(runner, args.listen, "--web.listen-address")
             url = listener.url(host, port)
             print(f"bridge: POST {url}alertmanager/<receiver>  metrics {url}metrics", flush=True)
             await until_stopped(on_reload=lambda: reload_bridge(app))

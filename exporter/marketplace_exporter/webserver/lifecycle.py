@@ -5,6 +5,7 @@ probe lateness from 1.2 ms to 55 ms."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -21,13 +22,12 @@ DISABLED_MESSAGE = ("Lifecycle API is not enabled. Start with --web.enable-lifec
 def lifecycle_api(handler: Handler) -> Handler:
     """``handler`` answers only when the lifecycle API is enabled; else 403 naming the flag."""
 
+    @functools.wraps(handler)  # keeps marks such as @own_credentials
     async def guarded(request: web.Request) -> web.StreamResponse:
         if not request.config_dict.get(LIFECYCLE_ENABLED, False):
             return web.Response(status=403, text=DISABLED_MESSAGE)
         return await handler(request)
 
-    guarded.__name__ = getattr(handler, "__name__", "lifecycle_handler")
-    guarded.__doc__ = handler.__doc__
     return guarded
 
 

@@ -4,7 +4,7 @@ auth, headers, rate limit in the exporter-toolkit format), ``--web.enable-lifecy
 
     listener = Listener.prepare(web_options(args))   # a bad web config stops the command here
     root = listener.wrap(app)                        # gate, lifecycle flag, route prefix
-    await listener.start(web.AppRunner(root), host, port)
+    host, port = await listener.start(web.AppRunner(root), "0.0.0.0:9761", "--web.listen-address")
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import ssl
 
 from aiohttp import web
 
+from marketplace_exporter.listening import start_site
 from marketplace_exporter.webserver.gate import WebConfigSource, WebGate
 from marketplace_exporter.webserver.lifecycle import LIFECYCLE_ENABLED
 from marketplace_exporter.webserver.options import WebOptions
@@ -48,9 +49,11 @@ class Listener:
             self.gate.install(root)
         return root
 
-    async def start(self, runner: web.AppRunner, host: str, port: int) -> None:
+    async def start(self, runner: web.AppRunner, address: str, flag: str) -> tuple[str, int]:
+        """Listen on ``address`` (``HOST:PORT`` from ``flag``); the bound (host, port). A busy port
+        is one line naming the flag (listening.py)."""
         await runner.setup()
-        await web.TCPSite(runner, host, port, ssl_context=self.ssl_context).start()
+        return await start_site(runner, address, flag, ssl_context=self.ssl_context)
 
     def url(self, host: str, port: int) -> str:
         """Where the routes are, for the start-up line: the external URL, else the listen address."""
