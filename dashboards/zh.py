@@ -98,6 +98,7 @@ PANELS: dict[str, str] = {
     "Probes per second (all checks)": "每秒探测次数（全部检查项）",
     "Config reloads": "配置重载",
     "Build": "构建信息",
+    "Bridge build": "桥接服务构建信息",
     "Check tags (alert routing)": "检查项标签（告警路由）",
     "Bridge queue depth": "桥接队列深度",
     "Bridge deliveries and failures": "桥接投递与失败",
@@ -199,6 +200,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "637803b7", "Prometheus 抓取 /metrics 的耗时（序列增多时指标暴露也必须保持快速），以及抓到的样本数"
                     "（样本数以百万为单位显示在同一坐标轴上）。"),
     "Build": ("10c90eb6", "每个目标运行的构建：版本、git 提交和分支、Python 版本。"),
+    "Bridge build": ("0277cc80", "每个告警桥接服务运行的构建（它有自己的抓取任务：不受上面 job 变量的筛选）。"),
     "Check tags (alert routing)": (
         "4711a45e", "告警规则看到的 checks[].tags：有检查项带 critical 标签的店铺，其店铺级告警为 critical，"
                     "其他店铺为 warning。"),

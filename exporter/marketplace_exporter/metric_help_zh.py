@@ -91,6 +91,9 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.BRIDGE_FAILURES.name: (
         "961712f2", "按原因统计的投递失败次数（throttled、security、http、transport、rejected……）。"),
     c.BRIDGE_QUEUE_DEPTH.name: ("fabc3169", "已接收并持久化排队、但尚未投递的通知数。"),
+    c.BRIDGE_BUILD_INFO.name: (
+        "57318317", "恒为 1；告警桥接服务的 version、revision、branch 和 pythonversion（与 "
+                    "marketplace_exporter_build_info 的标签相同，用于桥接服务进程）。"),
     c.BRIDGE_DELIVERY_DURATION.name: ("d644496d", "从接收 Alertmanager 通知到机器人确认收到的耗时。"),
 }
 
