@@ -24,10 +24,11 @@ DEPS := prometheus:prometheus \
         chromium:chromium \
         wrk:wrk \
         openssl:openssl \
-        /usr/lib/postgresql/15/bin/initdb:postgresql
+        /usr/lib/postgresql/15/bin/initdb:postgresql \
+        kubectl:kubernetes-client
 
 .PHONY: help venv deps test demo bench check-config clean distclean
-.PHONY: dashboards dashboard-schema compose-demo-config
+.PHONY: dashboards dashboard-schema compose-demo-config kubernetes
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -41,7 +42,7 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15); root only
+deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15, kubectl); root only
 	@missing=""; \
 	for pair in $(DEPS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
@@ -77,6 +78,9 @@ check-config: venv ## validate the exporter config(s) in CONFIG (default: the de
 
 dashboards: venv ## regenerate dashboards/*.json from the *.dashboard.py sources
 	$(VENV)/bin/python dashboards/generate.py
+
+kubernetes: venv ## regenerate deploy/kubernetes (kustomize base, overlays, PrometheusRule, dashboards ConfigMaps)
+	$(VENV)/bin/python -m marketplace_exporter.kube
 
 dashboard-schema: ## re-derive dashboards/schema/*.schema.json from @grafana/schema (npm; versions in package-lock.json)
 	cd dashboards/schema && npm ci --no-audit --no-fund --ignore-scripts && node derive.mjs

@@ -1,0 +1,211 @@
+"""deploy/kubernetes: fresh, rendered by the real kustomize, valid against the Kubernetes schemas
+(kubernetes-validate, strict) and the vendored prometheus-operator CRD schemas, rules accepted by
+promtool, and wired together (selectors, job names, shards, security) as an SRE would check them.
+
+No cluster runs here: nothing below proves the pods start (docs/kubernetes.md says what never ran).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from conftest import require_binary
+
+from marketplace_exporter.kube.__main__ import stale
+from marketplace_exporter.kube.crd_schemas import FILES, SCHEMAS
+from marketplace_exporter.kube.layout import SHARDS, files
+from marketplace_exporter.kube.sources import read_sources
+from marketplace_exporter.shard import TOTAL_SHARDS_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBE = ROOT / "deploy" / "kubernetes"
+OVERLAYS = ("single", "sharded")
+#: Kubernetes versions the core objects are validated against: a floor many clusters still run,
+#: and the newest kubernetes-validate knows (pinned in pyproject.toml)
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+#: kubectl's kustomize must understand `resources:` directories, `patches:` and `replacements:`
+MIN_KUSTOMIZE = (4, 5)
+
+Doc = dict[str, Any]
+
+
+def test_the_committed_manifests_are_fresh() -> None:
+    assert stale(KUBE, files(read_sources(ROOT))) == [], "run: make kubernetes"
+
+
+@cache
+def _kubectl() -> str:
+    kubectl = require_binary("kubectl")
+    version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=30).stdout
+    found = re.search(r"Kustomize Version: v(\d+)\.(\d+)", version)
+    if found is None or (int(found[1]), int(found[2])) < MIN_KUSTOMIZE:
+        pytest.fail(f"{kubectl} has no kustomize >= v{MIN_KUSTOMIZE[0]}.{MIN_KUSTOMIZE[1]} (kubectl >= 1.24 has "
+                    f"one; Debian bookworm's kubernetes-client is kubectl 1.20 with kustomize v2.0.3):\n{version}",
+                    pytrace=False)
+    return kubectl
+
+
+def strict(schema: Any) -> Any:
+    """Unknown fields refused wherever the schema lists properties (kubectl --validate=strict),
+    except where the CRD keeps unknown fields on purpose."""
+    if isinstance(schema, dict):
+        out = {key: strict(value) for key, value in schema.items()}
+        if "properties" in out and "additionalProperties" not in out \
+                and not out.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    return schema
+
+
+@cache
+def crd_validator(kind: str) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(strict(json.loads((SCHEMAS / FILES[kind]).read_text(encoding="utf-8"))))
+
+
+def problems(document: Doc) -> list[str]:
+    """Every way ``document`` breaks its kind's vendored CRD schema (empty: valid)."""
+    return [f"{document['kind']}/{document['metadata'].get('name')}: "
+            f"{'.'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}"
+            for error in crd_validator(document["kind"]).iter_errors(document)]
+
+
+@cache
+def rendered(overlay: str) -> tuple[Doc, ...]:
+    result = subprocess.run([_kubectl(), "kustomize", str(KUBE / "overlays" / overlay)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def one(docs: tuple[Doc, ...], kind: str, name: str) -> Doc:
+    (found,) = [doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    return found
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_overlay_renders_into_one_namespace(overlay: str) -> None:
+    docs = rendered(overlay)
+    kinds = sorted({doc["kind"] for doc in docs})
+    assert kinds == ["AlertmanagerConfig", "ConfigMap", "Namespace", "NetworkPolicy", "PodDisruptionBudget",
+                     "PrometheusRule", "Service", "ServiceMonitor", "StatefulSet"] or \
+        "AlertmanagerConfig" not in kinds and len(kinds) == 8, kinds
+    namespaced = [doc for doc in docs if doc["kind"] != "Namespace"]
+    assert {doc["metadata"]["namespace"] for doc in namespaced} == {"marketplace-exporter"}
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_core_objects_are_valid_against_the_kubernetes_schemas(overlay: str, version: str) -> None:
+    checked = 0
+    for doc in rendered(overlay):
+        if doc["kind"] in FILES:
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+        checked += 1
+    assert checked >= 12
+
+
+def test_the_kubernetes_validator_refuses_a_misspelt_field() -> None:
+    statefulset = copy.deepcopy(one(rendered("single"), "StatefulSet", "marketplace-exporter"))
+    security = statefulset["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+    security["readOnlyRootFileSystem"] = security.pop("readOnlyRootFilesystem")
+    with pytest.raises(kubernetes_validate.ValidationError, match="readOnlyRootFileSystem"):
+        kubernetes_validate.validate(statefulset, KUBERNETES_VERSIONS[0], strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_operator_objects_are_valid_against_the_vendored_crd_schemas(overlay: str) -> None:
+    crds = [doc for doc in rendered(overlay) if doc["kind"] in FILES]
+    assert {doc["kind"] for doc in crds} >= {"ServiceMonitor", "PrometheusRule"}
+    assert [problem for doc in crds for problem in problems(doc)] == []
+    broken = copy.deepcopy(one(crds, "ServiceMonitor", "marketplace-exporter"))  # type: ignore[arg-type]
+    broken["spec"]["endpoints"][0]["scrapeIntervall"] = "30s"
+    assert any("scrapeIntervall" in problem for problem in problems(broken))
+
+
+def test_promtool_accepts_the_prometheusrule_groups(tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    rule = one(rendered("sharded"), "PrometheusRule", "marketplace-exporter")
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}, allow_unicode=True), encoding="utf-8")
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # the same rules as alert-rules/ (the in-package generator's committed output)
+    committed = yaml.safe_load((ROOT / "alert-rules" / "marketplace-alerts.yml").read_text(encoding="utf-8"))
+    assert rule["spec"]["groups"] == committed["groups"]
+
+
+def _matches(selector: Doc, labels: dict[str, str]) -> bool:
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        present = expression["key"] in labels
+        if expression["operator"] == "DoesNotExist" and present or expression["operator"] == "Exists" and not present:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_monitor_scrapes_one_service_named_like_the_rules_job(overlay: str) -> None:
+    docs = rendered(overlay)
+    services = [doc for doc in docs if doc["kind"] == "Service"]
+    rules = json.dumps(one(docs, "PrometheusRule", "marketplace-exporter")["spec"])
+    for monitor in (doc for doc in docs if doc["kind"] == "ServiceMonitor"):
+        (service,) = [svc for svc in services if _matches(monitor["spec"]["selector"], svc["metadata"]["labels"])]
+        # prometheus-operator's job label is the Service name; the rules select job="<that>"
+        assert service["metadata"]["name"] == monitor["metadata"]["name"]
+        assert f'job=\\"{service["metadata"]["name"]}\\"' in rules
+        ports = {port["name"] for port in service["spec"]["ports"]}
+        assert {endpoint["port"] for endpoint in monitor["spec"]["endpoints"]} <= ports
+
+
+@pytest.mark.parametrize(("overlay", "shards"), [("single", 1), ("sharded", SHARDS)])
+def test_replicas_and_total_shards_agree(overlay: str, shards: int) -> None:
+    statefulset = one(rendered(overlay), "StatefulSet", "marketplace-exporter")
+    (container,) = statefulset["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    assert statefulset["spec"]["replicas"] == shards
+    assert env[TOTAL_SHARDS_ENV]["value"] == str(shards)
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "--shard=auto" in container["args"]
+    writes = one(rendered(overlay), "Service", "marketplace-exporter-writes")
+    assert writes["spec"]["selector"]["statefulset.kubernetes.io/pod-name"] == "marketplace-exporter-0"
+
+
+def test_pods_run_restricted() -> None:
+    for statefulset in (doc for doc in rendered("sharded") if doc["kind"] == "StatefulSet"):
+        pod = statefulset["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+            assert set(container["resources"]["requests"]) == {"cpu", "memory"}
+            assert "memory" in container["resources"]["limits"]
+
+
+def test_dashboards_ship_for_the_grafana_sidecar() -> None:
+    maps = [doc for doc in rendered("single") if doc["kind"] == "ConfigMap"
+            and doc["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    shipped = {name: json.loads(text) for doc in maps for name, text in doc["data"].items()}
+    committed = {f"marketplace-exporter-{path.stem}.json": json.loads(path.read_text(encoding="utf-8"))
+                 for path in (ROOT / "dashboards").glob("*.json")}
+    assert shipped == committed
