@@ -66,12 +66,14 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, bridge throughput, fault-to-chat latency, deploy-mark loop stall
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/traffic_overhead.py
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/alert_latency.py
 	$(VENV)/bin/python bench/deploy_marks.py
+	$(VENV)/bin/python bench/accounts_files.py
+	$(VENV)/bin/python bench/redactor.py
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done

@@ -503,7 +503,7 @@ def worker_main(argv: Sequence[str]) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
-    from marketplace_exporter.server.app import STORE, ConfigSource, create_app
+    from marketplace_exporter.server.app import CORE, ConfigSource, create_app
 
     source = ConfigSource(args.config)
     try:
@@ -518,7 +518,7 @@ def worker_main(argv: Sequence[str]) -> int:
         probes = failures = 0
         by_reason: dict[str, int] = {}
         last_failure = ""
-        for state in app[STORE].checks.values():
+        for state in app[CORE].store.checks.values():
             probes += state.probes
             for reason, count in state.failures.items():
                 if count:

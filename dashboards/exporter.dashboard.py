@@ -65,7 +65,8 @@ throughput = timeseries(
 reloads = timeseries(
     "Config reloads",
     [(f"changes({cat.CONFIG_RELOAD_TS.name}{{{JOB}}}[$__interval])", "successful reloads"),
-     (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)")],
+     (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)"),
+     (f"sum(increase({cat.ACCOUNTS_FILE_ERRORS.name}{{{JOB}}}[$__interval]))", "accounts file versions refused")],
     bars=True)
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
@@ -96,6 +97,11 @@ traffic = timeseries(
       "{{service}} folded into other (series cap)")],
     bars=True, description="Production-traffic records the sellers' systems reported: accepted, rejected (bad "
                            "record), dropped (client queue full).")
+broken_files = stat(
+    "Broken accounts files", f"sum({cat.ACCOUNTS_FILES.name}{{{JOB}, state=\"broken\"}}) or vector(0)", COUNT_BAD,
+    description="Per-seller accounts files that cannot be used now (each keeps its last good version); the "
+                "status page names them. New bad versions: "
+                f"{cat.ACCOUNTS_FILE_ERRORS.name}.")
 failing_deliveries = stat(
     "Bridge delivery failures (time range)",
     f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD)
@@ -103,7 +109,7 @@ failing_deliveries = stat(
 dashboard = make_dashboard(
     "Marketplace exporter / Exporter",
     layout([
-        (5, [up, reload_ok, since_reload, late_share, failing_deliveries]),
+        (5, [up, reload_ok, since_reload, broken_files, late_share, failing_deliveries]),
         (8, [lateness, scrape]),
         (8, [throughput, reloads]),
         (6, [build]),

@@ -226,6 +226,18 @@ PROBE_METRICS: tuple[MetricSpec, ...] = (
     BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS,
 )
 
+# --- per-seller accounts files (exporter, ``accounts_files:``; server/accounts_watch.py) ---------
+FILE_STATE = "state"
+ACCOUNTS_FILES = MetricSpec(
+    "marketplace_exporter_accounts_files", "gauge",
+    "Accounts files by state: ok, or broken (the file's last good version, if any, stays in use; "
+    "the status page and the log name the file and the error).", (FILE_STATE,))
+ACCOUNTS_FILE_ERRORS = MetricSpec(
+    "marketplace_exporter_accounts_file_errors_total", "counter",
+    "New versions of accounts files that could not be used (unreadable, invalid, unavailable secret).", ())
+
+ACCOUNTS_FILES_METRICS: tuple[MetricSpec, ...] = (ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS)
+
 # --- deploy markers, audit trail, verification gate, freeze windows (exporter, /api/v1/deploys) ----
 SERVICE = "service"
 ENVIRONMENT = "environment"
@@ -350,7 +362,8 @@ BRIDGE_METRICS: tuple[MetricSpec, ...] = (
 )
 
 #: every metric this project emits (exporter and bridge), in exposition order
-ALL: tuple[MetricSpec, ...] = PROBE_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS + BRIDGE_METRICS
+ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS
+                               + BRIDGE_METRICS)
 
 # --- Prometheus recording rules (alert-rules/generate.py writes them; dashboards read them) -------
 #: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)

@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from importlib import import_module, resources
 from typing import TYPE_CHECKING
 
 from marketplace_exporter import __version__
-from marketplace_exporter.secrets import RedactingFilter
+from marketplace_exporter.serving import listen_address, setup_logging, until_stopped
 
 if TYPE_CHECKING:
     from marketplace_exporter.server import ConfigSource
@@ -53,7 +52,7 @@ DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     try:
         return int(args.handler(args))
     except BrokenPipeError:
@@ -109,27 +108,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    # httpx logs every request at INFO ("HTTP Request: POST ..."): noise in a pipeline's log for the
-    # client commands (deploy mark, deploys list); --log.level debug still shows it
-    if root.level > logging.DEBUG:
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise SystemExit(f"invalid listen address {address!r}: expected HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def _config_schema(args: argparse.Namespace) -> int:
     from marketplace_exporter.config import json_schema
 
@@ -138,16 +116,21 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    """Validate the file and every accounts file it names (all errors at once)."""
     from marketplace_exporter.config import ConfigError, load_config
+    from marketplace_exporter.config.accounts_files import AccountsFiles
 
+    files = AccountsFiles(quiet=True)
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, accounts=files, strict_accounts=True)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     print(f"{args.file}: valid, {len(config.checks)} checks")
+    if config.accounts_files.patterns:
+        print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
     for check in config.checks:
         print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
     return 0
@@ -171,7 +154,7 @@ def demo_config_path() -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    sim_host, sim_port = _split(args.sim_listen)
+    sim_host, sim_port = listen_address(args.sim_listen)
     sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
     from marketplace_exporter.server import ConfigSource
 
@@ -191,13 +174,13 @@ def _simulate(args: argparse.Namespace) -> int:
     from marketplace_exporter.simulator import create_simulator_app
 
     async def serve() -> None:
-        host, port = _split(args.listen)
+        host, port = listen_address(args.listen)
         runner = web.AppRunner(create_simulator_app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         print(f"simulator listening on http://{host}:{port} (fault API: /__sim/faults)", flush=True)
         try:
-            await _until_stopped(on_reload=None)
+            await until_stopped(on_reload=None)
         finally:
             await runner.cleanup()
 
@@ -209,7 +192,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
-    from marketplace_exporter.server import create_app, reload_config
+    from marketplace_exporter.server import create_app, schedule_reload
 
     try:
         config = source.load()
@@ -232,7 +215,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
             if simulator is not None:
                 from marketplace_exporter.simulator import create_simulator_app
 
-                sim_host, sim_port = _split(simulator)
+                sim_host, sim_port = listen_address(simulator)
                 sim_runner = web.AppRunner(create_simulator_app(), access_log=None)
                 await sim_runner.setup()
                 runners.append(sim_runner)
@@ -241,7 +224,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
-            host, port = _split(listen)
+            host, port = listen_address(listen)
             await web.TCPSite(runner, host, port).start()
             shown = "127.0.0.1" if host == "0.0.0.0" else host
             print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics",
@@ -251,22 +234,10 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                       f"  curl -X POST http://{simulator}/__sim/faults -d "
                       "'{\"marketplace\":\"amazon_sp\",\"fault\":\"token_expired\"}'\n"
                       f"  curl -X DELETE http://{simulator}/__sim/faults", flush=True)
-            await _until_stopped(on_reload=lambda: reload_config(app))
+            await until_stopped(on_reload=lambda: schedule_reload(app))
         finally:
             for runner in reversed(runners):
                 await runner.cleanup()
 
     asyncio.run(serve())
     return 0
-
-
-async def _until_stopped(on_reload: object) -> None:
-    """Wait for SIGINT/SIGTERM; SIGHUP calls ``on_reload`` (the config keeps running on error)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if callable(on_reload):
-        loop.add_signal_handler(signal.SIGHUP, on_reload)
-    await stop.wait()
-    log.info("stopping")

@@ -18,25 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from marketplace_exporter import __version__
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.metric_families import empty_family as _family
 from marketplace_exporter.store import Store
-
-_KINDS = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}
-
-
-def _family(spec: c.MetricSpec) -> Any:
-    """An empty family of the spec's kind (typed Any: the three classes share ``add_metric`` by
-    convention only, with different signatures)."""
-    return _KINDS[spec.kind](spec.family_name, spec.help, labels=list(spec.labels))
 
 
 class StoreCollector(Collector):

@@ -70,6 +70,7 @@ class TokenFileCache:
         except OSError as exc:
             raise SecretUnavailable(f"cannot read token file {path}: {exc.strerror}") from None
         held = parse_token_file(text, path)
+        REDACTOR.hold(("token_file", path), held.access_token)  # the previous token goes to the grace set
         self._cache[path] = (key, held)
         return held
 

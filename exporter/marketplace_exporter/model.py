@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
+from marketplace_exporter.secrets import REDACTOR
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ class TokenCache:
 
     def put(self, key: str, token: str, expires_at: float) -> None:
         self._tokens[key] = (token, expires_at)
+        REDACTOR.hold(("minted", key), token)  # redacted while cached; the one it replaces is forgotten
 
     def drop(self, key: str) -> None:
         self._tokens.pop(key, None)
+        REDACTOR.release(("minted", key))

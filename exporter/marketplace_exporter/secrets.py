@@ -2,9 +2,10 @@
 
 A :class:`Secret` prints as ``<secret>`` in ``repr``/``str``/f-strings, so a secret that reaches a log
 line, an error message, a page or a debug dump shows up as that marker instead of its value. Code
-that really needs the value calls :meth:`Secret.reveal`, and every revealed value is registered with
-:data:`REDACTOR`, which the logging filter and the ``/probe?debug=true`` output run over their text as
-a last line of defence.
+that really needs the value calls :meth:`Secret.reveal`, and every revealed value is held by
+:data:`REDACTOR` while the secret exists; the logging filter and the ``/probe?debug=true`` output
+run it over their text as a last line of defence. The redactor forgets values no longer current
+(bounded; see :class:`Redactor`).
 
 Config accepts three spellings (see ``config.py``): ``${ENV_VAR}``, ``{file: PATH}`` (re-read when
 the file changes, so a seller's ERP can rotate a token in place) and ``{value: LITERAL}``.
@@ -15,6 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,30 +26,158 @@ REDACTED = "<redacted>"
 
 
 class Redactor:
-    """Replaces every known secret value in a text by ``<redacted>``.
+    """Replaces every current secret value in a text by ``<redacted>``, and forgets old ones.
 
-    Values shorter than 4 characters are not registered: replacing them would mangle ordinary text
-    and they are not meaningful secrets anyway.
+    A value is *current* while some owner holds it (:meth:`hold`): a :class:`Secret` (until it is
+    garbage-collected, e.g. after a reload replaced it), a token file's path, the engine's token
+    cache entry for one account. When an owner's value changes (a rotated token, a re-minted
+    15-minute Walmart token) or the owner goes away, the old value moves to a small grace set of
+    :data:`GRACE` recent values, so a log line written just after a rotation is still redacted,
+    and then it is forgotten: the set no longer grows with every token ever minted. Values
+    registered without an owner (:meth:`register`) live in the same bounded grace set.
+
+    With many current values (thousands of accounts) a text is scanned once, looking up each
+    position's last :data:`KEY` characters in an index kept up to date as values come and go,
+    instead of once per value. Values shorter than 4 characters are never registered: replacing
+    them would mangle ordinary text and they are not meaningful secrets anyway.
     """
 
+    #: recently replaced, released or ownerless values kept (least recently registered go first)
+    GRACE = 256
+    #: above this many values a text is scanned once with the index instead of once per value
+    INDEX_ABOVE = 64
+    #: values at least this long are indexed by their last KEY characters (a token's random end:
+    #: tokens of one issuer share long prefixes, such as a JWT header or ``Atza|``)
+    KEY = 8
+    _MIN = 4
+
     def __init__(self) -> None:
-        self._values: set[str] = set()
+        self._held: dict[Hashable, str] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        #: value → holders + (1 if in the grace set); a value is redacted while this is > 0
+        self._refs: dict[str, int] = {}
+        self._index: dict[str, tuple[str, ...]] = {}
+        self._short: set[str] = set()
         self._lock = threading.Lock()
+        #: every value longest first, rebuilt lazily while there are few (the per-value loop)
+        self._few: tuple[str, ...] | None = ()
+
+    def hold(self, owner: Hashable, value: str) -> None:
+        """``owner``'s current value is ``value`` (its previous one goes to the grace set)."""
+        if self._held.get(owner) == value:  # the hot path: a secret revealed again, unchanged
+            return
+        with self._lock:
+            self._release(owner)
+            if len(value) >= self._MIN:
+                self._held[owner] = value
+                self._ref(value, +1)
+
+    def release(self, owner: Hashable) -> None:
+        """``owner`` holds nothing any more (its value goes to the grace set)."""
+        if owner in self._held:
+            with self._lock:
+                self._release(owner)
 
     def register(self, value: str) -> None:
-        if len(value) >= 4:
+        """A value with no owner to say when it stops being current: kept in the grace set."""
+        if len(value) < self._MIN:
+            return
+        with self._lock:
+            self._remember(value)
+
+    def __len__(self) -> int:
+        """How many distinct values are redacted now (current plus grace)."""
+        return len(self._refs)
+
+    def _release(self, owner: Hashable) -> None:
+        old = self._held.pop(owner, None)
+        if old is not None:
+            self._remember(old)
+            self._ref(old, -1)
+
+    def _remember(self, value: str) -> None:
+        if value in self._recent:
+            self._recent.move_to_end(value)
+            return
+        self._recent[value] = None
+        self._ref(value, +1)
+        while len(self._recent) > self.GRACE:
+            forgotten, _ = self._recent.popitem(last=False)
+            self._ref(forgotten, -1)
+
+    def _ref(self, value: str, change: int) -> None:
+        count = self._refs.get(value, 0) + change
+        if count > 0:
+            if value not in self._refs:
+                self._add(value)
+            self._refs[value] = count
+        elif value in self._refs:
+            del self._refs[value]
+            self._remove(value)
+
+    def _add(self, value: str) -> None:
+        self._few = None
+        if len(value) < self.KEY:
+            self._short.add(value)
+            return
+        key = value[-self.KEY:]
+        self._index[key] = tuple(sorted((*self._index.get(key, ()), value), key=len, reverse=True))
+
+    def _remove(self, value: str) -> None:
+        self._few = None
+        if len(value) < self.KEY:
+            self._short.discard(value)
+            return
+        key = value[-self.KEY:]
+        left = tuple(other for other in self._index.get(key, ()) if other != value)
+        if left:
+            self._index[key] = left
+        else:
+            self._index.pop(key, None)
+
+    def _loop_values(self) -> tuple[str, ...]:
+        """What is checked one value at a time, longest first: everything while there are few
+        values, else only the values too short for the index."""
+        few = self._few
+        if few is None:
             with self._lock:
-                self._values.add(value)
+                many = len(self._refs) > self.INDEX_ABOVE
+                few = self._few = tuple(sorted(self._short if many else self._refs, key=len, reverse=True))
+        return few
 
     def redact(self, text: str) -> str:
-        if not self._values:
-            return text
-        with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
+        loop = self._loop_values()
+        if len(self._refs) > self.INDEX_ABOVE:
+            text = _redact_indexed(text, self._index, self.KEY)
+        for value in loop:
             if value in text:
                 text = text.replace(value, REDACTED)
         return text
+
+
+def _redact_indexed(text: str, index: dict[str, tuple[str, ...]], width: int) -> str:
+    """One pass over ``text`` finding every indexed value (by the characters it ends with); the
+    union of what they cover is replaced, so overlapping secrets leave no part of either."""
+    spans: list[tuple[int, int]] = []
+    for end in range(width, len(text) + 1):
+        candidates = index.get(text[end - width:end])
+        if candidates is not None:
+            spans += ((end - len(value), end) for value in candidates
+                      if len(value) <= end and text.startswith(value, end - len(value)))
+    if not spans:
+        return text
+    spans.sort()
+    out: list[str] = []
+    last = 0
+    start, stop = spans[0]
+    for begin, end in spans[1:]:
+        if begin <= stop:
+            stop = max(stop, end)
+            continue
+        out += (text[last:start], REDACTED)
+        last, start, stop = stop, begin, end
+    out += (text[last:start], REDACTED, text[stop:])
+    return "".join(out)
 
 
 #: process-wide: a secret revealed anywhere is redacted everywhere
@@ -79,6 +211,8 @@ class Secret:
     source: str  # "env" | "file" | "value"
     ref: str  # variable name, file path, or the literal value for "value"
     _cache: tuple[float, str] | None = field(default=None, repr=False)
+    #: a weak reference to this object whose callback releases its value from the redactor
+    _owner: weakref.ref[Secret] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def literal(cls, value: str) -> Secret:
@@ -110,7 +244,11 @@ class Secret:
                 raise SecretUnavailable(f"environment variable {self.ref} is not set or empty")
         else:
             value = self._read_file()
-        REDACTOR.register(value)
+        owner = ("secret", id(self))
+        if self._owner is None or self._owner() is not self:  # first reveal (a copy gets its own)
+            # the value stays redacted while this Secret exists, and is forgotten after it goes
+            self._owner = weakref.ref(self, _releaser(owner))
+        REDACTOR.hold(owner, value)
         return value
 
     def _read_file(self) -> str:
@@ -135,6 +273,13 @@ class Secret:
 
     def __format__(self, spec: str) -> str:
         return "<secret>"
+
+
+def _releaser(owner: Hashable) -> Callable[[weakref.ref[Secret]], None]:
+    """The weak reference's callback: the Secret is gone, so is its claim on its value."""
+    def release(_: weakref.ref[Secret]) -> None:
+        REDACTOR.release(owner)
+    return release
 
 
 def parse_secret(raw: object) -> Secret:

@@ -134,6 +134,12 @@ class Store:
         self.reload_successful = False
         self.reload_success_at: float | None = None
 
+    def mark_reload(self, ok: bool, now: float) -> None:
+        """Record a config load's outcome (the reload gauges read it)."""
+        self.reload_successful = ok
+        if ok:
+            self.reload_success_at = now
+
     def reconcile(self, specs: tuple[CheckSpec, ...]) -> None:
         """Adopt a new config: keep counters of checks that still exist, drop the rest."""
         wanted = {spec.id: spec for spec in specs}

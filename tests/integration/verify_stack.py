@@ -24,7 +24,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from marketplace_exporter.server import ConfigSource, create_app
-from marketplace_exporter.server.app import STORE
+from marketplace_exporter.server.app import CORE
 from marketplace_exporter.simulator import create_simulator_app
 from marketplace_exporter.traffic import api as traffic_api
 from marketplace_exporter.traffic.aggregate import TrafficAggregator
@@ -95,7 +95,7 @@ class GateStack:
     app: Any
 
     def results(self, check_id: str) -> int:
-        return len(self.app[STORE].checks[check_id].history)
+        return len(self.app[CORE].store.checks[check_id].history)
 
     async def wait_for_baseline(self, *check_ids: str, count: int = 4, seconds: float = 15.0) -> None:
         """Until every check has ``count`` results: the baseline a marker placed now will see."""

@@ -13,8 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from marketplace_exporter.deploys.api import DEPLOY_LOG, DEPLOYS, _is_loopback
+from marketplace_exporter.deploys.api import DEPLOY_LOG, DEPLOYS
 from marketplace_exporter.server import ConfigSource, create_app, reload_config
+from marketplace_exporter.write_api import is_loopback
 
 TOKEN = "deploy-token-Zq81xv"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -113,8 +114,8 @@ async def test_loopback_anonymous_writes_only_while_no_token_is_set(make_app: Ca
 
 
 def test_only_loopback_addresses_count_as_local() -> None:
-    assert _is_loopback("127.0.0.1") and _is_loopback("::1") and _is_loopback("127.8.9.10")
-    assert not _is_loopback("10.0.0.1") and not _is_loopback(None) and not _is_loopback("unix-socket")
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("127.8.9.10")
+    assert not is_loopback("10.0.0.1") and not is_loopback(None) and not is_loopback("unix-socket")
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from marketplace_exporter.api_defaults import DEFAULT_TOKEN_ENV as SERVER_DEFAULT
 from marketplace_exporter.config import ConfigError, load_config
 from marketplace_exporter.deploys.config import DEFAULT_TOKEN_ENV, DeploysConfig
 from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze, frozen_environments
-from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV as SERVER_DEFAULT
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

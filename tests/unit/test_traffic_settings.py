@@ -25,7 +25,7 @@ accounts:
 def test_defaults_without_a_traffic_section() -> None:
     config = load_config("c.yml", text=ACCOUNT)
     assert config.traffic.token_env == DEFAULT_TRAFFIC_TOKEN_ENV
-    assert not config.traffic.anonymous_writes
+    assert config.traffic.anonymous_writes == "never"
     assert configured_accounts(config) == {"shopee": {"sg-main"}}
 
 
@@ -39,3 +39,17 @@ def test_a_bad_value_is_a_located_error() -> None:
 def test_unknown_keys_are_refused() -> None:
     with pytest.raises(ConfigError, match="traffic.series_cap"):
         load_config("c.yml", text=ACCOUNT + "traffic: {series_cap: 5}\n")
+
+
+@pytest.mark.parametrize(("written", "policy"), [
+    ("true", "always"), ("false", "never"), ("loopback", "loopback"), ("never", "never"), ("always", "always")])
+def test_anonymous_writes_is_the_deploy_apis_policy_and_the_old_booleans_still_mean_the_same(
+        written: str, policy: str) -> None:
+    config = load_config("c.yml", text=ACCOUNT + f"traffic: {{anonymous_writes: {written}}}\n")
+    assert config.traffic.anonymous_writes == policy
+
+
+def test_an_unknown_anonymous_policy_says_what_to_write() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config("c.yml", text=ACCOUNT + "traffic: {anonymous_writes: sometimes}\n")
+    assert "c.yml:12: traffic.anonymous_writes: expected 'never', 'loopback' or 'always'" in str(caught.value)

@@ -161,7 +161,7 @@ def test_a_gate_decided_before_probing_prints_no_empty_check_table() -> None:
     ]
 
 @pytest.mark.parametrize(("body", "field", "message"), [
-    ([], "body", "expected a JSON object"),
+    ([], "body", "expected a JSON object, got a list"),
     ({"environment": "prod"}, "service", "required: letters, digits, '_', '.', '-' (max 63)"),
     ({"service": "a b", "environment": "prod"}, "service", "required: letters, digits, '_', '.', '-' (max 63)"),
     ({"service": "s", "environment": "prod", "window": 5}, "window", "unknown field; expected some of checks, "

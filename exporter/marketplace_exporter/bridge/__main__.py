@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from marketplace_exporter.bridge.cli import add_commands
-from marketplace_exporter.cli import _setup_logging
+from marketplace_exporter.serving import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level)
     return int(args.handler(args))
 
 

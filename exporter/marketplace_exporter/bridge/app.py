@@ -38,8 +38,8 @@ from marketplace_exporter.bridge.config import Auth, BridgeConfig, load_bridge_c
 from marketplace_exporter.bridge.delivery import Delivery
 from marketplace_exporter.bridge.outbox import Outbox
 from marketplace_exporter.bridge.stats import Stats
-from marketplace_exporter.config.load import ConfigError
-from marketplace_exporter.server.api_support import json_error, read_json_body
+from marketplace_exporter.config.yaml_loading import ConfigError
+from marketplace_exporter.write_api import json_error, read_json_body
 
 log = logging.getLogger("marketplace_exporter.bridge")
 

@@ -42,7 +42,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 def _load(path: str) -> object:
     from marketplace_exporter.bridge.config import load_bridge_config
-    from marketplace_exporter.config.load import ConfigError
+    from marketplace_exporter.config.yaml_loading import ConfigError
 
     try:
         return load_bridge_config(path)
@@ -58,7 +58,7 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from marketplace_exporter.bridge.app import create_bridge_app, reload_bridge
     from marketplace_exporter.bridge.config import BridgeConfig
-    from marketplace_exporter.cli import _split, _until_stopped
+    from marketplace_exporter.serving import listen_address, until_stopped
 
     config = _load(args.config_file)
     if not isinstance(config, BridgeConfig):
@@ -75,12 +75,12 @@ def _bridge(args: argparse.Namespace) -> int:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
-            host, port = _split(args.listen)
+            host, port = listen_address(args.listen)
             await web.TCPSite(runner, host, port).start()
             shown = "127.0.0.1" if host == "0.0.0.0" else host
             print(f"bridge: POST http://{shown}:{port}/alertmanager/<receiver>  metrics http://{shown}:{port}/metrics",
                   flush=True)
-            await _until_stopped(on_reload=lambda: reload_bridge(app))
+            await until_stopped(on_reload=lambda: reload_bridge(app))
         finally:
             await runner.cleanup()
 
@@ -93,7 +93,7 @@ def _history(args: argparse.Namespace) -> int:
 
     from marketplace_exporter.bridge.config import outbox_path
     from marketplace_exporter.bridge.outbox import dump_json, history
-    from marketplace_exporter.config.load import ConfigError
+    from marketplace_exporter.config.yaml_loading import ConfigError
 
     path = args.storage_path
     if path is None:

@@ -14,22 +14,15 @@ to an unknown receiver counts under ``receiver="_unknown", channel="none"``. No 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.bridge.config import BridgeConfig
 from marketplace_exporter.bridge.outbox import Outbox
 from marketplace_exporter.bridge.stats import Histogram, Stats
-
-_KINDS: dict[str, Any] = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily,
-                          "histogram": HistogramMetricFamily}
-
-
-def _family(spec: c.MetricSpec) -> Any:
-    return _KINDS[spec.kind](spec.family_name, spec.help, labels=list(spec.labels))
+from marketplace_exporter.metric_families import empty_family as _family
 
 
 class BridgeCollector(Collector):

@@ -23,13 +23,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from marketplace_exporter.config.load import ConfigError, _dotted, _expected, _line, _walk, read_yaml
+from marketplace_exporter.config.yaml_loading import (
+    ConfigError,
+    KeyPath,
+    LineMap,
+    dotted,
+    pydantic_errors,
+    read_yaml,
+    require_mapping,
+)
 from marketplace_exporter.config_types import Duration
 from marketplace_exporter.secrets import Secret
 
@@ -179,16 +187,16 @@ def load_bridge_config(path: str | Path, *, text: str | None = None) -> BridgeCo
     model, lines, errors = _parse_model(name, text)
     receivers = {}
     for key, receiver in model.receivers.items():
-        resolved = _resolve(key, receiver, model, lines, name, errors)
+        resolved = _resolve(key, receiver, model, lines, errors)
         if resolved is not None:
             receivers[key] = resolved
     if model.fallback_receiver is not None and model.fallback_receiver not in model.receivers:
-        errors.append(f"{name}:{_line(lines, ('fallback_receiver',))}: fallback_receiver: expected one of "
-                      f"the receivers ({', '.join(sorted(model.receivers))}), got {model.fallback_receiver!r}")
+        errors.append(lines.error(("fallback_receiver",), f"expected one of the receivers "
+                                  f"({', '.join(sorted(model.receivers))}), got {model.fallback_receiver!r}"))
     for spot, secret in _secrets(model):
         problem = secret.check_available()
         if problem is not None:
-            errors.append(f"{name}:{_line(lines, spot)}: {_dotted(spot)}: {problem}")
+            errors.append(lines.error(spot, problem))
     if errors:
         raise ConfigError(errors)
     return BridgeConfig(
@@ -216,31 +224,28 @@ def _storage(name: str, model: BridgeModel) -> str:
     return str(storage if storage.is_absolute() else Path(name).parent / storage)
 
 
-def _parse_model(name: str, text: str | None) -> tuple[BridgeModel, dict[tuple[str | int, ...], int], list[str]]:
+def _parse_model(name: str, text: str | None) -> tuple[BridgeModel, LineMap, list[str]]:
     """YAML → validated model, the key → line map, and the (line-located) errors found so far."""
-    root, raw = read_yaml(name, text)
-    lines: dict[tuple[str | int, ...], int] = {}
-    errors: list[str] = []
-    if root is not None:
-        _walk(root, (), lines, errors, name)
-    if not isinstance(raw, dict):
-        raise ConfigError([f"{name}:1: (root): expected a mapping of keys, got {type(raw).__name__}"])
+    root, data = read_yaml(name, text)
+    lines = LineMap.of(name, root)
+    errors = list(lines.errors)
+    raw = require_mapping(name, data)
     try:
         model = BridgeModel.model_validate(raw)
     except ValidationError as exc:
-        errors.extend(_format(exc, lines, name))
+        errors.extend(pydantic_errors(exc, lines, secret_keys=_SECRET_KEYS))
         raise ConfigError(errors) from None
     return model, lines, errors
 
 
-def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple[str | int, ...], int],
-             name: str, errors: list[str]) -> ReceiverConfig | None:
+def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: LineMap,
+             errors: list[str]) -> ReceiverConfig | None:
     defaults = model.defaults
-    where: tuple[str | int, ...] = ("receivers", key)
+    where: KeyPath = ("receivers", key)
     before = len(errors)
 
-    def error(spot: tuple[str | int, ...], text: str) -> None:
-        errors.append(f"{name}:{_line(lines, spot)}: {_dotted(spot)}: {text}")
+    def error(spot: KeyPath, text: str) -> None:
+        errors.append(lines.error(spot, text))
 
     tz_name = receiver.timezone or defaults.timezone
     zone = None
@@ -248,7 +253,7 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         spot = (*where, "timezone") if receiver.timezone else ("defaults", "timezone")
-        if not any(f": {_dotted(spot)}: " in e for e in errors):
+        if not any(f": {dotted(spot)}: " in e for e in errors):
             error(spot, f"expected an IANA time zone such as Asia/Shanghai, got {tz_name!r}")
     if receiver.channel in ("wecom", "webhook") and receiver.secret is not None:
         error((*where, "secret"), f"{receiver.channel} robots have no signing secret; remove the key")
@@ -256,7 +261,7 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple
         value = getattr(receiver, link_key) or getattr(defaults, link_key)
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
             spot = (*where, link_key) if getattr(receiver, link_key) else ("defaults", link_key)
-            if not any(f": {_dotted(spot)}: " in e for e in errors):
+            if not any(f": {dotted(spot)}: " in e for e in errors):
                 error(spot, f"expected an http(s) URL, got {value!r}")
     if len(errors) > before or zone is None:
         return None
@@ -279,8 +284,8 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: dict[tuple
         keyword=receiver.keyword, fingerprint=fingerprint)
 
 
-def _secrets(model: BridgeModel) -> list[tuple[tuple[str | int, ...], Secret]]:
-    found: list[tuple[tuple[str | int, ...], Secret]] = []
+def _secrets(model: BridgeModel) -> list[tuple[KeyPath, Secret]]:
+    found: list[tuple[KeyPath, Secret]] = []
     if model.auth.bearer_token is not None:
         found.append((("auth", "bearer_token"), model.auth.bearer_token))
     if model.auth.basic is not None:
@@ -293,29 +298,3 @@ def _secrets(model: BridgeModel) -> list[tuple[tuple[str | int, ...], Secret]]:
 
 
 _SECRET_KEYS = ("url", "secret", "password", "bearer_token")
-
-
-def _format(exc: ValidationError, lines: dict[tuple[str | int, ...], int], name: str) -> list[str]:
-    messages = []
-    for err in exc.errors(include_url=False):
-        path = tuple(err["loc"])
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            text = "unknown key"
-        elif kind == "missing":
-            text = "missing required key"
-        else:
-            text = _expected(err["msg"])
-            secret = any(part in _SECRET_KEYS for part in path if isinstance(part, str))
-            if kind != "value_error":
-                text += f", got {_got(err.get('input'), secret)}"
-        messages.append(f"{name}:{_line(lines, path)}: {_dotted(path)}: {text}")
-    return messages
-
-
-def _got(value: Any, secret: bool) -> str:
-    if secret:
-        return f"a {type(value).__name__}"
-    if isinstance(value, dict | list):
-        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
-    return repr(value)

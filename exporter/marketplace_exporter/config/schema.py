@@ -18,6 +18,8 @@ Shape (every key documented in ``docs/configuration.md``)::
     deprecations: [{marketplace, api, removal_date}]
     traffic: {token_env, anonymous_writes, max_body_bytes, max_series_per_service, ...}  # traffic/settings.py
     deploys: {token_env, anonymous_writes, freeze_windows, grafana}   # see deploys/config.py
+    accounts_files: [sellers/*.json, erp-accounts/]   # per-seller files, re-read on change
+    accounts_files_poll: 5s                           # how often they are looked at
 """
 
 from __future__ import annotations
@@ -32,14 +34,18 @@ from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.adapters.http import HttpCheck
 from marketplace_exporter.adapters.tls import TlsParams
-from marketplace_exporter.config_types import Duration
+from marketplace_exporter.config_types import Duration, LabelValue
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.traffic.settings import TrafficConfig
 
-LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 HttpUrlStr = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#][^\s]*$")]
+#: a glob (``sellers/*.json``) or a directory (``sellers/``: its *.yml, *.yaml and *.json files),
+#: relative to the config file's directory
+AccountsFilesEntry = Annotated[str, Field(min_length=1, description=(
+    "accounts files: a glob such as sellers/*.json or a directory (its .yml/.yaml/.json files), "
+    "relative to this file's directory; one file per seller, re-read when it changes"))]
 
 
 class Defaults(StrictModel):
@@ -157,6 +163,8 @@ def config_model() -> type[StrictModel]:
         deprecations=(list[DeprecationConfig], []),
         traffic=(TrafficConfig, TrafficConfig()),
         deploys=(DeploysConfig, DeploysConfig()),
+        accounts_files=(list[AccountsFilesEntry], []),
+        accounts_files_poll=(Duration, 5.0),
     )
 
 

@@ -1,5 +1,5 @@
-"""``/api/v1/deploys`` on the exporter, and ``install(app)`` wiring the audit log, metrics and
-Grafana annotations into it (listed in ``server.app.EXTENSIONS``).
+"""``/api/v1/deploys`` on the exporter, and ``install(core, app)`` wiring the audit log, metrics and
+Grafana annotations into it (listed in ``server.app.FEATURES``).
 
     POST /api/v1/deploys   record a marker → 201 {"deploy": {...}, "freeze": {...}|null, "warnings": [...]}
     GET  /api/v1/deploys   ?service=&environment=&since=&limit=&before= → newest first, paginated
@@ -12,11 +12,8 @@ Both need ``Authorization: Bearer $MARKETPLACE_EXPORTER_DEPLOY_TOKEN`` (the vari
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,6 +24,7 @@ from aiohttp import web
 
 from marketplace_exporter.catalogue import DeployStatus
 from marketplace_exporter.config import LoadedConfig
+from marketplace_exporter.core import Core
 from marketplace_exporter.deploys import verify_baseline
 from marketplace_exporter.deploys.annotations import AnnotationPusher
 from marketplace_exporter.deploys.collector import DeployCollector
@@ -45,8 +43,9 @@ from marketplace_exporter.deploys.storage import (
     open_log,
 )
 from marketplace_exporter.engine.transport import tls_context
-from marketplace_exporter.server.api_support import check_bearer, json_error, read_json_body
-from marketplace_exporter.server.app import INITIAL, REGISTRY, RELOAD_HOOKS, STORAGE_PATH
+from marketplace_exporter.store import Store
+from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.write_api import WriteAuth, json_error, read_json_body
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +60,15 @@ class DeploysRuntime:
     fields here instead of app keys)."""
 
     config: DeploysConfig
+    #: where the audit log lives (``--storage.path``); None: in memory
+    storage_path: str | None = None
+    #: the CA bundle the probes trust (Grafana behind an internal CA)
+    ca_file: str | None = None
     windows: tuple[FreezeWindow, ...] = ()
     state: DeployState = field(default_factory=DeployState)
     pusher: AnnotationPusher | None = None
+    #: the probe results the gate's baseline is taken from (None: no probing in this app)
+    store: Store | None = None
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Reload hook: token variable, anonymous policy, freeze windows and Grafana follow the file."""
@@ -73,6 +78,10 @@ class DeploysRuntime:
     def count_annotation(self, result: str) -> None:
         self.state.annotation_pushes[result] += 1
 
+    @property
+    def auth(self) -> WriteAuth:
+        return WriteAuth(self.config.token_env, self.config.anonymous_writes, "deploy API", "deploys")
+
 
 #: the audit log (set when the app starts)
 DEPLOY_LOG: web.AppKey[AuditLog] = web.AppKey("deploy_log")
@@ -80,20 +89,21 @@ DEPLOY_LOG: web.AppKey[AuditLog] = web.AppKey("deploy_log")
 DEPLOYS = web.AppKey("deploys", DeploysRuntime)
 
 
-def install(app: web.Application) -> None:
-    runtime = DeploysRuntime(config=app[INITIAL].deploys)
+def install(core: Core, app: web.Application) -> None:
+    runtime = DeploysRuntime(config=core.initial.deploys, storage_path=core.storage_path,
+                             ca_file=core.initial.ca_file, store=core.store)
     runtime.windows = runtime.config.windows()
     app[DEPLOYS] = runtime
     app.cleanup_ctx.append(_deploy_log_ctx)
     app.router.add_post(PATH, post_deploy)
     app.router.add_get(PATH, list_deploys)
-    app[REGISTRY].register(DeployCollector(lambda: runtime.state, lambda: runtime.windows))
-    app[RELOAD_HOOKS].append(runtime.reconfigure)
+    core.registry.register(DeployCollector(lambda: runtime.state, lambda: runtime.windows))
+    core.on_reload(runtime.reconfigure)
 
 
 async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[DEPLOYS]
-    storage = app.get(STORAGE_PATH)
+    storage = runtime.storage_path
     deploy_log: AuditLog
     if storage is None:
         deploy_log = DeployLog.in_memory()
@@ -106,7 +116,7 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
         log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
         _warn_about(runtime.config)
         # Grafana behind an internal CA: trust what the probes trust (defaults.ca_file)
-        connector = aiohttp.TCPConnector(ssl=tls_context(app[INITIAL].ca_file))
+        connector = aiohttp.TCPConnector(ssl=tls_context(runtime.ca_file))
         async with aiohttp.ClientSession(connector=connector) as session, \
                 following(deploy_log, lambda: runtime.state):  # other replicas' markers (shared log)
             runtime.pusher = AnnotationPusher(session, runtime.count_annotation)
@@ -121,15 +131,10 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _warn_about(config: DeploysConfig) -> None:
     """Say at start what will not work, rather than at the first deploy."""
-    if not os.environ.get(config.token_env):
-        if config.anonymous_writes == "never":
-            log.warning("deploy API: %s is not set, so POST/GET %s answer 503 until it is",
-                        config.token_env, PATH)
-        else:
-            log.warning("deploy API: %s is not set; anonymous markers accepted from %s "
-                        "(deploys.anonymous_writes: %s)", config.token_env,
-                        "127.0.0.1/::1 only" if config.anonymous_writes == "loopback" else "anywhere",
-                        config.anonymous_writes)
+    warning = WriteAuth(config.token_env, config.anonymous_writes, "deploy API", "deploys").startup_warning(
+        f"POST/GET {PATH}", "markers")
+    if warning is not None:
+        log.warning("%s", warning)
     if config.grafana is not None and config.grafana.api_key is not None:
         problem = config.grafana.api_key.check_available()
         if problem is not None:
@@ -139,25 +144,7 @@ def _warn_about(config: DeploysConfig) -> None:
 
 def authorize(request: web.Request) -> None:
     """Bearer token check, with the anonymous policy applied (also used by ``/api/v1/verify``)."""
-    config = request.app[DEPLOYS].config
-    token_set = bool(os.environ.get(config.token_env))
-    anonymous = config.anonymous_writes == "always"
-    if config.anonymous_writes == "loopback" and not token_set:
-        if not _is_loopback(request.remote):
-            message = (f"anonymous deploy API calls are accepted from 127.0.0.1 only; set "
-                       f"{config.token_env} on the exporter and send it as a Bearer token")
-            raise web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
-        anonymous = True
-    check_bearer(request, config.token_env, allow_anonymous=anonymous)
-
-
-
-
-def _is_loopback(remote: str | None) -> bool:
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
+    request.app[DEPLOYS].auth.check(request)
 
 
 async def post_deploy(request: web.Request) -> web.Response:
@@ -173,7 +160,7 @@ async def post_deploy(request: web.Request) -> web.Response:
     if freeze is None and marker.timestamp is not None:
         freeze = active_freeze(runtime.windows, marker.environment, marker.timestamp)
     # a started marker carries the gate's baseline (persisted: a restart does not lose it)
-    baseline = (verify_baseline.take(request.app, marker.service, received)
+    baseline = (verify_baseline.take(runtime.store, request.app.get(TRAFFIC), marker.service, received)
                 if marker.status is DeployStatus.STARTED else None)
     try:  # off the event loop: an fsync or a database round trip must not stall /metrics and probes
         record = await asyncio.to_thread(request.app[DEPLOY_LOG].append, marker, freeze=freeze,

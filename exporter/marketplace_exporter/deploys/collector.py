@@ -11,22 +11,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.catalogue import DeployStatus
 from marketplace_exporter.deploys.freeze import FreezeWindow, active_freeze, frozen_environments
 from marketplace_exporter.deploys.state import DeployState
+from marketplace_exporter.metric_families import empty_family as _family
 
 #: the families this collector emits (the verify gate emits DEPLOY_VERIFICATIONS itself)
 FAMILIES: tuple[c.MetricSpec, ...] = tuple(spec for spec in c.DEPLOY_METRICS if spec is not c.DEPLOY_VERIFICATIONS)
 ANNOTATION_RESULTS = ("ok", "failed")
-
-
-def _family(spec: c.MetricSpec) -> Any:
-    kind = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
-    return kind(spec.family_name, spec.help, labels=list(spec.labels))
 
 
 class DeployCollector(Collector):

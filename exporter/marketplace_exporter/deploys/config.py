@@ -25,23 +25,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter.adapters.base import StrictModel
-from marketplace_exporter.config_types import Duration
+from marketplace_exporter.api_defaults import DEFAULT_TOKEN_ENV
+from marketplace_exporter.config_types import AnonymousWritesSetting, Duration, LabelValue
 from marketplace_exporter.deploys.freeze import FreezeWindow
 from marketplace_exporter.secrets import Secret
 
-_LabelValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")]
 _EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-#: = server.api_support.DEFAULT_TOKEN_ENV (not imported: the server package imports the config;
-#: a test pins the two together)
-DEFAULT_TOKEN_ENV = "MARKETPLACE_EXPORTER_DEPLOY_TOKEN"
-AnonymousWrites = Literal["never", "loopback", "always"]
 
 
 class FreezeWindowConfig(StrictModel):
     """One dated freeze (大促封网): 11.11, 12.12, 618, Black Friday / Cyber Monday..."""
 
-    name: _LabelValue
-    environments: Annotated[list[_LabelValue], Field(min_length=1)]
+    name: LabelValue
+    environments: Annotated[list[LabelValue], Field(min_length=1)]
     #: a date (from 00:00) or a date-time; without an offset it is read in ``timezone``
     start: datetime | date
     #: a date is inclusive (the freeze ends at 00:00 the next day); a date-time is exclusive
@@ -106,7 +102,7 @@ class DeploysConfig(StrictModel):
     """The ``deploys:`` section (every key optional)."""
 
     token_env: _EnvVarName = DEFAULT_TOKEN_ENV
-    anonymous_writes: AnonymousWrites = "never"
+    anonymous_writes: AnonymousWritesSetting = "never"
     freeze_windows: list[FreezeWindowConfig] = []
     grafana: GrafanaConfig | None = None
 

@@ -9,21 +9,23 @@ Grafana annotation. Every error names the field, so a pipeline's log says what t
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationInfo, field_validator
 
 from marketplace_exporter.catalogue import DeployStatus
+from marketplace_exporter.labels import LABEL_VALUE_EXPECTED, LABEL_VALUE_PATTERN
+from marketplace_exporter.request_models import RequestInvalid, RequestModel, kind_of, parse_body, required
 
-#: service / environment: they become metric labels and appear in dashboards' variable lists
-LABEL_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 #: a version label: tags, semver, calendar versions, image tags ("v1.4.2", "2026.11.26-3", "api:1.2")
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-:/@]{0,127}$")
-COMMIT = re.compile(r"^[0-9a-fA-F]{4,64}$")
-SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$")
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+\-:/@]{0,127}$"
+COMMIT_PATTERN = r"^[0-9a-fA-F]{4,64}$"
+SITE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_SITES = 64
 MAX_ACTOR = 128
@@ -34,17 +36,79 @@ MAX_FUTURE_SKEW = 300.0
 #: earliest accepted timestamp: anything before is a unit mistake (ms vs s) or garbage
 MIN_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 
-FIELDS = ("service", "environment", "version", "commit", "sites", "status", "pipeline_url", "actor",
-          "notes", "timestamp")
+#: kept for callers that name the error class of this module
+MarkerInvalid = RequestInvalid
+
+def _or_empty(pattern: str) -> str:
+    """``^(?:|body)$``: the pattern, or nothing (an optional field sent as "")."""
+    return f"^(?:|{pattern[1:-1]})$"
 
 
-class MarkerInvalid(ValueError):
-    """One field of a marker is wrong; ``field`` names it (``body`` for the document itself)."""
+_LABEL = Field(pattern=LABEL_VALUE_PATTERN, description=LABEL_VALUE_EXPECTED)
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+
+class MarkerBody(RequestModel):
+    """The JSON body of ``POST /api/v1/deploys`` as a pipeline sends it."""
+
+    service: Annotated[str, _LABEL]
+    environment: Annotated[str, _LABEL]
+    version: Annotated[str, Field(pattern=VERSION_PATTERN, description=(
+        "a version such as v1.4.2 or 2026.11.26-3 (max 128, no spaces)"))]
+    commit: Annotated[str, Field(pattern=_or_empty(COMMIT_PATTERN),
+                                 description="a hexadecimal commit id (4 to 64 characters)")] = ""
+    sites: tuple[Annotated[str, Field(pattern=SITE_PATTERN)], ...] = Field(
+        default=(), description="a list of site codes such as US or SG (max 32 characters)")
+    status: DeployStatus = Field(default=DeployStatus.SUCCEEDED, description=(
+        "one of " + ", ".join(status.value for status in DeployStatus)))
+    pipeline_url: Annotated[str, Field(pattern=_or_empty(URL_PATTERN), max_length=MAX_URL,
+                                       description=f"an http(s) URL of at most {MAX_URL} characters")] = ""
+    actor: Annotated[str, Field(max_length=MAX_ACTOR)] = ""
+    notes: Annotated[str, Field(max_length=MAX_NOTES)] = ""
+    #: when the deploy happened (unix seconds or RFC 3339), if the pipeline says so
+    timestamp: float | None = None
+
+    @field_validator("service", "environment", "version", mode="before")
+    @classmethod
+    def _required(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or value == "":
+            raise required(cls, str(info.field_name))
+        return value
+
+    @field_validator("commit", "pipeline_url", "actor", "notes", "status", mode="before")
+    @classmethod
+    def _null_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        if value is None:
+            return DeployStatus.SUCCEEDED if info.field_name == "status" else ""
+        return value
+
+    @field_validator("sites", mode="before")
+    @classmethod
+    def _site_list(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            if len(value) > MAX_SITES:
+                raise ValueError(f"at most {MAX_SITES} sites, got {len(value)}")
+            for site in value:
+                if not isinstance(site, str) or not re.fullmatch(SITE_PATTERN[1:-1], site):
+                    raise ValueError(f"expected site codes such as US or SG (max 32 characters), "
+                                     f"got {kind_of(site)}")
+            return tuple(dict.fromkeys(value))
+        return value
+
+    @field_validator("actor", "notes")
+    @classmethod
+    def _no_control_characters(cls, value: str, info: ValidationInfo) -> str:
+        if _CONTROL.search(value) or (info.field_name != "notes" and "\n" in value):
+            raise ValueError("control characters are not allowed")
+        return value
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: object, info: ValidationInfo) -> float | None:
+        return parse_timestamp(value, (info.context or {}).get("now"))
 
 
 @dataclass(frozen=True)
@@ -101,138 +165,42 @@ def _iso(when: float) -> str:
 
 def parse_marker(body: object, *, now: float) -> DeployMarker:
     """The JSON body of ``POST /api/v1/deploys`` → a marker, or :class:`MarkerInvalid`."""
-    if not isinstance(body, dict):
-        raise MarkerInvalid("body", f"expected a JSON object, got {_kind(body)}")
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise MarkerInvalid(str(unknown[0]), f"unknown field; expected some of {', '.join(FIELDS)}")
-    return DeployMarker(
-        service=_required(body, "service", LABEL_SAFE, "letters, digits, '_', '.', '-' (max 63)"),
-        environment=_required(body, "environment", LABEL_SAFE, "letters, digits, '_', '.', '-' (max 63)"),
-        version=_required(body, "version", VERSION, "a version such as v1.4.2 or 2026.11.26-3 (max 128, "
-                                                     "no spaces)"),
-        commit=_optional_pattern(body, "commit", COMMIT, "a hexadecimal commit id (4 to 64 characters)"),
-        sites=_sites(body.get("sites")),
-        status=_status(body.get("status")),
-        pipeline_url=_url(body.get("pipeline_url")),
-        actor=_text(body, "actor", MAX_ACTOR),
-        notes=_text(body, "notes", MAX_NOTES, multiline=True),
-        timestamp=_timestamp(body.get("timestamp"), now),
-    )
+    body_model = parse_body(MarkerBody, body, context={"now": now})
+    return DeployMarker(**body_model.model_dump())
 
 
-def _kind(value: object) -> str:
-    """A short, JSON-flavoured description of a wrong value for an error message."""
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return json.dumps(value, ensure_ascii=False)[:60]
-
-
-def _string(body: dict[str, Any], field: str) -> str | None:
-    value = body.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MarkerInvalid(field, f"expected a string, got {_kind(value)}")
-    return value
-
-
-def _required(body: dict[str, Any], field: str, pattern: re.Pattern[str], expected: str) -> str:
-    value = _string(body, field)
-    if value is None or value == "":
-        raise MarkerInvalid(field, "required")
-    if not pattern.match(value):
-        raise MarkerInvalid(field, f"expected {expected}, got {json.dumps(value[:80])}")
-    return value
-
-
-def _optional_pattern(body: dict[str, Any], field: str, pattern: re.Pattern[str], expected: str) -> str:
-    value = _string(body, field)
-    if not value:
-        return ""
-    if not pattern.match(value):
-        raise MarkerInvalid(field, f"expected {expected}, got {json.dumps(value[:80])}")
-    return value
-
-
-def _sites(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
-    if not isinstance(value, list):
-        raise MarkerInvalid("sites", f"expected a list of site codes, got {_kind(value)}")
-    if len(value) > MAX_SITES:
-        raise MarkerInvalid("sites", f"at most {MAX_SITES} sites, got {len(value)}")
-    for site in value:
-        if not isinstance(site, str) or not SITE.match(site):
-            raise MarkerInvalid("sites", f"expected site codes such as US or SG (max 32 characters), "
-                                         f"got {_kind(site)}")
-    return tuple(dict.fromkeys(value))
-
-
-def _status(value: object) -> DeployStatus:
-    if value is None:
-        return DeployStatus.SUCCEEDED
-    allowed = {status.value: status for status in DeployStatus}
-    if not isinstance(value, str) or value not in allowed:
-        raise MarkerInvalid("status", f"expected one of {', '.join(allowed)}, got {_kind(value)}")
-    return allowed[value]
-
-
-def _url(value: object) -> str:
-    if value is None or value == "":
-        return ""
-    if not isinstance(value, str):
-        raise MarkerInvalid("pipeline_url", f"expected a string, got {_kind(value)}")
-    if len(value) > MAX_URL or not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
-        raise MarkerInvalid("pipeline_url", f"expected an http(s) URL of at most {MAX_URL} characters")
-    return value
-
-
-def _text(body: dict[str, Any], field: str, limit: int, *, multiline: bool = False) -> str:
-    value = _string(body, field) or ""
-    if len(value) > limit:
-        raise MarkerInvalid(field, f"at most {limit} characters, got {len(value)}")
-    if _CONTROL.search(value) or (not multiline and "\n" in value):
-        raise MarkerInvalid(field, "control characters are not allowed")
-    return value
-
-
-def _timestamp(value: object, now: float) -> float | None:
+def parse_timestamp(value: object, now: float | None) -> float | None:
     """Unix seconds (number) or an RFC 3339 string with an offset; never in the future."""
     if value is None:
         return None
     if isinstance(value, bool):
-        raise MarkerInvalid("timestamp", f"expected unix seconds or RFC 3339, got {_kind(value)}")
+        raise ValueError(f"expected unix seconds or RFC 3339, got {kind_of(value)}")
     if isinstance(value, int | float):
         try:
             seconds = float(value)
         except OverflowError:
-            raise MarkerInvalid("timestamp", "not a unix time (too large)") from None
+            raise ValueError("not a unix time (too large)") from None
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise MarkerInvalid("timestamp", f"expected unix seconds or RFC 3339 such as "
-                                             f"2026-11-11T00:00:00+08:00, got {_kind(value)}") from None
+            raise ValueError(f"expected unix seconds or RFC 3339 such as 2026-11-11T00:00:00+08:00, "
+                             f"got {kind_of(value)}") from None
         if parsed.tzinfo is None:
-            raise MarkerInvalid("timestamp", "an RFC 3339 timestamp needs an offset (Z or +08:00)")
+            raise ValueError("an RFC 3339 timestamp needs an offset (Z or +08:00)")
         seconds = parsed.timestamp()
     else:
-        raise MarkerInvalid("timestamp", f"expected unix seconds or RFC 3339, got {_kind(value)}")
+        raise ValueError(f"expected unix seconds or RFC 3339, got {kind_of(value)}")
     if not math.isfinite(seconds):
-        raise MarkerInvalid("timestamp", "not a finite number")
+        raise ValueError("not a finite number")
     if seconds < MIN_TIMESTAMP:
-        raise MarkerInvalid("timestamp", "expected unix seconds after 2000-01-01")
-    if seconds > now + MAX_FUTURE_SKEW:
+        raise ValueError("expected unix seconds after 2000-01-01")
+    if now is not None and seconds > now + MAX_FUTURE_SKEW:
         if seconds > 1e11:
-            raise MarkerInvalid("timestamp", "in the future: looks like milliseconds; send seconds")
-        raise MarkerInvalid("timestamp", f"{seconds - now:.0f}s in the future (allowed skew "
-                                         f"{MAX_FUTURE_SKEW:.0f}s): check the sender's clock")
+            raise ValueError("in the future: looks like milliseconds; send seconds")
+        raise ValueError(f"{seconds - now:.0f}s in the future (allowed skew "
+                         f"{MAX_FUTURE_SKEW:.0f}s): check the sender's clock")
     return seconds
 
 
-__all__ = ["DeployMarker", "DeployRecord", "MarkerInvalid", "parse_marker"]
+__all__ = ["DeployMarker", "DeployRecord", "MarkerBody", "MarkerInvalid", "parse_marker", "parse_timestamp"]

@@ -41,16 +41,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+from pydantic import Field, ValidationInfo, field_validator
 
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.catalogue import DeployStatus, VerifyResult
 from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.core import Core
 from marketplace_exporter.deploys.api import DEPLOY_LOG
 from marketplace_exporter.deploys.api import authorize as deploys_authorize
-from marketplace_exporter.deploys.model import LABEL_SAFE, DeployRecord
+from marketplace_exporter.deploys.model import DeployRecord
 from marketplace_exporter.deploys.storage import AuditLog, StorageUnavailable
 from marketplace_exporter.deploys.verify import (
     BASELINE_WINDOW,
@@ -69,11 +71,13 @@ from marketplace_exporter.deploys.verify_production import (
     subtract,
 )
 from marketplace_exporter.engine import Engine, QuotaWait
-from marketplace_exporter.server.api_support import json_error, read_json_body
-from marketplace_exporter.server.app import ENGINE, REGISTRY, STORE
+from marketplace_exporter.labels import LABEL_VALUE_EXPECTED, is_label_value
+from marketplace_exporter.metric_families import empty_family
+from marketplace_exporter.request_models import RequestInvalid, RequestModel, parse_body, required
 from marketplace_exporter.store import RecentResult, Store
 from marketplace_exporter.traffic.aggregate import TrafficAggregator, TrafficTotals
 from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.write_api import json_error, read_json_body
 
 PATH = "/api/v1/verify"
 MAX_BODY = 4096
@@ -97,28 +101,72 @@ class VerificationCounter(Collector):
             self.counts.setdefault((service, environment, other.value), 0)
 
     def describe(self) -> Iterable[Metric]:
-        return [self._family()]
+        return [empty_family(c.DEPLOY_VERIFICATIONS)]
 
     def collect(self) -> Iterator[Metric]:
-        family = self._family()
+        family = empty_family(c.DEPLOY_VERIFICATIONS)
         for labels, value in sorted(self.counts.items()):
             family.add_metric(list(labels), value)
         yield family
-
-    @staticmethod
-    def _family() -> CounterMetricFamily:
-        spec = c.DEPLOY_VERIFICATIONS
-        return CounterMetricFamily(spec.family_name, spec.help, labels=list(spec.labels))
 
 
 VERIFICATIONS = web.AppKey("verifications", VerificationCounter)
 
 
-class RequestInvalid(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class VerifyBody(RequestModel):
+    """The JSON body of ``POST /api/v1/verify``."""
+
+    service: str = Field(description=LABEL_VALUE_EXPECTED)
+    environment: str = Field(description=LABEL_VALUE_EXPECTED)
+    site: str | None = None
+    checks: str | None = None
+    window_seconds: float = DEFAULT_WINDOW
+    since: float | None = None
+    probe: bool = True
+
+    @field_validator("service", "environment", mode="before")
+    @classmethod
+    def _label(cls, value: object, info: ValidationInfo) -> object:
+        if not is_label_value(value):
+            raise required(cls, str(info.field_name))
+        return value
+
+    @field_validator("site", mode="before")
+    @classmethod
+    def _sites(cls, value: object) -> object:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("expected a site code such as US, or a comma-separated list")
+        return value
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _tag(cls, value: object) -> object:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError("expected a tag such as critical")
+        return value
+
+    @field_validator("window_seconds", mode="before")
+    @classmethod
+    def _window(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_WINDOW:
+            raise ValueError(f"expected seconds in (0, {MAX_WINDOW:g}]")
+        return value
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: object, info: ValidationInfo) -> object:
+        now = (info.context or {})["now"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or not now - 86400 <= value <= now + 1):
+            raise ValueError("expected the 'since' of an earlier answer (unix seconds, last 24 h)")
+        return value
+
+    @field_validator("probe", mode="before")
+    @classmethod
+    def _probe(cls, value: object) -> object:
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false")
+        return value
 
 
 @dataclass(frozen=True)
@@ -134,37 +182,10 @@ class VerifyRequest:
 
 def parse_request(body: object, *, now: float) -> VerifyRequest:
     """The JSON body → a request, or :class:`RequestInvalid` naming the field."""
-    if not isinstance(body, dict):
-        raise RequestInvalid("body", "expected a JSON object")
-    known = {"service", "environment", "site", "checks", "window_seconds", "since", "probe"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise RequestInvalid(unknown[0], f"unknown field; expected some of {', '.join(sorted(known))}")
-    names = {}
-    for field in ("service", "environment"):
-        value = body.get(field)
-        if not isinstance(value, str) or not LABEL_SAFE.match(value):
-            raise RequestInvalid(field, "required: letters, digits, '_', '.', '-' (max 63)")
-        names[field] = value
-    site = body.get("site")
-    if site is not None and not isinstance(site, str):
-        raise RequestInvalid("site", "expected a site code such as US, or a comma-separated list")
-    sites = tuple(part.strip().upper() for part in (site or "").split(",") if part.strip())
-    tag = body.get("checks")
-    if tag is not None and (not isinstance(tag, str) or not tag.strip()):
-        raise RequestInvalid("checks", "expected a tag such as critical")
-    window = body.get("window_seconds", DEFAULT_WINDOW)
-    if isinstance(window, bool) or not isinstance(window, int | float) or not 0 < window <= MAX_WINDOW:
-        raise RequestInvalid("window_seconds", f"expected seconds in (0, {MAX_WINDOW:g}]")
-    since = body.get("since")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int | float)
-                              or not math.isfinite(since) or not now - 86400 <= since <= now + 1):
-        raise RequestInvalid("since", "expected the 'since' of an earlier answer (unix seconds, last 24 h)")
-    probe = body.get("probe", True)
-    if not isinstance(probe, bool):
-        raise RequestInvalid("probe", "expected true or false")
-    return VerifyRequest(names["service"], names["environment"], sites, tag.strip() if tag else None,
-                         float(window), None if since is None else float(since), probe)
+    ask = parse_body(VerifyBody, body, context={"now": now})
+    sites = tuple(part.strip().upper() for part in (ask.site or "").split(",") if part.strip())
+    return VerifyRequest(ask.service, ask.environment, sites, ask.checks.strip() if ask.checks else None,
+                         float(ask.window_seconds), ask.since, ask.probe)
 
 
 def select_checks(store: Store, sites: tuple[str, ...], tag: str | None) -> list[CheckSpec]:
@@ -274,11 +295,11 @@ async def verify_handler(request: web.Request) -> web.Response:
         if blocked is not None:
             decision = blocked
         else:
-            sites, more = _sites(ask, marker, app[STORE])
-            specs = select_checks(app[STORE], sites, ask.tag)
+            sites, more = _sites(ask, marker, app[VERIFY_CORE].store)
+            specs = select_checks(app[VERIFY_CORE].store, sites, ask.tag)
             if not specs:
-                field = "site" if not select_checks(app[STORE], sites, None) else "checks"
-                return json_error(400, _nothing_selected(app[STORE], sites, ask.tag), field=field)
+                field = "site" if not select_checks(app[VERIFY_CORE].store, sites, None) else "checks"
+                return json_error(400, _nothing_selected(app[VERIFY_CORE].store, sites, ask.tag), field=field)
             aggregator = app.get(TRAFFIC)
             started: dict[str, TrafficTotals] = {}
             if aggregator is not None:
@@ -286,13 +307,13 @@ async def verify_handler(request: web.Request) -> web.Response:
                     aggregator, (ask.service, ask.environment, since), now=now, first_round=ask.since is None)
                 more = (*more, restarted) if restarted else more
             if ask.probe:
-                answer["probes"] = await app[PROBE_ROUNDS].run(app[ENGINE], specs)
+                answer["probes"] = await app[PROBE_ROUNDS].run(app[VERIFY_CORE].engine, specs)
             now = time.time()
             complete = now - since >= ask.window
             production = (production_rows(aggregator, ask.service, marker.received_at, started, sites, complete,
                                           stored=stored_production(stored))
                           if aggregator is not None else [])
-            decision = _judge(app[STORE], specs, marker, since=since, now=now, window=ask.window,
+            decision = _judge(app[VERIFY_CORE].store, specs, marker, since=since, now=now, window=ask.window,
                               warnings=(*warnings, *more), production=production, stored=stored_checks(stored))
     answer["now"] = now
     answer["window_complete"] = now - since >= ask.window
@@ -380,12 +401,17 @@ def authorize(request: web.Request) -> None:
     deploys_authorize(request)
 
 
-def install(app: web.Application) -> None:
+#: the exporter's core (store, engine) as the gate reads it
+VERIFY_CORE = web.AppKey("verify_core", Core)
+
+
+def install(core: Core, app: web.Application) -> None:
+    app[VERIFY_CORE] = core
     counter = VerificationCounter()
     app[VERIFICATIONS] = counter
     app[PROBE_ROUNDS] = ProbeRounds()
     app[TRAFFIC_STARTS] = TrafficStarts()
-    app[REGISTRY].register(counter)
+    core.registry.register(counter)
     app.router.add_post(PATH, verify_handler)
 
 

@@ -18,14 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from marketplace_exporter.deploys.storage import Baseline
 from marketplace_exporter.deploys.verify import BASELINE_WINDOW, WindowStats
 from marketplace_exporter.deploys.verify_production import TrafficCounts
-from marketplace_exporter.server.app import STORE
 from marketplace_exporter.store import RecentResult, Store
-from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.traffic.aggregate import TrafficAggregator
 
 
 def check_histories(store: Store) -> dict[str, list[RecentResult]]:
@@ -33,16 +30,14 @@ def check_histories(store: Store) -> dict[str, list[RecentResult]]:
     return {check_id: list(state.history) for check_id, state in store.checks.items()}
 
 
-def take(app: web.Application, service: str, marker_at: float) -> Baseline:
+def take(store: Store | None, aggregator: TrafficAggregator | None, service: str, marker_at: float) -> Baseline:
     """The baseline of every check, and of ``service``'s production calls, before ``marker_at``."""
-    store = app.get(STORE)
     checks: dict[str, Any] = {}
     if store is not None:
         for check_id, history in check_histories(store).items():
             before = [r for r in history if marker_at - BASELINE_WINDOW <= r.finished_at < marker_at]
             checks[check_id] = WindowStats.of(before).to_json()
     production: dict[str, Any] = {}
-    aggregator = app.get(TRAFFIC)
     if aggregator is not None:
         for marketplace in sorted(aggregator.totals(service)):
             window = aggregator.window(marker_at - BASELINE_WINDOW, marker_at, service=service,

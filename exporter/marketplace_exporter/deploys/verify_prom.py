@@ -38,10 +38,10 @@ import httpx
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.api_client import ExporterClient, ExporterRefused, ExporterUnreachable
 from marketplace_exporter.catalogue import DeployStatus, VerifyResult
-from marketplace_exporter.deploys.model import LABEL_SAFE
 from marketplace_exporter.deploys.verify import BASELINE_WINDOW
 from marketplace_exporter.deploys.verify_promql import AtWindow, Rule, Selection, rules
 from marketplace_exporter.durations import format_duration
+from marketplace_exporter.labels import LABEL_VALUE_EXPECTED, is_label_value
 
 #: rounds Prometheus may miss in a row before the gate gives up undecided
 MAX_MISSED_ROUNDS = 3
@@ -218,8 +218,8 @@ def gate(args: argparse.Namespace, err: TextIO | None = None, clock: Callable[[]
     """Round after round until the decision is final or ``--timeout`` passes."""
     err = err or sys.stderr
     for name in ("service", "environment"):  # they go into PromQL label matchers
-        if not LABEL_SAFE.match(getattr(args, name)):
-            return _undecided({}, f"--{name}: letters, digits, '_', '.', '-' (max 63)", err)
+        if not is_label_value(getattr(args, name)):
+            return _undecided({}, f"--{name}: {LABEL_VALUE_EXPECTED}", err)
     answer: dict[str, Any] = {"service": args.service, "environment": args.environment, "source": "prometheus",
                               "prometheus": args.prometheus_url, "marker": None}
     try:

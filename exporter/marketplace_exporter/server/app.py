@@ -15,127 +15,94 @@ Resources are paired with their teardown in ``cleanup_ctx``: the probe session, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from importlib import import_module
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.exposition import generate_latest
 
 from marketplace_exporter import __version__
 from marketplace_exporter.collector import new_registry
-from marketplace_exporter.config import ConfigError, LoadedConfig, load_config
+from marketplace_exporter.config import LoadedConfig
+from marketplace_exporter.config.source import ConfigSource
+from marketplace_exporter.core import Core, Feature
+from marketplace_exporter.deploys import api as deploys_api
+from marketplace_exporter.deploys import verify_api
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
+from marketplace_exporter.server import accounts_watch
 from marketplace_exporter.server.status_page import render_status_page
 from marketplace_exporter.store import Store
+from marketplace_exporter.traffic import api as traffic_api
 
 log = logging.getLogger(__name__)
 
+CORE = web.AppKey("core", Core)
 
-@dataclass(frozen=True)
-class ConfigSource:
-    """Where the config comes from. ``transform`` rewrites the text before parsing (the demo points
-    its built-in config at wherever the simulator listens)."""
-
-    path: str
-    transform: Callable[[str], str] | None = field(default=None, compare=False)
-
-    def load(self) -> LoadedConfig:
-        if self.transform is None:
-            return load_config(self.path)
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise ConfigError([f"{self.path}: cannot read config file: {exc.strerror}"]) from None
-        return load_config(self.path, text=self.transform(text))
-
-
-SOURCE = web.AppKey("source", ConfigSource)
-STORE = web.AppKey("store", Store)
-ENGINE = web.AppKey("engine", Engine)
-REGISTRY = web.AppKey("registry", CollectorRegistry)
-INITIAL = web.AppKey("initial_config", LoadedConfig)
-#: directory for the exporter's SQLite files (``--storage.path``); None: nothing persisted
-STORAGE_PATH = web.AppKey("storage_path", str)
-
-#: modules that add routes and state to the exporter: each has ``install(app: web.Application) -> None``
-#: (reads ``app[INITIAL]``/``app[STORAGE_PATH]``, adds routes, cleanup contexts and a collector to
-#: ``app[REGISTRY]``). Listed here so the core app stays small and each feature owns its module.
-EXTENSIONS: tuple[str, ...] = (
-    "marketplace_exporter.deploys.api",
-    "marketplace_exporter.deploys.verify_api",
-    "marketplace_exporter.traffic.api",
+#: features that add routes and state to the exporter, each installed with ``install(core, app)``
+#: (adds routes, cleanup contexts, a collector to ``core.registry``, a reload hook). Imported
+#: functions, not module names: a typo fails at import, and no feature imports this module back.
+FEATURES: tuple[Feature, ...] = (
+    accounts_watch.install,
+    deploys_api.install,
+    verify_api.install,
+    traffic_api.install,
 )
-#: called with the new config after every successful reload (extensions append to it in ``install``)
-RELOAD_HOOKS = web.AppKey("reload_hooks", list[Callable[[LoadedConfig], None]])
 
 
 def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None) -> web.Application:
     """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
     file fails fast with its errors, before anything listens)."""
     app = web.Application(middlewares=[_server_header])
-    if storage_path is not None:
-        app[STORAGE_PATH] = storage_path
     store = Store()
-    app[SOURCE] = source
-    app[STORE] = store
-    app[REGISTRY] = new_registry(store)
-    app[INITIAL] = initial
-    app[RELOAD_HOOKS] = []
+    core = Core(source=source, initial=initial, store=store, registry=new_registry(store),
+                storage_path=storage_path)
+    app[CORE] = core
     app.cleanup_ctx.append(_engine_ctx)
     app.router.add_get("/", status_page)
-    app.router.add_get("/metrics", make_aiohttp_handler(app[REGISTRY]))
+    app.router.add_get("/metrics", make_aiohttp_handler(core.registry))
     app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload_handler)
-    for module in EXTENSIONS:
-        import_module(module).install(app)
+    for install in FEATURES:
+        install(core, app)
     return app
 
 
 async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
-    initial = app[INITIAL]
+    core = app[CORE]
+    initial = core.initial
     context = tls_context(initial.ca_file)
     async with new_session(limit=max(initial.concurrency, 16), context=context) as session:
-        engine = Engine(session, app[STORE], certificates=CertificateWatcher(context))
-        app[ENGINE] = engine
-        engine.apply(initial)
-        _mark_reload(app[STORE], ok=True)
+        engine = Engine(session, core.store, certificates=CertificateWatcher(context))
+        core.start(engine)
         log.info("probing %d checks from %s", len(initial.checks), initial.path)
         try:
             yield
         finally:
             await engine.stop()
-
-
-def _mark_reload(store: Store, *, ok: bool) -> None:
-    store.reload_successful = ok
-    if ok:
-        store.reload_success_at = time.time()
+            core.stop()
 
 
 def reload_config(app: web.Application) -> tuple[bool, str]:
     """Re-read the config. On error the running config stays and the reason is logged/returned."""
-    try:
-        config = app[SOURCE].load()
-    except ConfigError as exc:
-        _mark_reload(app[STORE], ok=False)
-        log.error("config reload failed, keeping the previous config:\n%s", exc)
-        return False, str(exc)
-    app[ENGINE].apply(config)
-    for hook in app[RELOAD_HOOKS]:
-        hook(config)
-    _mark_reload(app[STORE], ok=True)
-    log.info("config reloaded: %d checks", len(config.checks))
-    return True, f"reloaded {len(config.checks)} checks"
+    return app[CORE].reload()
+
+
+def schedule_reload(app: web.Application) -> None:
+    """SIGHUP: reload with the file reading off the event loop (the outcome is logged)."""
+    task = asyncio.get_running_loop().create_task(app[CORE].reload_off_loop())
+    _RELOADS.add(task)
+    task.add_done_callback(_RELOADS.discard)
+
+
+#: reloads in flight (a task nobody references may be garbage-collected before it runs)
+_RELOADS: set[asyncio.Task[tuple[bool, str]]] = set()
 
 
 @web.middleware
@@ -146,7 +113,9 @@ async def _server_header(request: web.Request, handler: Callable[..., object]) -
 
 
 async def status_page(request: web.Request) -> web.Response:
-    html = render_status_page(request.app[STORE], now=time.time())
+    core = request.app[CORE]
+    html = render_status_page(core.store, now=time.time(),
+                              extra_html=accounts_watch.render_broken_files(core.accounts.broken()))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
@@ -154,9 +123,9 @@ async def status_page(request: web.Request) -> web.Response:
 
 async def probe(request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
-    engine = request.app[ENGINE]
+    engine = request.app[CORE].engine
     if not check_id or engine.spec(check_id) is None:
-        known = "\n".join(sorted(state.spec.id for state in request.app[STORE].checks.values()))
+        known = "\n".join(sorted(check.id for check in request.app[CORE].config.checks))
         return web.Response(status=404 if check_id else 400,
                             text=f"unknown or missing ?check=; configured checks:\n{known}\n")
     debug = request.query.get("debug", "").lower() in ("1", "true", "yes")
@@ -184,14 +153,14 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    if ENGINE in request.app and request.app[ENGINE].config is not None:
+    if request.app[CORE].started:
         return web.Response(text="Ready\n")
     return web.Response(status=503, text="Not ready\n")
 
 
 async def reload_handler(request: web.Request) -> web.Response:
-    ok, message = reload_config(request.app)
+    ok, message = await request.app[CORE].reload_off_loop()
     return web.Response(status=200 if ok else 400, text=message + "\n")
 
 
-__all__ = ["ConfigSource", "create_app", "reload_config"]
+__all__ = ["CORE", "FEATURES", "ConfigSource", "create_app", "reload_config", "schedule_reload"]

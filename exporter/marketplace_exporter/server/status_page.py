@@ -43,7 +43,8 @@ code{font-size:.85em;white-space:nowrap}code.wrap{white-space:normal;overflow-wr
 """
 
 
-def render_status_page(store: Store, *, now: float) -> str:
+def render_status_page(store: Store, *, now: float, extra_html: str = "") -> str:
+    """``extra_html``: sections other parts render themselves (the broken accounts files)."""
     states = sorted(store.checks.values(), key=lambda s: (_rank(s), s.spec.id))
     failing = sum(1 for s in states if s.last is not None and not s.last.outcome.success)
     passing = sum(1 for s in states if s.last is not None and s.last.outcome.success)
@@ -62,7 +63,7 @@ def render_status_page(store: Store, *, now: float) -> str:
 <p class="meta">Probes run in the background on each check's interval; this page refreshes every
 {REFRESH_SECONDS}s. <a href="/metrics">/metrics</a> · 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
 <p class="summary"><span class="fail">{failing} failing 失败</span><span class="ok">{passing} ok 正常</span>
-<span class="muted">{pending} pending 等待</span></p>
+<span class="muted">{pending} pending 等待</span></p>{extra_html}
 <table><thead><tr>{head}</tr></thead><tbody>
 {rows}
 </tbody></table></body></html>

@@ -26,20 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marketplace_exporter.adapters import ADAPTERS, Adapter
-from marketplace_exporter.catalogue import REQUEST_DURATION_BUCKETS, Reason
+from marketplace_exporter.catalogue import REQUEST_DURATION_BUCKETS
 from marketplace_exporter.traffic.classify import OTHER, status_class
 from marketplace_exporter.traffic.settings import TrafficConfig
+from marketplace_exporter.traffic.wire import parse_record
 
-_REASONS = frozenset(reason.value for reason in Reason)
 _MARKETPLACES: Mapping[str, Adapter] = {name: a for name, a in ADAPTERS.items() if a.api_operations}
 _BUCKET_SECONDS = 60
-_MAX_DURATION = 86400.0
 #: rejection reasons listed back per batch (the counts cover all of them)
 MAX_LISTED_ERRORS = 20
 _FOLD_MEMO_LIMIT = 10_000
-#: more requests left than any platform's window holds (Walmart's token counts are in the
-#: thousands at most): a larger number is a broken or hostile record, not headroom
-MAX_RATELIMIT_REMAINING = 1e9
 
 RequestKey = tuple[str, str, str, str, str, str]  # marketplace, site, account, operation, service, class
 ErrorKey = tuple[str, str, str, str, str, str, str]  # ... service, reason, code
@@ -159,31 +155,12 @@ class TrafficAggregator:
 
     def _count(self, service: str, series: set[tuple[str, str, str, str]], raw: Any,
                minute: int) -> str | None:
-        if not isinstance(raw, dict):
-            return "record is not an object"
-        marketplace = raw.get("marketplace")
-        adapter = _MARKETPLACES.get(marketplace) if isinstance(marketplace, str) else None
-        if adapter is None or not isinstance(marketplace, str):
-            return f"marketplace: expected one of {', '.join(sorted(_MARKETPLACES))}"
-        status = raw.get("status")
-        if isinstance(status, bool) or not isinstance(status, int) or not 0 <= status <= 599:
-            return "status: expected an integer 0..599 (0: no response)"
-        reason = raw.get("reason") or ""
-        if not isinstance(reason, str) or (reason and reason not in _REASONS):
-            return "reason: expected one of the catalogue's reasons or empty"
-        duration = raw.get("duration")
-        if (isinstance(duration, bool) or not isinstance(duration, int | float) or not math.isfinite(duration)
-                or not 0 <= duration <= _MAX_DURATION):
-            return f"duration: expected seconds 0..{_MAX_DURATION:.0f}"
-        ratio = raw.get("ratelimit")
-        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float)
-                                  or not 0 <= ratio <= 1):
-            return "ratelimit: expected a ratio 0..1 or null"
-        remaining = raw.get("ratelimit_remaining")
-        if remaining is not None and (isinstance(remaining, bool) or not isinstance(remaining, int | float)
-                                      or not 0 <= remaining <= MAX_RATELIMIT_REMAINING):
-            return (f"ratelimit_remaining: expected a request count 0..{MAX_RATELIMIT_REMAINING:.0f} "
-                    "or null")
+        record = parse_record(raw)
+        if isinstance(record, str):
+            return record
+        marketplace, status, reason = record.marketplace, record.status, record.reason
+        duration, ratio, remaining = record.duration, record.ratelimit, record.ratelimit_remaining
+        adapter = _MARKETPLACES[marketplace]
         site, account, operation = self._labels(adapter, marketplace, raw.get("site"), raw.get("account"),
                                                 raw.get("operation"))
         combo = (marketplace, site, account, operation)

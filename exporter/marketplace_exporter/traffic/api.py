@@ -13,27 +13,28 @@ malformed (no service, records not a list); 401/503 from the Bearer check (token
 ``traffic.token_env`` names, ``MARKETPLACE_EXPORTER_TRAFFIC_TOKEN`` by default); 413 over
 ``traffic.max_body_bytes``; 429 when a new ``service`` would exceed ``traffic.max_services``.
 
-``install(app)`` puts the :class:`TrafficAggregator` at ``app[TRAFFIC]``: the deploy gate reads
+``install(core, app)`` puts the :class:`TrafficAggregator` at ``app[TRAFFIC]``: the deploy gate reads
 production error ratios around a deploy marker with ``app[TRAFFIC].window(start, end, service=…)``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from marketplace_exporter.config import LoadedConfig
-from marketplace_exporter.server.api_support import check_bearer, json_error, read_json_body
-from marketplace_exporter.server.app import INITIAL, REGISTRY, RELOAD_HOOKS
+from marketplace_exporter.core import Core
+from marketplace_exporter.request_models import describe
 from marketplace_exporter.traffic.aggregate import TrafficAggregator
 from marketplace_exporter.traffic.collector import TrafficCollector
+from marketplace_exporter.traffic.settings import TrafficConfig
+from marketplace_exporter.traffic.wire import TrafficBatch
+from marketplace_exporter.write_api import WriteAuth, json_error, read_json_body
 
 TRAFFIC = web.AppKey("traffic", TrafficAggregator)
 ROUTE = "/api/v1/traffic"
-_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
-_MAX_DROPPED = 10**12
 
 
 def configured_accounts(config: LoadedConfig) -> Mapping[str, set[str]]:
@@ -44,35 +45,36 @@ def configured_accounts(config: LoadedConfig) -> Mapping[str, set[str]]:
     return accounts
 
 
-def install(app: web.Application) -> None:
+def write_auth(settings: TrafficConfig) -> WriteAuth:
+    """Who may report traffic (also OTLP, which shares the traffic token)."""
+    return WriteAuth(settings.token_env, settings.anonymous_writes, "traffic API", "traffic")
+
+
+def install(core: Core, app: web.Application) -> None:
     """Add the route, the aggregator (``app[TRAFFIC]``), its collector and a reload hook."""
-    config = app[INITIAL]
+    config = core.initial
     aggregator = TrafficAggregator(config.traffic, configured_accounts(config))
     app[TRAFFIC] = aggregator
-    app[REGISTRY].register(TrafficCollector(aggregator))
-    app[RELOAD_HOOKS].append(lambda new: aggregator.configure(new.traffic, configured_accounts(new)))
+    core.registry.register(TrafficCollector(aggregator))
+    core.on_reload(lambda new: aggregator.configure(new.traffic, configured_accounts(new)))
     app.router.add_post(ROUTE, post_traffic)
 
 
 async def post_traffic(request: web.Request) -> web.Response:
     aggregator = request.app[TRAFFIC]
     settings = aggregator.settings
-    check_bearer(request, settings.token_env, allow_anonymous=settings.anonymous_writes)
-    batch = await read_json_body(request, settings.max_body_bytes)
-    if not isinstance(batch, dict):
+    write_auth(settings).check(request)
+    body = await read_json_body(request, settings.max_body_bytes)
+    if not isinstance(body, dict):
         return json_error(400, "body must be a JSON object {service, instance, dropped, records}")
-    service = batch.get("service")
-    if not isinstance(service, str) or not _SERVICE.match(service):
-        return json_error(400, f"service: expected a name matching {_SERVICE.pattern}", field="service")
-    records = batch.get("records", [])
-    if not isinstance(records, list):
-        return json_error(400, "records: expected a list", field="records")
-    dropped = batch.get("dropped", 0)
-    if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped <= _MAX_DROPPED:
-        return json_error(400, "dropped: expected a non-negative integer", field="dropped")
-    if not aggregator.known_service(service):
+    try:
+        batch = TrafficBatch.model_validate(body)
+    except ValidationError as exc:
+        problem = describe(TrafficBatch, exc.errors(include_url=False)[0])
+        return json_error(400, str(problem), field=problem.field)
+    if not aggregator.known_service(batch.service):
         return json_error(429, f"too many reporting services (traffic.max_services = "
-                               f"{settings.max_services}); {service!r} is not accepted", field="service")
-    result = aggregator.ingest(service, dropped, records)
+                               f"{settings.max_services}); {batch.service!r} is not accepted", field="service")
+    result = aggregator.ingest(batch.service, batch.dropped, batch.records)
     return web.json_response({"accepted": result.accepted, "rejected": result.rejected,
                               "errors": result.errors})

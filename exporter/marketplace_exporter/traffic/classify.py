@@ -13,7 +13,6 @@ or a byte of the body.
 
 from __future__ import annotations
 
-import re
 import ssl
 import time
 import zlib
@@ -25,11 +24,10 @@ from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.adapters.base import RouteMatch
 from marketplace_exporter.adapters.common import host_of
 from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.labels import LABEL_VALUE_PATTERN, is_label_value
 
 #: bodies larger than this are never looked at: the status and headers decide
 MAX_BODY_BYTES = 64 * 1024
-#: a configured alias or site label: the config's own label pattern
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}$")
 #: adapters that stand for a marketplace (the generic http and tls checks have no routes)
 _MARKETPLACES: tuple[Adapter, ...] = tuple(a for a in ADAPTERS.values() if a.api_operations)
 _ROUTE_CACHE_LIMIT = 4096
@@ -66,8 +64,9 @@ class TrafficRecord(NamedTuple):
 
 def label(value: str | None, what: str) -> str:
     """A caller-given label value, checked once at install time (a typo fails loudly there)."""
-    if value is None or not _LABEL.match(value):
-        raise ValueError(f"{what} must match {_LABEL.pattern}, got {value!r}")
+    if not is_label_value(value):
+        raise ValueError(f"{what} must match {LABEL_VALUE_PATTERN}, got {value!r}")
+    assert value is not None
     return value
 
 

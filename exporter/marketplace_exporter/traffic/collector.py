@@ -5,17 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.metric_families import empty_family as _family
 from marketplace_exporter.traffic.aggregate import TrafficAggregator, _Histogram
-
-_KINDS = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}
-
-
-def _family(spec: c.MetricSpec) -> Any:
-    return _KINDS[spec.kind](spec.family_name, spec.help, labels=list(spec.labels))
 
 
 class TrafficCollector(Collector):

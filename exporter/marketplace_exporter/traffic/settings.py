@@ -4,7 +4,7 @@
 
     traffic:
       token_env: MARKETPLACE_EXPORTER_TRAFFIC_TOKEN   # the Bearer token's variable (default)
-      anonymous_writes: false     # true: accept reports without a token (trusted network only)
+      anonymous_writes: never     # never | loopback (no token set: 127.0.0.1 only) | always
       max_body_bytes: 4194304     # a batch larger than this is refused with 413
       max_series_per_service: 2000  # label combinations per reporting service; beyond: folded
       max_services: 20            # distinct ``service`` values; reports from more are refused
@@ -23,7 +23,7 @@ from typing import Annotated
 from pydantic import Field
 
 from marketplace_exporter.adapters.base import StrictModel
-from marketplace_exporter.config_types import Duration
+from marketplace_exporter.config_types import AnonymousWritesSetting, Duration
 
 DEFAULT_TRAFFIC_TOKEN_ENV = "MARKETPLACE_EXPORTER_TRAFFIC_TOKEN"
 
@@ -32,7 +32,8 @@ class TrafficConfig(StrictModel):
     """Production traffic ingestion (``POST /api/v1/traffic``)."""
 
     token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")] = DEFAULT_TRAFFIC_TOKEN_ENV
-    anonymous_writes: bool = False
+    #: ``true``/``false`` (this section's first spelling) still mean ``always``/``never``
+    anonymous_writes: AnonymousWritesSetting = "never"
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     max_series_per_service: Annotated[int, Field(ge=10, le=100_000)] = 2000
     max_services: Annotated[int, Field(ge=1, le=1000)] = 20

@@ -1,5 +1,6 @@
 """The shared write-API plumbing over real HTTP: Bearer checks (constant-time compare, token read
-per request, anonymous only when asked), size-capped JSON bodies, and errors as JSON."""
+per request, anonymous only when asked), size-capped JSON bodies, and errors as JSON. The loopback
+policy is pinned with the deploy API (tests/unit/test_deploys_api.py), which serves it on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from marketplace_exporter.server.api_support import DEFAULT_TOKEN_ENV, check_bearer, json_error, read_json_body
+from marketplace_exporter.api_defaults import DEFAULT_TOKEN_ENV
+from marketplace_exporter.write_api import WriteAuth, json_error, read_json_body
 
 ENV = "API_SUPPORT_TEST_TOKEN"
 TOKEN = "s3cr3t-token-e4d2-42"
@@ -19,7 +21,7 @@ ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 def _app(*, allow_anonymous: bool = False, max_bytes: int = 1024) -> web.Application:
     async def echo(request: web.Request) -> web.Response:
-        check_bearer(request, ENV, allow_anonymous=allow_anonymous)
+        WriteAuth(ENV, "always" if allow_anonymous else "never", "test API", "test").check(request)
         body = await read_json_body(request, max_bytes)
         return web.json_response({"got": body})
 

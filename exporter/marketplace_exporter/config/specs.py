@@ -1,0 +1,88 @@
+"""What loading a config produces: the checks the engine runs (:class:`CheckSpec`) and the whole
+validated config (:class:`LoadedConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from marketplace_exporter.adapters import Adapter
+from marketplace_exporter.deploys.config import DeploysConfig
+from marketplace_exporter.model import Operation
+from marketplace_exporter.traffic.settings import TrafficConfig
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One configured check with every default resolved: what the engine schedules."""
+
+    marketplace: str
+    site: str
+    account: str
+    name: str
+    adapter: Adapter = field(compare=False)
+    operation: Operation
+    interval: float
+    timeout: float
+    jitter: float
+    quota_budget: float
+    tags: tuple[str, ...]
+    base_url: str | None
+    auth_url: str | None
+    sandbox: bool
+    credentials: Any = field(compare=False)
+    params: Any = field(compare=False)
+    #: digest of the config text behind this check: a reload restarts only checks whose digest changed
+    fingerprint: str = ""
+
+    @cached_property
+    def id(self) -> str:
+        """Stable identifier used by ``/probe?check=``: ``marketplace/account/check``."""
+        return f"{self.marketplace}/{self.account}/{self.name}"
+
+    @cached_property
+    def labels(self) -> tuple[str, str, str, str]:
+        return (self.marketplace, self.site, self.account, self.name)
+
+
+@dataclass(frozen=True)
+class AccountsFilesSettings:
+    """The ``accounts_files:`` entries (globs or directories, relative to the config file's
+    directory) and how often they are looked at for changes."""
+
+    patterns: tuple[str, ...] = ()
+    base_dir: str = "."
+    poll_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    path: str
+    checks: tuple[CheckSpec, ...]
+    max_body_bytes: int
+    concurrency: int
+    concurrency_per_host: int
+    ca_file: str | None = None
+    #: (marketplace, api) → removal time: shipped calendar overridden by config
+    deprecations: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: the ``traffic:`` section (production traffic reports: token, limits, cardinality caps)
+    traffic: TrafficConfig = field(default_factory=TrafficConfig)
+    #: the ``deploys:`` section (deploy API auth, freeze windows, Grafana annotations)
+    deploys: DeploysConfig = field(default_factory=DeploysConfig)
+    #: where per-seller accounts files are read from (empty: none)
+    accounts_files: AccountsFilesSettings = field(default_factory=AccountsFilesSettings)
+    #: the checks the config file itself defines (``checks`` adds those of the accounts files)
+    own_checks: tuple[CheckSpec, ...] = ()
+    #: what resolving an account from an accounts file needs from this file (its ``defaults``)
+    account_context: Any = field(default=None, compare=False, repr=False)
+
+    def by_id(self) -> dict[str, CheckSpec]:
+        return {check.id: check for check in self.checks}
+
+    def with_file_checks(self, file_checks: tuple[CheckSpec, ...]) -> LoadedConfig:
+        """The same config with the accounts files' checks replaced (the watcher's update)."""
+        return replace(self, checks=self.own_checks + file_checks)
+
+
+__all__ = ["AccountsFilesSettings", "CheckSpec", "LoadedConfig"]
