@@ -238,6 +238,18 @@ ACCOUNTS_FILE_ERRORS = MetricSpec(
 
 ACCOUNTS_FILES_METRICS: tuple[MetricSpec, ...] = (ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS)
 
+# --- shards by account (exporter, ``--shard``/``--total-shards``; shard.py, docs/kubernetes.md) ---------
+SHARD_ORDINAL = MetricSpec(
+    "marketplace_exporter_shard_ordinal", "gauge",
+    "This process's shard (0 when not sharded): it probes the accounts whose key hashes to it; "
+    "every per-check series is exported by exactly one shard.", ())
+TOTAL_SHARDS = MetricSpec(
+    "marketplace_exporter_total_shards", "gauge",
+    "How many shards the accounts are split over (--total-shards; 1 when not sharded): fewer shards "
+    "scraped than this means accounts nobody probes.", ())
+
+SHARD_METRICS: tuple[MetricSpec, ...] = (SHARD_ORDINAL, TOTAL_SHARDS)
+
 # --- deploy markers, audit trail, verification gate, freeze windows (exporter, /api/v1/deploys) ----
 SERVICE = "service"
 ENVIRONMENT = "environment"
@@ -362,7 +374,7 @@ BRIDGE_METRICS: tuple[MetricSpec, ...] = (
 )
 
 #: every metric this project emits (exporter and bridge), in exposition order
-ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS
+ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS
                                + BRIDGE_METRICS)
 
 # --- Prometheus recording rules (alert-rules/generate.py writes them; dashboards read them) -------

@@ -2,6 +2,7 @@
 package; no logic of its own beyond wiring and signal handling.
 
     marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761] [--storage.path=data]
+                             [--shard=N|auto --total-shards=N]
     marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
                               [--storage.path=DIR]
     marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
@@ -27,6 +28,7 @@ from marketplace_exporter.serving import listen_address, setup_logging, until_st
 
 if TYPE_CHECKING:
     from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.shard import Shard
 
 # The config loader (every adapter, pydantic) and the server (aiohttp, prometheus_client) are imported
 # inside the handlers that need them: a pipeline step such as `deploy mark` or `verify` then starts in
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
+    run.add_argument("--shard", default="0",
+                     help="probe only the accounts of shard N (0-based) of --total-shards; 'auto': N from the "
+                          "StatefulSet pod name NAME-N ($POD_NAME, else the host name) (docs/kubernetes.md)")
+    run.add_argument("--total-shards", dest="total_shards", default=None,
+                     help="how many shards the accounts are split over "
+                          "(default $MARKETPLACE_EXPORTER_TOTAL_SHARDS, else 1: not sharded)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
@@ -144,9 +152,15 @@ def _storage_url_option(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.shard import ShardError, parse_shard
 
+    try:
+        shard = parse_shard(args.shard, args.total_shards)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_url or args.storage_path)
+                           storage_path=args.storage_url or args.storage_path, shard=shard)
 
 
 def demo_config_path() -> str:
@@ -188,7 +202,8 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None) -> int:
+def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
+                    shard: Shard | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
@@ -220,14 +235,15 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                 await sim_runner.setup()
                 runners.append(sim_runner)
                 await web.TCPSite(sim_runner, sim_host, sim_port).start()
-            app = create_app(source, config, storage_path=storage_path)
+            app = create_app(source, config, storage_path=storage_path, shard=shard)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
             host, port = listen_address(listen)
             await web.TCPSite(runner, host, port).start()
             shown = "127.0.0.1" if host == "0.0.0.0" else host
-            print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics",
+            sharding = "" if shard is None or not shard.sharded else f" ({shard.describe()})"
+            print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics{sharding}",
                   flush=True)
             if simulator is not None:
                 print(f"simulator: http://{simulator}/  inject a fault, e.g.\n"

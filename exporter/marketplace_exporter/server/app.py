@@ -25,7 +25,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.exposition import generate_latest
 
-from marketplace_exporter import __version__
+from marketplace_exporter import __version__, shard_serving
 from marketplace_exporter.collector import new_registry
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
@@ -36,6 +36,7 @@ from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
 from marketplace_exporter.server import accounts_watch
 from marketplace_exporter.server.status_page import render_status_page
+from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
 
@@ -48,19 +49,21 @@ CORE = web.AppKey("core", Core)
 #: functions, not module names: a typo fails at import, and no feature imports this module back.
 FEATURES: tuple[Feature, ...] = (
     accounts_watch.install,
+    shard_serving.install,
     deploys_api.install,
     verify_api.install,
     traffic_api.install,
 )
 
 
-def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None) -> web.Application:
+def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None,
+               shard: Shard | None = None) -> web.Application:
     """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
-    file fails fast with its errors, before anything listens)."""
+    file fails fast with its errors, before anything listens). ``shard``: probe only its accounts."""
     app = web.Application(middlewares=[_server_header])
     store = Store()
     core = Core(source=source, initial=initial, store=store, registry=new_registry(store),
-                storage_path=storage_path)
+                storage_path=storage_path, shard=shard or Shard())
     app[CORE] = core
     app.cleanup_ctx.append(_engine_ctx)
     app.router.add_get("/", status_page)
@@ -81,7 +84,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     async with new_session(limit=max(initial.concurrency, 16), context=context) as session:
         engine = Engine(session, core.store, certificates=CertificateWatcher(context))
         core.start(engine)
-        log.info("probing %d checks from %s", len(initial.checks), initial.path)
+        log.info("probing %d checks from %s%s", len(initial.checks), initial.path, core.probing_note())
         try:
             yield
         finally:
@@ -115,7 +118,8 @@ async def _server_header(request: web.Request, handler: Callable[..., object]) -
 async def status_page(request: web.Request) -> web.Response:
     core = request.app[CORE]
     html = render_status_page(core.store, now=time.time(),
-                              extra_html=accounts_watch.render_broken_files(core.accounts.broken()))
+                              extra_html=shard_serving.status_html(core)
+                              + accounts_watch.render_broken_files(core.accounts.broken()))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store",
                                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
@@ -125,6 +129,8 @@ async def probe(request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
     engine = request.app[CORE].engine
     if not check_id or engine.spec(check_id) is None:
+        if (elsewhere := shard_serving.misdirected(request.app[CORE], check_id)) is not None:
+            return elsewhere
         known = "\n".join(sorted(check.id for check in request.app[CORE].config.checks))
         return web.Response(status=404 if check_id else 400,
                             text=f"unknown or missing ?check=; configured checks:\n{known}\n")
