@@ -19,6 +19,7 @@ from marketplace_exporter import catalogue as c
 from marketplace_exporter.core import Core
 from marketplace_exporter.metric_families import empty_families, empty_family
 from marketplace_exporter.shard import Shard
+from marketplace_exporter.write_api import json_error
 
 #: a response header naming the owner shard, for scripts that follow a misdirected /probe
 OWNER_HEADER = "X-Marketplace-Exporter-Shard"
@@ -70,6 +71,33 @@ def status_html(core: Core) -> str:
     probing = len(core.engine.config.checks) if core.engine.config is not None else 0
     return (f'<p class="shard">{escape(shard.describe())}: probing {probing:,} of the {configured:,} '
             f"configured checks; the other shards probe the rest (docs/kubernetes.md).</p>")
+
+
+def refuse(app: web.Application, paths: Iterable[str], message: str, status: int) -> None:
+    """Answer every request under ``paths`` (any method, sub-paths too) with ``message`` as a JSON
+    error, the way the write APIs answer errors (the deploy and verify clients print it)."""
+
+    async def refused(request: web.Request) -> web.Response:
+        return json_error(status, message)
+
+    for path in paths:
+        app.router.add_route("*", path, refused)
+        app.router.add_route("*", path.rstrip("/") + "/{tail:.*}", refused)
+
+
+def writes_elsewhere(shard: Shard) -> str:
+    """Why shard N > 0 refuses deploy markers and traffic reports, and where they go."""
+    pod = shard.pod_of(0)
+    return (f"this exporter is {shard.describe()}: deploy markers and traffic reports are taken by shard 0"
+            f"{f' (pod {pod})' if pod else ''} only, so their series and audit log exist once; send them there "
+            "(Kubernetes: the Service marketplace-exporter-writes, docs/kubernetes.md)")
+
+
+def gate_elsewhere(shard: Shard) -> str:
+    """Why no shard runs the embedded verify gate."""
+    return (f"this exporter is {shard.describe()} and sees only its own accounts' probes, so it does not run "
+            "the verify gate: use `marketplace-exporter verify --prometheus.url=...`, which reads every "
+            "shard's results from Prometheus (docs/verify.md)")
 
 
 def install(core: Core, app: web.Application) -> None:

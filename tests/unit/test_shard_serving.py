@@ -149,3 +149,26 @@ def test_run_refuses_a_shard_outside_the_total(tmp_path: Path) -> None:
                              "--shard=3", "--total-shards=3"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == "error: --shard: expected 0..2 (--total-shards=3), got 3\n"
+
+
+async def test_writes_go_to_shard_zero_and_the_gate_to_prometheus(tmp_path: Path,
+                                                                  aiohttp_client: ClientFactory) -> None:
+    config = write_config(tmp_path, ["a", "b"])
+    one = await aiohttp_client(create_app(ConfigSource(str(config)), ConfigSource(str(config)).load(), shard=THREE))
+    zero = await aiohttp_client(create_app(ConfigSource(str(config)), ConfigSource(str(config)).load(),
+                                           shard=Shard(0, 3, pod="marketplace-exporter-0")))
+    for path in ("/api/v1/deploys", "/api/v1/traffic", "/api/v1/deploys/42"):
+        response = await one.post(path, json={})
+        assert response.status == 421, path
+        assert "taken by shard 0 (pod marketplace-exporter-0) only" in (await response.json())["error"]
+    # shard 0 serves them (here they refuse for want of a configured token: the APIs themselves answered)
+    for path in ("/api/v1/deploys", "/api/v1/traffic"):
+        response = await zero.post(path, json={})
+        assert response.status in (401, 503) and "shard" not in (await response.json())["error"], path
+    for client in (zero, one):
+        response = await client.post("/api/v1/verify", json={})
+        assert response.status == 409
+        assert "verify --prometheus.url" in (await response.json())["error"]
+    # the deploy series exist once: on shard 0
+    assert "marketplace_deploys_total" in await (await zero.get("/metrics")).text()
+    assert "marketplace_deploy" not in await (await one.get("/metrics")).text()

@@ -56,6 +56,13 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
+#: features that take writes: with shards, shard 0 alone takes deploy markers and traffic reports (their
+#: series and audit log then exist once; the others answer 421 naming it), and no shard runs the
+#: embedded verify gate, which would judge one shard's accounts only (409: use verify --prometheus.url)
+SHARD_ZERO_FEATURES: tuple[Feature, ...] = (deploys_api.install, traffic_api.install)
+UNSHARDED_FEATURES: tuple[Feature, ...] = (verify_api.install,)
+
+
 def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None,
                shard: Shard | None = None) -> web.Application:
     """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
@@ -72,8 +79,15 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload_handler)
+    shard = core.shard
     for install in FEATURES:
+        if shard.sharded and (install in UNSHARDED_FEATURES or shard.ordinal and install in SHARD_ZERO_FEATURES):
+            continue
         install(core, app)
+    if shard.sharded:
+        shard_serving.refuse(app, [verify_api.PATH], shard_serving.gate_elsewhere(shard), 409)
+    if shard.ordinal:
+        shard_serving.refuse(app, [deploys_api.PATH, traffic_api.ROUTE], shard_serving.writes_elsewhere(shard), 421)
     return app
 
 
