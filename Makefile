@@ -25,10 +25,26 @@ DEPS := prometheus:prometheus \
         wrk:wrk \
         openssl:openssl \
         /usr/lib/postgresql/15/bin/initdb:postgresql \
+        shellcheck:shellcheck \
         kubectl:kubernetes-client
 
 .PHONY: help venv deps test demo bench check-config clean distclean
 .PHONY: dashboards dashboard-schema compose-demo-config kubernetes
+.PHONY: dist image-deps image-base image image-test
+
+# --- release artefacts (docs/release.md) ---------------------------------------------------------------------------
+# the image `make image` builds and `make image-test` runs
+IMAGE ?= marketplace-exporter:dev
+IMAGE_DIR := build/image
+# buildah/podman keep this project's images under build/image (vfs: no overlay mounts; runc: this kernel's hybrid
+# cgroups are refused by crun)
+CONTAINERS := --root $(abspath $(IMAGE_DIR))/storage --runroot $(abspath $(IMAGE_DIR))/run --storage-driver vfs
+PODMAN := podman $(CONTAINERS) --runtime runc --cgroup-manager cgroupfs
+# no Docker Hub here: the Dockerfile's BASE_IMAGE is replaced by Debian bookworm + Debian's python3.11 (debootstrap)
+BASE_IMAGE_LOCAL := localhost/marketplace-exporter-base:bookworm
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+IMAGE_DEPS := buildah:buildah podman:podman debootstrap:debootstrap runc:runc
+comma := ,
 
 help: ## list the targets
 	@echo "usage: make <target>"
@@ -56,6 +72,9 @@ deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox
 	echo "deps: installing$$missing"; \
 	apt-get update && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing
+
+image-deps: ## install buildah, podman, debootstrap and runc (Debian) for `make image`; root only
+	@$(MAKE) --no-print-directory deps DEPS="$(IMAGE_DEPS)"
 
 # pytest exits 5 when it collected no tests: for us that is a broken suite, not a pass
 test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead of skip on missing binaries)
@@ -93,6 +112,31 @@ compose-demo-config: ## rewrite deploy/exporter.demo.yml: the built-in demo conf
 	  "# fails when the two drift. Regenerate:" "#   make compose-demo-config"; \
 	  sed 's#http://127.0.0.1:9763#http://simulator:9763#g' exporter/marketplace_exporter/examples/demo.yml; \
 	} > deploy/exporter.demo.yml
+
+dist: venv ## build the wheel and the sdist into dist/ (version from the git tag; docs/release.md)
+	rm -rf dist
+	$(VENV)/bin/hatchling build --target wheel,sdist --directory dist
+
+image-base: image-deps ## the Debian bookworm + python3 base image (debootstrap), instead of python:3.11-slim
+	@if $(PODMAN) image exists $(BASE_IMAGE_LOCAL); then echo "image-base: $(BASE_IMAGE_LOCAL) present"; exit 0; fi; \
+	set -e; mkdir -p $(IMAGE_DIR); rootfs=$$(mktemp -d); chmod 755 "$$rootfs"; trap 'rm -rf "$$rootfs"' EXIT; \
+	echo "image-base: debootstrap bookworm (minbase + python3, python3-venv, ca-certificates) from $(DEBIAN_MIRROR)"; \
+	debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$$rootfs" $(DEBIAN_MIRROR) \
+		> $(IMAGE_DIR)/debootstrap.log 2>&1 || { tail -20 $(IMAGE_DIR)/debootstrap.log; exit 1; }; \
+	rm -rf "$$rootfs"/var/cache/apt/archives/*.deb "$$rootfs"/var/lib/apt/lists/* "$$rootfs"/usr/share/doc/* \
+		"$$rootfs"/usr/share/man/*; \
+	tar -C "$$rootfs" -c . | $(PODMAN) import --change 'CMD ["python3"]' - $(BASE_IMAGE_LOCAL)
+
+image: venv image-base ## build the Dockerfile with buildah (no Docker engine) as $(IMAGE), on the debootstrap base
+	buildah $(CONTAINERS) bud --isolation chroot --format docker \
+		--build-arg BASE_IMAGE=$(BASE_IMAGE_LOCAL) \
+		--build-arg VERSION=$$($(VENV)/bin/hatchling version) \
+		--build-arg REVISION=$$(git rev-parse HEAD) --build-arg BRANCH=$$(git rev-parse --abbrev-ref HEAD) \
+		$(if $(PIP_CERT),--secret id=pip-ca$(comma)src=$(PIP_CERT)) -t $(IMAGE) .
+	$(PODMAN) image prune --force >/dev/null  # the previous build, untagged now
+
+image-test: venv image ## build the image, then run it with podman: demo, build_info, check-config, assets export
+	IMAGE_UNDER_TEST=$(IMAGE) IMAGE_PODMAN="$(PODMAN)" $(VENV)/bin/pytest -q tests/image $(PYTEST_ARGS)
 
 clean: ## remove caches and build output (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .bench-out exporter/*.egg-info

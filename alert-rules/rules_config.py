@@ -68,8 +68,9 @@ class Routing:
     teams: tuple[Team, ...] = (
         Team("team-amazon", ("amazon_sp",)),
         Team("team-sea", ("shopee", "lazada", "tiktok_shop")),
-        Team("team-americas", ("ebay", "walmart", "mercadolibre")),
-        Team("team-aliexpress", ("aliexpress",)),
+        Team("team-americas", ("ebay", "walmart", "mercadolibre", "wish")),
+        # the China-based cross-border channels (Ozon Global sells Chinese sellers' goods in Russia)
+        Team("team-aliexpress", ("aliexpress", "temu", "ozon")),
     )
     #: one message per alert name and marketplace: a site outage lists its sites in one message
     group_by: tuple[str, ...] = ("alertname", c.MARKETPLACE, c.SITE)

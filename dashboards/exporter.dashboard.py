@@ -70,7 +70,7 @@ reloads = timeseries(
     bars=True)
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
-    description="Which exporter version each target runs.")
+    description="Which build each target runs: version, git revision and branch, Python version.")
 
 queue = timeseries(
     "Bridge queue depth", [(f"sum {_BRIDGE_KEYS} ({cat.BRIDGE_QUEUE_DEPTH.name})", "{{receiver}} {{channel}}")],

@@ -104,7 +104,8 @@ client_remaining = timeseries(
     [(f"{cat.CLIENT_RATE_LIMIT_REMAINING_REQUESTS.name}{SEL_TRAFFIC}",
       "{{marketplace}} {{site}} {{account}} {{service}}")],
     value_min=0,
-    description="Requests left as the latest production answer reported them (Walmart x-current-token-count); "
+    description="Requests left as the latest production answer reported them (Walmart x-current-token-count, "
+                "Wish Wish-Rate-Limit-Remaining); "
                 "0 means the next call is throttled until the bucket refills.")
 
 dashboard = make_dashboard(

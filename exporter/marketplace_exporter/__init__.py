@@ -6,6 +6,6 @@ scrape); ``/metrics`` only reads the latest results.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from marketplace_exporter.build import VERSION as __version__
 
 __all__ = ["__version__"]

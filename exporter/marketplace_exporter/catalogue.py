@@ -47,6 +47,9 @@ SOURCE = "source"
 STEP = "step"
 VALUE_NAME = "name"
 VERSION = "version"
+REVISION = "revision"
+BRANCH = "branch"
+PYTHON_VERSION = "pythonversion"
 HOST = "host"
 API = "api"
 
@@ -204,8 +207,9 @@ API_DEPRECATION = MetricSpec(
     "Unix time a marketplace API you depend on is removed (shipped calendar plus config entries).",
     (MARKETPLACE, API))
 BUILD_INFO = MetricSpec(
-    "marketplace_exporter_build_info", "gauge", "Always 1; the version label says which build runs.",
-    (VERSION,))
+    "marketplace_exporter_build_info", "gauge",
+    "Always 1; version, revision (git commit), branch and pythonversion say which build runs, as in "
+    "prometheus_build_info.", (VERSION, REVISION, BRANCH, PYTHON_VERSION))
 CONFIG_RELOAD_OK = MetricSpec(
     "marketplace_exporter_config_last_reload_successful", "gauge",
     "1 if the last configuration (re)load succeeded; on 0 the previous good config keeps running.",

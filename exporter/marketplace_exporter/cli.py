@@ -21,12 +21,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from importlib import import_module, resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marketplace_exporter import __version__
 from marketplace_exporter.serving import listen_address, setup_logging, until_stopped
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from marketplace_exporter.server import ConfigSource
     from marketplace_exporter.shard import Shard
 
@@ -42,14 +45,16 @@ COMMAND_MODULES: tuple[str, ...] = (
     "marketplace_exporter.deploys.verify_cli",
     "marketplace_exporter.deploys.cli",
     "marketplace_exporter.bridge.cli",
+    "marketplace_exporter.assets",
 )
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"
 
 #: what `marketplace-exporter --help` says first (the module docstring's first line is cut mid-sentence)
 DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, eBay, Shopee, Lazada, Walmart, "
-               "TikTok Shop, AliExpress, Mercado Libre), with deploy markers, the post-deploy gate and the "
-               "Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes each command.")
+               "TikTok Shop, AliExpress, Mercado Libre, Wish, Temu, Ozon), with deploy markers, the post-deploy "
+               "gate and the Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes "
+               "each command.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,18 +173,31 @@ def demo_config_path() -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    sim_host, sim_port = listen_address(args.sim_listen)
-    sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
-    from marketplace_exporter.server import ConfigSource
-
-    source = ConfigSource(demo_config_path(), transform=lambda text: text.replace(DEMO_SIMULATOR, sim_url))
-    if args.storage_url or args.storage_path is not None:
-        return _serve_exporter(source, args.listen, simulator=args.sim_listen,
-                               storage_path=args.storage_url or args.storage_path)
+    if args.storage_path is not None:
+        return _demo_in(args, args.storage_path)
     with tempfile.TemporaryDirectory(prefix="marketplace-exporter-demo-", ignore_cleanup_errors=True) as storage:
         print(f"demo: deploy audit log in the temporary directory {storage} (removed on exit; "
               "--storage.path keeps it)", flush=True)
-        return _serve_exporter(source, args.listen, simulator=args.sim_listen, storage_path=storage)
+        return _demo_in(args, storage)
+
+
+def _demo_in(args: argparse.Namespace, storage: str) -> int:
+    """The simulator (with its ERP stand-in writing the held tokens' files into ``storage``, as a
+    seller's ERP does) and the exporter reading the demo config, pointed at both. The audit log goes
+    to ``--storage.url`` when given, else into ``storage``."""
+    from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.simulator import create_simulator_app
+    from marketplace_exporter.simulator.app import ERP
+
+    sim_host, sim_port = listen_address(args.sim_listen)
+    sim_url = f"http://{'127.0.0.1' if sim_host in ('0.0.0.0', '') else sim_host}:{sim_port}"
+    simulator = create_simulator_app(tokens_dir=Path(storage) / "demo-tokens")
+    erp = simulator[ERP]
+    print(f"demo: token files (an ERP's, rotated by it) in {erp.directory}", flush=True)
+    source = ConfigSource(demo_config_path(),
+                          transform=lambda text: erp.use_token_files(text.replace(DEMO_SIMULATOR, sim_url)))
+    return _serve_exporter(source, args.listen, simulator=args.sim_listen,
+                           storage_path=args.storage_url or storage, simulator_app=simulator)
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -203,7 +221,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
-                    shard: Shard | None = None) -> int:
+                    simulator_app: web.Application | None = None, shard: Shard | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
@@ -231,7 +249,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                 from marketplace_exporter.simulator import create_simulator_app
 
                 sim_host, sim_port = listen_address(simulator)
-                sim_runner = web.AppRunner(create_simulator_app(), access_log=None)
+                sim_runner = web.AppRunner(simulator_app or create_simulator_app(), access_log=None)
                 await sim_runner.setup()
                 runners.append(sim_runner)
                 await web.TCPSite(sim_runner, sim_host, sim_port).start()

@@ -21,8 +21,8 @@ from typing import Any
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from marketplace_exporter import __version__
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.build import build_info_values
 from marketplace_exporter.metric_families import empty_family as _family
 from marketplace_exporter.store import Store
 
@@ -82,7 +82,7 @@ class StoreCollector(Collector):
             fams[c.TLS_CERT_EXPIRY.name].add_metric([host], not_after)
         for (marketplace, api), removal in sorted(store.deprecations.items()):
             fams[c.API_DEPRECATION.name].add_metric([marketplace, api], removal)
-        fams[c.BUILD_INFO.name].add_metric([__version__], 1.0)
+        fams[c.BUILD_INFO.name].add_metric(build_info_values(), 1.0)
         fams[c.CONFIG_RELOAD_OK.name].add_metric([], 1.0 if store.reload_successful else 0.0)
         if store.reload_success_at is not None:
             fams[c.CONFIG_RELOAD_TS.name].add_metric([], store.reload_success_at)

@@ -1,9 +1,10 @@
 """Credentials the exporter must not renew itself: the access token production already holds.
 
 Shopee refresh tokens are single-use and every refresh returns a new one; Mercado Libre rotates
-them too (observed), and Lazada, TikTok Shop and AliExpress are unconfirmed. A monitor that called
-the refresh endpoint of such a platform would silently break the seller's own token chain. So for
-these platforms the exporter only *reads* the current access token, in one of two ways:
+them too (observed), and Lazada, TikTok Shop and AliExpress are unconfirmed. A Wish refresh revokes
+the access token in use, and Temu has no refresh at all. A monitor that called the refresh endpoint
+of such a platform would silently break the seller's own token chain. So for these platforms the
+exporter only *reads* the current access token, in one of two ways:
 
 * ``access_token: ${ENV} | {file: PATH} | {value: ...}`` — a bare token (a file is re-read when it
   changes);
@@ -15,7 +16,8 @@ these platforms the exporter only *reads* the current access token, in one of tw
       access_token: "…"                         # required
       expires_at: 2026-11-26T18:00:00Z           # optional: ISO-8601 or Unix seconds
                                                  # (aliases: access_token_expires_at, and TikTok's
-                                                 # absolute access_token_expire_in)
+                                                 # absolute access_token_expire_in, Wish's
+                                                 # absolute expiry_time)
       refresh_expires_at: 2026-12-26T10:00:00Z   # optional (aliases: refresh_token_expires_at,
                                                  # TikTok's absolute refresh_token_expire_in)
       authorization_expires_at: 2027-11-01       # optional: when the seller must re-authorize
@@ -30,7 +32,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import model_validator
@@ -41,7 +43,8 @@ from marketplace_exporter.model import CredentialObservation
 from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
 
 _REFRESH_KEYS = ("refresh_token", "refresh", "auto_refresh")
-_ACCESS_ALIASES = ("expires_at", "access_token_expires_at", "access_token_expire_in")
+_ACCESS_ALIASES = ("expires_at", "access_token_expires_at", "access_token_expire_in",
+                   "expiry_time")
 _REFRESH_ALIASES = ("refresh_expires_at", "refresh_token_expires_at", "refresh_token_expire_in")
 
 
@@ -131,6 +134,12 @@ class HeldTokenCredentials(StrictModel):
     """Base for credentials of platforms whose refresh rotates (or may rotate): exactly one of
     ``access_token`` or ``token_file``; never a refresh token."""
 
+    #: why a refresh-token key is refused, in the config error (platforms with their own reason
+    #: override it: Wish's refresh revokes the live access token, Temu has no refresh at all)
+    why_no_refresh: ClassVar[str] = (
+        "this platform's refresh tokens rotate (or may rotate), so the exporter never refreshes — a "
+        "refresh by the monitor would invalidate the token your production system holds")
+
     access_token: Secret | None = None
     token_file: str | None = None
     #: optional, when production records it and no token file carries it
@@ -143,9 +152,7 @@ class HeldTokenCredentials(StrictModel):
             for key in _REFRESH_KEYS:
                 if key in data:
                     raise ValueError(
-                        f"'{key}' is not accepted: this platform's refresh tokens rotate (or may rotate), "
-                        "so the exporter never refreshes — a refresh by the monitor would invalidate the "
-                        "token your production system holds. Give it the current token instead: "
+                        f"'{key}' is not accepted: {cls.why_no_refresh}. Give it the current token instead: "
                         "access_token (${ENV}, {file: PATH}) or token_file (a JSON/YAML file your ERP "
                         "rewrites on every refresh; see docs/configuration.md)")
         return data

@@ -1,6 +1,6 @@
 """The API deprecation calendar: dated removals shipped with the product, plus config entries.
 
-Each shipped entry comes from ../shared/marketplaces.md with its source tag. Removal dates move
+Each shipped entry carries its source tag (resolved in docs/marketplaces/sources.md). Removal dates move
 (Amazon moved Catalog Items v0 from 2025-03-31 to 2025-04-24 [A22]), so the calendar is data a
 user can override: a config entry with the same (marketplace, api) replaces the shipped one.
 Past removals stay exported: a dashboard can still show that a removed API is configured.

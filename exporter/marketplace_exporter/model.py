@@ -4,8 +4,10 @@ and what a probe found out. No I/O, no clocks: adapters stay pure and tests feed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
 from marketplace_exporter.secrets import REDACTOR
@@ -65,29 +67,108 @@ class CredentialObservation:
     expires_at: float
 
 
-@dataclass(frozen=True)
-class ProbeOutcome:
-    """The classified result of one probe. ``code`` is the platform's own error code (raw; the
-    engine folds unknown ones into ``other``); ``message`` is a short text for humans (status page)
-    that must never contain a secret or a response body excerpt longer than a line."""
+class ProbeOutcome(NamedTuple):
+    """What an answer says: the one result type of every adapter, for a whole probe and for one
+    production call alike (``Adapter.classify``). ``reason`` None means success.
+
+    ``code`` is the platform's own error code (raw; the engine and the traffic classifier fold codes
+    outside ``known_codes`` into ``other``). ``text`` is the raw human detail; read :attr:`message`,
+    which redacts and bounds it. The split is what keeps production traffic cheap: a classifier
+    decides the labels and keeps the words, and only a probe (status page, logs) pays for turning
+    them into a safe one-line message. A tuple, because one is made per failed production call on
+    the caller's path and a tuple is the cheapest immutable object (a frozen dataclass costs
+    several times as much to make)."""
 
     success: bool
     reason: Reason | None = None
     code: str | None = None
-    message: str = ""
+    #: raw detail, possibly hostile (a body excerpt): never shown as is, see :attr:`message`
+    text: str = ""
     http_status: int | None = None
     retry_after_seconds: float | None = None
     rate_limit: RateLimitObservation | None = None
     credentials: tuple[CredentialObservation, ...] = ()
     values: tuple[tuple[str, float], ...] = ()
 
-    @classmethod
-    def ok(cls, http_status: int, **kwargs: object) -> ProbeOutcome:
-        return cls(success=True, http_status=http_status, **kwargs)  # type: ignore[arg-type]
+    @property
+    def message(self) -> str:
+        """A short text for humans (status page, logs): one line, bounded, every known secret
+        redacted, whatever the platform put in its body."""
+        return short(self.text) if self.text else ""
+
+    def __repr__(self) -> str:  # the raw text stays out of reprs (logs, assertion output)
+        return (f"ProbeOutcome(success={self.success}, reason={self.reason}, code={self.code!r}, "
+                f"message={self.message!r}, http_status={self.http_status}, "
+                f"retry_after_seconds={self.retry_after_seconds}, rate_limit={self.rate_limit}, "
+                f"credentials={self.credentials}, values={self.values})")
 
     @classmethod
-    def failed(cls, reason: Reason, message: str, **kwargs: object) -> ProbeOutcome:
-        return cls(success=False, reason=reason, message=message, **kwargs)  # type: ignore[arg-type]
+    def ok(cls, http_status: int | None, message: str = "", *, values: tuple[tuple[str, float], ...] = (),
+           credentials: tuple[CredentialObservation, ...] = (),
+           rate_limit: RateLimitObservation | None = None) -> ProbeOutcome:
+        return cls(True, None, None, message, http_status, None, rate_limit, credentials, values)
+
+    @classmethod
+    def failed(cls, reason: Reason, message: str, *, code: str | None = None, http_status: int | None = None,
+               retry_after_seconds: float | None = None, rate_limit: RateLimitObservation | None = None,
+               credentials: tuple[CredentialObservation, ...] = (),
+               values: tuple[tuple[str, float], ...] = ()) -> ProbeOutcome:
+        return cls(False, reason, code, message, http_status, retry_after_seconds, rate_limit, credentials,
+                   values)
+
+    def with_credentials(self, first: tuple[CredentialObservation, ...]) -> ProbeOutcome:
+        """This outcome with ``first`` (e.g. configured deadlines) before what the answer showed."""
+        return self.amended(credentials=first + self.credentials) if first else self
+
+    def amended(self, *, values: tuple[tuple[str, float], ...] | None = None,
+                rate_limit: RateLimitObservation | None = None,
+                credentials: tuple[CredentialObservation, ...] | None = None,
+                retry_after_seconds: float | None = None) -> ProbeOutcome:
+        """This outcome with the given fields replaced (None: kept)."""
+        return ProbeOutcome(self.success, self.reason, self.code, self.text, self.http_status,
+                            self.retry_after_seconds if retry_after_seconds is None else retry_after_seconds,
+                            self.rate_limit if rate_limit is None else rate_limit,
+                            self.credentials if credentials is None else credentials,
+                            self.values if values is None else values)
+
+
+#: a success without a platform code, detail or headroom (shared: classification is on the hot path)
+SUCCESS = ProbeOutcome(True)
+
+
+class Minted(NamedTuple):
+    """An access token the exporter minted (non-rotating grants only) and when it expires."""
+
+    token: str
+    expires_at: float
+
+
+class ProbeFailed(Exception):
+    """Ends a probe early with ``outcome`` (a dead token exchange, an unusable credential): raised by
+    step helpers so the adapter's flow reads straight; the adapter base returns the outcome."""
+
+    def __init__(self, outcome: ProbeOutcome) -> None:
+        super().__init__(outcome.reason)
+        self.outcome = outcome
+
+
+_WHITESPACE = re.compile(r"\s+")
+#: larger than any token we reveal, so a secret is redacted before the text is cut
+_REDACT_WINDOW = 8192
+
+
+def short(text: str, limit: int = 160) -> str:
+    """A one-line, redacted, bounded text (bodies can be hostile, and can quote a secret)."""
+    text = REDACTOR.redact(text[:_REDACT_WINDOW])
+    if text.isprintable():
+        # printable text has no whitespace but the ASCII space: when it has no runs of spaces and
+        # no edges to strip, the normalisation below would change nothing
+        if "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    else:
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

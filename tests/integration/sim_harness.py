@@ -7,6 +7,7 @@ with ``/metrics`` see stacklib.py."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,6 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.config import load_config
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import new_session
@@ -50,6 +52,23 @@ class FakeClock:
 async def simulator_client(aiohttp_client: ClientFactory, clock: Callable[[], float]) -> Client:
     """The simulator app on ``clock``, behind pytest-aiohttp's test client (raw HTTP tests)."""
     return await aiohttp_client(create_simulator_app(clock=clock))
+
+
+#: the start time of the ``clock`` fixture
+T0 = 1_750_000_000.0
+
+
+@pytest.fixture(name="clock")
+def clock_fixture() -> FakeClock:
+    """A simulator clock at :data:`T0`. Import ``clock_fixture`` to use the ``clock`` fixture."""
+    return FakeClock(T0)
+
+
+@pytest.fixture(name="raw")
+async def raw_fixture(aiohttp_client: ClientFactory, clock: FakeClock) -> Client:
+    """The simulator on the ``clock`` fixture behind a test client. Import ``raw_fixture`` (and
+    ``clock_fixture``) to use the ``raw`` fixture."""
+    return await simulator_client(aiohttp_client, clock)
 
 
 @asynccontextmanager
@@ -93,6 +112,49 @@ async def probe(engine: Engine, check_id: str, *, debug: bool = False) -> ProbeR
     record = await engine.probe_now(check_id, debug=True) if debug else await engine.probe_now(check_id)
     assert record is not None and not isinstance(record, QuotaWait), record
     return record
+
+
+#: (fault, value, reason, raw code, exported code label): the transport faults, alike on every platform
+FaultCase = tuple[str, int | None, Reason, str | None, str | None]
+TRANSPORT_FAULTS: list[FaultCase] = [
+    ("malformed_body", None, Reason.INVALID_RESPONSE, None, None),
+    ("huge_body", 3, Reason.INVALID_RESPONSE, None, None),
+    ("hang", None, Reason.TIMEOUT, None, None),
+    ("reset", None, Reason.CONNECT, None, None),
+]
+
+
+def fault_ids(cases: list[FaultCase]) -> list[str]:
+    return [f"{fault}{value or ''}" for fault, value, *_ in cases]
+
+
+async def fault_round_trip(engine: Engine, sim: str, check_id: str, fault: dict[str, object],
+                           expected: tuple[Reason, str | None, str | None], unaffected: tuple[str, ...]) -> None:
+    """Healthy, then with ``fault`` injected ``check_id`` fails as ``expected`` (reason, raw code, code
+    label) while the ``unaffected`` checks stay healthy, then healthy again once it is cleared."""
+    assert (await probe(engine, check_id)).outcome.success
+    await sim_json("POST", f"{sim}/__sim/faults", json=fault)
+    record = await probe(engine, check_id)
+    outcome = record.outcome
+    assert (outcome.success, outcome.reason, outcome.code, record.code_label) == (False, *expected)
+    for other in unaffected:
+        assert (await probe(engine, other)).outcome.success, other
+    await sim_json("DELETE", f"{sim}/__sim/faults")
+    assert (await probe(engine, check_id)).outcome.success
+
+
+async def probes_until(engine: Engine, check_id: str, probes: int, reason: Reason | None = None,
+                       timeout: float = 10.0) -> None:
+    """Wait (scheduled probing) until ``check_id`` has run ``probes`` times, with at least one
+    ``reason`` failure if one is given; fail the test if that takes longer than ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        state = engine.store.checks.get(check_id)
+        if state is not None and state.probes >= probes and (reason is None or state.failures[reason] >= 1):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{check_id}: not {probes} probes{f' with a {reason} failure' if reason else ''} "
+                         f"within {timeout} s")
 
 
 async def sim_json(method: str, url: str, **kwargs: Any) -> Any:

@@ -18,6 +18,9 @@ from marketplace_exporter.simulator import create_simulator_app
 
 SG = {"marketplace": "shopee", "account": "sg-main"}
 US = {"marketplace": "amazon_sp", "account": "us-main"}
+WISH = {"marketplace": "wish", "account": "us-main", "check": "oauth_test"}
+TEMU = {"marketplace": "temu", "account": "us-main"}
+OZON = {"marketplace": "ozon", "account": "ru-main", "check": "roles"}
 
 FAULTS = [
     # (fault request, labels of the faulted check, expected reason, expected code or None)
@@ -40,6 +43,10 @@ FAULTS = [
     ({**SG, "fault": "throttle", "value": 200}, SG, "throttled", "error_rate_limit"),  # error in a 200 body
     ({**SG, "fault": "server_error"}, SG, "server_error", "error_server"),
     ({**SG, "fault": "malformed_body"}, SG, "invalid_response", None),
+    ({**WISH, "fault": "token_expired"}, WISH, "auth", "1007"),
+    ({**TEMU, "fault": "permission_denied"}, TEMU, "permission", "3000032"),
+    # an auth fault on Ozon would pause the check 10 minutes by design: throttling shows the path
+    ({**OZON, "fault": "throttle"}, OZON, "throttled", "8"),
     ({"marketplace": "http", "check": "health", "fault": "http_status", "value": 503},
      {"marketplace": "http", "account": "self"}, "server_error", None),
     ({"marketplace": "http", "check": "health", "fault": "malformed_body"},

@@ -1,7 +1,8 @@
 """The refresh policy, proven from the simulator's own request log: the exporter mints tokens only
 where refresh does not rotate (Amazon LWA, eBay, Walmart) and never calls the refresh endpoint of
 a platform whose refresh tokens rotate or may rotate (Shopee, Lazada, AliExpress, TikTok Shop,
-Mercado Libre) — not even after those platforms reject the token it holds."""
+Mercado Libre) or whose refresh revokes the live access token (Wish) — not even after those
+platforms reject the token it holds."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ ROTATING_REFRESH_ROUTES = {
     "aliexpress": "aliexpress:token_refresh",
     "tiktok_shop": "tiktok_shop:token_refresh",
     "mercadolibre": "mercadolibre:token",
+    # Wish's refresh also revokes the access token production holds [I1]
+    "wish": "wish:token_refresh",
 }
 MINTING_TOKEN_ROUTES = ("amazon_sp:token", "ebay:token", "walmart:token")
 

@@ -18,7 +18,7 @@ import pytest
 from sim_harness import Client, ClientFactory, FakeClock, sim_stack, simulator_client
 from sim_harness import SimStack as Stack
 
-from marketplace_exporter.adapters.aliexpress import AliExpressParams, build_request, classify
+from marketplace_exporter.adapters.aliexpress import AliExpressParams, build_request, read
 from marketplace_exporter.adapters.iop_signing import sign
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.model import HttpResponse, ProbeOutcome
@@ -151,7 +151,7 @@ async def call_sync(sim: Client, fields: dict[str, str], post: bool = True) -> P
     response = await (sim.post("/aliexpress/sync", data=fields) if post
                       else sim.get("/aliexpress/sync", params=fields))
     body = await response.read()
-    return classify(HttpResponse(response.status, dict(response.headers), body), T0, PROFILE_METHOD)
+    return read(HttpResponse(response.status, dict(response.headers), body), T0, PROFILE_METHOD)
 
 
 @pytest.mark.parametrize("post", [True, False])

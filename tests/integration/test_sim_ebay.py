@@ -99,7 +99,7 @@ async def test_observed_headroom_is_the_simulators_own_count(sim: tuple[str, Eba
     # the tightest is the Account API: 10 004 of 25 000 spent (the Analytics call itself is 1 of 5 000)
     assert (observed.remaining, observed.limit, observed.remaining_ratio) == (14_996.0, 25_000.0, 0.59984)
     assert "sell account v1 sell.account: 14996/25000 left" in first.message
-    assert observed.reset_at is not None and observed.reset_at % 86400 == 0  # next midnight UTC
+    assert observed.reset_at is not None and (observed.reset_at - 8 * 3600) % 86400 == 0  # next midnight PST [B19]
     assert second.rate_limit is not None and (second.rate_limit.remaining, second.rate_limit.limit) == (998.0, 5000.0)
     assert "developer analytics v1_beta developer.analytics" in second.message
     assert state.observed_rate_limit == second.rate_limit
@@ -130,8 +130,9 @@ FAULTS: list[tuple[dict[str, Any], str, Reason, str | None, str | None]] = [
     ({"account": "us-main", "check": "privilege", "fault": "permission_denied"}, PRIVILEGE,
      Reason.PERMISSION, "1100", "1100"),
     ({"account": "us-main", "check": "privilege", "fault": "throttle"}, PRIVILEGE, Reason.THROTTLED, "2001", "2001"),
+    # getPrivileges' own documented 500: errorId 20500, domain API_ACCOUNT [B2]
     ({"account": "us-main", "check": "privilege", "fault": "server_error"}, PRIVILEGE,
-     Reason.SERVER_ERROR, "2003", "2003"),
+     Reason.SERVER_ERROR, "20500", "20500"),
     ({"account": "us-main", "check": "privilege", "fault": "server_error", "value": 502}, PRIVILEGE,
      Reason.SERVER_ERROR, "3005", "3005"),
     ({"account": "us-main", "check": "privilege", "fault": "server_error", "value": 503}, PRIVILEGE,
@@ -359,7 +360,7 @@ async def test_every_response_carries_a_request_id(client: Client) -> None:
     assert response.headers["X-EBAY-C-REQUEST-ID"].startswith("ri=")
 
 
-async def test_daily_quota_counts_refuses_and_resets_at_midnight_utc(client: Client, clock: FakeClock) -> None:
+async def test_daily_quota_counts_refuses_and_resets_at_midnight_pst(client: Client, clock: FakeClock) -> None:
     token, app = await user_token(client), await app_token(client)
     platform = client.app[PLATFORMS]["ebay"]
     assert isinstance(platform, EbaySim)
@@ -374,8 +375,10 @@ async def test_daily_quota_counts_refuses_and_resets_at_midnight_utc(client: Cli
     (resource,) = entry["resources"]
     assert resource["name"] == "sell.account"
     assert resource["rates"] == [{"count": 25_000, "limit": 25_000, "remaining": 0,
-                                  "reset": "2025-06-16T00:00:00.000Z", "timeWindow": 86400}]
-    clock.now = 1_750_032_000.0  # 2025-06-16 00:00:00 UTC: a new day
+                                  "reset": "2025-06-16T08:00:00.000Z", "timeWindow": 86400}]
+    clock.now = 1_750_060_799.0  # 2025-06-15 23:59:59 PST: still the same eBay day [B19]
+    assert (await call(client, "/sell/account/v1/privilege", await user_token(client)))[0] == 429
+    clock.now = 1_750_060_800.0  # 2025-06-16 00:00:00 PST (08:00 UTC): a new day
     token = await user_token(client)  # the old one expired meanwhile
     assert (await call(client, "/sell/account/v1/privilege", token))[0] == 200
 

@@ -20,7 +20,7 @@ from sim_harness import Client, ClientFactory, FakeClock, sim_stack, simulator_c
 from sim_harness import SimStack as Stack
 
 from marketplace_exporter.adapters.iop_signing import sign
-from marketplace_exporter.adapters.lazada import build_request, classify
+from marketplace_exporter.adapters.lazada import Lazada, build_request, read
 from marketplace_exporter.catalogue import Credential, Reason
 from marketplace_exporter.model import HttpResponse, ProbeOutcome
 from marketplace_exporter.simulator.app import PLATFORMS
@@ -168,7 +168,11 @@ def seller_query(seller: Any = TH, *, now: float = T0, secret: str = SIM_APP.app
 async def seller_get(sim: Client, country: str, query: dict[str, str], post: bool = False) -> ProbeOutcome:
     path = f"/lazada/{country}/rest/seller/get"
     response = await (sim.post(path, data=query) if post else sim.get(path, params=query))
-    return classify(HttpResponse(response.status, dict(response.headers), await response.read()), T0)
+    answer = HttpResponse(response.status, dict(response.headers), await response.read())
+    outcome = read(answer, T0)
+    if outcome.reason is Reason.THROTTLED:  # what the probe then asks: when to try again
+        outcome = outcome.amended(retry_after_seconds=Lazada().retry_after(answer, outcome, T0))
+    return outcome
 
 
 async def iop_code(response: aiohttp.ClientResponse) -> tuple[int, str, str]:

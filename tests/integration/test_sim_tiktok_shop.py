@@ -167,12 +167,13 @@ async def test_get_authorized_shops_shape(raw: Client) -> None:
 
 
 @pytest.mark.parametrize(("path", "query", "token", "status", "code"), [
-    (SHOPS, {"app_key": "nope"}, US.access_token, 200, 106001),
-    (SHOPS, {"app_key": "<omit>"}, US.access_token, 200, 106001),
-    (SHOPS, {"sign": "0" * 64}, US.access_token, 200, 106001),
-    (SHOPS, {"sign": "<omit>"}, US.access_token, 200, 106001),
-    (SHOPS, {"timestamp": "<omit>"}, US.access_token, 200, 106001),
-    (SHOPS, {"timestamp": "soon"}, US.access_token, 200, 106001),
+    # a bad signature: HTTP 401 with 106001 [OBS G8]; app_key and timestamp share it (simulator choice)
+    (SHOPS, {"app_key": "nope"}, US.access_token, 401, 106001),
+    (SHOPS, {"app_key": "<omit>"}, US.access_token, 401, 106001),
+    (SHOPS, {"sign": "0" * 64}, US.access_token, 401, 106001),
+    (SHOPS, {"sign": "<omit>"}, US.access_token, 401, 106001),
+    (SHOPS, {"timestamp": "<omit>"}, US.access_token, 401, 106001),
+    (SHOPS, {"timestamp": "soon"}, US.access_token, 401, 106001),
     (SHOPS, {}, None, 401, 36009004),
     (SHOPS, {}, "ROW_unknown", 401, 36009004),
     (WEBHOOKS, {}, US.access_token, 200, 106013),  # shop-scoped without shop_cipher
@@ -193,9 +194,13 @@ async def test_sign_covers_the_path_and_a_wrong_secret_fails(raw: Client) -> Non
 
 
 async def test_timestamp_window_is_300s_inclusive(raw: Client) -> None:
-    assert TIMESTAMP_WINDOW_S == 300  # the simulator's choice: TikTok's window is UNCONFIRMED
+    assert TIMESTAMP_WINDOW_S == 300  # "within 5 minutes", 10-digit seconds [G7]
     for offset, code in ((-300, 0), (300, 0), (-301, 106001), (301, 106001)):
         assert (await call(raw, SHOPS, signed(SHOPS, ts=T0 + offset)))[1]["code"] == code
+    milliseconds = {"app_key": SIM_APP.app_key, "timestamp": str(int(T0 * 1000))}
+    milliseconds["sign"] = sign(SIM_APP.app_secret, SHOPS, milliseconds)
+    status, body = await call(raw, SHOPS, milliseconds)
+    assert (status, body["code"]) == (401, 106001)  # a 13-digit (milliseconds) timestamp is refused
 
 
 async def test_shop_cipher_rules(raw: Client) -> None:

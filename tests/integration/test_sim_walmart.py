@@ -1,7 +1,7 @@
 """Walmart simulator: its own checks over raw HTTP, then round-trips through the REAL adapter and
 the REAL engine (config loaded by ``load_config``, ``Engine.probe_now``) for every fault kind.
 
-Facts are from /work/shared/marketplaces.md section 5. Bucket sizes are the simulator's own choice
+Facts are from the sources in docs/marketplaces/sources.md. Bucket sizes are the simulator's own choice
 (Walmart's per-API figures are UNCONFIRMED).
 """
 
@@ -47,9 +47,13 @@ def token_headers(account: WalmartAccount = US, /, **overrides: str) -> dict[str
     return {key: value for key, value in headers.items() if value != "<omit>"}
 
 
-def call_headers(token: str, **overrides: str) -> dict[str, str]:
+def call_headers(token: str, account: WalmartAccount = US, /, **overrides: str) -> dict[str, str]:
+    """What every V3 call carries: the token, WM_MARKET [F17][F21], and Mexico's channel type [F17]."""
     headers = {"WM_SEC.ACCESS_TOKEN": token, "WM_SVC.NAME": "Walmart Marketplace",
-               "WM_QOS.CORRELATION_ID": "c5e3b2a1-0000-4000-8000-000000000001", "Accept": "application/json"}
+               "WM_QOS.CORRELATION_ID": "c5e3b2a1-0000-4000-8000-000000000001", "Accept": "application/json",
+               "WM_MARKET": account.market}
+    if account.channel_type is not None:
+        headers["WM_CONSUMER.CHANNEL.TYPE"] = account.channel_type
     headers.update(overrides)
     return {key: value for key, value in headers.items() if value != "<omit>"}
 
@@ -83,7 +87,7 @@ async def mint(sim: Client, account: WalmartAccount = US) -> str:
 
 
 def first_error(body: dict[str, Any]) -> dict[str, Any]:
-    item: dict[str, Any] = body["errors"][0]
+    item: dict[str, Any] = body["error"][0]  # the live gateway envelope [OBS F20]
     assert {"code", "description", "info", "severity", "category", "causes", "errorIdentifiers"} <= set(item)
     return item
 
@@ -91,13 +95,16 @@ def first_error(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("account", WALMART_ACCOUNTS, ids=lambda a: a.alias)
 async def test_each_identity_mints_a_token_and_reads_both_apis(sim: Client, account: WalmartAccount) -> None:
     token = await mint(sim, account)
-    detail = await sim.get("/walmart/v3/token/detail", headers=call_headers(token))
+    detail = await sim.get("/walmart/v3/token/detail", headers=call_headers(token, account))
     body = await detail.json()
     assert detail.status == 200
     assert body["is_valid"] is True and body["is_channel_match"] is True
     assert int(body["expire_at"]) - int(body["issued_at"]) == 900_000  # epoch ms strings [F1]
     assert body["scopes"] == dict(account.scopes)
-    profile = await sim.get("/walmart/v3/settings/partnerprofile", headers=call_headers(token))
+    profile = await sim.get("/walmart/v3/settings/partnerprofile", headers=call_headers(token, account))
+    if account.market != "us":  # the Settings API is US only [F22]
+        assert (profile.status, first_error(await profile.json())["code"]) == (404, "URI_NOT_FOUND")
+        return
     body = await profile.json()
     assert body["partner"]["partnerId"] == account.partner_id
     assert body["configurations"] == [{"configurationName": "ACCOUNT", "configuration": {"status": account.status}}]
@@ -112,6 +119,8 @@ async def test_each_identity_mints_a_token_and_reads_both_apis(sim: Client, acco
     (token_headers(Authorization=basic(US, "wrong")), None, 401, "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED"),
     # the US key used for the MX market: "wrong environment keys" [F5]
     (token_headers(WM_MARKET="mx"), None, 401, "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED"),
+    # Canada does not take client id/secret at all (Consumer ID + signature [F18]; live 401 [OBS F20])
+    (token_headers(WM_MARKET="ca"), None, 401, "UNAUTHORIZED.GMP_GATEWAY_API", "UNAUTHORIZED"),
     (token_headers(), {"grant_type": "password"}, 400, "INVALID_REQUEST_PARAM", "grant_type"),
     # a solution provider's key needs a seller: client_credentials alone is refused
     (token_headers(PARTNER), {"grant_type": "client_credentials"}, 401, "UNAUTHORIZED.GMP_GATEWAY_API",
@@ -158,6 +167,29 @@ async def test_call_rejections(sim: Client, overrides: dict[str, str], status: i
     assert (response.status, first_error(await response.json())["code"]) == (status, code)
 
 
+#: request defect → the simulator's answer, for a Mexican seller's API call (sources in the comments)
+MX_CALL_DEFECTS: list[tuple[str, str, dict[str, str], int, str]] = [
+    # without WM_MARKET the call is answered in the us market [F17]: an MX seller's token is not valid there
+    ("no WM_MARKET", "/v3/token/detail", {"WM_MARKET": "<omit>"}, 401, "UNAUTHORIZED.GMP_GATEWAY_API"),
+    ("WM_MARKET us", "/v3/token/detail", {"WM_MARKET": "us"}, 401, "UNAUTHORIZED.GMP_GATEWAY_API"),
+    ("WM_MARKET br", "/v3/token/detail", {"WM_MARKET": "br"}, 400, "INVALID_REQUEST_HEADER"),
+    # WM_CONSUMER.CHANNEL.TYPE: "Yes for V3" in Mexico [F17]
+    ("no channel type", "/v3/token/detail", {"WM_CONSUMER.CHANNEL.TYPE": "<omit>"}, 400, "MISSING_REQUEST_HEADER"),
+    # the Settings API is US only [F22] (the MX answer is UNCONFIRMED: "probably 404")
+    ("partner profile", "/v3/settings/partnerprofile", {}, 404, "URI_NOT_FOUND"),
+]
+
+
+@pytest.mark.parametrize(("defect", "path", "overrides", "status", "code"), MX_CALL_DEFECTS,
+                         ids=[row[0] for row in MX_CALL_DEFECTS])
+async def test_mexican_call_defects(sim: Client, defect: str, path: str, overrides: dict[str, str], status: int,
+                                    code: str) -> None:
+    token = await mint(sim, MX)
+    assert (await sim.get("/walmart/v3/token/detail", headers=call_headers(token, MX))).status == 200
+    response = await sim.get("/walmart" + path, headers=call_headers(token, MX, **overrides))
+    assert (response.status, first_error(await response.json())["code"]) == (status, code)
+
+
 async def test_tokens_expire_after_15_minutes(sim: Client, clock: Clock) -> None:
     token = await mint(sim)
     assert clock.frozen is not None
@@ -182,7 +214,8 @@ async def test_per_api_bucket_headers_throttling_and_refill(sim: Client, clock: 
     assert throttled.headers["x-current-token-count"] == "0"
     # another API has its own bucket, and so has another account
     assert (await sim.get("/walmart/v3/token/detail", headers=call_headers(token))).status == 200
-    other = await sim.get("/walmart/v3/settings/partnerprofile", headers=call_headers(await mint(sim, MX)))
+    other = await sim.get("/walmart/v3/settings/partnerprofile",
+                          headers=call_headers(await mint(sim, PARTNER), PARTNER))
     assert other.status == 200
     clock.frozen += 1 / rate
     refilled = await sim.get("/walmart/v3/settings/partnerprofile", headers=call_headers(token))
@@ -245,6 +278,7 @@ accounts:
     credentials:
       client_id: sim-wm-mx-client-0001
       client_secret: {{value: sim-wm-mx-secret-0001}}
+      channel_type: sim-wm-mx-channel-0001
     checks:
       - operation: token_detail
   - marketplace: walmart

@@ -183,6 +183,15 @@ async def test_sp_api_token_errors_are_403_unauthorized(sim: Client, clock: Fake
     assert "x-amzn-RateLimit-Limit" not in response.headers
 
 
+@pytest.mark.parametrize("host", ["na", "fe"])
+async def test_get_account_outside_the_eu_is_refused_like_a_wrong_region(sim: Client, host: str) -> None:
+    """getAccount is EU only [A24][A25]; elsewhere the empty-details 403 of a wrong-region call [OBS A21]."""
+    response = await sp_get(sim, await access_token(sim), host, "/amazon/{host}/sellers/v1/account")
+    assert response.status == 403
+    assert await response.json() == {"errors": [
+        {"code": "Unauthorized", "message": "Access to requested resource is denied.", "details": ""}]}
+
+
 async def test_bucket_empties_after_burst_then_refills_on_the_clock(sim: Client, clock: FakeClock) -> None:
     token = await access_token(sim)
     statuses = [(await sp_get(sim, token)).status for _ in range(15)]
@@ -192,9 +201,10 @@ async def test_bucket_empties_after_burst_then_refills_on_the_clock(sim: Client,
         "code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource.",
         "details": ""}
     assert "x-amzn-RateLimit-Limit" not in throttled.headers and throttled.headers["x-amzn-RequestId"]
-    # other operation, other account: their own buckets
-    assert (await sp_get(sim, token, path="/amazon/{host}/sellers/v1/account")).status == 200
-    assert (await sp_get(sim, await access_token(sim, EU_MAIN))).status == 200
+    # another account, another operation: their own buckets (getAccount is EU only [A24])
+    eu_token = await access_token(sim, EU_MAIN)
+    assert (await sp_get(sim, eu_token)).status == 200
+    assert (await sp_get(sim, eu_token, "eu", "/amazon/{host}/sellers/v1/account")).status == 200
     clock.now += 30  # 0.48 token: still empty
     assert (await sp_get(sim, token)).status == 429
     clock.now += 33  # 63 s * 0.016 = 1.008 tokens
@@ -247,6 +257,9 @@ async def test_get_shops_by_partner_and_paging(sim: Client) -> None:
      "invalid_acceess_token", "Invalid access_token, please have a check."),
     ({"shop": type("Shop", (), {"access_token": SG.access_token, "shop_id": MY.shop_id})},
      "error_auth", "Invalid partner_id or shopid."),
+    # a shop the partner holds no authorization for: get_shop_info's common_error_list [C3]
+    ({"shop": type("Shop", (), {"access_token": SG.access_token, "shop_id": 99999})},
+     "shop_no_linked", "Partner and shop has no linked."),
 ])
 async def test_shopee_verification_failures(
     sim: Client, kwargs: dict[str, Any], error: str, message: str,

@@ -346,9 +346,9 @@ async def test_a_streamed_body_is_left_to_the_caller_and_the_status_decides(traf
 
 
 async def test_amazon_token_exchange_and_calls_are_labelled_like_the_probes(traffic: Traffic) -> None:
-    await traffic.fault(marketplace="amazon_sp", account="us-main", check="account", fault="throttle", count=1)
-    await traffic.fault(marketplace="amazon_sp", account="us-main", check="account", fault="token_expired",
-                        count=1)
+    participations = {"marketplace": "amazon_sp", "account": "us-main", "check": "marketplace_participations"}
+    await traffic.fault(**participations, fault="throttle", count=1)
+    await traffic.fault(**participations, fault="token_expired", count=1)
     reporter = Reporter(traffic.exporter, service="erp", interval=0.05)
     bases = {f"{traffic.simulator}/amazon/na": "amazon_sp", f"{traffic.simulator}/amazon/lwa": "amazon_sp"}
 
@@ -363,7 +363,7 @@ async def test_amazon_token_exchange_and_calls_are_labelled_like_the_probes(traf
                 "grant_type": "refresh_token", "refresh_token": "Atzr|revoked",
                 "client_id": "amzn1.application-oa2-client.sim0001", "client_secret": "sim-lwa-secret-0001"})
             headers = {"x-amz-access-token": token}
-            calls = [client.get(f"{traffic.simulator}/amazon/na/sellers/v1/account", headers=headers)
+            calls = [client.get(f"{traffic.simulator}/amazon/na/sellers/v1/marketplaceParticipations", headers=headers)
                      for _ in range(3)]
             return [bad.status_code] + [call.status_code for call in calls]
 
@@ -374,8 +374,8 @@ async def test_amazon_token_exchange_and_calls_are_labelled_like_the_probes(traf
     errors = "marketplace_client_errors_total"
     assert total(samples, "marketplace_client_requests_total", **amazon, operation="lwa_token") == 2
     assert total(samples, errors, **amazon, operation="lwa_token", reason="auth", code="invalid_grant") == 1
-    assert total(samples, errors, **amazon, operation="account", reason="throttled", code="QuotaExceeded") == 1
+    sellers = {**amazon, "operation": "marketplace_participations"}
+    assert total(samples, errors, **sellers, reason="throttled", code="QuotaExceeded") == 1
     # an expired token under 403 is auth, as the probe reads it from the details text
-    assert total(samples, errors, **amazon, operation="account", reason="auth", code="Unauthorized") == 1
-    assert total(samples, "marketplace_client_requests_total", **amazon, operation="account",
-                 status_class="2xx") == 1
+    assert total(samples, errors, **sellers, reason="auth", code="Unauthorized") == 1
+    assert total(samples, "marketplace_client_requests_total", **sellers, status_class="2xx") == 1

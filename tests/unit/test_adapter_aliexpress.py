@@ -1,8 +1,8 @@
 """AliExpress adapter: the /sync request, signing without a path prefix, IOP and legacy TOP errors,
 hostile bodies, held tokens.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 7; [X…] tags are resolved in docs/marketplaces/aliexpress.md.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md, [X…] tags included.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from marketplace_exporter.adapters.aliexpress import (
     AliExpress,
     AliExpressCredentials,
     AliExpressParams,
-    classify,
+    read,
 )
 from marketplace_exporter.adapters.iop_signing import sign
 from marketplace_exporter.catalogue import Credential, Reason, Step
@@ -165,7 +165,7 @@ def test_iop_errors(code: str, error_type: str | None, message: str, reason: Rea
 def test_iop_codes_inside_error_response(code: str, error_type: str, reason: Reason, status: int) -> None:
     # seen in third-party fixtures: the IOP code and type inside TOP's wrapper
     body = {"error_response": {"type": error_type, "code": code, "msg": "m", "request_id": "2138"}}
-    outcome = classify(resp(status, body), NOW, DEFAULT_METHOD)
+    outcome = read(resp(status, body), NOW, DEFAULT_METHOD)
     assert (outcome.reason, outcome.code) == (reason, code)
 
 
@@ -202,7 +202,7 @@ def test_every_fact_sheet_code_is_known() -> None:
 
 @pytest.mark.parametrize("error", [{}, {"code": None}, {"code": [7]}, {"code": True}, {"msg": "no code"}])
 def test_error_response_without_a_usable_code(error: dict[str, Any]) -> None:
-    outcome = classify(resp(200, {"error_response": error}), NOW, DEFAULT_METHOD)
+    outcome = read(resp(200, {"error_response": error}), NOW, DEFAULT_METHOD)
     assert (outcome.success, outcome.reason, outcome.code) == (False, Reason.INVALID_RESPONSE, None)
 
 
@@ -212,21 +212,21 @@ def test_error_response_without_a_usable_code(error: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("forbidden", "value"), [(False, 0.0), (True, 1.0)])
 def test_merchant_profile_exports_posting_forbidden(forbidden: bool, value: float) -> None:
     body = {PROFILE_KEY: {**PROFILE[PROFILE_KEY], "product_posting_forbidden": forbidden}}
-    outcome = classify(resp(200, body), NOW, DEFAULT_METHOD)
+    outcome = read(resp(200, body), NOW, DEFAULT_METHOD)
     assert outcome.success and outcome.values == (("product_posting_forbidden", value),)
 
 
 @pytest.mark.parametrize("body", [{**PROFILE, "code": "0"}, {"code": "0", "request_id": "x"},
                                   {PROFILE_KEY: {"product_posting_forbidden": "no"}}])
 def test_other_success_shapes(body: dict[str, Any]) -> None:
-    outcome = classify(resp(200, body), NOW, DEFAULT_METHOD)
+    outcome = read(resp(200, body), NOW, DEFAULT_METHOD)
     assert outcome.success and outcome.reason is None
 
 
 def test_another_method_is_read_by_its_own_wrapper() -> None:
     method = "aliexpress.solution.seller.category.tree.query"
-    ok = classify(resp(200, {"aliexpress_solution_seller_category_tree_query_response": {}}), NOW, method)
-    wrong = classify(resp(200, PROFILE), NOW, method)
+    ok = read(resp(200, {"aliexpress_solution_seller_category_tree_query_response": {}}), NOW, method)
+    wrong = read(resp(200, PROFILE), NOW, method)
     assert ok.success and ok.values == () and not wrong.success
 
 
@@ -243,25 +243,25 @@ def test_without_envelope_status_decides(body: Any, status: int, reason: Reason)
 
 @pytest.mark.parametrize(("status", "reason"), [(500, Reason.SERVER_ERROR), (403, Reason.PERMISSION)])
 def test_success_body_with_failing_status_is_not_success(status: int, reason: Reason) -> None:
-    outcome = classify(resp(status, PROFILE), NOW, DEFAULT_METHOD)
+    outcome = read(resp(status, PROFILE), NOW, DEFAULT_METHOD)
     assert (outcome.success, outcome.reason) == (False, reason)
 
 
 @pytest.mark.parametrize("code", [None, True, [], 1.5])
 def test_hostile_iop_code(code: Any) -> None:
-    outcome = classify(resp(200, {"code": code, "type": "ISV"}), NOW, DEFAULT_METHOD)
+    outcome = read(resp(200, {"code": code, "type": "ISV"}), NOW, DEFAULT_METHOD)
     assert (outcome.success, outcome.reason) == (False, Reason.INVALID_RESPONSE)
 
 
 def test_error_message_is_bounded_and_never_shows_the_session() -> None:
     drive(make_ctx(), resp(200, PROFILE))  # the adapter revealed SESSION: the redactor knows it
     body = top_error(27, "Invalid session", "invalid-sessionkey", f"session {SESSION} " + "z" * 10_000)
-    outcome = classify(resp(200, body), NOW, DEFAULT_METHOD)
+    outcome = read(resp(200, body), NOW, DEFAULT_METHOD)
     assert SESSION not in outcome.message and len(outcome.message) <= 200
 
 
 def test_throttle_without_ban_text_uses_retry_after() -> None:
-    outcome = classify(resp(200, iop_error("ApiCallLimit"), {"retry-after": "30"}), NOW, DEFAULT_METHOD)
+    _, outcome = drive(make_ctx(), resp(200, iop_error("ApiCallLimit"), {"retry-after": "30"}))
     assert (outcome.reason, outcome.retry_after_seconds) == (Reason.THROTTLED, 30.0)
 
 

@@ -1,7 +1,7 @@
 """AmazonSP adapter: request building, LWA token caching, classification tables, hostile bodies.
 
 No HTTP: the adapter is driven with literals (see adapters/base.py). Facts under test are from
-/work/shared/marketplaces.md section 1; the tags in test ids name the source.
+the sources in docs/marketplaces/sources.md; the tags in test ids name the source.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from marketplace_exporter import __version__
 from marketplace_exporter.adapters.amazon_sp import (
     AmazonCredentials,
     AmazonSP,
-    classify_call,
+    read_call,
     token_key,
 )
 from marketplace_exporter.adapters.base import ProbeContext
@@ -336,12 +336,12 @@ def test_success_reports_stated_rate_as_a_value_not_headroom() -> None:
     ("fast", ()), ("", ()), ("nan", ()), ("inf", ()), ("-1", ()), ("0", ()), ("1" * 100, ()),
 ])
 def test_rate_limit_header_parsing(header: str, values: tuple[tuple[str, float], ...]) -> None:
-    outcome = classify_call(resp(200, {"payload": []}, {"x-amzn-ratelimit-limit": header}), NOW)
+    outcome = read_call(resp(200, {"payload": []}, {"x-amzn-ratelimit-limit": header}), NOW)
     assert outcome.success and outcome.values == values
 
 
 def test_rate_limit_header_is_reported_on_errors_too() -> None:
-    outcome = classify_call(resp(400, api_error("InvalidInput", "bad"), {"x-amzn-ratelimit-limit": "1"}), NOW)
+    outcome = read_call(resp(400, api_error("InvalidInput", "bad"), {"x-amzn-ratelimit-limit": "1"}), NOW)
     assert outcome.values == (("rate_limit_per_second", 1.0),)
 
 
@@ -351,7 +351,7 @@ def test_rate_limit_header_is_reported_on_errors_too() -> None:
     ("99999999999", 86400.0),
 ])
 def test_api_throttle_retry_after(header: str, expected: float | None) -> None:
-    outcome = classify_call(resp(429, api_error("QuotaExceeded", "q"), {"retry-after": header}), NOW)
+    _, outcome = drive(cached_ctx(), resp(429, api_error("QuotaExceeded", "q"), {"retry-after": header}))
     assert outcome.reason is Reason.THROTTLED and outcome.retry_after_seconds == expected
 
 
@@ -428,3 +428,4 @@ def test_credentials_model_keeps_secrets_out_of_dumps() -> None:
         creds(refresh_token=REFRESH)  # a plain string is not a secret reference
     with pytest.raises(ValueError):
         creds(seller_id="A1")  # unknown keys are errors
+

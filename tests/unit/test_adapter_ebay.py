@@ -2,7 +2,7 @@
 classification of every error the fact sheet lists, the Analytics headroom, hostile bodies.
 
 No HTTP: the adapter is driven with literals (see adapters/base.py). Facts under test are from
-/work/shared/marketplaces.md section 2; the tags in comments name the source.
+the sources in docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from marketplace_exporter.adapters.ebay import (
     basic_authorization,
     token_key,
 )
-from marketplace_exporter.adapters.ebay_responses import classify_rate_limits
+from marketplace_exporter.adapters.ebay_responses import read_rate_limits
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
 from marketplace_exporter.secrets import REDACTED, REDACTOR, Secret
 
@@ -393,7 +393,7 @@ def test_api_errors(status: int, error_id: int, message: str, reason: Reason, op
 def test_known_codes_are_every_fact_sheet_code() -> None:
     assert Ebay.known_codes == {
         "1001", "1002", "1003", "1004", "1100", "2001", "2002", "2003", "2004", "3001", "3002", "3003",
-        "3004", "3005", "105000", "invalid_grant", "invalid_client", "unauthorized_client", "access_denied",
+        "3004", "3005", "105000", "20500", "invalid_grant", "invalid_client", "unauthorized_client", "access_denied",
         "invalid_scope", "invalid_request", "unsupported_grant_type", "server_error", "temporarily_unavailable"}
 
 
@@ -478,7 +478,7 @@ def test_several_rates_per_resource_and_several_resources() -> None:
     body = {"rateLimits": [{"apiContext": "sell", "apiName": "inventory", "apiVersion": "v1", "resources": [
         {"name": "sell.inventory", "rates": [rate(2_000_000, 1_999_000), rate(100, 40)]},
         {"name": "sell.inventory.item", "rates": [rate(10, 9)]}]}]}
-    outcome = classify_rate_limits(200, body)
+    outcome = read_rate_limits(200, body)
     assert outcome.rate_limit is not None and outcome.rate_limit.remaining_ratio == 0.4
     assert "sell inventory v1 sell.inventory: 40/100" in outcome.message
 
@@ -513,12 +513,12 @@ def test_unusable_rate_entries_are_skipped(entry: Any) -> None:
     ("tomorrow", None), ("", None), (12345, None), (None, None), ("2025-10-10T00:00:00Z" + " " * 40, None),
 ])
 def test_reset_time_parsing(reset: Any, expected: float | None) -> None:
-    outcome = classify_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 5, reset)]}]}]})
+    outcome = read_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 5, reset)]}]}]})
     assert outcome.rate_limit is not None and outcome.rate_limit.reset_at == expected
 
 
 def test_remaining_above_limit_is_capped_at_full_headroom() -> None:
-    outcome = classify_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 12)]}]}]})
+    outcome = read_rate_limits(200, {"rateLimits": [{"resources": [{"rates": [rate(10, 12)]}]}]})
     assert outcome.rate_limit is not None
     assert (outcome.rate_limit.remaining_ratio, outcome.rate_limit.remaining) == (1.0, 12.0)
 
@@ -526,7 +526,7 @@ def test_remaining_above_limit_is_capped_at_full_headroom() -> None:
 def test_hostile_names_are_bounded_and_printable() -> None:
     body = {"rateLimits": [{"apiContext": "x" * 5000, "apiName": "a\nb\x00c", "apiVersion": 7,
                             "resources": [{"name": ["n"], "rates": [rate(10, 1)]}]}]}
-    outcome = classify_rate_limits(200, body)
+    outcome = read_rate_limits(200, body)
     assert outcome.success and len(outcome.message) <= 160 and "\n" not in outcome.message
 
 

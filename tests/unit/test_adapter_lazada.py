@@ -1,7 +1,7 @@
 """Lazada adapter: request building per site, signing, the error table, hostile bodies, held tokens.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 4; the tags in comments name the source ([X…]: docs/marketplaces/lazada.md).
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from adapter_harness import NOW, adapter_driver, context_builder, json_response
 
 from marketplace_exporter.adapters.iop_signing import sign
-from marketplace_exporter.adapters.lazada import AUTH_HOST, GATEWAYS, Lazada, LazadaCredentials, classify
+from marketplace_exporter.adapters.lazada import AUTH_HOST, GATEWAYS, Lazada, LazadaCredentials, read
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import (
     CredentialObservation,
@@ -147,13 +147,13 @@ def test_every_fact_sheet_code_is_known() -> None:
     ("Api access frequency exceeds the limit.", {}, None),
 ])
 def test_throttle_retry_after(message: str, headers: dict[str, str], retry: float | None) -> None:
-    outcome = classify(resp(200, lazada_error("ApiCallLimit", "ISV", message), headers), NOW)
+    _, outcome = drive(make_ctx(), resp(200, lazada_error("ApiCallLimit", "ISV", message), headers))
     assert outcome.reason is Reason.THROTTLED and outcome.retry_after_seconds == retry
 
 
 def test_only_throttles_carry_retry_after() -> None:
-    outcome = classify(resp(200, lazada_error("IllegalAccessToken", message="ban will last 3 seconds"),
-                            {"retry-after": "9"}), NOW)
+    _, outcome = drive(make_ctx(), resp(200, lazada_error("IllegalAccessToken", message="ban will last 3 seconds"),
+                                        {"retry-after": "9"}))
     assert outcome.reason is Reason.AUTH and outcome.retry_after_seconds is None
 
 
@@ -175,17 +175,17 @@ def test_without_envelope_status_decides(body: Any, status: int, reason: Reason)
 
 @pytest.mark.parametrize("code", [None, True, False, [], {}, 1.5, ""])
 def test_hostile_code_values_are_not_errors_we_trust(code: Any) -> None:
-    outcome = classify(resp(200, {"code": code, "type": "ISV", "message": "x"}), NOW)
+    outcome = read(resp(200, {"code": code, "type": "ISV", "message": "x"}), NOW)
     assert (outcome.success, outcome.reason, outcome.code) == (False, Reason.INVALID_RESPONSE, None)
 
 
 def test_integer_error_codes_are_read_as_text() -> None:
-    outcome = classify(resp(200, {"code": 1001, "type": "ISV", "message": "bad json"}), NOW)
+    outcome = read(resp(200, {"code": 1001, "type": "ISV", "message": "bad json"}), NOW)
     assert (outcome.reason, outcome.code) == (Reason.CLIENT_ERROR, "1001")
 
 
 def test_retry_after_header_on_a_bare_429() -> None:
-    outcome = classify(resp(429, b"slow down", {"retry-after": "7"}), NOW)
+    _, outcome = drive(make_ctx(), resp(429, b"slow down", {"retry-after": "7"}))
     assert (outcome.reason, outcome.retry_after_seconds) == (Reason.THROTTLED, 7.0)
 
 
@@ -200,35 +200,35 @@ def test_success_needs_code_zero_and_a_data_object(code: Any) -> None:
 
 @pytest.mark.parametrize("data", [None, [], "x", 5])
 def test_code_zero_without_data_object_is_invalid(data: Any) -> None:
-    outcome = classify(resp(200, {"code": "0", "data": data}), NOW)
+    outcome = read(resp(200, {"code": "0", "data": data}), NOW)
     assert (outcome.success, outcome.reason) == (False, Reason.INVALID_RESPONSE)
 
 
 @pytest.mark.parametrize(("status", "reason"), [(500, Reason.SERVER_ERROR), (403, Reason.PERMISSION)])
 def test_code_zero_with_failing_status_is_not_success(status: int, reason: Reason) -> None:
-    outcome = classify(resp(status, SELLER), NOW)
+    outcome = read(resp(status, SELLER), NOW)
     assert (outcome.success, outcome.reason) == (False, reason)
 
 
 def test_hostile_success_body_does_not_crash() -> None:
     body = b'{"code": "0", "data": {"name": "' + b"x" * 200_000 + b'", "seller_id": 1e999}}'
-    assert classify(resp(200, body), NOW).success
+    assert read(resp(200, body), NOW).success
 
 
 def test_error_message_is_bounded_and_never_shows_the_token() -> None:
     drive(make_ctx(), resp(200, SELLER))  # the adapter revealed ACCESS: the redactor knows it
     body = lazada_error("IllegalAccessToken", "ISV", f"token {ACCESS} is invalid " + "y" * 10_000)
-    outcome = classify(resp(200, body), NOW)
+    outcome = read(resp(200, body), NOW)
     assert ACCESS not in outcome.message and len(outcome.message) <= 200
 
 
 def test_hostile_error_code_is_bounded() -> None:
-    outcome = classify(resp(200, lazada_error("E" * 10_000, "ISP")), NOW)
+    outcome = read(resp(200, lazada_error("E" * 10_000, "ISP")), NOW)
     assert outcome.reason is Reason.SERVER_ERROR and len(outcome.code or "") <= 64
 
 
 def test_message_of_wrong_type_is_ignored() -> None:
-    outcome = classify(resp(200, {"code": "ApiCallLimit", "type": ["ISV"], "message": {"x": 1}}), NOW)
+    outcome = read(resp(200, {"code": "ApiCallLimit", "type": ["ISV"], "message": {"x": 1}}), NOW)
     assert (outcome.reason, outcome.message, outcome.retry_after_seconds) == (
         Reason.THROTTLED, "ApiCallLimit", None)
 
@@ -261,7 +261,7 @@ def test_token_file_gives_token_and_both_expiries(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides", [
     {"refresh_token": {"value": "r"}},  # rotation UNCONFIRMED: the exporter never refreshes
     {"access_token": None},  # neither source
-    {"token_file": "/tmp/t.json"},  # both sources
+    {"token_file": "tokens.json"},  # both sources
     {"app_key": ""}, {"app_key": "has space"}, {"app_key": 100731},
     {"app_secret": "plain-string-secret"},
 ])

@@ -1,8 +1,8 @@
 """Mercado Libre adapter: request building, the error table, hostile bodies, expiry from the held
 token, and the rule that it never refreshes (refresh tokens rotate [OBS H3]).
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 8; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from adapter_harness import NOW, adapter_driver, context_builder, json_response
 from marketplace_exporter.adapters.mercadolibre import (
     MercadoLibre,
     MercadoLibreCredentials,
-    classify,
     error_code,
+    read,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import CredentialObservation, HttpResponse
@@ -175,15 +175,16 @@ def test_the_simulator_answers_a_rejected_token_with_the_known_code() -> None:
 
 
 def test_the_status_leads_codes_do_not_override_429_or_5xx() -> None:
-    assert classify(resp(500, meli(500, "forbidden")), NOW).reason is Reason.SERVER_ERROR
-    assert classify(resp(429, meli(429, "forbidden")), NOW).reason is Reason.THROTTLED
-    assert classify(resp(401, meli(401, "local_rate_limited")), NOW).reason is Reason.AUTH
+    assert read(resp(500, meli(500, "forbidden")), NOW).reason is Reason.SERVER_ERROR
+    assert read(resp(429, meli(429, "forbidden")), NOW).reason is Reason.THROTTLED
+    assert read(resp(401, meli(401, "local_rate_limited")), NOW).reason is Reason.AUTH
 
 
 def test_throttle_honours_retry_after() -> None:
-    outcome = classify(resp(429, meli(429, "local_rate_limited"), {"retry-after": "12"}), NOW)
+    _, outcome = drive(make_ctx(), resp(429, meli(429, "local_rate_limited"), {"retry-after": "12"}))
     assert outcome.retry_after_seconds == 12.0
-    assert classify(resp(403, meli(403, "forbidden"), {"retry-after": "12"}), NOW).retry_after_seconds is None
+    _, denied = drive(make_ctx(), resp(403, meli(403, "forbidden"), {"retry-after": "12"}))
+    assert denied.retry_after_seconds is None
 
 
 @pytest.mark.parametrize(("body", "raw", "code"), [
@@ -197,7 +198,7 @@ def test_error_code_sources(body: dict[str, Any] | None, raw: bytes, code: str |
 
 def test_hostile_error_fields_are_bounded() -> None:
     drive(make_ctx(), resp(200, USER))  # the token was revealed: the redactor knows it
-    outcome = classify(resp(403, meli(403, "e" * 10_000, f"bad {ACCESS} " + "m" * 10_000)), NOW)
+    outcome = read(resp(403, meli(403, "e" * 10_000, f"bad {ACCESS} " + "m" * 10_000)), NOW)
     assert outcome.reason is Reason.PERMISSION
     assert len(outcome.code or "") <= 64 and len(outcome.message) <= 200 and ACCESS not in outcome.message
 
@@ -213,9 +214,9 @@ def test_2xx_without_a_user_id_is_invalid_response(body: Any) -> None:
 
 
 def test_site_mismatch_is_reported_not_failed() -> None:
-    outcome = classify(resp(200, USER | {"site_id": "MLB"}), NOW, "MLA")
+    outcome = read(resp(200, USER | {"site_id": "MLB"}), NOW, "MLA")
     assert outcome.success and "site_id is MLB, configured site MLA" in outcome.message
-    assert classify(resp(200, USER | {"site_id": ["x"]}), NOW, "MLA").message == "token accepted"
+    assert read(resp(200, USER | {"site_id": ["x"]}), NOW, "MLA").message == "token accepted"
 
 
 # --- expiry: from the token production holds (6 h tokens [OBS H3]) ------------------------------

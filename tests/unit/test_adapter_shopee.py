@@ -1,7 +1,7 @@
 """Shopee adapter: signing vectors, request building, the error table, hostile bodies.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 3; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from marketplace_exporter.adapters.shopee import (
     Shopee,
     ShopeeCredentials,
     base_string,
-    classify,
     error_reason,
     hmac_sha256_hex,
+    read,
     sign,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
@@ -175,6 +175,14 @@ ERRORS = [
     ("error_shop", "shopid is invalid", Reason.CLIENT_ERROR),
     ("error_not_exists", "The user does not exist.", Reason.CLIENT_ERROR),
     ("error_something_new", "?", Reason.CLIENT_ERROR),
+    # get_shop_info's official common_error_list [C3]: the authorization/partner link is gone ...
+    ("shop_no_linked", "Partner and shop has no linked.", Reason.AUTH),
+    ("partner_shop_no_link", "Invalid partner_id or shop_id, please have a check.", Reason.AUTH),
+    ("invalid_partner_id", "Invalid partner_id.", Reason.AUTH),
+    # ... a permission the app lacks ...
+    ("error_ashop_api_permission", "No permission to this api.", Reason.PERMISSION),
+    # ... and Shopee's own failure behind the overloaded error_auth
+    ("error_auth", "System error, please try again later.", Reason.SERVER_ERROR),
 ]
 
 
@@ -192,7 +200,9 @@ def test_every_fact_sheet_code_is_known() -> None:
                   "shop_access_expired", "invalid_code", "error_api_permission", "error_api_call_restricted",
                   "error_kyc_auth", "source_ip_undeclared", "error_sign", "error_param", "shop_banned",
                   "error_server", "error_network", "error_rate_limit", "error_limit",
-                  "error_partner_key_expired", "api_suspended"}
+                  "error_partner_key_expired", "api_suspended",
+                  # get_shop_info's official common_error_list [C3]
+                  "shop_no_linked", "partner_shop_no_link", "invalid_partner_id", "error_ashop_api_permission"}
     assert fact_sheet <= Shopee.known_codes
     assert {error for error, _, _ in ERRORS} - {"error_something_new"} <= Shopee.known_codes
 
@@ -207,13 +217,13 @@ def test_error_auth_permission_wording_is_case_insensitive() -> None:
     (datetime(2025, 10, 9, 16, 0, 0, tzinfo=UTC).timestamp(), 86400.0),  # exactly 00:00 UTC+8
 ])
 def test_daily_limit_retries_after_midnight_utc8(now: float, expected: float) -> None:
-    outcome = classify(resp(200, shop_error("error_limit", "daily")), now, SHOP_ID)
+    outcome = read(resp(200, shop_error("error_limit", "daily")), now, SHOP_ID)
     assert outcome.retry_after_seconds == pytest.approx(expected)
 
 
 def test_rate_limit_honours_retry_after_header_if_any() -> None:
-    with_header = classify(resp(429, shop_error("error_rate_limit"), {"retry-after": "3"}), NOW, SHOP_ID)
-    without = classify(resp(200, shop_error("error_rate_limit")), NOW, SHOP_ID)
+    _, with_header = drive(make_ctx(), resp(429, shop_error("error_rate_limit"), {"retry-after": "3"}))
+    _, without = drive(make_ctx(), resp(200, shop_error("error_rate_limit")))
     assert (with_header.retry_after_seconds, without.retry_after_seconds) == (3.0, None)
 
 
@@ -251,25 +261,25 @@ def test_shop_info_success_observes_authorization_expiry() -> None:
 
 @pytest.mark.parametrize(("status", "value"), [("BANNED", 0.0), ("FROZEN", 0.0), ("NORMAL", 1.0)])
 def test_shop_status_is_exported_not_judged(status: str, value: float) -> None:
-    outcome = classify(resp(200, SHOP_INFO | {"status": status}), NOW, SHOP_ID)
+    outcome = read(resp(200, SHOP_INFO | {"status": status}), NOW, SHOP_ID)
     assert outcome.success and outcome.values == (("shop_status_normal", value),)
 
 
 def test_expiry_nested_under_response_is_read_too() -> None:
-    outcome = classify(resp(200, {"error": "", "response": {"expire_time": 1773503999}}), NOW, SHOP_ID)
+    outcome = read(resp(200, {"error": "", "response": {"expire_time": 1773503999}}), NOW, SHOP_ID)
     assert outcome.credentials == (CredentialObservation(Credential.AUTHORIZATION, 1773503999.0),)
 
 
 @pytest.mark.parametrize("expire_time", ["1773503999", True, -1, 0, 10**30, 1773503999000, None, [1],
                                          1.5e308])
 def test_hostile_expire_time_gives_no_observation_but_no_crash(expire_time: Any) -> None:
-    outcome = classify(resp(200, SHOP_INFO | {"expire_time": expire_time}), NOW, SHOP_ID)
+    outcome = read(resp(200, SHOP_INFO | {"expire_time": expire_time}), NOW, SHOP_ID)
     assert outcome.success and outcome.credentials == ()
 
 
 def test_hostile_shop_status_and_huge_numbers() -> None:
     body = b'{"error": "", "expire_time": 1e999, "status": 12, "shop_name": "' + b"x" * 100_000 + b'"}'
-    outcome = classify(resp(200, body), NOW, SHOP_ID)
+    outcome = read(resp(200, body), NOW, SHOP_ID)
     assert outcome.success and outcome.credentials == () and outcome.values == ()
 
 
@@ -296,25 +306,25 @@ def test_shops_by_partner_reads_our_shop() -> None:
 
 def test_shops_by_partner_without_our_shop_is_still_a_working_api() -> None:
     body = {"error": "", "more": True, "authed_shop_list": [{"shop_id": 1, "expire_time": 1642069441}]}
-    outcome = classify(resp(200, body), NOW, SHOP_ID)
+    outcome = read(resp(200, body), NOW, SHOP_ID)
     assert outcome.success and outcome.credentials == () and "not on the first page" in outcome.message
 
 
 @pytest.mark.parametrize("shops", [None, "x", {"shop_id": SHOP_ID}, 5])
 def test_shops_by_partner_broken_list_is_invalid_response(shops: Any) -> None:
-    outcome = classify(resp(200, {"error": "", "authed_shop_list": shops}), NOW, SHOP_ID)
+    outcome = read(resp(200, {"error": "", "authed_shop_list": shops}), NOW, SHOP_ID)
     assert (outcome.success, outcome.reason) == (False, Reason.INVALID_RESPONSE)
 
 
 def test_error_message_is_bounded_and_never_shows_the_token() -> None:
     body = shop_error("error_auth", f"Invalid access_token {ACCESS} " + "y" * 10_000)
     drive(make_ctx(), resp(200, SHOP_INFO))  # the adapter revealed ACCESS: the redactor knows it
-    outcome = classify(resp(200, body), NOW, SHOP_ID)
+    outcome = read(resp(200, body), NOW, SHOP_ID)
     assert ACCESS not in outcome.message and len(outcome.message) <= 200
 
 
 def test_hostile_error_code_is_bounded() -> None:
-    outcome = classify(resp(200, shop_error("e" * 10_000)), NOW, SHOP_ID)
+    outcome = read(resp(200, shop_error("e" * 10_000)), NOW, SHOP_ID)
     assert outcome.reason is Reason.CLIENT_ERROR and len(outcome.code or "") <= 64
 
 

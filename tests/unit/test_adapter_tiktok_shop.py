@@ -1,8 +1,8 @@
 """TikTok Shop adapter: signing vectors, request building, the error table, hostile bodies, and the
 rule that it never refreshes.
 
-No HTTP: the adapter is driven with literals. Facts under test are from /work/shared/marketplaces.md
-section 6; the tags in comments name the source.
+No HTTP: the adapter is driven with literals. Facts under test are from the sources in
+docs/marketplaces/sources.md; the tags in comments name the source.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from marketplace_exporter.adapters.tiktok_shop import (
     AUTH_HOST,
     TikTokShop,
     TikTokShopCredentials,
-    classify,
     code_reason,
+    read,
 )
 from marketplace_exporter.adapters.tiktok_shop_signing import base_string, hmac_sha256_hex, sign
 from marketplace_exporter.catalogue import Credential, Reason, Step
@@ -63,6 +63,16 @@ def test_sdk_vector() -> None:
     assert base_string("app_secret", "/test-api", {"foo": "bar"}) == "app_secret/test-apifoobarapp_secret"
     assert sign("app_secret", "/test-api", {"foo": "bar"}) == (
         "d3cb7fe11ecae942802ceeca67e7cf10120cc12f1517d45fbc1c8cfe5413c80f")
+
+
+def test_official_doc_vector() -> None:
+    # TikTok Shop "Sign your API request" worked example [G7]: app_key 29a39d, timestamp 1623812664,
+    # app_secret e59af819cc, GET /authorization/202309/shops
+    params = {"app_key": "29a39d", "timestamp": "1623812664"}
+    assert base_string("e59af819cc", "/authorization/202309/shops", params) == (
+        "e59af819cc/authorization/202309/shopsapp_key29a39dtimestamp1623812664e59af819cc")
+    assert sign("e59af819cc", "/authorization/202309/shops", params) == (
+        "b596b73e0cc6de07ac26f036364178ab16b0a907af13d43f0a0cd2345f582dc8")
 
 
 POST_PARAMS = {"timestamp": "1700000000", "shop_cipher": "ROW_c", "app_key": "k123", "page_size": "10",
@@ -217,14 +227,14 @@ def test_error_table(code: int, message: str, reason: Reason, label: str, status
                                                 (503, Reason.SERVER_ERROR), (404, Reason.CLIENT_ERROR)])
 def test_unnamed_codes_take_their_meaning_from_the_status(status: int, reason: Reason) -> None:
     # throttling and server codes are UNCONFIRMED: the status says what they are
-    outcome = classify(resp(status, tt(98765, "x")), NOW)
+    outcome = read(resp(status, tt(98765, "x")), NOW)
     assert (outcome.reason, outcome.code) == (reason, "98765")
 
 
 @pytest.mark.parametrize("status", [429, 500])
 def test_auth_codes_win_over_the_status(status: int) -> None:
-    assert classify(resp(status, tt(105002, "expired")), NOW).reason is Reason.AUTH
-    assert classify(resp(status, tt(105005, "pkg")), NOW).reason is Reason.PERMISSION
+    assert read(resp(status, tt(105002, "expired")), NOW).reason is Reason.AUTH
+    assert read(resp(status, tt(105005, "pkg")), NOW).reason is Reason.PERMISSION
 
 
 def test_only_fact_sheet_codes_are_known() -> None:
@@ -242,9 +252,10 @@ def test_code_groups(code: int, reason: Reason) -> None:
 
 
 def test_throttle_honours_retry_after() -> None:
-    outcome = classify(resp(429, tt(429, "Too many requests"), {"retry-after": "7"}), NOW)
+    _, outcome = drive(make_ctx(), resp(429, tt(429, "Too many requests"), {"retry-after": "7"}))
     assert (outcome.reason, outcome.retry_after_seconds) == (Reason.THROTTLED, 7.0)
-    assert classify(resp(401, tt(105002, "x"), {"retry-after": "7"}), NOW).retry_after_seconds is None
+    _, expired = drive(make_ctx(), resp(401, tt(105002, "x"), {"retry-after": "7"}))
+    assert expired.retry_after_seconds is None
 
 
 # --- no envelope: the status decides ------------------------------------------------------------
@@ -265,7 +276,7 @@ def test_without_envelope_status_decides(body: Any, status: int, reason: Reason)
 
 @pytest.mark.parametrize(("status", "reason"), [(500, Reason.SERVER_ERROR), (403, Reason.INVALID_RESPONSE)])
 def test_code_zero_with_failing_status_is_not_success(status: int, reason: Reason) -> None:
-    outcome = classify(resp(status, SHOPS_OK), NOW)
+    outcome = read(resp(status, SHOPS_OK), NOW)
     assert (outcome.success, outcome.reason) == (False, reason)
 
 
@@ -273,10 +284,10 @@ def test_code_zero_with_failing_status_is_not_success(status: int, reason: Reaso
 
 
 def test_authorized_shops_reports_whether_our_cipher_is_listed() -> None:
-    listed = classify(resp(200, SHOPS_OK), NOW, "authorized_shops", CIPHER)
-    gone = classify(resp(200, tt(0, "Success", {"shops": [SHOP | {"cipher": "other"}, "junk", 5]})), NOW,
+    listed = read(resp(200, SHOPS_OK), NOW, "authorized_shops", CIPHER)
+    gone = read(resp(200, tt(0, "Success", {"shops": [SHOP | {"cipher": "other"}, "junk", 5]})), NOW,
                     "authorized_shops", CIPHER)
-    unconfigured = classify(resp(200, SHOPS_OK), NOW, "authorized_shops", None)
+    unconfigured = read(resp(200, SHOPS_OK), NOW, "authorized_shops", None)
     assert listed.success and listed.values == (("shop_cipher_listed", 1.0),) and "listed" in listed.message
     assert gone.success and gone.values == (("shop_cipher_listed", 0.0),) and "NOT listed" in gone.message
     assert unconfigured.success and unconfigured.values == () and unconfigured.message == "1 authorized shops"
@@ -284,18 +295,18 @@ def test_authorized_shops_reports_whether_our_cipher_is_listed() -> None:
 
 @pytest.mark.parametrize("data", [None, [], "x", {"shops": None}, {"shops": {"cipher": CIPHER}}, {}])
 def test_broken_shop_list_is_invalid_response(data: Any) -> None:
-    outcome = classify(resp(200, tt(0, "Success", data)), NOW)
+    outcome = read(resp(200, tt(0, "Success", data)), NOW)
     assert (outcome.success, outcome.reason) == (False, Reason.INVALID_RESPONSE)
 
 
 def test_shop_read_needs_a_data_object() -> None:
-    assert classify(resp(200, tt(0, "ok", {})), NOW, "shop_webhooks").success
-    assert classify(resp(200, tt(0, "ok", [])), NOW, "shop_webhooks").reason is Reason.INVALID_RESPONSE
+    assert read(resp(200, tt(0, "ok", {})), NOW, "shop_webhooks").success
+    assert read(resp(200, tt(0, "ok", [])), NOW, "shop_webhooks").reason is Reason.INVALID_RESPONSE
 
 
 def test_error_message_is_bounded_and_never_shows_the_token() -> None:
     drive(make_ctx(), resp(200, SHOPS_OK))  # the adapter revealed ACCESS: the redactor knows it
-    outcome = classify(resp(200, tt(36009004, f"token {ACCESS} invalid " + "y" * 10_000)), NOW)
+    outcome = read(resp(200, tt(36009004, f"token {ACCESS} invalid " + "y" * 10_000)), NOW)
     assert ACCESS not in outcome.message and len(outcome.message) <= 200
 
 

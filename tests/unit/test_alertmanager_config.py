@@ -83,6 +83,12 @@ ROUTE_CASES = [
       "marketplace": "aliexpress"}, "team-aliexpress"),
     ({"alertname": "MarketplaceCredentialExpiringSoon", "severity": "warning", "component": "credential",
       "marketplace": "tiktok_shop"}, "team-sea"),
+    ({"alertname": "MarketplaceCredentialExpiringSoon", "severity": "warning", "component": "credential",
+      "marketplace": "ozon"}, "team-aliexpress"),
+    ({"alertname": "MarketplaceAuthFailing", "severity": "critical", "component": "probe",
+      "marketplace": "temu"}, "oncall,team-aliexpress"),
+    ({"alertname": "MarketplaceThrottled", "severity": "warning", "component": "probe",
+      "marketplace": "wish"}, "team-americas"),
     # exporter, bridge and deploy alerts carry no marketplace: the platform chat
     ({"alertname": "MarketplaceExporterDown", "severity": "critical", "component": "exporter"},
      "oncall,platform"),

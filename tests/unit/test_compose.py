@@ -397,8 +397,12 @@ def _dockerfile() -> list[tuple[str, str]]:
 
 def test_dockerfile_is_slim_pinned_non_root_and_health_checked() -> None:
     instructions = _dockerfile()
-    (base,) = [args for op, args in instructions if op == "FROM"]
+    # every stage starts from the one BASE_IMAGE argument (make image passes a local Debian base), whose
+    # default is a pinned slim Python release
+    (base,) = [args.split("=", 1)[1] for op, args in instructions if op == "ARG" and args.startswith("BASE_IMAGE=")]
     assert re.fullmatch(r"python:3\.\d+\.\d+-slim-\w+", base), f"base image {base!r}: pin a slim Python release"
+    stages = [args for op, args in instructions if op == "FROM"]
+    assert stages and all(re.fullmatch(r"\$\{BASE_IMAGE\}( AS \w+)?", stage) for stage in stages), stages
     users = [args for op, args in instructions if op == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the image must run as a non-root user"
     last_run = max(i for i, (op, _) in enumerate(instructions) if op == "RUN")

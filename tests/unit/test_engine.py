@@ -207,7 +207,9 @@ def test_backoff_doubles_per_throttle_up_to_a_cap_and_respects_retry_after() -> 
     assert delays == [60, 120, 240, 480, 960, 960, 960]
     assert MAX_BACKOFF_FACTOR == 16
     assert next_delay(60, 0, consecutive_throttles=1, retry_after=900, rng=rng) == 900
-    assert next_delay(60, 0, consecutive_throttles=0, retry_after=900, rng=rng) == 60
+    # a pause the adapter asks for after another failure (Ozon after an auth failure) is a floor
+    assert next_delay(60, 0, consecutive_throttles=0, retry_after=900, rng=rng) == 900
+    assert next_delay(600, 0, consecutive_throttles=0, retry_after=30, rng=rng) == 600
 
 
 def test_token_bucket_refills_at_its_rate() -> None:

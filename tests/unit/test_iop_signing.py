@@ -1,6 +1,6 @@
 """Alibaba IOP signing and the shared error envelope (Lazada and AliExpress).
 
-Vectors are from /work/shared/marketplaces.md: [D2] the Lazada SDK vector and [E8] the official
+Vectors are from the sources in docs/marketplaces/sources.md: [D2] the Lazada SDK vector and [E8] the official
 AliExpress vector (both "verified" there); [X2] is the worked example on Lazada's own request-sample
 page, recomputed here. The tags are resolved in docs/marketplaces/lazada.md and aliexpress.md.
 """

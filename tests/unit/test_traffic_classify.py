@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,14 +17,16 @@ from marketplace_exporter.adapters import (
     ebay,
     lazada,
     mercadolibre,
+    ozon,
     shopee,
+    temu,
     tiktok_shop,
     walmart,
+    wish,
 )
-from marketplace_exporter.adapters.ebay_responses import classify_error
-from marketplace_exporter.adapters.ebay_responses import classify_token as ebay_classify_token
+from marketplace_exporter.adapters.ebay_responses import read_token as ebay_read_token
 from marketplace_exporter.catalogue import Reason
-from marketplace_exporter.model import HttpResponse, ProbeOutcome
+from marketplace_exporter.model import HttpResponse, ProbeFailed, ProbeOutcome
 from marketplace_exporter.traffic.classify import (
     MAX_BODY_BYTES,
     Classifier,
@@ -56,6 +59,11 @@ def body(value: Any) -> bytes:
     ("https://api.ebay.com/sell/fulfillment/v1/order/12-34567-89012", "ebay", "fulfillment.get_order", "SG"),
     ("https://marketplace.walmartapis.com/v3/orders/108829555555555/acknowledge", "walmart",
      "orders.acknowledge", "other"),
+    ("https://merchant.wish.com/api/v3/orders/5e8d0000000000000000a1b2/tracking", "wish", "orders.tracking", "other"),
+    ("https://merchant.wish.com/api/v3/orders", "wish", "orders.list", "other"),
+    ("https://openapi-b-eu.temu.com/openapi/router", "temu", "router", "other"),
+    ("https://api-seller.ozon.ru/v3/posting/fbs/list", "ozon", "posting.fbs_list", "other"),
+    ("https://api-seller.ozon.ru/v1/roles", "ozon", "roles", "other"),
 ])
 def test_production_urls_name_marketplace_operation_and_site(url: str, marketplace: str, operation: str,
                                                              site: str) -> None:
@@ -91,15 +99,30 @@ def test_account_alias_must_be_a_label(bad: str) -> None:
 
 # the probe flow's own classifier, per adapter, for answers that are failures
 PROBE_CLASSIFIERS: dict[str, Any] = {
-    "shopee": lambda r: shopee.classify(r, NOW, 14701711),
-    "amazon_sp": lambda r: amazon_sp.classify_call(r, NOW),
-    "lazada": lambda r: lazada.classify(r, NOW),
-    "tiktok_shop": lambda r: tiktok_shop.classify(r, NOW),
-    "mercadolibre": lambda r: mercadolibre.classify(r, NOW),
-    "aliexpress": lambda r: aliexpress.classify(r, NOW, aliexpress.DEFAULT_METHOD),
-    "ebay": lambda r: classify_error(r, NOW),
-    "walmart": lambda r: walmart.classify_call(r, NOW, "partner_profile"),
+    "shopee": lambda r: shopee.read(r, NOW, 14701711),
+    "amazon_sp": lambda r: amazon_sp.read_call(r, NOW),
+    "lazada": lambda r: lazada.read(r, NOW),
+    "tiktok_shop": lambda r: tiktok_shop.read(r, NOW),
+    "mercadolibre": lambda r: mercadolibre.read(r, NOW),
+    "aliexpress": lambda r: aliexpress.read(r, NOW, aliexpress.DEFAULT_METHOD),
+    "ebay": lambda r: ebay.read_call(r, NOW, ebay._CALLS["privilege"]),
+    "walmart": lambda r: walmart.read_call(r, NOW, "partner_profile"),
+    "wish": lambda r: wish.read("oauth_test", r, NOW),
+    "temu": lambda r: temu.read(r, NOW, ()),
+    "ozon": lambda r: ozon.read("roles", r, NOW, ()),
 }
+
+
+def token_step(read: Callable[[HttpResponse, float], Any]) -> Callable[[HttpResponse], ProbeOutcome | None]:
+    """What the probe's token step concludes from an answer: its failure, or None (a minted token)."""
+    def step(response: HttpResponse) -> ProbeOutcome | None:
+        try:
+            read(response, NOW)
+        except ProbeFailed as failed:
+            return failed.outcome
+        return None
+    return step
+
 FAILURES: list[tuple[str, str, int, bytes]] = [
     ("shopee", "get_shop_info", 200, body({"error": "error_rate_limit", "message": "slow down"})),
     ("shopee", "get_shop_info", 200, body({"error": "invalid_acceess_token", "message": "Invalid"})),
@@ -119,6 +142,12 @@ FAILURES: list[tuple[str, str, int, bytes]] = [
     ("aliexpress", "merchant_profile", 200, body({"error_response": {"code": 7, "msg": "App Call Limited"}})),
     ("ebay", "privilege", 403, body({"errors": [{"errorId": 1100, "message": "Access denied"}]})),
     ("walmart", "partner_profile", 401, body({"errors": [{"code": "UNAUTHORIZED.GMP_GATEWAY_API"}]})),
+    ("wish", "oauth_test", 400, body({"message": "This access token has expired", "code": 1007, "data": {}})),
+    ("wish", "orders.list", 400, body({"message": "Unauthorized access on this API", "code": "1006", "data": {}})),
+    ("temu", "router", 200, body({"success": False, "errorCode": 5000003, "errorMsg": "NOT_IN_IP_WHITE_LIST"})),
+    ("temu", "router", 200, body({"success": False, "errorCode": 3000001, "errorMsg": "SIGN_UNVALID"})),
+    ("ozon", "roles", 401, body({"code": 16, "message": "Invalid Api-Key, please check the key and try again"})),
+    ("ozon", "posting.fbs_list", 429, body({"code": 8, "message": "You have reached request rate limit per second"})),
 ]
 
 
@@ -128,14 +157,15 @@ PROBE_STEPS: list[tuple[str, str, Any]] = [
     *((name, operation, PROBE_CLASSIFIERS[name]) for name, operation in [
         ("shopee", "order.get_order_list"), ("amazon_sp", "orders.get_order_items"), ("lazada", "orders.get"),
         ("tiktok_shop", "order.search"), ("mercadolibre", "orders.get"), ("aliexpress", "merchant_profile"),
-        ("walmart", "orders.acknowledge")]),
-    ("ebay", "fulfillment.get_order", lambda r: ebay.classify_call(r, NOW, ebay._CALLS["privilege"])),
-    ("amazon_sp", "lwa_token", lambda r: amazon_sp.classify_token(r, NOW)),
-    ("ebay", "oauth_token", lambda r: ebay_classify_token(r, NOW, "refresh_token")),
-    ("walmart", "token", lambda r: walmart.classify_token(r, NOW)),
+        ("walmart", "orders.acknowledge"), ("wish", "orders.list"), ("temu", "router"), ("ozon", "posting.fbs_list")]),
+    ("ebay", "fulfillment.get_order", PROBE_CLASSIFIERS["ebay"]),
+    ("amazon_sp", "lwa_token", token_step(amazon_sp.read_token)),
+    ("ebay", "oauth_token", token_step(lambda r, now: ebay_read_token(r, now, "refresh_token"))),
+    ("walmart", "token", token_step(walmart.read_token)),
 ]
 MESSAGES = ["", "No permission to current api.", "The access token you provided has expired.",
-            "This ban will last for 5 more seconds", "令牌已过期"]
+            "This ban will last for 5 more seconds", "令牌已过期", "Unauthorized access on this API",
+            "Api-Key is restricted to specific IP addresses", "Circle is open"]
 
 
 def error_bodies(codes: frozenset[str]) -> list[bytes]:
@@ -152,6 +182,7 @@ def error_bodies(codes: frozenset[str]) -> list[bytes]:
                 {"error_response": {"code": code, "msg": message, "sub_code": "isv.permission-denied"}}]
             if code.isdigit():
                 envelopes += [{"code": int(code), "message": message},
+                              {"success": False, "errorCode": int(code), "errorMsg": message},
                               {"errors": [{"errorId": int(code), "message": message}]}]
             bodies += [json.dumps(envelope, ensure_ascii=False).encode() for envelope in envelopes]
     return bodies
@@ -178,14 +209,16 @@ def test_traffic_labels_every_error_body_exactly_as_the_probe_does(marketplace: 
     assert compared > 500
 
 
-def test_traffic_classification_of_errors_builds_no_probe_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The message (and retry time) is the probe's business: the seller's call pays for labels only."""
-    def refuse(*args: object, **kwargs: object) -> ProbeOutcome:
-        raise AssertionError("traffic built a probe outcome")
+def test_traffic_classification_of_errors_renders_no_probe_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message (redacted, one line, bounded) is the probe's business: the seller's call pays for
+    labels only, and the raw words stay unrendered in ``text``."""
+    def refuse(self: ProbeOutcome) -> str:
+        raise AssertionError("traffic rendered a probe message")
 
-    monkeypatch.setattr(ProbeOutcome, "failed", refuse)
+    monkeypatch.setattr(ProbeOutcome, "message", property(refuse))
     for marketplace, operation, status, raw in FAILURES:
-        assert ADAPTERS[marketplace].classify(operation, status, {}, raw, NOW).reason is not None
+        seen = ADAPTERS[marketplace].classify(operation, status, {}, raw, NOW)
+        assert seen.reason is not None and seen.text
 
 
 @pytest.mark.parametrize(("marketplace", "operation", "status", "raw"), FAILURES)
@@ -298,3 +331,19 @@ def test_every_marketplace_adapter_names_its_probe_operations_for_traffic() -> N
             assert not adapter.api_operations
             continue
         assert set(adapter.operations) <= adapter.api_operations, name
+
+
+@pytest.mark.parametrize(("status", "headers", "reason", "remaining"), [
+    (200, {"wish-rate-limit-remaining": "287"}, "", 287.0),
+    (429, {"wish-rate-limit-remaining": "0", "wish-rate-limit-reset": "1760000060"}, "throttled", 0.0),
+    (400, {"wish-rate-limit-remaining": "12"}, "auth", 12.0),
+    (200, {}, "", None),
+])
+def test_a_wish_record_carries_the_requests_left_not_a_ratio(status: int, headers: dict[str, str], reason: str,
+                                                             remaining: float | None) -> None:
+    classifier = Classifier(account="us-main", site="GLOBAL")
+    routed = classifier.route("merchant.wish.com", "/api/v3/orders")
+    assert routed is not None
+    raw = body({"message": "expired" if status == 400 else "", "code": 1007 if status == 400 else 0, "data": {}})
+    record = classifier.response(routed, status, headers, raw, 0.1)
+    assert (record.reason, record.remaining, record.ratelimit) == (reason, remaining, None)

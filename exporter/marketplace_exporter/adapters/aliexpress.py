@@ -1,9 +1,9 @@
 """AliExpress Open Platform (new IOP gateway): one signed business call on ``/sync`` with the access
 token production already holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 7 ([E1] IOP SDK, [E3] HTTP
+Facts and source tags (resolved in docs/marketplaces/sources.md): [E1] IOP SDK, [E3] HTTP
 request sample, [E8] official signature vector, [E9] the Python SDK's constants, [E11] throttling in
-third-party code); [X…] tags are sources read for this adapter, listed in docs/marketplaces/aliexpress.md.
+third-party code, [X…] sources read while building it.
 
 * One global gateway ``https://api-sg.aliexpress.com``: business APIs on ``/sync`` addressed by
   ``method=`` (signed without a path prefix, ``method`` itself signed), path-style system APIs on
@@ -24,45 +24,35 @@ third-party code); [X…] tags are sources read for this adapter, listed in docs
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import (
-    Classification,
-    ProbeContext,
-    ProbeSteps,
-    RouteMatch,
-    StrictModel,
-    Verdict,
-    json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    OTHER_OPERATION,
-    classify_with,
-    host_of,
-    match_path,
-    pick_host,
-    route_operations,
-    routes,
-    short,
-)
+from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.common import by_status, pick_host, short
 from marketplace_exporter.adapters.iop_errors import (
     IOP_CODES,
-    by_status,
     code_text,
-    iop_failure,
     is_zero,
+    judge_iop_error,
     permission_hint,
     text_field,
 )
+from marketplace_exporter.adapters.iop_errors import retry_after as iop_retry_after
 from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, iop_prefix, sign, timestamp_ms
+from marketplace_exporter.adapters.routes import (
+    OTHER_OPERATION,
+    RouteMatch,
+    host_of,
+    match_path,
+    route_operations,
+    routes,
+)
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.secrets import Secret
 
 HOST = "https://api-sg.aliexpress.com"  # [E1][E3]; sandbox host UNCONFIRMED
 SYNC_PATH = "/sync"
@@ -111,53 +101,49 @@ class AliExpressParams(StrictModel):
     token_param: Literal["session", "access_token"] = "session"
 
 
-class AliExpress:
+class AliExpress(Marketplace[AliExpressCredentials, AliExpressParams]):
     """AliExpress health: one signed ``/sync`` business call (merchant profile by default)."""
 
-    name: ClassVar[str] = "aliexpress"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "aliexpress"
+    Credentials = AliExpressCredentials
+    Params = AliExpressParams
+    sites = SITES
+    operations = {
         # quotas UNCONFIRMED [E1]: no budget modelled; a 5-minute interval is 288 calls/day
         "merchant_profile": Operation(
             "merchant_profile", f"POST /sync method={DEFAULT_METHOD} (or params.method; UNCONFIRMED probe)",
             limit_source="UNCONFIRMED", default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = SITES
-    Credentials: ClassVar[type[StrictModel]] = AliExpressCredentials
-    Params: ClassVar[type[StrictModel]] = AliExpressParams
-    api_operations: ClassVar[frozenset[str]] = (frozenset(SYNC_METHODS.values())
-                                                | route_operations(ROUTES))
+    known_codes = KNOWN_CODES
+    hosts = frozenset({host_of(HOST)})
+    routes = ROUTES
+    api_operations = frozenset(SYNC_METHODS.values()) | route_operations(ROUTES)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        if host is not None and host != host_of(HOST):
+        """Business APIs share ``/sync``: the ``method=`` of the query string names the operation."""
+        if host is not None and host not in self.hosts:
             return None
         if path.rstrip("/").endswith(SYNC_PATH):
             method = next((value for name, value in parse_qsl(query[:4096]) if name == "method"), "")
             return RouteMatch(SYNC_METHODS.get(method, OTHER_OPERATION))
         return match_path(ROUTES, path)
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
+    def steps(self, ctx: ProbeContext[AliExpressCredentials, AliExpressParams]) -> ProbeSteps:
+        creds, params = ctx.credentials, ctx.params
+        response = yield build_request(host(ctx), creds.app_key, creds.app_secret.reveal(),
+                                       creds.held_token().access_token, params, ctx.now)
+        return read(response, ctx.now, params.method)
+
+    def retry_after(self, response: HttpResponse, outcome: ProbeOutcome, now: float) -> float | None:
+        return iop_retry_after(response, outcome, now)
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
         """TOP ``error_response`` or a non-zero IOP ``code`` fail, even under HTTP 200."""
-        return classify_with(failure_of, status, headers, body, now)
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: AliExpressCredentials = ctx.credentials
-        params: AliExpressParams = ctx.params
-        if ctx.operation not in self.operations:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"aliexpress: unknown operation {ctx.operation!r}")
-        try:
-            held = creds.held_token()
-            request = build_request(host(ctx), creds.app_key, creds.app_secret.reveal(), held.access_token,
-                                    params, ctx.now)
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
-        response = yield request
-        outcome = classify(response, ctx.now, params.method)
-        return replace(outcome, credentials=held.expiries + outcome.credentials)
+        return judge(response, body, now)
 
 
-def host(ctx: ProbeContext) -> str:
+def host(ctx: ProbeContext[AliExpressCredentials, AliExpressParams]) -> str:
     """``ctx.base_url`` verbatim (simulator: ``http://127.0.0.1:9763/aliexpress``), else the global
     gateway. ``sandbox`` changes nothing: no sandbox host is known (UNCONFIRMED)."""
     return pick_host(ctx, HOST)
@@ -181,19 +167,20 @@ def build_request(base: str, app_key: str, app_secret: str, token: str, params: 
                        step=Step.CALL, sensitive=frozenset({"session", "access_token", "sign"}))
 
 
-def classify(response: HttpResponse, now: float, method: str) -> ProbeOutcome:
-    """TOP ``error_response`` first, then the IOP ``code``, then the method's ``<name>_response``."""
+def read(response: HttpResponse, now: float, method: str) -> ProbeOutcome:
+    """The probe's reading: TOP ``error_response`` first, then the IOP ``code``, then the method's
+    ``<name>_response``."""
     body = json_or_none(response.body)
-    failure = failure_of(response, body, now, method)
+    failure = judge(response, body, now, method)
     if failure is not None:
-        return failure.outcome()
+        return failure
     assert body is not None
     wrapper = body.get(method.replace(".", "_") + "_response")
     return _success(wrapper if isinstance(wrapper, dict) else {}, response.status, method)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
-               method: str | None = None) -> Verdict | None:
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
+          method: str | None = None) -> ProbeOutcome | None:
     """What an AliExpress answer means when it is a failure, or None for a success. ``method`` None
     (production traffic: the method is not known for sure) skips the ``<method>_response`` check."""
     status = response.status
@@ -201,14 +188,14 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
         return by_status(response, "no AliExpress envelope", now)
     legacy = body.get("error_response")
     if isinstance(legacy, dict):
-        return _error_response(response, now, legacy)
+        return _judge_error_response(response, now, legacy)
     raw = body.get("code")
     if "code" in body and not is_zero(raw):
         code = code_text(raw)
         if not code:
             return by_status(response, "code is not a string", now)
         error_type = body.get("type")
-        return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None,
+        return judge_iop_error(response, now, code, error_type if isinstance(error_type, str) else None,
                            text_field(body, "message", "msg"))
     if method is not None:
         wrapper = body.get(method.replace(".", "_") + "_response")
@@ -219,7 +206,7 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
     return None
 
 
-def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> Verdict:
+def _judge_error_response(response: HttpResponse, now: float, error: Mapping[str, Any]) -> ProbeOutcome:
     """``error_response``: TOP's numeric code with ``msg``/``sub_code``/``sub_msg`` [OBS E11], or an IOP
     string code with ``type`` in the same wrapper. The ban duration is in ``sub_msg``."""
     code = code_text(error.get("code"))
@@ -241,9 +228,9 @@ def _error_response(response: HttpResponse, now: float, error: Mapping[str, Any]
                 reason = Reason.SERVER_ERROR
             else:
                 reason = Reason.CLIENT_ERROR
-        return iop_failure(response, now, code, None, message, reason)
+        return judge_iop_error(response, now, code, None, message, reason)
     error_type = error.get("type")
-    return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None, message)
+    return judge_iop_error(response, now, code, error_type if isinstance(error_type, str) else None, message)
 
 
 def _success(fields: Mapping[str, Any], status: int, method: str) -> ProbeOutcome:

@@ -1,7 +1,8 @@
 """Amazon Selling Partner API: mint an LWA access token (if none is cached), then one Sellers call.
 
-Facts and source tags are from /work/shared/marketplaces.md section 1 ([A2] developer guide, [A5] API
-models, [A7] official Java auth SDK, [A17] usage plans). LWA does not rotate refresh tokens (the
+Facts and source tags: ``docs/marketplaces/amazon_sp.md`` and ``docs/marketplaces/sources.md`` ([A2]
+developer guide, [A5] API models, [A7] official Java auth SDK, [A17] usage plans, [A24][A25] the
+Sellers API roles table and use-case guide). LWA does not rotate refresh tokens (the
 response echoes the one sent [A2]), so the exporter may mint its own access tokens from the
 production refresh token without breaking production. Since 2023-10-02 no SigV4 signing is needed
 [A14]: the LWA token in ``x-amz-access-token`` is the whole authentication.
@@ -15,45 +16,36 @@ documented rate/burst in :attr:`AmazonSP.operations`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import (
-    Classification,
+    AccountProblem,
+    Marketplace,
     NoParams,
     ProbeContext,
     ProbeSteps,
-    RouteMatch,
     StrictModel,
-    Verdict,
     json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    finite_number,
-    host_of,
-    match_hosts,
     reason_for_status,
-    retry_after_seconds,
-    route_operations,
-    routes,
-    short,
-    status_only,
-    token_classification,
-    unix_time,
 )
+from marketplace_exporter.adapters.common import configured_dates, short
+from marketplace_exporter.adapters.routes import host_of, routes
+from marketplace_exporter.adapters.tokens import cached_token, read_oauth_token, token_answer
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.model import (
     CredentialObservation,
     HttpResponse,
+    Minted,
     Operation,
+    ProbeFailed,
     ProbeOutcome,
     RequestSpec,
 )
-from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
+from marketplace_exporter.secrets import Secret
 
 #: country code → endpoint region [A1]. Amazon spells the United Kingdom "UK".
 REGION_SITES: Mapping[str, frozenset[str]] = {
@@ -84,11 +76,15 @@ LWA_CODES: Mapping[str, Reason] = {
     "server_error": Reason.SERVER_ERROR,
     "temporarily_unavailable": Reason.SERVER_ERROR,
 }
+#: why config refuses ``account`` outside the EU region
+ACCOUNT_EU_ONLY = ("getAccount (operation account) is available in the EU region only [A24][A25]; site {site} is in "
+                   "the {region} region, where the call would fail on every probe. Use marketplace_participations "
+                   "(roles: see docs/marketplaces/amazon_sp.md)")
 #: SP-API `errors[].code` values named in the fact sheet [A2][A5][OBS A20][OBS A21]
 API_CODES = frozenset({"QuotaExceeded", "Unauthorized", "MissingAuthenticationToken"})
 _TOKEN_WORDS = ("expired", "revoked", "malformed", "invalid", "missing")
 
-#: the LWA token exchange as a traffic operation (classified by :func:`classify_token`)
+#: the LWA token exchange as a traffic operation (classified by :func:`read_token`)
 LWA_OPERATION = "lwa_token"
 #: SP-API hosts by region, production and sandbox [A1]; LWA on its own host [A2]
 API_HOSTS = frozenset(f"{prefix}sellingpartnerapi-{region}.amazon.com"
@@ -147,65 +143,43 @@ _CALLS: Mapping[str, tuple[str, type]] = {
 }
 
 
-class AmazonSP:
+class AmazonSP(Marketplace[AmazonCredentials, NoParams]):
     """SP-API health: LWA token exchange (non-rotating, cached) and a cheap Sellers API call."""
 
-    name: ClassVar[str] = "amazon_sp"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "amazon_sp"
+    Credentials = AmazonCredentials
+    Params = NoParams
+    sites = frozenset(SITE_REGION)
+    operations = {
         "marketplace_participations": _sellers_plan(
             "marketplace_participations",
             "GET /sellers/v1/marketplaceParticipations (getMarketplaceParticipations)"),
-        "account": _sellers_plan("account", "GET /sellers/v1/account (getAccount)"),
+        "account": _sellers_plan("account", "GET /sellers/v1/account (getAccount; EU sites only [A24])"),
     }
-    known_codes: ClassVar[frozenset[str]] = frozenset(LWA_CODES) | API_CODES
-    sites: ClassVar[frozenset[str]] = frozenset(SITE_REGION)
-    Credentials: ClassVar[type[StrictModel]] = AmazonCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = frozenset(LWA_CODES) | API_CODES
+    hosts = TRAFFIC_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(TRAFFIC_HOSTS, ROUTES, host, path)
+    def deadlines(self, credentials: AmazonCredentials) -> tuple[CredentialObservation, ...]:
+        """The client-secret rotation and re-authorization dates the seller recorded [A8][A9]."""
+        return configured_dates((Credential.CLIENT_SECRET, credentials.client_secret_expires_at),
+                                (Credential.AUTHORIZATION, credentials.authorization_expires_at))
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """LWA answers as the token step reads them; every other call as the Sellers call does."""
-        if body is None:
-            return status_only(status)
-        response = HttpResponse(status, headers, body)
-        if operation == LWA_OPERATION:
-            if 200 <= status <= 299:  # as the token step reads a 2xx: a usable token or a failure
-                minted = classify_token(response, now)
-                return token_classification(minted)
-            return Classification.of_verdict(token_failure_of(response, json_or_none(body), now))
-        return Classification.of_verdict(failure_of(response, json_or_none(body), now))
+    def account_problems(self, site: str, credentials: AmazonCredentials,
+                         operations: Sequence[str]) -> list[AccountProblem]:
+        """getAccount exists in the EU region only [A24][A25]: elsewhere it fails for good."""
+        region = SITE_REGION.get(site.upper())
+        return [(("checks", index, "operation"), ACCOUNT_EU_ONLY.format(site=site, region=(region or "?").upper()))
+                for index, operation in enumerate(operations) if operation == "account" and region != "eu"]
 
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: AmazonCredentials = ctx.credentials
-        observed = list(_configured_deadlines(creds))
-        call = _CALLS.get(ctx.operation)
+    def steps(self, ctx: ProbeContext[AmazonCredentials, NoParams]) -> ProbeSteps:
         base = api_base(ctx)
-        if call is None or base is None:
-            what = f"operation {ctx.operation!r}" if call is None else f"site {ctx.site!r}"
-            return ProbeOutcome.failed(Reason.INTERNAL, f"amazon_sp: unknown {what}",
-                                       credentials=tuple(observed))
+        if base is None:
+            raise ProbeFailed(ProbeOutcome.failed(Reason.INTERNAL, f"amazon_sp: unknown site {ctx.site!r}"))
         key = token_key(ctx)
-        cached = ctx.tokens.get(key, ctx.now, margin=TOKEN_MARGIN_SECONDS)
-        if cached is None:
-            try:
-                request = token_request(ctx.auth_url, creds)
-            except SecretUnavailable as exc:
-                return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
-                                           credentials=tuple(observed))
-            token_response = yield request
-            minted = classify_token(token_response, ctx.now)
-            if isinstance(minted, ProbeOutcome):
-                return replace(minted, credentials=tuple(observed))
-            REDACTOR.register(minted[0])  # a secret like any other: redact it in logs and messages
-            ctx.tokens.put(key, *minted)
-            cached = minted
-        token, expires_at = cached
-        observed.append(CredentialObservation(Credential.ACCESS_TOKEN, expires_at))
-        path, payload_type = call
+        token, expires_at = yield from cached_token(
+            ctx, key, TOKEN_MARGIN_SECONDS, lambda: token_request(ctx.auth_url, ctx.credentials), read_token)
+        path, payload_type = _CALLS[ctx.operation]
         response = yield RequestSpec(
             method="GET",
             url=base + path,
@@ -214,18 +188,25 @@ class AmazonSP:
             step=Step.CALL,
             sensitive=frozenset({"x-amz-access-token"}),
         )
-        outcome = classify_call(response, ctx.now, payload_type)
+        outcome = read_call(response, ctx.now, payload_type)
         if outcome.reason is Reason.AUTH:
             ctx.tokens.drop(key)  # the next probe mints a fresh token instead of reusing a dead one
-        return replace(outcome, credentials=tuple(observed))
+        return outcome.with_credentials((CredentialObservation(Credential.ACCESS_TOKEN, expires_at),))
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """LWA answers as the token step reads them; every other call as the Sellers call does."""
+        if operation == LWA_OPERATION:
+            return token_answer(read_token, response, now)
+        return judge(response, body, now)
 
 
-def token_key(ctx: ProbeContext) -> str:
+def token_key(ctx: ProbeContext[AmazonCredentials, NoParams]) -> str:
     """Cache key per account and LWA app; holds no secret (client ids are not secret)."""
     return f"amazon_sp:{ctx.alias}:{ctx.credentials.client_id}"
 
 
-def api_base(ctx: ProbeContext) -> str | None:
+def api_base(ctx: ProbeContext[AmazonCredentials, NoParams]) -> str | None:
     """``ctx.base_url`` verbatim if set, else the (sandbox) host of the site's region [A1][A2]."""
     if ctx.base_url:
         return ctx.base_url.rstrip("/")
@@ -255,27 +236,18 @@ def token_request(auth_url: str | None, creds: AmazonCredentials) -> RequestSpec
     )
 
 
-def classify_token(response: HttpResponse, now: float) -> tuple[str, float] | ProbeOutcome:
-    """(access token, expires_at) from a good LWA response, else the failed outcome."""
-    status = response.status
+def read_token(response: HttpResponse, now: float) -> Minted:
+    """The access token and its expiry from a good LWA answer; raises :class:`ProbeFailed` with
+    what any other answer says."""
     body = json_or_none(response.body)
-    if 200 <= status <= 299:
-        if body is None:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "LWA token response is not a JSON object",
-                                       http_status=status)
-        token, expires_in = body.get("access_token"), finite_number(body.get("expires_in"))
-        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE,
-                                       "LWA token response has no usable access_token", http_status=status)
-        if expires_in is None or not 0 < expires_in <= _MAX_EXPIRES_IN:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "LWA token response has no usable expires_in",
-                                       http_status=status)
-        return token, now + expires_in
-    return token_failure_of(response, body, now).outcome()
+    if not 200 <= response.status <= 299:
+        raise ProbeFailed(judge_token(response, body, now))
+    return read_oauth_token(response, body, now, what="LWA token response", max_expires_in=_MAX_EXPIRES_IN,
+                            shape=_TOKEN_SHAPE)
 
 
-def token_failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict:
-    """What a non-2xx LWA answer means, by its OAuth ``error``. Shared by probes and traffic."""
+def judge_token(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome:
+    """What a non-2xx LWA answer says, by its OAuth ``error``."""
     status = response.status
     error = body.get("error") if body is not None else None
     code = short(error, 64) if isinstance(error, str) and error else None
@@ -285,27 +257,23 @@ def token_failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now
         reason = LWA_CODES[code]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        description = body.get("error_description") if body is not None else None
-        text = f"LWA token request: HTTP {status}" + (f" {code}" if code else "")
-        if isinstance(description, str) and description:
-            text += f": {description}"
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        return ProbeOutcome.failed(reason, short(text), code=code, http_status=status, retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    description = body.get("error_description") if body is not None else None
+    text = f"LWA token request: HTTP {status}" + (f" {code}" if code else "")
+    if isinstance(description, str) and description:
+        text += f": {description}"
+    return ProbeOutcome.failed(reason, text, code=code, http_status=status)
 
 
-def classify_call(response: HttpResponse, now: float, payload_type: type = list) -> ProbeOutcome:
-    """Classify an SP-API response: the `errors` envelope [A5], expired tokens under 403 [A2]."""
+def read_call(response: HttpResponse, now: float, payload_type: type = list) -> ProbeOutcome:
+    """The probe's reading of an SP-API answer: the `errors` envelope [A5], expired tokens under
+    403 [A2], then the ``payload``; the stated rate as a value."""
     status = response.status
     rate = _stated_rate(response.header("x-amzn-ratelimit-limit"))
     values = (("rate_limit_per_second", rate),) if rate is not None else ()
     body = json_or_none(response.body)
-    failure = failure_of(response, body, now)
+    failure = judge(response, body, now)
     if failure is not None:
-        return replace(failure.outcome(), values=values)
+        return failure.amended(values=values)
     payload = body.get("payload") if body is not None else None
     if not isinstance(payload, payload_type):
         kind = "list" if payload_type is list else "object"
@@ -315,8 +283,8 @@ def classify_call(response: HttpResponse, now: float, payload_type: type = list)
     return ProbeOutcome.ok(status, message=text, values=values)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
-    """What a non-2xx SP-API answer means (None for a 2xx): the ``errors`` envelope [A5], expired
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """What a non-2xx SP-API answer says (None for a 2xx): the ``errors`` envelope [A5], expired
     tokens under 403 [A2]. Shared by probes and production traffic."""
     status = response.status
     if 200 <= status <= 299:
@@ -328,14 +296,8 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
         reason = Reason.AUTH if status == 401 or _token_problem(code, text) else Reason.PERMISSION
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        retry = retry_after_seconds(response.header("retry-after"), now) if status == 429 else None
-        message = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    message = f"HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+    return ProbeOutcome.failed(reason, message, code=code, http_status=status)
 
 
 def _first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:
@@ -373,9 +335,3 @@ def _stated_rate(header: str | None) -> float | None:
         return None
     return rate if 0 < rate < 1e6 else None  # also rejects nan and inf
 
-
-def _configured_deadlines(creds: AmazonCredentials) -> Iterator[CredentialObservation]:
-    if creds.client_secret_expires_at is not None:
-        yield CredentialObservation(Credential.CLIENT_SECRET, unix_time(creds.client_secret_expires_at))
-    if creds.authorization_expires_at is not None:
-        yield CredentialObservation(Credential.AUTHORIZATION, unix_time(creds.authorization_expires_at))

@@ -1,50 +1,63 @@
-"""The one small interface every marketplace adapter implements.
+"""The one adapter shape: a small declarative base every marketplace subclasses, and one result type.
 
-An adapter is pure: :meth:`Adapter.probe` is a generator that *yields* the :class:`RequestSpec` it
-wants sent, *receives* the :class:`HttpResponse`, and finally *returns* a :class:`ProbeOutcome`.
-Multi-step flows (LWA token exchange, then the API call) are simply two yields. The engine drives
-the generator: it owns the HTTP client, the clock, timeouts, timing, budgets and metrics. A
-transport failure (timeout, refused, reset) never reaches the adapter: the engine closes the
-generator and classifies the failure itself.
+An adapter is pure (sans-I/O). It *declares* what it is (class attributes: name, typed Credentials
+and Params models, sites, operations, known codes, API hosts, a route table) and implements two
+methods:
+
+* :meth:`Marketplace.steps`, the probe flow: a generator that *yields* each :class:`RequestSpec` it
+  wants sent, *receives* the :class:`HttpResponse` and *returns* a :class:`ProbeOutcome`. A token
+  exchange then the API call is simply two yields (:func:`~.tokens.cached_token`). The engine drives
+  it and owns the HTTP client, the clock, timeouts, budgets and metrics: a transport failure never
+  reaches the adapter.
+* :meth:`Marketplace.judge`, what an answer to one operation says when it is a failure (None: the
+  answer says success). The probe flow and production traffic (:meth:`Marketplace.classify`, run
+  inside the seller's HTTP client with a per-call budget) both call it, so a production 403 and a
+  probe 403 get the same ``reason`` and ``code``.
+
+Everything else is shared here: unknown operations, the typed hand-off of credentials and params
+(the base checks them once against the adapter's own models, so ``steps`` receives a
+``ProbeContext[ShopeeCredentials, NoParams]`` that mypy checks), unavailable secrets, a step that
+ends the probe early (:class:`ProbeFailed`), configured deadlines (:meth:`Marketplace.deadlines`),
+route matching and the unread-body rule. ``docs/adding-a-marketplace.md`` is the recipe.
 
 Tests drive an adapter with literals::
 
-    steps = adapter.probe(ctx)
+    steps = Shopee().probe(ctx)
     request = next(steps)                      # what it would send
     try:
-        steps.send(HttpResponse(403, {}, b'{"errors": [...]}'))
+        steps.send(HttpResponse(403, {}, b'{"error": "..."}'))
     except StopIteration as done:
         outcome = done.value                   # ProbeOutcome(success=False, reason=Reason.AUTH, ...)
-
-Adding a marketplace = one new module with a class implementing this protocol, one line in
-``adapters/__init__.py``, and its routes in the simulator.
-
-Production traffic (``marketplace_exporter.traffic``) reuses the same classification: the seller's
-own client reports each finished call, :meth:`Adapter.match` names its operation from host and path,
-and :meth:`Adapter.classify` reads status, headers and body with the code the probe flow itself
-calls, so a production 403 and a probe 403 get the same ``reason`` and ``code``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, Protocol
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from marketplace_exporter.adapters.routes import OTHER_OPERATION, RouteMatch, Routes, match_path, route_operations
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.model import (
+    SUCCESS,
+    CredentialObservation,
     HttpResponse,
     Operation,
+    ProbeFailed,
     ProbeOutcome,
-    RateLimitObservation,
     RequestSpec,
     TokenCache,
 )
+from marketplace_exporter.secrets import SecretUnavailable
 
 ProbeSteps = Generator[RequestSpec, HttpResponse, ProbeOutcome]
+#: a config problem of one account: (key path under ``accounts[i]``, message)
+AccountProblem = tuple[tuple[str | int, ...], str]
 
 
 class StrictModel(BaseModel):
@@ -57,11 +70,15 @@ class NoParams(StrictModel):
     """Checks of most operations take no parameters."""
 
 
+C = TypeVar("C")
+P = TypeVar("P")
+
+
 @dataclass(slots=True)
-class ProbeContext:
+class ProbeContext(Generic[C, P]):
     """Everything an adapter may know when it builds a probe (no clock: ``now`` is given).
     Built once per probe on the hot path, hence slots and not frozen (frozen __init__ is slower);
-    adapters treat it as read-only."""
+    adapters treat it as read-only. ``credentials``/``params`` are the adapter's own models."""
 
     alias: str
     site: str
@@ -70,102 +87,213 @@ class ProbeContext:
     #: token-endpoint override; None = the platform's own
     auth_url: str | None
     sandbox: bool
-    credentials: Any  # the adapter's own ``Credentials`` model instance
+    credentials: C
     operation: str
-    params: Any  # the adapter's ``Params`` model instance for this check
+    params: P
     now: float
     tokens: TokenCache
 
 
-class Classification(NamedTuple):
-    """What one answer says, whichever call it answers: ``reason`` None means success. ``code`` is
-    the platform's raw code (callers fold codes outside ``known_codes`` into ``other``). A tuple:
-    one is made per production call, on the caller's path."""
-
-    reason: Reason | None
-    code: str | None = None
-    rate_limit: RateLimitObservation | None = None
-
-    @classmethod
-    def of(cls, failure: ProbeOutcome | None,
-           rate_limit: RateLimitObservation | None = None) -> Classification:
-        """From the failed outcome an adapter's classifier returned (None: the answer is a success)."""
-        if failure is None:
-            return cls(None, None, rate_limit)
-        return cls(failure.reason, failure.code, rate_limit or failure.rate_limit)
-
-    @classmethod
-    def of_verdict(cls, verdict: Verdict | None,
-                   rate_limit: RateLimitObservation | None = None) -> Classification:
-        """From an adapter's error verdict (None: the answer is a success); no message is built."""
-        if verdict is None:
-            return SUCCESS if rate_limit is None else cls(None, None, rate_limit)
-        return cls(verdict.reason, verdict.code, rate_limit)
-
-
-#: a success without a platform code or headroom (shared: classification is on the hot path)
-SUCCESS = Classification(None)
-
-
-class Verdict(NamedTuple):
-    """What an error answer means, in two parts with two costs.
-
-    ``reason`` and ``code`` are the labels: decided first, and all that production traffic needs
-    (it runs inside the seller's HTTP client, where every microsecond is theirs). ``outcome``
-    builds the probe's full :class:`ProbeOutcome`, with the human message (redacted, bounded) and
-    when to retry: only a probe calls it. Both come from the same decision in the same function,
-    so a production answer and a probe answer cannot be labelled differently. A tuple, because one
-    is made per failed call on the caller's path and a tuple is the cheapest immutable object."""
-
-    reason: Reason
-    code: str | None
-    outcome: Callable[[], ProbeOutcome]
-
-
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
-    """The operation a production call performs (one of the adapter's ``api_operations``) and the
-    site when the host alone tells it (Lazada's country gateways); None: the caller's own setting."""
-
-    operation: str
-    site: str | None = None
-
-
 class Adapter(Protocol):
-    """One marketplace. Class attributes describe it; ``probe`` runs one check."""
+    """What the engine, the config loader and the traffic classifier see of an adapter (every
+    :class:`Marketplace` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def operations(self) -> Mapping[str, Operation]: ...
+
+    @property
+    def known_codes(self) -> frozenset[str]: ...
+
+    @property
+    def sites(self) -> frozenset[str]: ...
+
+    @property
+    def api_operations(self) -> frozenset[str]: ...
+
+    @property
+    def Credentials(self) -> type[Any]: ...  # noqa: N802 - the model's name, as config reads it
+
+    @property
+    def Params(self) -> type[Any]: ...  # noqa: N802
+
+    def probe(self, ctx: ProbeContext[Any, Any]) -> ProbeSteps: ...
+
+    def account_problems(self, site: str, credentials: Any, operations: Sequence[str]) -> list[AccountProblem]: ...
+
+    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None: ...
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> ProbeOutcome: ...
+
+
+class Marketplace(Generic[C, P]):
+    """Base of every adapter: declare the class attributes, implement ``steps`` and ``judge``.
+
+    The attributes are plain declarations read by config (sites, operations, the Credentials and
+    Params models), by the traffic classifier (hosts, routes, known codes) and by the docs; nothing
+    is registered by side effect (the registry is ``adapters/__init__.py``)."""
 
     #: the ``marketplace`` label value and config key
     name: ClassVar[str]
+    #: pydantic model of the account's ``credentials`` block (secrets typed as ``Secret``)
+    Credentials: type[C]
+    #: pydantic model of a check's ``params`` block
+    Params: type[P]
+    #: site values accepted in config (``account.site``), e.g. Amazon country codes
+    sites: ClassVar[frozenset[str]]
     #: what the adapter can probe, keyed by ``checks[].operation``
     operations: ClassVar[Mapping[str, Operation]]
     #: the platform's own error codes exported as ``code`` label values; others become ``other``
-    known_codes: ClassVar[frozenset[str]]
-    #: site values accepted in config (``account.site``), e.g. Amazon country codes
-    sites: ClassVar[frozenset[str]]
-    #: pydantic model of the account's ``credentials`` block (secrets typed as ``Secret``)
-    Credentials: ClassVar[type[StrictModel]]
-    #: pydantic model of a check's ``params`` block
-    Params: ClassVar[type[StrictModel]]
-
-    #: operation label values production traffic may carry (:meth:`match`'s results plus ``other``)
+    known_codes: ClassVar[frozenset[str]] = frozenset()
+    #: hosts production calls to this platform go to (traffic); empty: no production traffic
+    hosts: ClassVar[frozenset[str]] = frozenset()
+    #: (path pattern, operation) pairs naming production calls (:func:`~.routes.routes`)
+    routes: ClassVar[Routes] = ()
+    #: operation label values production traffic may carry: the route table's, unless declared
     api_operations: ClassVar[frozenset[str]]
 
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        """Yield requests, receive responses, return the classified outcome."""
-        ...
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "api_operations" not in cls.__dict__:
+            cls.api_operations = route_operations(cls.routes)
+
+    # --- to implement ------------------------------------------------------------------------------
+
+    def steps(self, ctx: ProbeContext[C, P]) -> ProbeSteps:
+        """The probe flow: yield requests, receive responses, return the outcome. May raise
+        :class:`ProbeFailed` (ends the probe with its outcome) or ``SecretUnavailable`` (auth)."""
+        raise NotImplementedError
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """What an answer to ``operation`` says when it is a failure; None when it says success.
+        ``body`` is the response parsed as a JSON object (None for anything else). Runs on the
+        seller's call path for production traffic: decide the labels, keep the raw words in
+        ``text`` (never build the message), parse nothing twice."""
+        return None
+
+    def retry_after(self, response: HttpResponse, outcome: ProbeOutcome, now: float) -> float | None:
+        """When a throttled probe may try again (seconds from ``now``): the standard Retry-After
+        header unless the platform says it another way (a ban duration in the message, a reset
+        header). Asked by :meth:`probe` only, for a throttled outcome without a time of its own: the
+        seller's calls never pay for it."""
+        return retry_after_seconds(response.header("retry-after"), now)
+
+    def account_problems(self, site: str, credentials: C, operations: Sequence[str]) -> list[AccountProblem]:
+        """What config must refuse although each field is valid on its own: a site the platform
+        cannot serve this way, an operation its region lacks, a header a market requires. Each
+        problem names the key under the account (``("checks", 0, "operation")``) and says why."""
+        return []
+
+    def deadlines(self, credentials: C) -> tuple[CredentialObservation, ...]:
+        """Expiry dates known without a call (configured dates, a token file's): added to every
+        outcome of a probe, failed or not. May raise ``SecretUnavailable``."""
+        held = getattr(credentials, "held_token", None)
+        return held().expiries if callable(held) else ()
+
+    # --- shared --------------------------------------------------------------------------------
+
+    def probe(self, ctx: ProbeContext[Any, Any]) -> ProbeSteps:
+        """One probe: the typed hand-off, then :meth:`steps`; a throttled outcome learns when to try
+        again from the last answer; the configured deadlines are added."""
+        credentials, params = ctx.credentials, ctx.params
+        if ctx.operation not in self.operations:
+            return ProbeOutcome.failed(Reason.INTERNAL, f"{self.name}: unknown operation {ctx.operation!r}")
+        if not isinstance(credentials, self.Credentials) or not isinstance(params, self.Params):
+            return ProbeOutcome.failed(Reason.INTERNAL, f"{self.name}: credentials or params of another "
+                                       f"adapter ({type(credentials).__name__}, {type(params).__name__})")
+        typed: ProbeContext[C, P] = ProbeContext(
+            ctx.alias, ctx.site, ctx.base_url, ctx.auth_url, ctx.sandbox, credentials, ctx.operation, params,
+            ctx.now, ctx.tokens)
+        try:
+            configured = self.deadlines(credentials)
+        except SecretUnavailable as exc:
+            return ProbeOutcome.failed(Reason.AUTH, f"credential unavailable: {exc}")
+        steps, response = self.steps(typed), None
+        outcome: ProbeOutcome
+        try:
+            request = next(steps)
+            while True:
+                response = yield request
+                request = steps.send(response)
+        except StopIteration as done:
+            outcome = done.value
+        except ProbeFailed as failed:
+            outcome = failed.outcome
+        except SecretUnavailable as exc:
+            outcome = ProbeOutcome.failed(Reason.AUTH, f"credential unavailable: {exc}")
+        finally:
+            steps.close()
+        if outcome.reason is Reason.THROTTLED and outcome.retry_after_seconds is None and response is not None:
+            retry = self.retry_after(response, outcome, ctx.now)
+            if retry is not None:
+                outcome = outcome.amended(retry_after_seconds=retry)
+        return outcome.with_credentials(configured)
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        """The operation of a call to ``host`` + ``path`` (query string read in process, never
-        reported); None when the host is not this platform's. ``host`` None means the caller mapped
-        a base URL (simulator, proxy) to this marketplace: match the path alone."""
-        ...
+        """The operation of a production call to ``host`` + ``path``; None when the host is not this
+        platform's. ``host`` None: the caller mapped a base URL (simulator, proxy) to this platform,
+        so the path alone decides. The query string is read in process, never reported."""
+        if not self.routes or (host is not None and host not in self.hosts):
+            return None
+        return match_path(self.routes, path)
 
     def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """What an answer to ``operation`` says: the probe flow's own classifier, minus the checks a
-        probe makes of its own success payload. ``headers`` lower-cased; ``body`` None when it was
-        not read (streamed or large): then only the status and headers decide."""
-        ...
+                 now: float) -> ProbeOutcome:
+        """What a production answer says, by :meth:`judge`. ``headers`` lower-cased; ``body`` None
+        when the caller did not read it (streamed or large): then the status alone decides."""
+        if body is None:
+            return status_only(status)
+        return self.judge(operation, HttpResponse(status, headers, body), json_or_none(body), now) or SUCCESS
+
+
+def reason_for_status(status: int) -> Reason | None:
+    """The reason an unwanted HTTP status stands for; None for 1xx/2xx/3xx (caller decides)."""
+    if 500 <= status <= 599:
+        return Reason.SERVER_ERROR
+    if status == 429:
+        return Reason.THROTTLED
+    if status == 401:
+        return Reason.AUTH
+    if status == 403:
+        return Reason.PERMISSION
+    if 400 <= status <= 499:
+        return Reason.CLIENT_ERROR
+    return None
+
+
+def retry_after_seconds(value: str | None, now: float, cap: float = 86400.0) -> float | None:
+    """Retry-After as seconds from ``now`` (delta-seconds or HTTP-date); None if absent/garbage."""
+    if not value:
+        return None
+    value = value.strip()[:64]
+    if value.isascii() and value.isdigit():
+        return min(float(int(value[:12])), cap)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(when.timestamp() - now, 0.0), cap)
+
+
+_BY_STATUS: dict[int, ProbeOutcome] = {}
+
+
+def status_only(status: int) -> ProbeOutcome:
+    """An answer whose body was not read: the HTTP status alone decides (1xx-3xx: success).
+    One shared outcome per status: this runs on the seller's call path."""
+    known = _BY_STATUS.get(status)
+    if known is None:
+        reason = reason_for_status(status)
+        known = SUCCESS if reason is None else ProbeOutcome(False, reason, http_status=status)
+        if len(_BY_STATUS) < 1024:
+            _BY_STATUS[status] = known
+    return known
 
 
 _DECODER = json.JSONDecoder()
@@ -191,3 +319,7 @@ def json_or_none(body: bytes) -> Mapping[str, Any] | None:
         return None
     return value if isinstance(value, dict) else None
 
+
+__all__ = ["OTHER_OPERATION", "AccountProblem", "Adapter", "Marketplace", "NoParams", "ProbeContext", "ProbeFailed",
+           "ProbeSteps", "RouteMatch", "StrictModel", "json_or_none", "reason_for_status", "retry_after_seconds",
+           "status_only"]

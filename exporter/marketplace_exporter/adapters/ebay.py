@@ -1,6 +1,6 @@
 """eBay RESTful APIs: mint an OAuth access token (if none is cached), then one cheap call.
 
-Facts and source tags are from /work/shared/marketplaces.md section 2 ([B1] official OAuth client,
+Facts and source tags (resolved in docs/marketplaces/sources.md: [B1] official OAuth client,
 [B3] RESTful-API guide, [B5] refresh request, [B6] token response, [B10] OAuth limits, [B11][B12]
 call limits, [B13] Developer Analytics contract). An eBay refresh does **not** rotate the refresh
 token: it mints an access token with the same authorization and returns no new refresh token
@@ -17,45 +17,35 @@ host per environment; the marketplace is the ``X-EBAY-C-MARKETPLACE-ID`` header,
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import (
-    Classification,
-    ProbeContext,
-    ProbeSteps,
-    RouteMatch,
-    StrictModel,
-    json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    host_of,
-    match_hosts,
-    pick_host,
-    route_operations,
-    routes,
-    short,
-    status_only,
-    token_classification,
-    unix_time,
-)
+from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel, json_or_none
+from marketplace_exporter.adapters.common import configured_dates, pick_host
 from marketplace_exporter.adapters.ebay_responses import (
     KNOWN_CODES,
-    classify_error,
-    classify_privilege,
-    classify_rate_limits,
-    classify_token,
-    error_verdict,
-    token_failure_of,
+    judge,
+    read_privilege,
+    read_rate_limits,
+    read_token,
 )
+from marketplace_exporter.adapters.routes import host_of, routes
+from marketplace_exporter.adapters.tokens import cached_token, token_answer
 from marketplace_exporter.catalogue import Credential, Reason, Step
-from marketplace_exporter.model import CredentialObservation, HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
+from marketplace_exporter.model import (
+    CredentialObservation,
+    HttpResponse,
+    Operation,
+    ProbeFailed,
+    ProbeOutcome,
+    RequestSpec,
+)
+from marketplace_exporter.secrets import Secret
 
 HOST = "https://api.ebay.com"  # [B1]
 SANDBOX_HOST = "https://api.sandbox.ebay.com"  # [B1]
@@ -66,7 +56,7 @@ APP_SCOPE = "https://api.ebay.com/oauth/api_scope"
 #: 7200 s lifetime [B6] that is one refresh grant per account every ~2 h (≈ 12 a day, against the
 #: 50 000/day per app cap [B10]) and one client-credentials grant per app (≈ 12 a day of 1 000).
 TOKEN_MARGIN_SECONDS = 60.0
-#: the OAuth token exchange as a traffic operation (classified by :func:`classify_token`)
+#: the OAuth token exchange as a traffic operation (classified by :func:`read_token`)
 TOKEN_OPERATION = "oauth_token"
 API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST)})
 #: production calls named in traffic labels: the probes', the token call, and the order-sync,
@@ -124,6 +114,8 @@ class EbayCredentials(StrictModel):
 class EbayParams(StrictModel):
     """Filters of the Developer Analytics calls [B13]; the ``privilege`` operation ignores them."""
 
+    #: the contract lists buy, sell, commerce and developer [B13]; ``tradingapi`` is not in it
+    #: (UNCONFIRMED, kept because eBay's own rate-limit reports use it as a context: harmless)
     api_context: Literal["buy", "sell", "commerce", "developer", "tradingapi"] | None = None
     api_name: ApiName | None = None
 
@@ -150,11 +142,14 @@ _ACCOUNT_API_PER_DAY = 25_000  # Sell Account API [B11]
 _ANALYTICS_API_PER_DAY = 5_000  # Developer Analytics API [B12]
 
 
-class Ebay:
+class Ebay(Marketplace[EbayCredentials, EbayParams]):
     """eBay health (getPrivileges with the seller's token) and observed headroom (Analytics)."""
 
-    name: ClassVar[str] = "ebay"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "ebay"
+    Credentials = EbayCredentials
+    Params = EbayParams
+    sites = frozenset(SITE_MARKETPLACES)
+    operations = {
         "privilege": Operation(
             "privilege", "GET /sell/account/v1/privilege (user token; Account API 25 000/day)",
             rate_per_second=_ACCOUNT_API_PER_DAY / 86400, burst=None, limit_source="B11",
@@ -168,78 +163,54 @@ class Ebay:
             rate_per_second=_ANALYTICS_API_PER_DAY / 86400, burst=None, limit_source="B12",
             default_interval_seconds=900.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = frozenset(SITE_MARKETPLACES)
-    Credentials: ClassVar[type[StrictModel]] = EbayCredentials
-    Params: ClassVar[type[StrictModel]] = EbayParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = KNOWN_CODES
+    hosts = API_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(API_HOSTS, ROUTES, host, path)
+    def deadlines(self, credentials: EbayCredentials) -> tuple[CredentialObservation, ...]:
+        """The refresh token's expiry the seller recorded (eBay reports it nowhere on a refresh [B6])."""
+        return configured_dates((Credential.REFRESH_TOKEN, credentials.refresh_token_expires_at))
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """Token answers as the token step reads them; API answers by the ``errors`` envelope."""
-        if body is None:
-            return status_only(status)
-        response = HttpResponse(status, headers, body)
-        if operation == TOKEN_OPERATION:
-            if 200 <= status <= 299:  # as the token step reads a 2xx: a usable token or a failure
-                minted = classify_token(response, now, "refresh_token")
-                return token_classification(minted)
-            return Classification.of_verdict(token_failure_of(response, json_or_none(body), now, "refresh_token"))
-        return Classification.of_verdict(None if 200 <= status <= 299 else error_verdict(response, now))
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: EbayCredentials = ctx.credentials
-        observed = list(_configured_expiry(creds))
-        call = _CALLS.get(ctx.operation)
-        site = SITE_MARKETPLACES.get(ctx.site)
-        if call is None or site is None:
-            what = f"operation {ctx.operation!r}" if call is None else f"site {ctx.site!r}"
-            return ProbeOutcome.failed(Reason.INTERNAL, f"ebay: unknown {what}", credentials=tuple(observed))
+    def steps(self, ctx: ProbeContext[EbayCredentials, EbayParams]) -> ProbeSteps:
+        call, site = _CALLS[ctx.operation], SITE_MARKETPLACES.get(ctx.site)
+        if site is None:
+            raise ProbeFailed(ProbeOutcome.failed(Reason.INTERNAL, f"ebay: unknown site {ctx.site!r}"))
+        grant = "client_credentials" if call.app_token else "refresh_token"
         key = token_key(ctx, app_token=call.app_token)
-        cached = ctx.tokens.get(key, ctx.now, margin=TOKEN_MARGIN_SECONDS)
-        if cached is None:
-            try:
-                request = token_request(ctx, creds, app_token=call.app_token)
-            except SecretUnavailable as exc:
-                return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
-                                           credentials=tuple(observed))
-            token_response = yield request
-            grant = "client_credentials" if call.app_token else "refresh_token"
-            minted = classify_token(token_response, ctx.now, grant)
-            if isinstance(minted, ProbeOutcome):
-                return replace(minted, credentials=tuple(observed))
-            REDACTOR.register(minted[0])  # redact it in logs and messages like any secret
-            ctx.tokens.put(key, *minted)
-            cached = minted
-        token, expires_at = cached
-        if not call.app_token:
-            # only the seller's token: the shared app token is not this account's credential
-            observed.append(CredentialObservation(Credential.ACCESS_TOKEN, expires_at))
+        token, expires_at = yield from cached_token(
+            ctx, key, TOKEN_MARGIN_SECONDS, lambda: token_request(ctx, app_token=call.app_token),
+            lambda response, now: read_token(response, now, grant))
         response = yield call_request(ctx, call, token, site)
-        outcome = classify_call(response, ctx.now, call)
+        outcome = read_call(response, ctx.now, call)
         if outcome.reason is Reason.AUTH:
             ctx.tokens.drop(key)  # the next probe mints a fresh token instead of reusing a dead one
-        return replace(outcome, credentials=tuple(observed))
+        if call.app_token:  # the shared app token is not this account's credential
+            return outcome
+        return outcome.with_credentials((CredentialObservation(Credential.ACCESS_TOKEN, expires_at),))
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """Token answers as the token step reads them; API answers by the ``errors`` envelope."""
+        if operation == TOKEN_OPERATION:
+            return token_answer(lambda answer, at: read_token(answer, at, "refresh_token"), response, now)
+        return judge(response, body, now)
 
 
-def api_base(ctx: ProbeContext) -> str:
+def api_base(ctx: ProbeContext[EbayCredentials, EbayParams]) -> str:
     """``ctx.base_url`` verbatim if set, else the (sandbox) host: eBay has no regional hosts [B1]."""
     return pick_host(ctx, HOST, SANDBOX_HOST)
 
 
-def token_url(ctx: ProbeContext) -> str:
+def token_url(ctx: ProbeContext[EbayCredentials, EbayParams]) -> str:
     """``ctx.auth_url`` + the token path, else the environment's own token endpoint [B1][B5]."""
     base = ctx.auth_url.rstrip("/") if ctx.auth_url else (SANDBOX_HOST if ctx.sandbox else HOST)
     return base + TOKEN_PATH
 
 
-def token_key(ctx: ProbeContext, *, app_token: bool) -> str:
+def token_key(ctx: ProbeContext[EbayCredentials, EbayParams], *, app_token: bool) -> str:
     """Cache key without any secret. The application token is shared by every account of the same
     keyset and token endpoint (fewer client-credentials grants); user tokens are per account."""
-    creds: EbayCredentials = ctx.credentials
+    creds = ctx.credentials
     if app_token:
         return f"ebay:app:{token_url(ctx)}:{creds.client_id}"
     return f"ebay:user:{token_url(ctx)}:{creds.client_id}:{ctx.alias}:{' '.join(creds.scopes)}"
@@ -250,8 +221,9 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
 
 
-def token_request(ctx: ProbeContext, creds: EbayCredentials, *, app_token: bool) -> RequestSpec:
+def token_request(ctx: ProbeContext[EbayCredentials, EbayParams], *, app_token: bool) -> RequestSpec:
     """The refresh-token grant (user token) or the client-credentials grant (app token) [B5]."""
+    creds = ctx.credentials
     fields: dict[str, str]
     if app_token:
         fields = {"grant_type": "client_credentials", "scope": APP_SCOPE}
@@ -271,7 +243,8 @@ def token_request(ctx: ProbeContext, creds: EbayCredentials, *, app_token: bool)
     )
 
 
-def call_request(ctx: ProbeContext, call: _Call, token: str, site: tuple[str, str | None]) -> RequestSpec:
+def call_request(ctx: ProbeContext[EbayCredentials, EbayParams], call: _Call, token: str,
+                 site: tuple[str, str | None]) -> RequestSpec:
     """GET with the bearer token and the marketplace header (+ Accept-Language where needed)."""
     marketplace, language = site
     headers = [("authorization", f"Bearer {token}"), ("accept", "application/json"),
@@ -280,24 +253,18 @@ def call_request(ctx: ProbeContext, call: _Call, token: str, site: tuple[str, st
         headers.append(("accept-language", language))
     query: tuple[tuple[str, str], ...] = ()
     params = ctx.params
-    if call.analytics and isinstance(params, EbayParams):
+    if call.analytics:
         query = tuple((name, value) for name, value in (("api_context", params.api_context),
                                                          ("api_name", params.api_name)) if value)
     return RequestSpec(method="GET", url=api_base(ctx) + call.path, query=query, headers=tuple(headers),
                        step=Step.CALL, sensitive=frozenset({"authorization"}))
 
 
-def classify_call(response: HttpResponse, now: float, call: _Call) -> ProbeOutcome:
-    """2xx: the operation's own reading; otherwise the ``errors`` envelope [B3]."""
-    status = response.status
-    if not 200 <= status <= 299:
-        return classify_error(response, now)
+def read_call(response: HttpResponse, now: float, call: _Call) -> ProbeOutcome:
+    """The probe's reading: the ``errors`` envelope [B3] for a failure, else the operation's own."""
     body = json_or_none(response.body)
-    if call.analytics:
-        return classify_rate_limits(status, body)
-    return classify_privilege(status, body)
+    failure = judge(response, body, now)
+    if failure is not None:
+        return failure
+    return read_rate_limits(response.status, body) if call.analytics else read_privilege(response.status, body)
 
-
-def _configured_expiry(creds: EbayCredentials) -> Iterator[CredentialObservation]:
-    if creds.refresh_token_expires_at is not None:
-        yield CredentialObservation(Credential.REFRESH_TOKEN, unix_time(creds.refresh_token_expires_at))

@@ -1,27 +1,23 @@
 """eBay answers → outcomes: the OAuth token endpoint, the REST ``errors`` envelope, and the
 Developer Analytics rate-limit report. Pure functions, safe on hostile input.
 
-Facts and source tags are from /work/shared/marketplaces.md section 2: [B3] the RESTful-API guide and
-its error table, [B5][B6] token requests and responses, [B9] ``invalid_grant``, [B13] the Developer
-Analytics contract, [OBS B15] live 403/429 bodies.
+Facts and source tags: ``docs/marketplaces/ebay.md`` and ``docs/marketplaces/sources.md``: [B2] the
+Sell Account contract, [B3] the RESTful-API guide and its error table, [B5][B6] token requests and
+responses, [B9] ``invalid_grant``, [B13] the Developer Analytics contract, [OBS B15] live 403/429
+bodies.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from marketplace_exporter.adapters.base import Verdict, json_or_none
-from marketplace_exporter.adapters.common import (
-    finite_number,
-    reason_for_status,
-    retry_after_seconds,
-    short,
-)
+from marketplace_exporter.adapters.base import json_or_none, reason_for_status
+from marketplace_exporter.adapters.common import finite_number, short
+from marketplace_exporter.adapters.tokens import read_oauth_token
 from marketplace_exporter.catalogue import RateLimitSource, Reason
-from marketplace_exporter.model import HttpResponse, ProbeOutcome, RateLimitObservation
+from marketplace_exporter.model import HttpResponse, Minted, ProbeFailed, ProbeOutcome, RateLimitObservation
 
 #: eBay's common ``errorId`` values [B3] → reason. The status eBay pairs with each is in the comment;
 #: the errorId decides even when the status disagrees (a proxy may rewrite statuses, not bodies).
@@ -43,6 +39,8 @@ ERROR_REASONS: Mapping[int, Reason] = {
     # not in the fact sheet's table but in the Developer Analytics contract it cites [B13]:
     # 500, domain API_ANALYTICS, "There was a problem with an eBay internal system or process."
     105000: Reason.SERVER_ERROR,
+    # getPrivileges' documented 500, domain API_ACCOUNT, "System error." [B2]
+    20500: Reason.SERVER_ERROR,
 }
 #: OAuth ``error`` values of the token endpoint. The fact sheet names ``invalid_grant`` [B9]; the
 #: others are the standard OAuth 2.0 codes (RFC 6749 §5.2, §4.1.2.1) an OAuth server may send.
@@ -62,37 +60,24 @@ KNOWN_CODES = frozenset(str(error_id) for error_id in ERROR_REASONS) | frozenset
 
 #: eBay says 7200 [B6]; anything beyond a year is a broken or hostile response
 _MAX_EXPIRES_IN = 366 * 86400.0
-#: printable ASCII without spaces (it goes into a header); eBay user tokens are ~2 KB
-_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,8192}")
 _MAX_ERROR_ID = 10**12
 #: a rate entry's counts beyond this are not a quota eBay would send
 _MAX_COUNT = 10**12
 
 
-def classify_token(response: HttpResponse, now: float, grant: str) -> tuple[str, float] | ProbeOutcome:
-    """(access token, expires_at) from a good token response, else the failed outcome."""
-    status = response.status
+def read_token(response: HttpResponse, now: float, grant: str) -> Minted:
+    """The access token and its expiry from a good token answer; raises :class:`ProbeFailed` with
+    what any other answer says."""
     body = json_or_none(response.body)
-    what = f"eBay token request ({grant} grant)"
-    if 200 <= status <= 299:
-        if body is None:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"{what}: response is not a JSON object",
-                                       http_status=status)
-        token, expires_in = body.get("access_token"), finite_number(body.get("expires_in"))
-        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"{what}: no usable access_token",
-                                       http_status=status)
-        if expires_in is None or not 0 < expires_in <= _MAX_EXPIRES_IN:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"{what}: no usable expires_in",
-                                       http_status=status)
-        return token, now + expires_in
-    return token_failure_of(response, body, now, grant).outcome()
+    if not 200 <= response.status <= 299:
+        raise ProbeFailed(judge_token(response, body, now, grant))
+    return read_oauth_token(response, body, now, what=f"eBay token request ({grant} grant)",
+                            max_expires_in=_MAX_EXPIRES_IN)
 
 
-def token_failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float,
-                     grant: str) -> Verdict:
-    """What a non-2xx token answer means: its OAuth ``error``, or the REST envelope some gateways
-    send instead. Shared by probes and production traffic."""
+def judge_token(response: HttpResponse, body: Mapping[str, Any] | None, now: float, grant: str) -> ProbeOutcome:
+    """What a non-2xx token answer says: its OAuth ``error``, or the REST envelope some gateways
+    send instead."""
     status = response.status
     error = body.get("error") if body is not None else None
     code = short(error, 64) if isinstance(error, str) and error else None
@@ -109,38 +94,24 @@ def token_failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now
         reason = ERROR_REASONS[int(code)]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        what = f"eBay token request ({grant} grant)"
-        message = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    what = f"eBay token request ({grant} grant)"
+    message = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+    return ProbeOutcome.failed(reason, message, code=code, http_status=status)
 
 
-def classify_error(response: HttpResponse, now: float) -> ProbeOutcome:
-    """A non-2xx API answer as the probe reports it (see :func:`error_verdict`)."""
-    return error_verdict(response, now).outcome()
-
-
-def error_verdict(response: HttpResponse, now: float) -> Verdict:
-    """What a non-2xx API answer means: ``errors[0].errorId`` decides [B3]; without one, the status
-    does. Shared by probes and production traffic."""
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """What an API answer says when it fails (None for a 2xx): ``errors[0].errorId`` decides [B3];
+    without one, the status does. Shared by probes and production traffic."""
     status = response.status
-    code, text = first_error(json_or_none(response.body))
+    if 200 <= status <= 299:
+        return None
+    code, text = first_error(body)
     named = ERROR_REASONS.get(int(code)) if code is not None else None
     reason = named if named is not None else reason_for_status(status) or Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        # Retry-After on eBay 429s is not documented; honoured when present, else the engine backs off
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        message = f"HTTP {status}" + (f" errorId {code}" if code else "") + (f": {text}" if text else "")
-        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    # Retry-After on eBay 429s is not documented; honoured when present (the probe asks), else the
+    # engine backs off
+    message = f"HTTP {status}" + (f" errorId {code}" if code else "") + (f": {text}" if text else "")
+    return ProbeOutcome.failed(reason, message, code=code, http_status=status)
 
 
 def first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:
@@ -160,7 +131,7 @@ def first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:
     return code, text
 
 
-def classify_privilege(status: int, body: Mapping[str, Any] | None) -> ProbeOutcome:
+def read_privilege(status: int, body: Mapping[str, Any] | None) -> ProbeOutcome:
     """``getPrivileges``: ``sellerRegistrationCompleted`` and ``sellingLimit`` [B2], both optional."""
     if body is None:
         return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status} without a JSON object",
@@ -178,7 +149,7 @@ def classify_privilege(status: int, body: Mapping[str, Any] | None) -> ProbeOutc
     return ProbeOutcome.ok(status, message=message, values=tuple(values))
 
 
-def classify_rate_limits(status: int, body: Mapping[str, Any] | None) -> ProbeOutcome:
+def read_rate_limits(status: int, body: Mapping[str, Any] | None) -> ProbeOutcome:
     """``getRateLimits``/``getUserRateLimits`` [B13]: 204 = nothing to report; otherwise the
     tightest rate (lowest remaining/limit) becomes the OBSERVED headroom."""
     if status == 204:

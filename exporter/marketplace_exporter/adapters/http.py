@@ -15,20 +15,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter import __version__
-from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps, StrictModel
-from marketplace_exporter.adapters.common import (
-    NoProductionTraffic,
-    finite_number,
-    reason_for_status,
-    retry_after_seconds,
-    short,
-)
+from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel, reason_for_status
+from marketplace_exporter.adapters.common import finite_number, retry_after_seconds, short
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
 from marketplace_exporter.secrets import Secret, SecretUnavailable, parse_secret
@@ -115,10 +109,6 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _ALWAYS_SENSITIVE = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key",
                                "access_token", "token", "api_key", "apikey", "sign", "signature",
                                "password", "secret", "client_secret", "refresh_token"})
-
-
-class HttpCredentials(StrictModel):
-    """Generic checks carry their credentials as secret header values, not as an account block."""
 
 
 class JsonExpectation(StrictModel):
@@ -224,22 +214,23 @@ def _is_secret_spelling(value: object) -> bool:
 # --- the adapter ------------------------------------------------------------------------------
 
 
-class HttpCheck(NoProductionTraffic):
-    """Any URL, classified by status, JSON assertions and extractions. No platform codes."""
+class HttpCheck(Marketplace[None, HttpParams]):
+    """Any URL, classified by status, JSON assertions and extractions. Not a marketplace: no
+    account (credentials None, secrets are header values), no platform codes, no production traffic."""
 
-    name: ClassVar[str] = "http"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "http"
+    Credentials = type(None)
+    Params = HttpParams
+    #: empty: a generic check is not tied to a marketplace site (site is a free label here)
+    sites = frozenset()
+    operations = {
         # no platform, so no documented limit: the interval in config is the only budget
         "request": Operation("request", "One HTTP request to the configured URL",
                              default_interval_seconds=60.0),
     }
-    known_codes: ClassVar[frozenset[str]] = frozenset()
-    #: empty: a generic check is not tied to a marketplace site (site is a free label here)
-    sites: ClassVar[frozenset[str]] = frozenset()
-    Credentials: ClassVar[type[StrictModel]] = HttpCredentials
-    Params: ClassVar[type[StrictModel]] = HttpParams
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        params: HttpParams = ctx.params
+
+    def steps(self, ctx: ProbeContext[None, HttpParams]) -> ProbeSteps:
+        params = ctx.params
         cached = _REQUESTS.get(id(params))
         if cached is not None and cached[0] is params:
             request = cached[1]
@@ -255,7 +246,7 @@ class HttpCheck(NoProductionTraffic):
                     _REQUESTS.clear()
                 _REQUESTS[id(params)] = (params, request)
         response = yield request
-        return classify(params, response, ctx.now)
+        return read(params, response, ctx.now)
 
 
 #: id(params) → (params, request): the params object is kept so its id cannot be reused
@@ -288,7 +279,7 @@ def build_request(params: HttpParams) -> RequestSpec | ProbeOutcome:
     )
 
 
-def classify(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome:
+def read(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome:
     """Status, then JSON assertions, then extractions: the first failure decides."""
     status = response.status
     wanted = status in params.expect_status if params.expect_status else 200 <= status <= 299

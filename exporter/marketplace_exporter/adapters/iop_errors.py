@@ -1,6 +1,6 @@
 """The IOP error envelope, shared by Lazada and AliExpress: classification and the ban duration.
 
-Facts (marketplaces.md sections 4 and 7): errors are ``{"code": "<non-zero>", "type": "SYSTEM" |
+Facts (tags resolved in docs/marketplaces/sources.md): errors are ``{"code": "<non-zero>", "type": "SYSTEM" |
 "ISV" | "ISP", "message", "request_id"}`` and success is ``code: "0"`` [D1][D2][E1]. ``type`` says
 who is at fault: SYSTEM = the API platform, ISV = our request or business data, ISP = the backend
 service [D10]. The HTTP status of error answers is UNCONFIRMED (the SDKs only read ``code`` [D1][D2]),
@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from marketplace_exporter.adapters.base import Verdict
-from marketplace_exporter.adapters.common import reason_for_status, retry_after_seconds, short
+from marketplace_exporter.adapters.common import retry_after_seconds, short
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.model import HttpResponse, ProbeOutcome
 
@@ -88,33 +87,18 @@ def is_zero(value: object) -> bool:
     return value == "0" or (value == 0 and not isinstance(value, bool) and isinstance(value, int))
 
 
-def iop_failure(response: HttpResponse, now: float, code: str, error_type: str | None,
-                message: str, reason: Reason | None = None) -> Verdict:
-    """The verdict on an error envelope. Throttled probes retry after the ban the message states,
-    else after ``Retry-After`` if the platform ever sends one (headers UNCONFIRMED)."""
+def judge_iop_error(response: HttpResponse, now: float, code: str, error_type: str | None,
+                message: str, reason: Reason | None = None) -> ProbeOutcome:
+    """What an error envelope says (a throttled probe's retry time: :func:`retry_after`)."""
     reason = reason or code_reason(code, error_type)
     label = short(code, CODE_LIMIT)
-
-    def outcome() -> ProbeOutcome:
-        retry = None
-        if reason is Reason.THROTTLED:
-            retry = ban_seconds(message)
-            if retry is None:
-                retry = retry_after_seconds(response.header("retry-after"), now)
-        return ProbeOutcome.failed(reason, short(f"{label}: {message}" if message else label), code=label,
-                                   http_status=response.status, retry_after_seconds=retry)
-
-    return Verdict(reason, label, outcome)
+    return ProbeOutcome.failed(reason, f"{label}: {message}" if message else label, code=label,
+                               http_status=response.status)
 
 
-def by_status(response: HttpResponse, why: str, now: float) -> Verdict:
-    """No IOP envelope: the HTTP status is all we have (a gateway page, a proxy, a broken body)."""
-    status = response.status
-    reason = reason_for_status(status) or Reason.INVALID_RESPONSE
+def retry_after(response: HttpResponse, outcome: ProbeOutcome, now: float) -> float | None:
+    """A throttled IOP probe retries after the ban its message states, else after ``Retry-After``
+    if the platform ever sends one (headers UNCONFIRMED)."""
+    ban = ban_seconds(outcome.text)
+    return ban if ban is not None else retry_after_seconds(response.header("retry-after"), now)
 
-    def outcome() -> ProbeOutcome:
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, None, outcome)

@@ -1,6 +1,6 @@
 """Alibaba IOP request signing, shared by Lazada (Lazop) and AliExpress (the new IOP gateway).
 
-Facts and source tags are from /work/shared/marketplaces.md sections 4 and 7::
+Facts and source tags (resolved in docs/marketplaces/sources.md)::
 
     sign = HEX_UPPER(HMAC-SHA256(app_secret, PREFIX + k1 v1 k2 v2 …))
 

@@ -1,7 +1,7 @@
 """Lazada Open Platform (Lazop): one signed ``GET /seller/get`` on the site's own gateway, with the
 access token production already holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 4 ([D1] official Python SDK
+Facts and source tags (resolved in docs/marketplaces/sources.md: [D1] official Python SDK
 mirror, [D2] JS SDK, [D5] calling parameters, [D6] quoted token responses, [D7] lifetimes). Three
 facts shape this adapter:
 
@@ -23,42 +23,20 @@ configured dates (``token_file`` or ``access_token_expires_at``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import (
-    Classification,
-    NoParams,
-    ProbeContext,
-    ProbeSteps,
-    RouteMatch,
-    StrictModel,
-    Verdict,
-    json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    classify_with,
-    host_of,
-    match_path,
-    route_operations,
-    routes,
-    short,
-)
-from marketplace_exporter.adapters.iop_errors import (
-    IOP_CODES,
-    by_status,
-    code_text,
-    iop_failure,
-    is_zero,
-    text_field,
-)
+from marketplace_exporter.adapters.base import Marketplace, NoParams, ProbeContext, ProbeSteps, json_or_none
+from marketplace_exporter.adapters.common import by_status
+from marketplace_exporter.adapters.iop_errors import IOP_CODES, code_text, is_zero, judge_iop_error, text_field
+from marketplace_exporter.adapters.iop_errors import retry_after as iop_retry_after
 from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, sign, timestamp_ms
+from marketplace_exporter.adapters.routes import RouteMatch, host_of, match_path, routes
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
-from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.model import HttpResponse, Operation, ProbeFailed, ProbeOutcome, RequestSpec
+from marketplace_exporter.secrets import Secret
 
 #: one gateway per country [D1][D2]; the site picks it
 GATEWAYS: Mapping[str, str] = {
@@ -109,53 +87,49 @@ class LazadaCredentials(HeldTokenCredentials):
     app_secret: Secret
 
 
-class Lazada:
+class Lazada(Marketplace[LazadaCredentials, NoParams]):
     """Lazada health: the seller profile (``/seller/get``) on the site's country gateway."""
 
-    name: ClassVar[str] = "lazada"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "lazada"
+    Credentials = LazadaCredentials
+    Params = NoParams
+    sites = frozenset(GATEWAYS)
+    operations = {
         # per-API quota UNCONFIRMED [OBS D12]; only daily app caps are documented (10 000/day in test
         # status, 10 M/day online [D7]), so no budget is modelled: a 5-minute interval is 288 calls/day
         "seller_get": Operation("seller_get", "GET /seller/get (seller profile, seller API)",
                                 limit_source="UNCONFIRMED", default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = frozenset(GATEWAYS)
-    Credentials: ClassVar[type[StrictModel]] = LazadaCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = KNOWN_CODES
+    hosts = frozenset(HOST_SITES) | {host_of(AUTH_HOST)}
+    routes = ROUTES
 
     def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
+        """The country gateway's host tells the site of a production call."""
         if host is None or host == host_of(AUTH_HOST):
             return match_path(ROUTES, path)
         site = HOST_SITES.get(host)
         return None if site is None else match_path(ROUTES, path, site)
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """The body's ``code`` decides, even under HTTP 200 (the IOP envelope)."""
-        return classify_with(failure_of, status, headers, body, now)
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: LazadaCredentials = ctx.credentials
-        path = _CALLS.get(ctx.operation)
-        if path is None:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"lazada: unknown operation {ctx.operation!r}")
+    def steps(self, ctx: ProbeContext[LazadaCredentials, NoParams]) -> ProbeSteps:
+        creds = ctx.credentials
         base = gateway(ctx)
         if base is None:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"lazada: no gateway for site {ctx.site!r}")
-        try:
-            held = creds.held_token()
-            request = build_request(base, path, creds.app_key, creds.app_secret.reveal(),
-                                    held.access_token, ctx.now)
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
-        response = yield request
-        outcome = classify(response, ctx.now)
-        return replace(outcome, credentials=held.expiries + outcome.credentials)
+            raise ProbeFailed(ProbeOutcome.failed(Reason.INTERNAL, f"lazada: no gateway for site {ctx.site!r}"))
+        response = yield build_request(base, _CALLS[ctx.operation], creds.app_key, creds.app_secret.reveal(),
+                                       creds.held_token().access_token, ctx.now)
+        return read(response, ctx.now)
+
+    def retry_after(self, response: HttpResponse, outcome: ProbeOutcome, now: float) -> float | None:
+        return iop_retry_after(response, outcome, now)
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """The body's ``code`` decides, even under HTTP 200 (the IOP envelope)."""
+        return judge(response, body, now)
 
 
-def gateway(ctx: ProbeContext) -> str | None:
+def gateway(ctx: ProbeContext[LazadaCredentials, NoParams]) -> str | None:
     """``ctx.base_url`` verbatim (simulator, a test host), else the site's country gateway.
 
     ``sandbox`` changes nothing: Lazada has no separate sandbox host (the SDK's
@@ -178,18 +152,18 @@ def build_request(base: str, path: str, app_key: str, app_secret: str, token: st
                        sensitive=frozenset({"access_token", "sign"}))
 
 
-def classify(response: HttpResponse, now: float) -> ProbeOutcome:
-    """The body's ``code`` decides whatever the HTTP status; ``"0"`` with a non-2xx status or without
-    a ``data`` object is never a success."""
+def read(response: HttpResponse, now: float) -> ProbeOutcome:
+    """The probe's reading: the body's ``code`` decides whatever the HTTP status; ``"0"`` with a
+    non-2xx status or without a ``data`` object is never a success."""
     body = json_or_none(response.body)
-    failure = failure_of(response, body, now)
+    failure = judge(response, body, now)
     if failure is not None:
-        return failure.outcome()
+        return failure
     assert body is not None
     return _success(body, response.status)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
     """What any Lazada answer means when it is a failure, or None for ``code "0"`` with a 2xx.
     Shared by probes and production traffic."""
     status = response.status
@@ -204,7 +178,7 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
     if not code:
         return by_status(response, "code is not a string", now)
     error_type = body.get("type")
-    return iop_failure(response, now, code, error_type if isinstance(error_type, str) else None,
+    return judge_iop_error(response, now, code, error_type if isinstance(error_type, str) else None,
                        text_field(body, "message"))
 
 

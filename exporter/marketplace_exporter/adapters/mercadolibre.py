@@ -1,12 +1,14 @@
 """Mercado Libre: ``GET /users/me`` with the Bearer token production holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 8 ([H1]/[H2] official auth
-pages, [OBS H3] third-party client fixtures, [OBS H4] third-party notes on the error reference).
+Facts and source tags: ``docs/marketplaces/mercadolibre.md`` and ``docs/marketplaces/sources.md``
+([H1]/[H2] official auth pages, [OBS H3] third-party client fixtures, [OBS H4] third-party notes on
+the error reference, [H5] Mercado Pago's official renewal page: the same OAuth server).
 
-* Refresh tokens rotate (observed [OBS H3]): every refresh returns a new refresh token and the used
-  one stops working. A monitor that refreshed would break production's token chain, so the exporter
-  never calls ``/oauth/token`` (not even when ``auth_url`` is configured): it reads the access token
-  production holds (``access_token`` or ``token_file``). Access tokens last 6 h [OBS H3].
+* Refresh tokens rotate (observed [OBS H3]; stated officially for the same OAuth server [H5]):
+  every refresh returns a new refresh token and the used one stops working. A monitor that refreshed
+  would break production's token chain, so the exporter never calls ``/oauth/token`` (not even when
+  ``auth_url`` is configured): it reads the access token production holds (``access_token`` or
+  ``token_file``). Access tokens last 6 h [OBS H3].
 * One host for every site [H1]; the site (an ML site id such as MLA or MLB) is a label.
 * Errors are ``{"message", "error", "status", "cause"}`` [OBS H3] with real HTTP statuses, so the
   status leads and the ``error`` field refines: ``forbidden`` (403) → permission,
@@ -21,34 +23,21 @@ pages, [OBS H3] third-party client fixtures, [OBS H4] third-party notes on the e
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 
 from marketplace_exporter.adapters.base import (
-    Classification,
+    Marketplace,
     NoParams,
     ProbeContext,
     ProbeSteps,
-    RouteMatch,
-    StrictModel,
-    Verdict,
     json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    classify_with,
-    host_of,
-    match_hosts,
-    pick_host,
     reason_for_status,
-    retry_after_seconds,
-    route_operations,
-    routes,
-    short,
 )
+from marketplace_exporter.adapters.common import pick_host, short
+from marketplace_exporter.adapters.routes import host_of, routes
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import SecretUnavailable
 
 HOST = "https://api.mercadolibre.com"  # every site [H1]
 API_HOSTS = frozenset({host_of(HOST)})
@@ -97,49 +86,39 @@ class MercadoLibreCredentials(HeldTokenCredentials):
     """
 
 
-class MercadoLibre:
+class MercadoLibre(Marketplace[MercadoLibreCredentials, NoParams]):
     """Mercado Libre health: who the token belongs to (``GET /users/me`` [H1])."""
 
-    name: ClassVar[str] = "mercadolibre"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "mercadolibre"
+    Credentials = MercadoLibreCredentials
+    Params = NoParams
+    sites = SITES
+    operations = {
         # rate-limit numbers UNCONFIRMED [H1]: no budget is modelled; only the interval limits us
         "users_me": Operation("users_me", "GET /users/me (the token's user)", limit_source="UNCONFIRMED",
                               default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = SITES
-    Credentials: ClassVar[type[StrictModel]] = MercadoLibreCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = KNOWN_CODES
+    hosts = API_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(API_HOSTS, ROUTES, host, path)
+    def steps(self, ctx: ProbeContext[MercadoLibreCredentials, NoParams]) -> ProbeSteps:
+        response = yield build_request(ctx, ctx.credentials.held_token().access_token)
+        return read(response, ctx.now, ctx.site)
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
         """Status first (ML uses real statuses), the ``error`` code refines a 4xx."""
-        return classify_with(failure_of, status, headers, body, now)
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: MercadoLibreCredentials = ctx.credentials
-        if ctx.operation != "users_me":
-            return ProbeOutcome.failed(Reason.INTERNAL, f"mercadolibre: unknown operation {ctx.operation!r}")
-        try:
-            held = creds.held_token()
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
-        response = yield build_request(ctx, held.access_token)
-        outcome = classify(response, ctx.now, ctx.site)
-        return replace(outcome, credentials=held.expiries + outcome.credentials)
+        return judge(response, body, now)
 
 
-def host(ctx: ProbeContext) -> str:
+def host(ctx: ProbeContext[MercadoLibreCredentials, NoParams]) -> str:
     """``ctx.base_url`` verbatim (simulator, proxies), else the one production host. There is no
     sandbox host (UNCONFIRMED: ML test users live on production), so ``sandbox`` changes nothing."""
     return pick_host(ctx, HOST)
 
 
-def build_request(ctx: ProbeContext, token: str) -> RequestSpec:
+def build_request(ctx: ProbeContext[MercadoLibreCredentials, NoParams], token: str) -> RequestSpec:
     """The token in the Authorization header, as the docs require for every call [H1]."""
     return RequestSpec(method="GET", url=host(ctx) + "/users/me",
                        headers=(("authorization", f"Bearer {token}"), ("accept", "application/json")),
@@ -159,14 +138,14 @@ def error_code(body: Mapping[str, Any] | None, raw: bytes) -> str | None:
     return text if text in KNOWN_CODES else None
 
 
-def classify(response: HttpResponse, now: float, site: str | None = None) -> ProbeOutcome:
-    """Status first (ML uses real statuses), the ``error`` code refines a 4xx."""
+def read(response: HttpResponse, now: float, site: str | None = None) -> ProbeOutcome:
+    """The probe's reading: status first (ML uses real statuses), the ``error`` code refines a 4xx."""
     body = json_or_none(response.body)
-    failure = failure_of(response, body, now)
-    return _success(body, response.status, site) if failure is None else failure.outcome()
+    failure = judge(response, body, now)
+    return _success(body, response.status, site) if failure is None else failure
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
     """What a non-2xx answer means (None for a 2xx). Shared by probes and production traffic."""
     status = response.status
     if 200 <= status <= 299:
@@ -182,16 +161,11 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
         reason = ERROR_REASONS[code]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        message = body.get("message") if body is not None else None
-        text = f"HTTP {status}" + (f" {code}" if code else "")
-        if isinstance(message, str) and message and message != code:
-            text += f": {message}"
-        return ProbeOutcome.failed(reason, short(text), code=code, http_status=status, retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    message = body.get("message") if body is not None else None
+    text = f"HTTP {status}" + (f" {code}" if code else "")
+    if isinstance(message, str) and message and message != code:
+        text += f": {message}"
+    return ProbeOutcome.failed(reason, text, code=code, http_status=status)
 
 
 def _success(body: Mapping[str, Any] | None, status: int, site: str | None) -> ProbeOutcome:

@@ -1,7 +1,8 @@
 """Shopee Open Platform v2: one signed call with the access token production already holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 3 ([C1] API-calls guide, [C2]
-authorization guide, [C3] official API doc records, [C4] SDK). Two facts shape this adapter:
+Facts and source tags: ``docs/marketplaces/shopee.md`` and ``docs/marketplaces/sources.md`` ([C1]
+API-calls guide, [C2] authorization guide, [C3] official API doc records, [C4] SDK). Two facts shape
+this adapter:
 
 * Shopee refresh tokens are single-use and rotate on every refresh [C3]. A monitor that refreshed
   would invalidate the token production holds, so this adapter never calls the refresh endpoint and
@@ -17,32 +18,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Annotated, Any, ClassVar
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import (
-    Classification,
-    NoParams,
-    ProbeContext,
-    ProbeSteps,
-    RouteMatch,
-    StrictModel,
-    Verdict,
-    json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    classify_with,
-    finite_number,
-    host_of,
-    match_hosts,
-    pick_host,
-    retry_after_seconds,
-    route_operations,
-    routes,
-    short,
-)
+from marketplace_exporter.adapters.base import Marketplace, NoParams, ProbeContext, ProbeSteps, json_or_none
+from marketplace_exporter.adapters.common import by_status, finite_number, pick_host, short
+from marketplace_exporter.adapters.routes import host_of, routes
 from marketplace_exporter.catalogue import Credential, Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
 from marketplace_exporter.model import (
@@ -52,7 +35,7 @@ from marketplace_exporter.model import (
     ProbeOutcome,
     RequestSpec,
 )
-from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.secrets import Secret
 
 #: production host for servers near Singapore / global [C1]; the CN and BR hosts
 #: (https://openplatform.shopee.cn, https://openplatform.shopee.com.br) are chosen with base_url
@@ -64,7 +47,8 @@ SITES = frozenset({"SG", "MY", "TH", "TW", "ID", "VN", "PH", "BR", "MX", "CO", "
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 #: every host a seller's system may call (production SG/global, CN, BR, sandbox) [C1][C2]
 API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST), "openplatform.shopee.cn",
-                       "openplatform.shopee.com.br", "partner.test-stable.shopeemobile.com"})
+                       "openplatform.shopee.com.br", "partner.test-stable.shopeemobile.com",
+                       "openplatform.test-stable.shopee.cn"})  # the SDK's CN test host [C4]
 #: production calls named in traffic labels: the probes' own, plus the order-sync and token calls
 #: an ERP makes most ([C3] API reference paths). Anything else on a Shopee host is ``other``.
 ROUTES = routes(
@@ -146,9 +130,14 @@ _AUTH_CODES = frozenset({
     "error_partner_key_expired", "shop_access_expired",
     # refresh/code errors: never expected (we do not refresh), but they mean "credential dead"
     "refresh_token_expired", "error_shop_refresh_token", "invalid_code",
+    # get_shop_info's official common_error_list [C3]: the partner-shop authorization is gone, so
+    # the seller must authorize again ("Partner and shop has no linked.", "Invalid partner_id or
+    # shop_id…", an unknown partner id)
+    "shop_no_linked", "partner_shop_no_link", "invalid_partner_id",
 })
 _PERMISSION_CODES = frozenset({"error_api_permission", "error_api_call_restricted", "error_kyc_auth",
-                               "source_ip_undeclared", "shop_banned"})
+                               "source_ip_undeclared", "shop_banned",
+                               "error_ashop_api_permission"})  # [C3] common_error_list
 _THROTTLED_CODES = frozenset({"error_rate_limit", "error_limit"})
 _SERVER_CODES = frozenset({"error_server", "error_network"})
 _CLIENT_CODES = frozenset({"error_sign", "error_param", "api_suspended",
@@ -165,11 +154,14 @@ _UTC8 = 8 * 3600
 _MAX_UNIX_SECONDS = 1e11
 
 
-class Shopee:
+class Shopee(Marketplace[ShopeeCredentials, NoParams]):
     """Shopee v2 health: a signed shop call (get_shop_info) or a public one (get_shops_by_partner)."""
 
-    name: ClassVar[str] = "shopee"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "shopee"
+    Credentials = ShopeeCredentials
+    Params = NoParams
+    sites = SITES
+    operations = {
         # numeric quotas are UNCONFIRMED [C3]: no budget is modelled; only the interval limits us
         "get_shop_info": Operation("get_shop_info", "GET /api/v2/shop/get_shop_info (shop API)",
                                    limit_source="UNCONFIRMED", default_interval_seconds=120.0),
@@ -177,43 +169,30 @@ class Shopee:
                                           "GET /api/v2/public/get_shops_by_partner (public API)",
                                           limit_source="UNCONFIRMED", default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = frozenset(KNOWN_CODES)
-    sites: ClassVar[frozenset[str]] = SITES
-    Credentials: ClassVar[type[StrictModel]] = ShopeeCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = frozenset(KNOWN_CODES)
+    hosts = API_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(API_HOSTS, ROUTES, host, path)
+    def steps(self, ctx: ProbeContext[ShopeeCredentials, NoParams]) -> ProbeSteps:
+        # the held token is read even for public calls: its expiry dates are exported (deadlines)
+        token = ctx.credentials.held_token().access_token
+        response = yield build_request(ctx, _CALLS[ctx.operation], token)
+        return read(response, ctx.now, ctx.credentials.shop_id)
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
         """The body's ``error`` decides, even under HTTP 200 (Shopee's usual way of failing)."""
-        return classify_with(failure_of, status, headers, body, now)
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: ShopeeCredentials = ctx.credentials
-        call = _CALLS.get(ctx.operation)
-        if call is None:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"shopee: unknown operation {ctx.operation!r}")
-        try:
-            held = creds.held_token()  # read even for public calls: its expiry dates are exported
-            request = build_request(ctx, creds, call, held.access_token)
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
-        configured = held.expiries
-        response = yield request
-        outcome = classify(response, ctx.now, creds.shop_id)
-        return replace(outcome, credentials=configured + outcome.credentials)
+        return judge(response, body, now)
 
 
-def host(ctx: ProbeContext) -> str:
+def host(ctx: ProbeContext[ShopeeCredentials, NoParams]) -> str:
     """``ctx.base_url`` verbatim (simulator, CN/BR hosts), else the SG/global or sandbox host."""
     return pick_host(ctx, HOST, SANDBOX_HOST)
 
 
-def build_request(ctx: ProbeContext, creds: ShopeeCredentials, call: _Call, token: str) -> RequestSpec:
+def build_request(ctx: ProbeContext[ShopeeCredentials, NoParams], call: _Call, token: str) -> RequestSpec:
     """GET with every parameter in the query [C1]; the signature covers the API path only."""
+    creds = ctx.credentials
     timestamp = int(ctx.now)  # valid 5 minutes [C1]
     partner_key = creds.partner_key.reveal()
     query: list[tuple[str, str]] = [("partner_id", str(creds.partner_id)), ("timestamp", str(timestamp))]
@@ -228,65 +207,48 @@ def build_request(ctx: ProbeContext, creds: ShopeeCredentials, call: _Call, toke
                        sensitive=frozenset({"access_token", "sign"}))
 
 
-def classify(response: HttpResponse, now: float, shop_id: int) -> ProbeOutcome:
-    """The body's ``error`` decides whatever the HTTP status (status on errors UNCONFIRMED)."""
+def read(response: HttpResponse, now: float, shop_id: int) -> ProbeOutcome:
+    """The probe's reading: the body's ``error`` decides whatever the HTTP status (status on errors
+    UNCONFIRMED), then the success payload."""
     body = json_or_none(response.body)
-    failure = failure_of(response, body, now)
+    failure = judge(response, body, now)
     if failure is not None:
-        return failure.outcome()
+        return failure
     assert body is not None
     return _success(body, response.status, shop_id)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
     """What any Shopee answer means when it is a failure, or None when its envelope says success
     (``error`` empty with a 2xx). Shared by probes and production traffic."""
     status = response.status
     error = body.get("error") if body is not None else None
     if body is None or not isinstance(error, str) or (error == "" and not 200 <= status <= 299):
-        return _by_status(status, "no Shopee envelope" if error != "" else "empty error field", now, response)
+        return by_status(response, "no Shopee envelope" if error != "" else "empty error field", now,
+                         every_status=False)
     if error == "":
         return None
     text = body.get("message")
     text = text if isinstance(text, str) else ""
     reason = error_reason(error, text)
     code = short(error, 64)
-
-    def outcome() -> ProbeOutcome:
-        retry = None
-        if error == "error_limit":
-            retry = _until_midnight_utc8(now)  # "try again after 00:00 (UTC+08:00)" [C3]
-        elif reason is Reason.THROTTLED:
-            retry = retry_after_seconds(response.header("retry-after"), now)  # headers UNCONFIRMED
-        return ProbeOutcome.failed(reason, short(f"{code}: {text}" if text else code), code=code,
-                                   http_status=status, retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    # "try again after 00:00 (UTC+08:00)" [C3]; other throttles: Retry-After (headers UNCONFIRMED)
+    retry = _until_midnight_utc8(now) if error == "error_limit" else None
+    return ProbeOutcome.failed(reason, f"{code}: {text}" if text else code, code=code, http_status=status,
+                               retry_after_seconds=retry)
 
 
 def error_reason(error: str, message: str) -> Reason:
     """Shopee error code (+ message, for the overloaded ``error_auth``) → reason [C3]."""
     if error == "error_auth":
         # "Invalid access_token." / "Invalid partner_id or shopid." are auth; "No permission to
-        # current api." is permission. Unknown texts count as auth: the code says so.
-        return Reason.PERMISSION if "permission" in message.lower() else Reason.AUTH
+        # current api." is permission; "System error, please try again later." is Shopee's own
+        # failure [C3]. Unknown texts count as auth: the code says so.
+        lowered = message.lower()
+        if "system error" in lowered:
+            return Reason.SERVER_ERROR
+        return Reason.PERMISSION if "permission" in lowered else Reason.AUTH
     return _CODE_REASONS.get(error, Reason.CLIENT_ERROR)
-
-
-def _by_status(status: int, why: str, now: float, response: HttpResponse) -> Verdict:
-    if 500 <= status <= 599:
-        reason = Reason.SERVER_ERROR
-    elif status == 429:
-        reason = Reason.THROTTLED
-    else:
-        reason = Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, None, outcome)
 
 
 def _success(body: Mapping[str, Any], status: int, shop_id: int) -> ProbeOutcome:

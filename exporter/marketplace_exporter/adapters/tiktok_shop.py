@@ -1,6 +1,6 @@
 """TikTok Shop Partner API (versioned 202309+): one signed call with the token production holds.
 
-Facts and source tags are from /work/shared/marketplaces.md section 6 ([G1] EcomPHP/tiktokshop-php,
+Facts and source tags (resolved in docs/marketplaces/sources.md: [G1] EcomPHP/tiktokshop-php,
 [OBS G2]-[OBS G6] third-party observations). What shapes this adapter:
 
 * Whether a refresh rotates the refresh token is UNCONFIRMED. The safe assumption is that it does,
@@ -17,36 +17,19 @@ Facts and source tags are from /work/shared/marketplaces.md section 6 ([G1] Ecom
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Annotated, Any, ClassVar
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import (
-    Classification,
-    NoParams,
-    ProbeContext,
-    ProbeSteps,
-    RouteMatch,
-    StrictModel,
-    Verdict,
-    json_or_none,
-)
-from marketplace_exporter.adapters.common import (
-    classify_with,
-    host_of,
-    match_hosts,
-    pick_host,
-    retry_after_seconds,
-    route_operations,
-    routes,
-    short,
-)
+from marketplace_exporter.adapters.base import Marketplace, NoParams, ProbeContext, ProbeSteps, json_or_none
+from marketplace_exporter.adapters.common import by_status, pick_host
+from marketplace_exporter.adapters.routes import host_of, routes
 from marketplace_exporter.adapters.tiktok_shop_signing import sign
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.credentials import HeldTokenCredentials
-from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.model import HttpResponse, Operation, ProbeFailed, ProbeOutcome, RequestSpec
+from marketplace_exporter.secrets import Secret
 
 HOST = "https://open-api.tiktokglobalshop.com"  # [G1]
 #: the legacy (2022) sandbox host [OBS G2]; the SDK says the sandbox no longer works since API
@@ -112,11 +95,14 @@ _CALLS: Mapping[str, _Call] = {
 }
 
 
-class TikTokShop:
+class TikTokShop(Marketplace[TikTokShopCredentials, NoParams]):
     """TikTok Shop health: Get Authorized Shops (no cipher), or a cheap shop-scoped read."""
 
-    name: ClassVar[str] = "tiktok_shop"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "tiktok_shop"
+    Credentials = TikTokShopCredentials
+    Params = NoParams
+    sites = SITES
+    operations = {
         # quotas UNCONFIRMED [G1]: no budget is modelled; only the interval limits us
         "authorized_shops": Operation(
             "authorized_shops", "GET /authorization/202309/shops (Get Authorized Shops)",
@@ -125,52 +111,34 @@ class TikTokShop:
             "shop_webhooks", "GET /event/202309/webhooks (Get Shop Webhooks; needs shop_cipher)",
             limit_source="UNCONFIRMED", default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = SITES
-    Credentials: ClassVar[type[StrictModel]] = TikTokShopCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = KNOWN_CODES
+    hosts = API_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(API_HOSTS, ROUTES, host, path)
-
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """The body's ``code`` decides, even under HTTP 200."""
-        return classify_with(failure_of, status, headers, body, now)
-
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: TikTokShopCredentials = ctx.credentials
-        call = _CALLS.get(ctx.operation)
-        if call is None:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"tiktok_shop: unknown operation {ctx.operation!r}")
-        try:
-            held = creds.held_token()
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"))
-        configured = held.expiries
+    def steps(self, ctx: ProbeContext[TikTokShopCredentials, NoParams]) -> ProbeSteps:
+        creds, call = ctx.credentials, _CALLS[ctx.operation]
         if call.shop_scoped and creds.shop_cipher is None:
-            return ProbeOutcome.failed(
+            raise ProbeFailed(ProbeOutcome.failed(
                 Reason.CLIENT_ERROR, f"{ctx.operation} needs credentials.shop_cipher (the shop's "
-                "cipher from authorized_shops)", credentials=configured)
-        try:
-            request = build_request(ctx, creds, call, held.access_token)
-        except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
-                                       credentials=configured)
-        response = yield request
-        outcome = classify(response, ctx.now, ctx.operation, creds.shop_cipher)
-        return replace(outcome, credentials=configured + outcome.credentials)
+                "cipher from authorized_shops)"))
+        response = yield build_request(ctx, call, creds.held_token().access_token)
+        return read(response, ctx.now, ctx.operation, creds.shop_cipher)
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """The body's ``code`` decides, even under HTTP 200."""
+        return judge(response, body, now)
 
 
-def host(ctx: ProbeContext) -> str:
+def host(ctx: ProbeContext[TikTokShopCredentials, NoParams]) -> str:
     """``ctx.base_url`` verbatim (simulator, proxies), else the global or legacy sandbox host."""
     return pick_host(ctx, HOST, SANDBOX_HOST)
 
 
-def build_request(ctx: ProbeContext, creds: TikTokShopCredentials, call: _Call, token: str) -> RequestSpec:
+def build_request(ctx: ProbeContext[TikTokShopCredentials, NoParams], call: _Call, token: str) -> RequestSpec:
     """GET with app_key, timestamp (s) [, shop_cipher] and sign in the query; the token in
     ``x-tts-access-token`` [G1]. The signature covers the API path only, never a base-URL prefix."""
+    creds = ctx.credentials
     query: list[tuple[str, str]] = [("app_key", creds.app_key), ("timestamp", str(int(ctx.now)))]
     if call.shop_scoped and creds.shop_cipher is not None:
         query.append(("shop_cipher", creds.shop_cipher))
@@ -193,27 +161,28 @@ def code_reason(code: int) -> Reason:
     return Reason.CLIENT_ERROR
 
 
-def classify(response: HttpResponse, now: float, operation: str = "authorized_shops",
-             shop_cipher: str | None = None) -> ProbeOutcome:
-    """The body's ``code`` decides whatever the status (status on errors UNCONFIRMED [G1])."""
+def read(response: HttpResponse, now: float, operation: str = "authorized_shops",
+         shop_cipher: str | None = None) -> ProbeOutcome:
+    """The probe's reading: the body's ``code`` decides whatever the status (status on errors
+    UNCONFIRMED [G1]), then the success payload."""
     body = json_or_none(response.body)
-    failure = failure_of(response, body, now)
+    failure = judge(response, body, now)
     if failure is not None:
-        return failure.outcome()
+        return failure
     assert body is not None
     return _success(body, response.status, operation, shop_cipher)
 
 
-def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> Verdict | None:
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
     """What any TikTok Shop answer means when it is a failure, or None for ``code`` 0 with a 2xx.
     Shared by probes and production traffic."""
     status = response.status
     code = _code(body)
     if body is None or code is None:
-        return _by_status(status, "no TikTok Shop envelope", now, response)
+        return by_status(response, "no TikTok Shop envelope", now, every_status=False)
     if code == 0:
         if not 200 <= status <= 299:
-            return _by_status(status, "code 0 with a failing status", now, response)
+            return by_status(response, "code 0 with a failing status", now, every_status=False)
         return None
     reason = code_reason(code)
     if reason is Reason.CLIENT_ERROR:
@@ -224,15 +193,9 @@ def failure_of(response: HttpResponse, body: Mapping[str, Any] | None, now: floa
         elif 500 <= status <= 599:
             reason = Reason.SERVER_ERROR
     label = str(code)
-
-    def outcome() -> ProbeOutcome:
-        message = body.get("message")
-        text = message if isinstance(message, str) else ""
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        return ProbeOutcome.failed(reason, short(f"{label}: {text}" if text else label), code=label,
-                                   http_status=status, retry_after_seconds=retry)
-
-    return Verdict(reason, label, outcome)
+    message = body.get("message")
+    text = message if isinstance(message, str) else ""
+    return ProbeOutcome.failed(reason, f"{label}: {text}" if text else label, code=label, http_status=status)
 
 
 def _code(body: Mapping[str, Any] | None) -> int | None:
@@ -241,22 +204,6 @@ def _code(body: Mapping[str, Any] | None) -> int | None:
     if isinstance(code, bool) or not isinstance(code, int) or abs(code) > _MAX_CODE:
         return None
     return code
-
-
-def _by_status(status: int, why: str, now: float, response: HttpResponse) -> Verdict:
-    if 500 <= status <= 599:
-        reason = Reason.SERVER_ERROR
-    elif status == 429:
-        reason = Reason.THROTTLED
-    else:
-        reason = Reason.INVALID_RESPONSE
-
-    def outcome() -> ProbeOutcome:
-        retry = retry_after_seconds(response.header("retry-after"), now) if reason is Reason.THROTTLED else None
-        return ProbeOutcome.failed(reason, f"HTTP {status}: {why}", http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, None, outcome)
 
 
 def _success(body: Mapping[str, Any], status: int, operation: str, shop_cipher: str | None) -> ProbeOutcome:

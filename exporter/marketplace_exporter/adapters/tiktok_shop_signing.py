@@ -1,4 +1,4 @@
-"""TikTok Shop Open API request signing, as pure functions (fact sheet section 6, [G1]).
+"""TikTok Shop Open API request signing, as pure functions ([G1] the SDK, [G7] the official guide).
 
 The algorithm, step by step as the SDK implements it (``Client::prepareSignature`` [G1]):
 
@@ -11,8 +11,8 @@ The algorithm, step by step as the SDK implements it (``Client::prepareSignature
 7. HMAC-SHA256 keyed with the app secret, lowercase hex.
 
 The simulator verifies with these same functions, so a mistake here would be invisible to the
-integration tests; the unit tests pin the SDK's published vector and an independently computed
-POST-with-body digest.
+integration tests; the unit tests pin TikTok's own worked example from "Sign your API request"
+[G7], the SDK's published vector [G1] and an independently computed POST-with-body digest.
 """
 
 from __future__ import annotations

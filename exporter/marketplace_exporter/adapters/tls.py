@@ -10,18 +10,11 @@ request, probes and this check alike, and a handshake or verification failure is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from pydantic import Field
 
-from marketplace_exporter.adapters.base import (
-    NoParams,
-    ProbeContext,
-    ProbeSteps,
-    StrictModel,
-)
-from marketplace_exporter.adapters.common import NoProductionTraffic
+from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
 
 
@@ -30,18 +23,20 @@ class TlsParams(StrictModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 443
 
 
-class TlsCheck(NoProductionTraffic):
-    name: ClassVar[str] = "tls"
-    operations: ClassVar[Mapping[str, Operation]] = {
+class TlsCheck(Marketplace[None, TlsParams]):
+    """Not a marketplace: no account (credentials None), no sites, no production traffic."""
+
+    name = "tls"
+    Credentials = type(None)
+    Params = TlsParams
+    sites = frozenset()
+    operations = {
         "certificate": Operation("certificate", "HEAD https://host:port/ to read the certificate",
                                  default_interval_seconds=3600.0),
     }
-    known_codes: ClassVar[frozenset[str]] = frozenset()
-    sites: ClassVar[frozenset[str]] = frozenset()
-    Credentials: ClassVar[type[StrictModel]] = NoParams
-    Params: ClassVar[type[StrictModel]] = TlsParams
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        params: TlsParams = ctx.params
+
+    def steps(self, ctx: ProbeContext[None, TlsParams]) -> ProbeSteps:
+        params = ctx.params
         response: HttpResponse = yield RequestSpec("HEAD", f"https://{params.host}:{params.port}/",
                                                    headers=(("user-agent", "marketplace-exporter"),))
         return ProbeOutcome.ok(response.status, message=f"TLS handshake verified (HTTP {response.status})")

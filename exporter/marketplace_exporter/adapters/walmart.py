@@ -1,11 +1,22 @@
 """Walmart Marketplace: mint an OAuth access token (if none is cached), then one cheap call with it.
 
-Facts and source tags are from /work/shared/marketplaces.md section 5 ([F1] Walmart's OpenAPI auth
-model, [F4][F5] the authentication guides, [F9][OBS F10] rate-limit headers, [F13] error codes,
-[F15] partner configurations). Walmart refresh grants do not rotate (no new refresh token comes
-back [F1]) and client-credentials tokens need no refresh token at all, so the exporter mints its
-own 15-minute tokens without touching anything production holds. Tokens are cached for their
-lifetime minus a minute, keyed without secrets.
+Facts and source tags: ``docs/marketplaces/walmart.md`` and ``docs/marketplaces/sources.md`` ([F1]
+Walmart's OpenAPI auth model, [F4][F5] the authentication guides, [F9][OBS F10] rate-limit headers,
+[F13] error codes, [F15] partner configurations, [F17] the MX authentication page, [F18][F19] CA
+authentication and the Global APIs migration). Walmart refresh grants do not rotate (no new refresh
+token comes back [F1]) and client-credentials tokens need no refresh token at all, so the exporter
+mints its own 15-minute tokens without touching anything production holds. Tokens are cached for
+their lifetime minus a minute, keyed without secrets.
+
+Markets: ``WM_MARKET`` goes on **every** call, token and API alike: without it Walmart answers in
+the ``us`` market [F17], as Walmart's generated SDK does [F21]. Mexico also requires
+``WM_CONSUMER.CHANNEL.TYPE`` on every V3 call [F17] (config refuses an MX account without it).
+Canada's legacy integrations authenticate with a Consumer ID and an RSA digital signature on every
+call [F18], not OAuth (client id/secret is rejected there [OBS F20]); Walmart requires CA sellers to
+migrate to the Global APIs, which use token authentication [F19]. Whether ``/v3/token/detail`` exists
+for CA on the Global APIs is UNCONFIRMED, so ``site: CA`` is refused in config with that explanation
+rather than probed into a standing false ``auth`` alert. The Settings API (partner profile) is US
+only [F22]: refused for MX in config (MX answer UNCONFIRMED, probably 404).
 
 Headroom is *observed*: responses carry ``x-current-token-count`` and the next-replenish time
 (two spellings) [OBS F10][F9]. The limits behind them vary per API and are UNCONFIRMED for the two
@@ -14,37 +25,25 @@ probed endpoints, so no ratio is computed and no budget is modelled.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from pydantic import BeforeValidator, Field, model_validator
 
 from marketplace_exporter.adapters.base import (
-    Classification,
+    AccountProblem,
+    Marketplace,
     NoParams,
     ProbeContext,
     ProbeSteps,
-    RouteMatch,
     StrictModel,
-    Verdict,
     json_or_none,
 )
-from marketplace_exporter.adapters.common import (
-    finite_number,
-    host_of,
-    match_hosts,
-    reason_for_status,
-    retry_after_seconds,
-    route_operations,
-    routes,
-    short,
-    token_classification,
-    unix_time,
-)
+from marketplace_exporter.adapters.common import configured_dates, pick_host, retry_after_seconds, short
+from marketplace_exporter.adapters.routes import host_of, routes
+from marketplace_exporter.adapters.tokens import cached_token, read_oauth_token, token_answer
 from marketplace_exporter.adapters.walmart_signing import (
     KNOWN_CODES,
     REPLENISH_HEADERS,
@@ -58,22 +57,27 @@ from marketplace_exporter.adapters.walmart_signing import (
     replenish_time,
 )
 from marketplace_exporter.catalogue import Credential, Reason, Step
-from marketplace_exporter.model import CredentialObservation, HttpResponse, Operation, ProbeOutcome, RequestSpec
-from marketplace_exporter.secrets import REDACTOR, Secret, SecretUnavailable
+from marketplace_exporter.model import (
+    CredentialObservation,
+    HttpResponse,
+    Minted,
+    Operation,
+    ProbeFailed,
+    ProbeOutcome,
+    RequestSpec,
+)
+from marketplace_exporter.secrets import REDACTOR, Secret
 
 HOST = "https://marketplace.walmartapis.com"  # [F1][F2]
 SANDBOX_HOST = "https://sandbox.walmartapis.com"  # US and MX models only [F1][F2]
-#: site → ``WM_MARKET`` header value on token calls (default ``us``) [F1]
+#: site → ``WM_MARKET`` header value, sent on every call (missing means ``us``) [F1][F17]
 MARKETS: Mapping[str, str] = {"US": "us", "MX": "mx", "CA": "ca"}
-#: the CA model lists production only [F2]: a CA sandbox probe needs an explicit base_url
-SANDBOX_SITES = frozenset({"US", "MX"})
 #: ``WM_SVC.NAME``: the model's example is "Walmart Service Name", integrations send this [F1][F6]
 SERVICE_NAME = "Walmart Marketplace"
 TOKEN_MARGIN_SECONDS = 60.0
 #: Walmart says 900 [F1][F4]; a token "valid" for more than a day is a broken or hostile response
 _MAX_EXPIRES_IN = 86400.0
-_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,8192}")
-#: the token exchange as a traffic operation (classified by :func:`classify_token`)
+#: the token exchange as a traffic operation (classified by :func:`read_token`)
 TOKEN_OPERATION = "token"
 API_HOSTS = frozenset({host_of(HOST), host_of(SANDBOX_HOST)})
 #: production calls named in traffic labels: the probes', the token call, and the order-sync,
@@ -118,7 +122,8 @@ class WalmartCredentials(StrictModel):
     refresh_token: Secret | None = None
     refresh_token_expires_at: datetime | date | None = None
     service_name: _HeaderText = SERVICE_NAME
-    #: ``WM_CONSUMER.CHANNEL.TYPE``, if Walmart gave you one at onboarding (optional [F1])
+    #: ``WM_CONSUMER.CHANNEL.TYPE``, the id Walmart gave you at onboarding: required for MX (every V3
+    #: call [F17]), optional for US [F1]
     channel_type: _HeaderText | None = None
 
     @model_validator(mode="after")
@@ -138,11 +143,14 @@ _PATHS: Mapping[str, str] = {
 }
 
 
-class Walmart:
+class Walmart(Marketplace[WalmartCredentials, NoParams]):
     """Walmart health: token exchange (non-rotating, cached), then token/detail or partner profile."""
 
-    name: ClassVar[str] = "walmart"
-    operations: ClassVar[Mapping[str, Operation]] = {
+    name = "walmart"
+    Credentials = WalmartCredentials
+    Params = NoParams
+    sites = frozenset(MARKETS)
+    operations = {
         "token_detail": Operation(
             "token_detail", "GET /v3/token/detail (validates the token and lists its scopes) [F1]",
             limit_source="UNCONFIRMED", default_interval_seconds=300.0),
@@ -150,63 +158,39 @@ class Walmart:
             "partner_profile", "GET /v3/settings/partnerprofile (seller account status) [F15]",
             limit_source="UNCONFIRMED", default_interval_seconds=300.0),
     }
-    known_codes: ClassVar[frozenset[str]] = KNOWN_CODES
-    sites: ClassVar[frozenset[str]] = frozenset(MARKETS)
-    Credentials: ClassVar[type[StrictModel]] = WalmartCredentials
-    Params: ClassVar[type[StrictModel]] = NoParams
-    api_operations: ClassVar[frozenset[str]] = route_operations(ROUTES)
+    known_codes = KNOWN_CODES
+    hosts = API_HOSTS
+    routes = ROUTES
 
-    def match(self, host: str | None, path: str, query: str = "") -> RouteMatch | None:
-        return match_hosts(API_HOSTS, ROUTES, host, path)
+    def deadlines(self, credentials: WalmartCredentials) -> tuple[CredentialObservation, ...]:
+        """The refresh token's expiry the seller recorded (one year [F4]; Walmart reports it nowhere)."""
+        return configured_dates((Credential.REFRESH_TOKEN, credentials.refresh_token_expires_at))
 
-    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
-                 now: float) -> Classification:
-        """Errors from status and body; headroom from the token-count headers on every answer."""
-        headroom = observe_headroom(headers, now)
-        if body is None:
-            reason = reason_for_status(status)
-            return Classification(reason, None, headroom)
-        response = HttpResponse(status, headers, body)
-        if operation == TOKEN_OPERATION and 200 <= status <= 299:
-            minted = classify_token(response, now)  # as the token step reads a 2xx
-            return token_classification(minted, headroom)
-        return Classification.of_verdict(failure_of(response, now), headroom)
+    def account_problems(self, site: str, credentials: WalmartCredentials,
+                         operations: Sequence[str]) -> list[AccountProblem]:
+        """CA legacy auth is a digital signature; MX needs its channel type; Settings is US only."""
+        problems: list[AccountProblem] = [(("site",), problem) for problem in site_problems(site, credentials)]
+        problems += [(("checks", index, "operation"), f"{operation} calls the Settings API, which Walmart offers "
+                      "for US sellers only [F22] (not in the MX model; an MX call would fail for good): use "
+                      "token_detail for MX") for index, operation in enumerate(operations)
+                     if operation == "partner_profile" and site.upper() != "US" and site.upper() in MARKETS]
+        return problems
 
-    def probe(self, ctx: ProbeContext) -> ProbeSteps:
-        creds: WalmartCredentials = ctx.credentials
-        observed = tuple(_configured_deadlines(creds))
-        path = _PATHS.get(ctx.operation)
-        market = MARKETS.get(ctx.site.upper())
-        if path is None or market is None:
-            what = f"operation {ctx.operation!r}" if path is None else f"site {ctx.site!r}"
-            return ProbeOutcome.failed(Reason.INTERNAL, f"walmart: unknown {what}", credentials=observed)
-        base = api_base(ctx)
-        if base is None:
-            # UNCONFIRMED whether a CA sandbox exists: the CA model lists production only [F2].
-            # Sending CA traffic to the US/MX sandbox could only produce a misleading auth error.
-            return ProbeOutcome.failed(
-                Reason.CLIENT_ERROR, "walmart: no sandbox host is documented for CA; set base_url to "
-                "probe one", credentials=observed)
+    def steps(self, ctx: ProbeContext[WalmartCredentials, NoParams]) -> ProbeSteps:
+        creds, path, market = ctx.credentials, _PATHS[ctx.operation], MARKETS.get(ctx.site.upper())
+        refused = site_problems(ctx.site, creds)
+        if market is None or refused:  # config refuses these; a probe built another way is refused too
+            raise ProbeFailed(ProbeOutcome.failed(Reason.CLIENT_ERROR, refused[0] if refused else
+                                                  f"walmart: unknown site {ctx.site!r}"))
+        base = pick_host(ctx, HOST, SANDBOX_HOST)  # one host for every market [F1]
         token_url = f"{(ctx.auth_url or base).rstrip('/')}/v3/token"
         key = token_key(ctx, token_url)
-        cached = ctx.tokens.get(key, ctx.now, margin=TOKEN_MARGIN_SECONDS)
-        if cached is None:
-            try:
-                request = token_request(token_url, creds, market, correlation_id(
-                    ctx.alias, ctx.operation, Step.TOKEN, ctx.now))
-            except SecretUnavailable as exc:
-                return ProbeOutcome.failed(Reason.AUTH, short(f"credential unavailable: {exc}"),
-                                           credentials=observed)
-            minted = classify_token((yield request), ctx.now)
-            if isinstance(minted, ProbeOutcome):
-                return replace(minted, credentials=observed)
-            REDACTOR.register(minted[0])  # a secret like any other: redact it in logs and messages
-            ctx.tokens.put(key, *minted)
-            cached = minted
-        token, expires_at = cached
-        response = yield call_request(base + path, token, creds, correlation_id(
+        correlation = correlation_id(ctx.alias, ctx.operation, Step.TOKEN, ctx.now)
+        token, expires_at = yield from cached_token(
+            ctx, key, TOKEN_MARGIN_SECONDS, lambda: token_request(token_url, creds, market, correlation), read_token)
+        response = yield call_request(base + path, token, creds, market, correlation_id(
             ctx.alias, ctx.operation, Step.CALL, ctx.now), form_content_type=ctx.operation == "token_detail")
-        outcome = classify_call(response, ctx.now, ctx.operation)
+        outcome = read_call(response, ctx.now, ctx.operation)
         if outcome.reason is Reason.AUTH:
             ctx.tokens.drop(key)  # the next probe mints a fresh token instead of reusing a dead one
         reported = [o for o in outcome.credentials if o.credential is Credential.ACCESS_TOKEN]
@@ -214,22 +198,34 @@ class Walmart:
             ctx.tokens.put(key, token, reported[0].expires_at)  # Walmart knows better than our clock
         access = tuple(reported) or (CredentialObservation(Credential.ACCESS_TOKEN, expires_at),)
         others = tuple(o for o in outcome.credentials if o.credential is not Credential.ACCESS_TOKEN)
-        return replace(outcome, credentials=observed + access + others)
+        return outcome.amended(credentials=access + others)
+
+    def classify(self, operation: str, status: int, headers: Mapping[str, str], body: bytes | None,
+                 now: float) -> ProbeOutcome:
+        """Errors from status and body; headroom from the token-count headers on every answer."""
+        headroom = observe_headroom(headers, now)
+        outcome = super().classify(operation, status, headers, body, now)
+        return outcome if headroom is None else outcome.amended(rate_limit=headroom)
+
+    def retry_after(self, response: HttpResponse, outcome: ProbeOutcome, now: float) -> float | None:
+        """Retry-After, else the next token replenishment [OBS F10][F9]."""
+        retry = retry_after_seconds(response.header("retry-after"), now)
+        reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
+        if retry is None and reset is not None:
+            retry = min(max(reset - now, 0.0), 86400.0)
+        return retry
+
+    def judge(self, operation: str, response: HttpResponse, body: Mapping[str, Any] | None,
+              now: float) -> ProbeOutcome | None:
+        """Token answers as the token step reads them; every other call by status and ``errors``."""
+        if operation == TOKEN_OPERATION:
+            return token_answer(read_token, response, now)
+        return judge(response, body, now)
 
 
-def api_base(ctx: ProbeContext) -> str | None:
-    """``ctx.base_url`` verbatim if set, else the production or sandbox host (one host for every
-    market [F1]); None for a CA sandbox, which is not documented [F2]."""
-    if ctx.base_url:
-        return ctx.base_url.rstrip("/")
-    if not ctx.sandbox:
-        return HOST
-    return SANDBOX_HOST if ctx.site.upper() in SANDBOX_SITES else None
-
-
-def token_key(ctx: ProbeContext, token_url: str) -> str:
+def token_key(ctx: ProbeContext[WalmartCredentials, NoParams], token_url: str) -> str:
     """Cache key per account, app, seller and token host; holds no secret."""
-    creds: WalmartCredentials = ctx.credentials
+    creds = ctx.credentials
     return f"walmart:{ctx.alias}:{creds.client_id}:{creds.partner_id or '-'}@{token_url}"
 
 
@@ -253,14 +249,31 @@ def token_request(token_url: str, creds: WalmartCredentials, market: str, correl
                        step=Step.TOKEN, sensitive=frozenset({"authorization", "refresh_token"}))
 
 
-def call_request(url: str, token: str, creds: WalmartCredentials, correlation: str, *,
+def site_problems(site: str, creds: WalmartCredentials) -> list[str]:
+    """Why an account of ``site`` cannot be probed as configured (empty: it can)."""
+    if site.upper() == "CA":
+        return ["Walmart Canada's legacy APIs authenticate every call with a Consumer ID and an RSA "
+                "digital signature (WM_CONSUMER.ID, WM_SEC.AUTH_SIGNATURE) [F18], not with a client id and "
+                "secret, so they cannot be probed this way; Walmart requires CA sellers to migrate to the "
+                "Global APIs, which use token authentication [F19] (see docs/marketplaces/walmart.md, "
+                "'Canada'). Whether the token endpoints exist for CA there is UNCONFIRMED: CA is refused "
+                "until it is"]
+    if site.upper() == "MX" and creds.channel_type is None:
+        return ["Walmart Mexico requires the WM_CONSUMER.CHANNEL.TYPE header on every V3 call [F17]: set "
+                "credentials.channel_type to the consumer channel type id Walmart gave you at onboarding"]
+    return []
+
+
+def call_request(url: str, token: str, creds: WalmartCredentials, market: str, correlation: str, *,
                  form_content_type: bool = False) -> RequestSpec:
     """An API call: the token goes in ``WM_SEC.ACCESS_TOKEN``, never ``Authorization: Bearer``
-    (Walmart answers that with 401 [OBS F7]). The token-detail model declares a Content-Type even
-    though the GET has no body [F1], so it is sent there."""
+    (Walmart answers that with 401 [OBS F7]); ``WM_MARKET`` on every call, or Walmart answers in the
+    ``us`` market [F17][F21]. The token-detail model declares a Content-Type even though the GET has
+    no body [F1], so it is sent there."""
     headers = [("wm_sec.access_token", token),
                ("wm_qos.correlation_id", correlation),
                ("wm_svc.name", creds.service_name),
+               ("wm_market", market),
                ("accept", "application/json")]
     if form_content_type:
         headers.append(("content-type", "application/x-www-form-urlencoded"))
@@ -270,45 +283,31 @@ def call_request(url: str, token: str, creds: WalmartCredentials, correlation: s
                        sensitive=frozenset({"wm_sec.access_token"}))
 
 
-def classify_token(response: HttpResponse, now: float) -> tuple[str, float] | ProbeOutcome:
-    """(access token, expires_at) from a good token response [F1], else the failed outcome."""
-    status = response.status
-    if 200 <= status <= 299:
-        body: Mapping[str, Any] | None = json_or_none(response.body)
-        if body is None:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response is not a JSON object",
-                                       http_status=status)
-        token, expires_in = body.get("access_token"), finite_number(body.get("expires_in"))
-        if not isinstance(token, str) or not _TOKEN_SHAPE.fullmatch(token):
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable access_token",
-                                       http_status=status)
-        if expires_in is None or not 0 < expires_in <= _MAX_EXPIRES_IN:
-            return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "token response has no usable expires_in",
-                                       http_status=status)
-        return token, now + expires_in
-    return error_verdict(response, now, "token request: ").outcome()
-
-
-def _configured_deadlines(creds: WalmartCredentials) -> Iterator[CredentialObservation]:
-    if creds.refresh_token_expires_at is not None:
-        yield CredentialObservation(Credential.REFRESH_TOKEN, unix_time(creds.refresh_token_expires_at))
+def read_token(response: HttpResponse, now: float) -> Minted:
+    """The access token and its expiry from a good token answer [F1]; raises :class:`ProbeFailed`
+    with what any other answer says."""
+    body = json_or_none(response.body)
+    if not 200 <= response.status <= 299:
+        raise ProbeFailed(judge_error(response, body, now, "token request: "))
+    return read_oauth_token(response, body, now, what="token response", max_expires_in=_MAX_EXPIRES_IN)
 
 
 # --- classification -------------------------------------------------------------------------------
 
-def classify_call(response: HttpResponse, now: float, operation: str) -> ProbeOutcome:
-    """Success body per operation; errors from status and body; headroom from the headers."""
+def read_call(response: HttpResponse, now: float, operation: str) -> ProbeOutcome:
+    """The probe's reading: errors from status and body, else the success body per operation;
+    headroom from the headers either way."""
     status = response.status
     headroom = observe_headroom(response.headers, now)
-    failure = failure_of(response, now)
-    if failure is not None:
-        return replace(failure.outcome(), rate_limit=headroom)
     body = json_or_none(response.body)
+    failure = judge(response, body, now)
+    if failure is not None:
+        return failure if headroom is None else failure.amended(rate_limit=headroom)
     if body is None:
         return ProbeOutcome.failed(Reason.INVALID_RESPONSE, f"HTTP {status}: body is not a JSON object",
                                    http_status=status, rate_limit=headroom)
     outcome = _token_detail(body, status) if operation == "token_detail" else _partner_profile(body, status)
-    return replace(outcome, rate_limit=headroom)
+    return outcome if headroom is None else outcome.amended(rate_limit=headroom)
 
 
 def _token_detail(body: Mapping[str, Any], status: int) -> ProbeOutcome:
@@ -354,30 +353,19 @@ def _partner_profile(body: Mapping[str, Any], status: int) -> ProbeOutcome:
                            values=(("account_status_active", 1.0 if account_status == "ACTIVE" else 0.0),))
 
 
-def failure_of(response: HttpResponse, now: float) -> Verdict | None:
-    """What a non-2xx answer means (None for a 2xx), token answers included. Shared by probes and
+def judge(response: HttpResponse, body: Mapping[str, Any] | None, now: float) -> ProbeOutcome | None:
+    """What a non-2xx answer says (None for a 2xx), token answers included. Shared by probes and
     production traffic."""
-    return None if 200 <= response.status <= 299 else error_verdict(response, now, "")
+    return None if 200 <= response.status <= 299 else judge_error(response, body, now, "")
 
 
-def error_verdict(response: HttpResponse, now: float, prefix: str) -> Verdict:
+def judge_error(response: HttpResponse, body: Mapping[str, Any] | None, now: float, prefix: str) -> ProbeOutcome:
     """A non-2xx answer: the status decides where it is unambiguous (401, 403, 429, 5xx [F5][F13]);
     for other 4xx the body's code may name one of those classes; otherwise client_error."""
     status = response.status
-    code, text = first_error(json_or_none(response.body))
+    code, text = first_error(body)
     reason = error_reason(status, code)
-
-    def outcome() -> ProbeOutcome:
-        retry = None
-        if reason is Reason.THROTTLED:
-            retry = retry_after_seconds(response.header("retry-after"), now)
-            reset = replenish_time(header(response.headers, *REPLENISH_HEADERS), now)
-            if retry is None and reset is not None:
-                retry = min(max(reset - now, 0.0), 86400.0)
-        message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
-        if code is None and not text and status == 503:
-            message += " without a body (gateway unreachable [F13])"
-        return ProbeOutcome.failed(reason, short(message), code=code, http_status=status,
-                                   retry_after_seconds=retry)
-
-    return Verdict(reason, code, outcome)
+    message = f"{prefix}HTTP {status}" + (f" {code}" if code else "") + (f": {text}" if text else "")
+    if code is None and not text and status == 503:
+        message += " without a body (gateway unreachable [F13])"
+    return ProbeOutcome.failed(reason, message, code=code, http_status=status)

@@ -10,12 +10,15 @@ Pure functions, so every rule is a unit test (fact sheet section 5):
   only as a trace key; whether it must be random is not documented.
 * headroom comes from ``x-current-token-count`` and the next-replenish time, which Walmart's own
   pages spell two ways (``x-next-replenish-time`` [OBS F10], ``X-Next-Replenishment-Time`` [F9]);
-* errors come in the ``{"errors": [{code, description/message, info, ...}]}`` envelope [F13][F14],
-  or as a bare status when the gateway is unreachable (e.g. 503) [F13].
+* errors come in the ``{"error": [{code, description, info, ...}]}`` envelope live gateways send
+  [OBS F20] (the models say ``errors`` [F13][F14]; both are read), or as a bare status when the
+  gateway is unreachable (e.g. 503) [F13].
 
-No request signature: the legacy RSA ``WM_SEC.AUTH_SIGNATURE`` scheme [F8] is not used by the
-OAuth-authenticated endpoints this exporter probes [F1], so it is not implemented (it would also
-need a crypto dependency the project does not carry).
+No request signature: the legacy RSA ``WM_SEC.AUTH_SIGNATURE`` scheme [F8] is what Canada's legacy
+APIs require [F18]. It is not implemented, on purpose: Walmart requires CA sellers to move to the
+Global APIs with token authentication [F19], so a signer (and the RSA dependency it needs, e.g.
+``cryptography``) would serve an integration path that is being retired, while what the Global APIs
+expose for CA is UNCONFIRMED. ``site: CA`` is refused in config instead (see walmart.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from marketplace_exporter.adapters.common import finite_number, reason_for_status, short
+from marketplace_exporter.adapters.base import reason_for_status
+from marketplace_exporter.adapters.common import finite_number, short
 from marketplace_exporter.catalogue import RateLimitSource, Reason
 from marketplace_exporter.model import RateLimitObservation
 
@@ -176,15 +180,19 @@ def error_reason(status: int, code: str | None) -> Reason:
 
 
 def first_error(body: Mapping[str, Any] | None) -> tuple[str | None, str]:
-    """(errors[0].code, "description/message info") from Walmart's envelope [F13][F14].
+    """(code, "description/message info") of the first error in Walmart's envelope.
 
-    Tolerated too: ``{"errors": {"error": {...}}}`` (XML-style JSON that older integrations parse)
-    and OAuth's ``{"error", "error_description"}``. Anything else gives (None, "")."""
+    Real gateway answers carry ``{"error": [{code, field, description, info, severity, category,
+    causes, errorIdentifiers}]}`` [OBS F20]; the documented models say ``errors`` [F13][F14]. Both
+    are read, as is ``{"errors": {"error": {...}}}`` (XML-style JSON older integrations parse) and
+    OAuth's ``{"error": "<code>", "error_description"}``. Anything else gives (None, "")."""
     if body is None:
         return None, ""
-    errors = body.get("errors")
-    if isinstance(errors, dict):
-        errors = errors.get("error")
+    errors = body.get("error")
+    if not isinstance(errors, list):
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            errors = errors.get("error")
     first = errors[0] if isinstance(errors, list) and errors else errors
     if isinstance(first, dict):
         code = first.get("code")

@@ -46,6 +46,9 @@ def resolve_account(account: Any, raw_entry: Any, path: KeyPath, context: Accoun
     """The account's checks; problems go to ``error(key path, message)``."""
     defaults = context.defaults
     adapter = ADAPTERS[account.marketplace]
+    for where, refused in adapter.account_problems(account.site, account.credentials,
+                                                   [check.operation for check in account.checks]):
+        error(path + where, refused)
     for field_name, secret in named_secrets(account.credentials):
         if (problem := secret.check_available()) is not None:
             error(path + ("credentials", field_name), problem)

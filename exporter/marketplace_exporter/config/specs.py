@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from marketplace_exporter.adapters import Adapter
+from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.model import Operation
 from marketplace_exporter.traffic.settings import TrafficConfig
@@ -31,8 +32,10 @@ class CheckSpec:
     base_url: str | None
     auth_url: str | None
     sandbox: bool
-    credentials: Any = field(compare=False)
-    params: Any = field(compare=False)
+    #: the adapter's own Credentials model (None for http/tls checks); the adapter base checks the
+    #: type once per probe and hands its steps a typed ProbeContext[Credentials, Params]
+    credentials: StrictModel | None = field(compare=False)
+    params: StrictModel = field(compare=False)
     #: digest of the config text behind this check: a reload restarts only checks whose digest changed
     fingerprint: str = ""
 

@@ -4,6 +4,10 @@ A throttled monitor that keeps knocking makes the throttling worse for the selle
 shares the bucket. So after a throttled probe the next one waits for the longer of the platform's
 ``Retry-After`` and an exponential back-off (interval × 2^n, n = consecutive throttled probes, capped
 at 16× the interval), and returns to the plain interval after the first probe that is not throttled.
+
+An adapter may also ask for a pause after a failure that is not throttling (``retry_after_seconds``
+on the outcome): Ozon's after an auth failure, because Ozon restricts accounts that keep sending
+erroneous requests. That pause is a floor under the interval, not a multiplier.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ MAX_BACKOFF_FACTOR = 16
 def next_delay(interval: float, jitter: float, *, consecutive_throttles: int,
                retry_after: float | None, rng: random.Random) -> float:
     """Seconds until the next run."""
-    base = interval
+    base = max(interval, retry_after or 0.0)
     if consecutive_throttles > 0:
         factor = min(2 ** consecutive_throttles, MAX_BACKOFF_FACTOR)
-        base = max(interval * factor, retry_after or 0.0)
+        base = max(interval * factor, base)
     spread = base * jitter
     return max(0.05, base + rng.uniform(-spread, spread))
 

@@ -30,6 +30,7 @@ from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     ILLEGAL_TOKEN,
+    HeldIopTokens,
     IopApp,
     check_system_params,
     fault_response,
@@ -49,6 +50,8 @@ REFRESH_PATH = "/auth/token/refresh"
 PROFILE_METHOD = "aliexpress.solution.merchant.profile.get"
 PROFILE_KEY = PROFILE_METHOD.replace(".", "_") + "_response"
 TIMESTAMP_WINDOW_S = 600.0  # UNCONFIRMED for IOP: legacy TOP's ±10 min [E4][OBS E10]
+#: the prefix of the tokens a refresh issues
+PREFIX = "sim-aliexpress"
 ACCESS_TTL_S, REFRESH_TTL_S = 30 * 86400, 60 * 86400  # UNCONFIRMED: the simulator's choice
 #: UNCONFIRMED code for an unknown ``method`` (the simulator's choice)
 UNKNOWN_METHOD = ("InvalidApiPath", "ISV", "The specified API does not exist")
@@ -91,11 +94,12 @@ SIM_APP = AliExpressApp(
 )
 
 
-class AliExpressSim:
+class AliExpressSim(HeldIopTokens):
     name = NAME
     checks = frozenset({SYNC, REFRESH})
     #: errors come in 200 bodies too (status UNCONFIRMED), so a 200 error is testable
     min_error_status = 200
+    token_prefix, token_ttls = PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S)
 
     def __init__(self, accounts: SimAccounts, clock: Callable[[], float],
                  app: AliExpressApp = SIM_APP) -> None:
@@ -161,7 +165,7 @@ class AliExpressSim:
         params = await request_params(request)
         now = self._clock()
         rotated = rotate_refresh(params, self.app, REFRESH_PATH, TIMESTAMP_WINDOW_S, now, self.tokens,
-                                 self.refresh_tokens, "sim-aliexpress", (ACCESS_TTL_S, REFRESH_TTL_S))
+                                 self.refresh_tokens, PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S))
         if isinstance(rotated, web.Response):
             return rotated
         alias, access, refresh = rotated

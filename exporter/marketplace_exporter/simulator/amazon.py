@@ -7,7 +7,10 @@ Routes (mounted on the simulator's one port)::
     GET  /amazon/{host}/sellers/v1/account                          getAccount
 
 ``host`` is na/eu/fe (production usage plan: 0.016 rps, burst 15) or sandbox-na/-eu/-fe (every
-sandbox call: 5 rps, burst 15; static-sandbox answers: the canned US participation).
+sandbox call: 5 rps, burst 15; static-sandbox answers: the canned US participation). getAccount
+exists in the EU region only [A24][A25]: on na/fe it answers 403 ``Unauthorized`` with empty
+details, as SP-API answers a call to the wrong regional endpoint [OBS A21] (the exact answer for
+getAccount outside the EU is UNCONFIRMED).
 """
 
 from __future__ import annotations
@@ -238,6 +241,8 @@ class AmazonSim:
         now = self._clock()
         if now >= issued.expires_at:
             return self.error(403, details=EXPIRED_TOKEN)
+        if operation == "account" and not host.endswith("eu"):  # getAccount: EU only [A24]
+            return self.error(403)
         bucket = self.buckets.setdefault(
             (host, issued.alias, operation), TokenBucket(rate, burst, burst, now))
         if not bucket.take(now):

@@ -12,13 +12,15 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SIM_ACCOUNTS, SimAccounts
+from marketplace_exporter.simulator.erp import DemoErp
 from marketplace_exporter.simulator.faults import (
     FaultError,
     FaultStore,
@@ -62,12 +64,19 @@ COUNTS = web.AppKey("sim_requests", RequestCounts)
 PLATFORMS = web.AppKey[Mapping[str, Platform]]("sim_platforms")
 #: set on shutdown so that hanging and slow answers let go at once
 STOPPING = web.AppKey("sim_stopping", asyncio.Event)
+#: the demo's ERP stand-in, when the app was made with ``tokens_dir``
+ERP = web.AppKey("sim_erp", DemoErp)
+ERP_TICK_S = 1.0
 
 
 def create_simulator_app(
     *, clock: Callable[[], float] = time.time, accounts: SimAccounts = SIM_ACCOUNTS,
+    tokens_dir: Path | None = None,
 ) -> web.Application:
-    """The simulator app. ``clock`` drives token expiry, bucket refill and signature windows."""
+    """The simulator app. ``clock`` drives token expiry, bucket refill and signature windows.
+    ``tokens_dir``: run the demo's ERP stand-in (``simulator/erp.py``): the token files of the
+    accounts whose production tokens rotate are written there now, and kept current while the app
+    runs (``app[ERP]``, whose ``use_token_files`` points a config at them)."""
     app = web.Application()
     platforms: dict[str, Platform] = {}
     for factory in PLATFORM_FACTORIES:
@@ -79,6 +88,10 @@ def create_simulator_app(
     app[PLATFORMS] = platforms
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_waiting)
+    if tokens_dir is not None:
+        erp = app[ERP] = DemoErp(platforms.values(), tokens_dir, clock)
+        erp.start()
+        app.cleanup_ctx.append(_keep_tokens_current)
 
     for platform in platforms.values():
         for method, path, check, handler in platform.routes():
@@ -109,6 +122,18 @@ def _marketplace_route(
         return await handler(request, name)
 
     return route
+
+
+async def _keep_tokens_current(app: web.Application) -> AsyncIterator[None]:
+    """The ERP's refresh loop: once a second it refreshes any token an hour from expiry."""
+    async def loop() -> None:
+        while True:
+            app[ERP].tick()
+            await asyncio.sleep(ERP_TICK_S)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
 
 
 async def _stop_waiting(app: web.Application) -> None:

@@ -8,7 +8,7 @@ Routes (mounted under ``/ebay``, which stands for ``https://api.ebay.com``)::
     GET  /ebay/developer/analytics/v1_beta/user_rate_limit/   getUserRateLimits (user token)
 
 Quotas are the documented daily numbers, counted per application (keyset) in windows that start at
-midnight UTC: Sell Account API 25 000/day [B11], Developer Analytics 5 000/day [B12], refresh grants
+midnight PST [B19]: Sell Account API 25 000/day [B11], Developer Analytics 5 000/day [B12], refresh grants
 50 000/day and client-credentials grants 1 000/day [B10]. getRateLimits reports the two API
 counters, so the exporter's observed headroom is what the simulator really counts.
 """
@@ -57,7 +57,9 @@ REQUIRED_SCOPES: Mapping[str, frozenset[str]] = {
     "privilege": frozenset({SELL_ACCOUNT, SELL_ACCOUNT_READONLY}),
     "rate_limit": frozenset({SCOPE}),
     "user_rate_limit": frozenset({SELL_INVENTORY, f"{SCOPE}/sell.inventory.readonly",
-                                  f"{SCOPE}/sell.marketing", f"{SCOPE}/sell.marketing.readonly"}),
+                                  f"{SCOPE}/sell.marketing", f"{SCOPE}/sell.marketing.readonly",
+                                  f"{SCOPE}/sell.marketplace.insights.readonly",
+                                  f"{SCOPE}/commerce.catalog.readonly"}),
 }
 #: MarketplaceIdEnum values of live marketplaces (X-EBAY-C-MARKETPLACE-ID) [B3][B4]
 MARKETPLACE_IDS = frozenset({
@@ -164,6 +166,8 @@ class EbaySim:
     def error_response(self, request: web.Request, fault: str, status: int | None, check: str) -> web.Response:
         if check == TOKEN_CHECK:
             return self._token_fault(fault, status)
+        if fault == "server_error" and status is None and check == "privilege":
+            return self.error(20500, 500)  # getPrivileges' own documented 500 [B2]
         if fault == "server_error" and status is not None:
             return self.error(error_id_for_status(status), status)  # 502 → 3005, other 5xx → 2003
         return self.error(_FAULT_ERRORS.get(fault) or error_id_for_status(status or 500), status)

@@ -34,6 +34,10 @@ ERRORS: Mapping[int, tuple[int, str, str, str, str]] = {
     2004: (400, "ACCESS", "REQUEST", "Invalid request",
            "Request has errors. For help, see the documentation for this API."),
     3005: (502, "ROUTING", "APPLICATION", "Service unavailable", "The service is currently unavailable."),
+    # getPrivileges' documented 500 [B2]
+    20500: (500, "API_ACCOUNT", "APPLICATION", "System error.",
+            "There was a problem with an eBay internal system or process. Contact eBay developer support "
+            "for assistance."),
 }
 _BY_STATUS = {400: 2004, 401: 1001, 403: 1100, 404: 2002, 429: 2001, 500: 2003, 502: 3005}
 
@@ -52,20 +56,26 @@ def error_body(error_id: int, parameters: list[dict[str, str]] | None = None) ->
     return {"errors": [entry]}
 
 
+#: "The day starts at midnight, 00:00:00 PST (not GMT)" [B19]: UTC-8, all year (the quote says PST)
+DAY_START_OFFSET_S = -8 * 3600
+
+
 @dataclass
 class DailyQuota:
-    """Calls per counter in the current UTC day; a new day starts every counter at zero.
+    """Calls per counter in the current eBay day; a new day starts every counter at zero.
 
-    eBay states daily limits and reports ``reset``/``timeWindow`` [B11][B13] but not when its day
-    starts; midnight UTC is the simulator's choice (UNCONFIRMED).
+    eBay states daily limits and reports ``reset``/``timeWindow`` [B11][B13]. Its day starts at
+    midnight PST, as eBay documents for the Trading API's call limits [B19]; that the REST APIs
+    count the same day is UNCONFIRMED and assumed here (the adapter only reads ``reset``).
     """
 
     day: int = -1
     used: dict[str, int] = field(default_factory=dict)
 
     def roll(self, now: float) -> None:
-        if int(now // DAY_S) != self.day:
-            self.day, self.used = int(now // DAY_S), {}
+        day = int((now + DAY_START_OFFSET_S) // DAY_S)
+        if day != self.day:
+            self.day, self.used = day, {}
 
     def take(self, counter: str, limit: int, now: float) -> bool:
         """Count one call unless the counter is at its limit (then the call is refused)."""
@@ -81,7 +91,8 @@ class DailyQuota:
         self.used[counter] = self.used.get(counter, 0) + calls
 
     def reset_at(self) -> str:
-        return datetime.fromtimestamp((self.day + 1) * DAY_S, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        next_day = (self.day + 1) * DAY_S - DAY_START_OFFSET_S
+        return datetime.fromtimestamp(next_day, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def json_response(status: int, body: Mapping[str, Any] | None, headers: Mapping[str, str]) -> web.Response:

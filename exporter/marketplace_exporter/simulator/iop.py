@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 
 from marketplace_exporter.adapters.iop_signing import SIGN_METHOD, parse_timestamp, signature_matches
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.tokens import remember
 
 #: (code, type, message). Sources: [D6] token, [OBS D11] throttle, [OBS E10][X4] signature
@@ -38,6 +39,12 @@ BAD_REFRESH = ("IllegalRefreshToken", "ISV", "The specified refresh token is inv
 class _Seller(Protocol):
     @property
     def alias(self) -> str: ...
+
+    @property
+    def access_token(self) -> str: ...
+
+    @property
+    def refresh_token(self) -> str: ...
 
 
 SellerT = TypeVar("SellerT", bound=_Seller)
@@ -90,13 +97,49 @@ def rotate_refresh(params: Mapping[str, str], app: IopApp[Any], path: str, windo
         return iop_error(error)
     if not params.get("refresh_token"):
         return iop_error(missing("refresh_token"))
-    used = refresh_tokens.pop(params["refresh_token"], None)
-    if used is None or now >= used.expires_at:
+    grant = refresh_grant(params["refresh_token"], now, tokens, refresh_tokens, prefix, ttls)
+    if grant is None:
         return iop_error(BAD_REFRESH)
+    return grant.alias, grant.access_token, grant.refresh_token
+
+
+def refresh_grant(refresh_token: str, now: float, tokens: dict[str, Issued], refresh_tokens: dict[str, Issued],
+                  prefix: str, ttls: tuple[float, float]) -> Grant | None:
+    """The rotation itself: the used refresh token dies, a new pair is issued (None: refused)."""
+    used = refresh_tokens.pop(refresh_token, None)
+    if used is None or now >= used.expires_at:
+        return None
     access, refresh = f"{prefix}-access-{secrets.token_hex(12)}", f"{prefix}-refresh-{secrets.token_hex(12)}"
     remember(tokens, access, Issued(used.alias, now + ttls[0]))
     remember(refresh_tokens, refresh, Issued(used.alias, now + ttls[1]))
-    return used.alias, access, refresh
+    return Grant(used.alias, access, refresh, now + ttls[0], now + ttls[1])
+
+
+class HeldIopTokens:
+    """The tokens production holds on an IOP platform (Lazada, AliExpress), for the demo's ERP
+    stand-in (:class:`~marketplace_exporter.simulator.erp.HoldsTokens`)."""
+
+    app: IopApp[Any]
+    tokens: dict[str, Issued]
+    refresh_tokens: dict[str, Issued]
+    _clock: Callable[[], float]
+    #: what a refresh issues: token prefix and (access, refresh) lifetimes
+    token_prefix: str
+    token_ttls: tuple[float, float]
+
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(seller.alias for seller in self.app.sellers)
+
+    def identity_grant(self, alias: str) -> Grant:
+        """The identity's tokens as issued when the simulator started (:func:`initial_tokens`)."""
+        seller = self.app.seller(alias)
+        issued, refresh = self.tokens[seller.access_token], self.refresh_tokens.get(seller.refresh_token)
+        return Grant(alias, seller.access_token, seller.refresh_token, issued.expires_at,
+                     refresh.expires_at if refresh is not None else None)
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        return refresh_grant(refresh_token, self._clock(), self.tokens, self.refresh_tokens, self.token_prefix,
+                             self.token_ttls)
 
 
 #: the ban a ``throttle`` fault announces (real lengths UNCONFIRMED)

@@ -27,6 +27,7 @@ from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.iop import (
     ILLEGAL_TOKEN,
+    HeldIopTokens,
     IopApp,
     ban_text,
     check_system_params,
@@ -46,6 +47,8 @@ SELLER_GET, REFRESH = "seller_get", "token_refresh"
 SELLER_PATH, REFRESH_PATH = "/seller/get", "/auth/token/refresh"
 TIMESTAMP_WINDOW_S = 7200.0  # [D5]
 #: the simulated app is *online*: access 30 d, refresh 180 d, 10 M calls/day [D7]
+#: the prefix of the tokens a refresh issues
+PREFIX = "sim-lazada"
 ACCESS_TTL_S, REFRESH_TTL_S = 30 * 86400, 180 * 86400
 DAILY_CAP = 10_000_000
 #: the day the cap counts in: UNCONFIRMED; the simulator uses UTC+8 (Lazada's home time zone)
@@ -89,11 +92,12 @@ SIM_APP = LazadaApp(
 )
 
 
-class LazadaSim:
+class LazadaSim(HeldIopTokens):
     name = NAME
     checks = frozenset({SELLER_GET, REFRESH})
     #: errors come in 200 bodies too (status UNCONFIRMED), so a 200 error is testable
     min_error_status = 200
+    token_prefix, token_ttls = PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S)
 
     def __init__(self, accounts: SimAccounts, clock: Callable[[], float], app: LazadaApp = SIM_APP) -> None:
         self._clock = clock
@@ -163,7 +167,7 @@ class LazadaSim:
         params = await request_params(request)
         now = self._clock()
         rotated = rotate_refresh(params, self.app, REFRESH_PATH, TIMESTAMP_WINDOW_S, now, self.tokens,
-                                 self.refresh_tokens, "sim-lazada", (ACCESS_TTL_S, REFRESH_TTL_S))
+                                 self.refresh_tokens, PREFIX, (ACCESS_TTL_S, REFRESH_TTL_S))
         if isinstance(rotated, web.Response):
             return rotated
         alias, access, refresh = rotated

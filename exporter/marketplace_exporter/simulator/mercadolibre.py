@@ -24,6 +24,7 @@ from aiohttp import web
 
 from marketplace_exporter.simulator.accounts import SimAccounts
 from marketplace_exporter.simulator.amazon import TokenBucket
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.tokens import remember
 
@@ -196,15 +197,37 @@ class MercadoLibreSim:
         if form["client_id"] != self.app.client_id or not hmac.compare_digest(
                 form["client_secret"].encode(), self.app.client_secret.encode()):
             return _grant_error("invalid_client", "invalid client_id or client_secret")  # choice
-        alias = self.refresh_tokens.pop(form["refresh_token"], None)
-        if alias is None:  # unknown, or already used: rotation made it worthless [OBS H3]
+        grant = self._rotate(form["refresh_token"])
+        if grant is None:  # unknown, or already used: rotation made it worthless [OBS H3]
             return _grant_error("invalid_grant", INVALID_GRANT)
+        body = self._token_body(self._users[grant.alias], grant.access_token, grant.refresh_token)
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    def _rotate(self, refresh_token: str) -> Grant | None:
+        """The rotation: the used refresh token dies, a new pair is issued (None: refused)."""
+        alias = self.refresh_tokens.pop(refresh_token, None)
+        if alias is None:
+            return None
         user = self._users[alias]
         access = f"APP_USR-{self.app.client_id}-{secrets.token_hex(12)}-{user.user_id}"
         refresh = f"TG-{secrets.token_hex(12)}-{user.user_id}"
-        remember(self.tokens, access, Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S))
+        expires_at = self._clock() + ACCESS_TOKEN_TTL_S
+        remember(self.tokens, access, Issued(alias, expires_at))
         self.refresh_tokens[refresh] = alias
-        return web.Response(text=json.dumps(self._token_body(user, access, refresh)), content_type="application/json")
+        return Grant(alias, access, refresh, expires_at)
+
+    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(user.alias for user in self.app.users)
+
+    def identity_grant(self, alias: str) -> Grant:
+        """The identity token never expires here (production keeps it current): no expiry known."""
+        user = self._users[alias]
+        return Grant(alias, user.access_token, user.refresh_token, None)
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        grant = self._rotate(refresh_token)
+        return grant if grant is None or grant.alias == alias else None
 
     @staticmethod
     def _token_body(user: MeliUser, access: str, refresh: str) -> dict[str, Any]:

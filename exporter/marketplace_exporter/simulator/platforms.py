@@ -18,9 +18,12 @@ from marketplace_exporter.simulator.faults import Platform
 from marketplace_exporter.simulator.http_target import HttpTargetSim
 from marketplace_exporter.simulator.lazada import LazadaSim
 from marketplace_exporter.simulator.mercadolibre import MercadoLibreSim
+from marketplace_exporter.simulator.ozon import OzonSim
 from marketplace_exporter.simulator.shopee import ShopeeSim
+from marketplace_exporter.simulator.temu import TemuSim
 from marketplace_exporter.simulator.tiktok_shop import TikTokShopSim
 from marketplace_exporter.simulator.walmart import WalmartSim
+from marketplace_exporter.simulator.wish import WishSim
 
 PlatformFactory = Callable[[SimAccounts, Callable[[], float]], Platform]
 
@@ -33,5 +36,8 @@ PLATFORMS: tuple[PlatformFactory, ...] = (
     TikTokShopSim,
     MercadoLibreSim,
     WalmartSim,
+    WishSim,
+    TemuSim,
+    OzonSim,
     lambda accounts, clock: HttpTargetSim(clock),
 )

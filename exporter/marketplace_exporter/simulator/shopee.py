@@ -49,6 +49,9 @@ SERVER_ERROR = ("error_server", "Something wrong. Please try later.", 500)
 BAD_TOKEN = ("invalid_acceess_token", "Invalid access_token, please have a check.", 200)
 NO_PERMISSION = ("error_auth", "No permission to current api.", 200)
 BAD_SHOP = ("error_auth", "Invalid partner_id or shopid.", 200)
+#: get_shop_info's common_error_list [C3]; which request gets it is a SIMULATOR CHOICE: a shop id
+#: the partner has no authorization for
+NOT_LINKED = ("shop_no_linked", "Partner and shop has no linked.", 200)
 WRONG_SIGN = ("error_sign", "Wrong sign.", 200)
 _RANGE = "should be an integer between 0 and 4294967295."
 _FAULTS = {"throttle": RATE_LIMIT, "server_error": SERVER_ERROR, "token_expired": BAD_TOKEN,
@@ -154,6 +157,8 @@ class ShopeeSim:
             return shopee_error(*WRONG_SIGN)
         if not shop_api:
             return self._list_shops(query.get("page_no"), query.get("page_size"))
+        if _int(query["shop_id"]) not in {shop.shop_id for shop in self._partner.shops}:
+            return shopee_error(*NOT_LINKED)
         owner = self._by_token.get(query["access_token"])
         if owner is None:
             return shopee_error(*BAD_TOKEN)
@@ -208,7 +213,7 @@ class ShopeeSim:
     def _authed_shop(self, shop: ShopeeShop) -> dict[str, Any]:
         auth_time = self.auth_time[shop.alias]
         return {"region": shop.region, "shop_id": shop.shop_id, "auth_time": auth_time,
-                "expire_time": auth_time + AUTHORIZATION_DAYS * _DAY, "sip_affi_shops": []}
+                "expire_time": auth_time + AUTHORIZATION_DAYS * _DAY, "sip_affi_shop_list": []}  # [C7]
 
     def _shop_info(self, shop: ShopeeShop) -> dict[str, Any]:
         auth_time = self.auth_time[shop.alias]

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from marketplace_exporter.adapters.tiktok_shop_signing import sign
 from marketplace_exporter.simulator.accounts import SimAccounts
+from marketplace_exporter.simulator.erp import Grant
 from marketplace_exporter.simulator.faults import RouteSpec
 from marketplace_exporter.simulator.tokens import remember
 
@@ -36,7 +37,7 @@ API_MOUNT, AUTH_MOUNT = "/tiktok", "/tiktok-auth"
 SHOPS, WEBHOOKS, REFRESH = "authorized_shops", "shop_webhooks", "token_refresh"
 API_PATHS = {SHOPS: "/authorization/202309/shops", WEBHOOKS: "/event/202309/webhooks"}
 REFRESH_PATH = "/api/v2/token/refresh"
-#: UNCONFIRMED upstream; the simulator's choice (the same window Shopee documents)
+#: "within 5 minutes … must be a 10-digit Unix timestamp" (the official signing guide [G7])
 TIMESTAMP_WINDOW_S = 300
 #: observed: access tokens expire ~7 days after issue; refresh expiry far in the future [OBS G3]
 ACCESS_TOKEN_TTL_S = 7 * 86400
@@ -44,11 +45,13 @@ REFRESH_EXPIRE_AT = 4841467787  # the observed absolute refresh_token_expire_in 
 
 # (code, message, default HTTP status). Sources: [OBS G5] for 105002/105005; third-party
 # production logs for 106001 (sign), 106013 and 36009004 (quoted in docs/marketplaces/tiktok_shop.md)
-# and the 401 status of header errors; everything marked "choice" is the simulator's own.
-BAD_SIGN = (106001, "Invalid credentials. The 'sign' query parameter is invalid.", 200)
-BAD_APP_KEY = (106001, "Invalid credentials. The 'app_key' query parameter is invalid.", 200)  # choice
+# and the 401 status of header errors; developers quoting the official guide for "status code of
+# 401 … signature is invalid (error code: 106001)" [OBS G8]; everything marked "choice" is the
+# simulator's own (the other "Invalid credentials" 106001 answers take the bad signature's 401).
+BAD_SIGN = (106001, "Invalid credentials. The 'sign' query parameter is invalid.", 401)  # [OBS G8]
+BAD_APP_KEY = (106001, "Invalid credentials. The 'app_key' query parameter is invalid.", 401)  # choice
 BAD_TIMESTAMP = (106001, "Invalid credentials. The 'timestamp' query parameter is invalid or "
-                 "expired.", 200)  # choice
+                 "expired.", 401)  # choice: the window is [G7], the status is the bad signature's
 BAD_TOKEN = (36009004, "Invalid credentials. The 'x-tts-access-token' header is invalid", 401)
 EXPIRED = (105002, "access token is expired, please refresh it", 401)
 NO_PACKAGE = (105005, "you should apply auth pkg for this api", 200)
@@ -245,14 +248,35 @@ class TikTokShopSim:
             return tiktok_error(*BAD_APP_SECRET)
         if query.get("grant_type") != "refresh_token":
             return tiktok_error(*BAD_GRANT_TYPE)
-        alias = self.refresh_tokens.pop(query.get("refresh_token", ""), None)
-        if alias is None:  # unknown, or already used: rotation made it worthless
+        grant = self._rotate(query.get("refresh_token", ""))
+        if grant is None:  # unknown, or already used: rotation made it worthless
             return tiktok_error(*NO_AUTH_RECORD)
-        shop = self._shops[alias]
+        return envelope(0, "success", self._token_data(self._shops[grant.alias], grant.access_token,
+                                                       grant.refresh_token))
+
+    def _rotate(self, refresh_token: str) -> Grant | None:
+        """The rotation: the used refresh token dies, a new pair is issued (None: refused)."""
+        alias = self.refresh_tokens.pop(refresh_token, None)
+        if alias is None:
+            return None
         access, refresh = f"ROW_{secrets.token_urlsafe(32)}", f"ROW_{secrets.token_urlsafe(32)}"
-        remember(self.tokens, access, Issued(alias, self._clock() + ACCESS_TOKEN_TTL_S))
+        expires_at = self._clock() + ACCESS_TOKEN_TTL_S
+        remember(self.tokens, access, Issued(alias, expires_at))
         self.refresh_tokens[refresh] = alias
-        return envelope(0, "success", self._token_data(shop, access, refresh))
+        return Grant(alias, access, refresh, expires_at, float(REFRESH_EXPIRE_AT))
+
+    # --- the tokens production holds (the demo's ERP stand-in, simulator/erp.py) ---------------------
+    def held_aliases(self) -> tuple[str, ...]:
+        return tuple(shop.alias for shop in self.app.shops)
+
+    def identity_grant(self, alias: str) -> Grant:
+        """The identity token never expires here (production keeps it current): no expiry known."""
+        shop = self._shops[alias]
+        return Grant(alias, shop.access_token, shop.refresh_token, None, float(REFRESH_EXPIRE_AT))
+
+    def refresh_grant(self, alias: str, refresh_token: str) -> Grant | None:
+        grant = self._rotate(refresh_token)
+        return grant if grant is None or grant.alias == alias else None
 
     def _token_data(self, shop: TikTokShopIdentity, access: str, refresh: str) -> dict[str, Any]:
         # the token response fields; both *_expire_in are ABSOLUTE Unix times [G1][OBS G3]

@@ -7,7 +7,12 @@ Routes (mounted under ``/walmart``; one host serves every market, ``WM_MARKET`` 
     GET  /walmart/v3/settings/partnerprofile    check partner_profile
 
 Calls authenticate with ``WM_SEC.ACCESS_TOKEN``; ``Authorization: Bearer`` instead gets 401
-``UNAUTHORIZED.GMP_GATEWAY_API`` [OBS F7]. Each (account, API) has a token bucket and every answer
+``UNAUTHORIZED.GMP_GATEWAY_API`` [OBS F7]. Every call is answered in the market its ``WM_MARKET``
+names, ``us`` when it is missing [F17]: a token of another market's seller gets 401 there
+(SIMULATOR CHOICE: the review expects a 401 or a channel mismatch [F17]). Mexico's V3 calls need
+``WM_CONSUMER.CHANNEL.TYPE`` [F17] (400 ``MISSING_REQUEST_HEADER`` without it); the Settings API is
+US only [F22] (404 ``URI_NOT_FOUND`` for MX, SIMULATOR CHOICE: "probably 404"). Errors use the live
+gateway envelope ``{"error": [...]}`` [OBS F20]. Each (account, API) has a token bucket and every answer
 past authentication carries ``x-current-token-count`` and ``x-next-replenish-time`` (epoch ms);
 an empty bucket answers 429 ``REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API``. Walmart's real sizes
 and rates per API are UNCONFIRMED: the numbers in :data:`BUCKETS` are the simulator's own choice.
@@ -57,6 +62,8 @@ class WalmartAccount:
     display_name: str
     status: str
     scopes: tuple[tuple[str, str], ...]
+    #: the ``WM_CONSUMER.CHANNEL.TYPE`` Walmart issued this seller (MX: required on every V3 call)
+    channel_type: str | None = None
 
 
 _ALL = tuple((scope, "full_access") for scope in FULL_SCOPES)
@@ -67,7 +74,8 @@ WALMART_ACCOUNTS: tuple[WalmartAccount, ...] = (
     WalmartAccount("mx-main", "10002002", "mx", "sim-wm-mx-client-0001", "sim-wm-mx-secret-0001", None,
                    "Sim Outfitters MX", "ACTIVE",
                    (("reports", "view_only"), ("item", "full_access"), ("price", "no_access"),
-                    ("orders", "full_access"), ("inventory", "full_access"))),
+                    ("orders", "full_access"), ("inventory", "full_access")),
+                   channel_type="sim-wm-mx-channel-0001"),
     WalmartAccount("us-partner", "10003003", "us", "sim-wm-sp-client-0001", "sim-wm-sp-secret-0001",
                    "sim-wm-refresh-us-partner", "Sim Partner Goods", "ONBOARDING_ACTIVE", _ALL),
 )
@@ -126,7 +134,8 @@ def rate_headers(count: int, next_at: float) -> dict[str, str]:
 
 def error(status: int, code: str | None = None, *, field: str | None = None, description: str | None = None,
           info: str | None = None, headers: Mapping[str, str] | None = None) -> web.Response:
-    """Walmart's ``errors`` envelope (gateway schema [F2][F13]); a 503 is status-only [F13]."""
+    """Walmart's error envelope as live gateways send it, ``{"error": [...]}`` [OBS F20] (gateway
+    schema fields [F2][F13]); a 503 is status-only [F13]."""
     if status == 503:
         return web.Response(status=503, headers=dict(headers or {}))
     default_code, category, default_description = _BY_STATUS.get(
@@ -137,7 +146,7 @@ def error(status: int, code: str | None = None, *, field: str | None = None, des
     item: dict[str, Any] = {"code": code, "field": field, "description": description or default_description,
                             "info": info or description or default_description, "severity": "ERROR",
                             "category": category, "causes": [], "errorIdentifiers": {}}
-    return web.Response(status=status, text=json.dumps({"errors": [item]}), content_type="application/json",
+    return web.Response(status=status, text=json.dumps({"error": [item]}), content_type="application/json",
                         headers=dict(headers or {}))
 
 
@@ -238,6 +247,8 @@ class WalmartSim:
         basic = basic_credentials(request.headers.get("Authorization"))
         if basic is None or not any((a.client_id, a.client_secret) == basic for a in self._accounts):
             return error(401)
+        if market == "ca":  # CA legacy auth is a digital signature, not client id/secret [F18][OBS F20]
+            return error(401)
         if request.content_type != "application/x-www-form-urlencoded":
             return error(415)
         form = {key: value for key, value in (await request.post()).items() if isinstance(value, str)}
@@ -272,23 +283,36 @@ class WalmartSim:
         missing = _missing_headers(request, ("WM_SVC.NAME", "WM_QOS.CORRELATION_ID"))
         if missing is not None:
             return missing
+        market = request.headers.get("WM_MARKET", "us").strip().lower()  # missing: us [F17]
+        if market not in MARKETS:
+            return error(400, "INVALID_REQUEST_HEADER", field="WM_MARKET", description="Invalid WM_MARKET header")
         issued = self.tokens.get(request.headers.get("WM_SEC.ACCESS_TOKEN", ""))
         now = self._clock()
         if issued is None or now >= issued.expires_at:  # missing, Bearer-only, unknown or expired
             return error(401)
+        account = next(a for a in self._accounts if a.alias == issued.alias)
+        if account.market != market:  # e.g. an MX seller's call without WM_MARKET lands in us [F17]
+            return error(401)
+        if market == "mx" and not request.headers.get("WM_CONSUMER.CHANNEL.TYPE", "").strip():
+            return error(400, "MISSING_REQUEST_HEADER", field="WM_CONSUMER.CHANNEL.TYPE",
+                         description="Missing WM_CONSUMER.CHANNEL.TYPE header")
+        if check == "partner_profile" and market != "us":  # Settings API: US only [F22]
+            return error(404)
         size, rate = BUCKETS[check]
         bucket = self.buckets.setdefault((issued.alias, check), Bucket(size, rate, size, now))
         if not bucket.take(now):
             return error(429, headers=bucket.headers(now))
-        account = next(a for a in self._accounts if a.alias == issued.alias)
-        body = self._detail(account, issued) if check == "token_detail" else self._profile(account)
+        channel = request.headers.get("WM_CONSUMER.CHANNEL.TYPE")
+        body = self._detail(account, issued, channel) if check == "token_detail" else self._profile(account)
         return _json(body, bucket.headers(now))
 
     @staticmethod
-    def _detail(account: WalmartAccount, issued: IssuedToken) -> dict[str, Any]:
-        """``TokenDetailResponse`` [F1]: times are epoch milliseconds as strings."""
+    def _detail(account: WalmartAccount, issued: IssuedToken, channel: str | None = None) -> dict[str, Any]:
+        """``TokenDetailResponse`` [F1]: times are epoch milliseconds as strings. ``is_channel_match``
+        compares the call's channel type with the seller's (its exact rule is UNCONFIRMED)."""
+        match = account.channel_type is None or channel == account.channel_type
         return {"expire_at": str(int(issued.expires_at * 1000)), "issued_at": str(int(issued.issued_at * 1000)),
-                "is_valid": True, "is_channel_match": True, "scopes": dict(account.scopes)}
+                "is_valid": True, "is_channel_match": match, "scopes": dict(account.scopes)}
 
     @staticmethod
     def _profile(account: WalmartAccount) -> dict[str, Any]:
