@@ -21,6 +21,7 @@ import pytest
 import yaml
 from conftest import require_binary
 
+from marketplace_exporter import assets
 from marketplace_exporter.kube.__main__ import stale
 from marketplace_exporter.kube.crd_schemas import FILES, SCHEMAS
 from marketplace_exporter.kube.layout import SHARDS, files
@@ -39,8 +40,11 @@ MIN_KUSTOMIZE = (4, 5)
 Doc = dict[str, Any]
 
 
-def test_the_committed_manifests_are_fresh() -> None:
-    assert stale(KUBE, files(read_sources(ROOT))) == [], "run: make kubernetes"
+def test_the_committed_manifests_are_fresh_and_ship_with_the_assets() -> None:
+    generated = files(read_sources(ROOT))
+    assert stale(KUBE, generated) == [], "run: make kubernetes"
+    # `marketplace-exporter assets export DIR` writes the kustomize tree for a wheel install
+    assert {f"deploy/kubernetes/{path}" for path in generated} <= set(assets.shipped())
 
 
 @cache
