@@ -213,3 +213,25 @@ def test_dashboards_ship_for_the_grafana_sidecar() -> None:
     committed = {f"marketplace-exporter-{path.stem}.json": json.loads(path.read_text(encoding="utf-8"))
                  for path in (ROOT / "dashboards").glob("*.json")}
     assert shipped == committed
+
+
+def test_the_configmap_config_loads_with_accounts_from_the_mounted_secret(tmp_path: Path) -> None:
+    from marketplace_exporter.config import load_config
+    from marketplace_exporter.kube.exporter import ACCOUNTS_DIR
+
+    config_map = one(rendered("sharded"), "ConfigMap", next(
+        doc["metadata"]["name"] for doc in rendered("sharded")
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("marketplace-exporter-config-")))
+    text = config_map["data"]["config.yml"]
+    assert f"- {ACCOUNTS_DIR}/" in text
+    # the Secret's files as the kubelet mounts them: the key's file (a symlink) beside ..data dirs
+    mount = tmp_path / "accounts"
+    (mount / "..2026_12_06").mkdir(parents=True)
+    (mount / "..2026_12_06" / "shopee-sg-main.json").write_text(json.dumps({
+        "marketplace": "shopee", "alias": "sg-main", "site": "SG",
+        "credentials": {"partner_id": 1, "partner_key": {"value": "k"}, "shop_id": 1, "access_token": {"value": "t"}},
+        "checks": [{"operation": "get_shop_info"}]}), encoding="utf-8")
+    (mount / "..data").symlink_to("..2026_12_06")
+    (mount / "shopee-sg-main.json").symlink_to("..data/shopee-sg-main.json")
+    config = load_config(tmp_path / "config.yml", text=text.replace(ACCOUNTS_DIR, str(mount)), strict_accounts=True)
+    assert [check.id for check in config.checks] == ["shopee/sg-main/get_shop_info"]
