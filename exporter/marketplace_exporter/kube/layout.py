@@ -138,9 +138,12 @@ def _namespace() -> Obj:
 
 
 def _shards_patch(shards: int) -> Obj:
+    """Replicas and the total together; memory for a pod that loads the whole config (every shard
+    reads every account) of up to ~50,000 checks and exposes its share (docs/kubernetes.md, Sizing)."""
     return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": EXPORTER},
             "spec": {"replicas": shards, "template": {"spec": {"containers": [
-                {"name": exporter.COMPONENT, "env": [{"name": TOTAL_SHARDS_ENV, "value": str(shards)}]}]}}}}
+                {"name": exporter.COMPONENT, "env": [{"name": TOTAL_SHARDS_ENV, "value": str(shards)}],
+                 "resources": resources("250m", "512Mi", "1Gi")}]}}}}
 
 
 def _bridge_namespace_replacement(config: Obj) -> Obj:
