@@ -112,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
     check.add_argument("file")
+    check.add_argument("--total-shards", dest="total_shards", type=int, default=1,
+                       help="also print which of N shards probes each check, and how many each gets")
     check.set_defaults(handler=_check_config)
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
@@ -132,7 +134,13 @@ def _check_config(args: argparse.Namespace) -> int:
     """Validate the file and every accounts file it names (all errors at once)."""
     from marketplace_exporter.config import ConfigError, load_config
     from marketplace_exporter.config.accounts_files import AccountsFiles
+    from marketplace_exporter.shard import Shard, ShardError
 
+    try:
+        shard = Shard(0, args.total_shards)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     files = AccountsFiles(quiet=True)
     try:
         config = load_config(args.file, accounts=files, strict_accounts=True)
@@ -144,8 +152,13 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"{args.file}: valid, {len(config.checks)} checks")
     if config.accounts_files.patterns:
         print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
-    for check in config.checks:
-        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
+    owners = [shard.owner(check) for check in config.checks]
+    for check, owner in zip(config.checks, owners, strict=True):
+        where = f"  shard {owner}" if shard.sharded else ""
+        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s{where}")
+    if shard.sharded:
+        for ordinal in range(shard.total):
+            print(f"  shard {ordinal} of {shard.total}: {owners.count(ordinal)} checks")
     return 0
 
 

@@ -172,3 +172,17 @@ async def test_writes_go_to_shard_zero_and_the_gate_to_prometheus(tmp_path: Path
     # the deploy series exist once: on shard 0
     assert "marketplace_deploys_total" in await (await zero.get("/metrics")).text()
     assert "marketplace_deploy" not in await (await one.get("/metrics")).text()
+
+
+def test_check_config_tells_which_shard_probes_each_check(tmp_path: Path) -> None:
+    aliases = [f"seller-{i}" for i in range(9)]
+    config = write_config(tmp_path, aliases)
+    result = subprocess.run([sys.executable, "-m", "marketplace_exporter", "check-config", str(config),
+                             "--total-shards=3"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for alias in aliases:
+        owner = Shard(0, 3).owner(Key("shopee", alias))
+        assert f"  shopee/{alias}/again  every 3600s, timeout 10s  shard {owner}" in lines
+    for ordinal in range(3):
+        assert f"  shard {ordinal} of 3: {2 * len(mine(aliases, Shard(ordinal, 3)))} checks" in lines
