@@ -71,6 +71,11 @@ reloads = timeseries(
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
     description="Which build each target runs: version, git revision and branch, Python version.")
+tags = table(
+    "Check tags (alert routing)", f"{cat.PROBE_TAG_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto",
+    hidden=("Time", "__name__", "Value", "job", "instance"),
+    description="checks[].tags as the alert rules see them: an account with a check tagged critical gets "
+                "critical account-level alerts, every other account warnings.")
 
 queue = timeseries(
     "Bridge queue depth", [(f"sum {_BRIDGE_KEYS} ({cat.BRIDGE_QUEUE_DEPTH.name})", "{{receiver}} {{channel}}")],
@@ -112,7 +117,7 @@ dashboard = make_dashboard(
         (5, [up, reload_ok, since_reload, broken_files, late_share, failing_deliveries]),
         (8, [lateness, scrape]),
         (8, [throughput, reloads]),
-        (6, [build]),
+        (6, [build, tags]),
         (8, [queue, deliveries]),
         (8, [delivery_latency, traffic]),
     ]),

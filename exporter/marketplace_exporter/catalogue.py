@@ -377,17 +377,29 @@ BRIDGE_METRICS: tuple[MetricSpec, ...] = (
     BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION,
 )
 
-#: every metric this project emits (exporter and bridge), in exposition order
-ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + DEPLOY_METRICS + TRAFFIC_METRICS
-                               + BRIDGE_METRICS)
+# --- what alert routing needs to know about a check (exporter; marketplace_exporter.check_tags) ---
+TAG = "tag"
 
-# --- Prometheus recording rules (alert-rules/generate.py writes them; dashboards read them) -------
+PROBE_TAG_INFO = MetricSpec(
+    "marketplace_probe_tag_info", "gauge",
+    "Always 1, one series per tag of a configured check (checks[].tags); alert rules join on it "
+    "(e.g. an account with a check tagged 'critical' gets critical account-level alerts).",
+    PROBE_LABELS + (TAG,))
+
+ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
+
+#: every metric this project emits (exporter and bridge), in exposition order
+ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + ALERTING_METRICS
+                               + DEPLOY_METRICS + TRAFFIC_METRICS + BRIDGE_METRICS)
+
+# --- Prometheus recording rules (marketplace_exporter.mixin writes them; dashboards read them) ----
 #: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)
 SLO_WINDOWS: tuple[str, ...] = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 
 
 def slo_error_ratio_rule(window: str) -> str:
-    """Recording rule: the share of failed probes per marketplace over ``window``."""
+    """Recording rule: the share of probes failing for platform-side reasons per marketplace over
+    ``window`` (credential and other account-side failures are left out of both sides)."""
     return f"marketplace:probe_error_ratio:rate{window}"
 
 

@@ -46,6 +46,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "marketplace_exporter.deploys.cli",
     "marketplace_exporter.bridge.cli",
     "marketplace_exporter.assets",
+    "marketplace_exporter.mixin.cli",
 )
 
 DEMO_SIMULATOR = "http://127.0.0.1:9763"

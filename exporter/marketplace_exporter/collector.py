@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.build import build_info_values
+from marketplace_exporter.check_tags import CheckTagsCollector
 from marketplace_exporter.metric_families import empty_family as _family
 from marketplace_exporter.store import Store
 
@@ -92,7 +93,8 @@ class StoreCollector(Collector):
 
 
 def new_registry(store: Store) -> CollectorRegistry:
-    """A registry of our own (never the global one), holding only the store collector."""
+    """A registry of our own (never the global one): the store collector and the check tags."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(StoreCollector(store))
+    registry.register(CheckTagsCollector(store))  # alert routing (marketplace_exporter.check_tags)
     return registry

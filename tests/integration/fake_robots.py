@@ -29,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -105,6 +106,9 @@ class FakeRobots:
         "dingtalk": [(20, 60.0)], "wecom": [(20, 60.0)], "feishu": [(100, 60.0), (5, 1.0)], "webhook": []})
     received: list[Received] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
+    #: per-kind (min, max) seconds a robot takes to ANSWER after it counted the request (uneven
+    #: networks: a sender that counts its sends at answer time sees them later than the robot)
+    latency: dict[str, tuple[float, float]] = field(default_factory=dict)
     _sends: dict[str, deque[float]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -207,6 +211,13 @@ class FakeRobots:
         self.arrived.set()
         return web.json_response(answer, status=status)
 
+    async def _slow(self, kind: str, response: web.StreamResponse) -> web.StreamResponse:
+        """Answer after the kind's configured latency (the request was already counted)."""
+        low, high = self.latency.get(kind, (0.0, 0.0))
+        if high > 0:
+            await asyncio.sleep(random.uniform(low, high))
+        return response
+
     @staticmethod
     def _json(raw: bytes) -> Any:
         try:
@@ -280,8 +291,8 @@ class FakeRobots:
         if len(part["content"].encode("utf-8")) > limit:
             return answer(40058, f"{body['msgtype']}.content exceed max length {limit}. invalid Request Parameter")
         if fault == "throttle" or self._over_limit(robot):
-            return answer(45009, "api freq out of limit")
-        return answer(0, "ok")
+            return await self._slow("wecom", answer(45009, "api freq out of limit"))
+        return await self._slow("wecom", answer(0, "ok"))
 
     # --- Feishu ---------------------------------------------------------------------------------
     async def _feishu(self, request: web.Request) -> web.StreamResponse:

@@ -11,15 +11,14 @@ what every component said last (Prometheus alerts, Alertmanager alerts, bridge m
 inbox), so a red test or a failed bench run says where the chain broke.
 
 Reused, not copied: the fake robots (``tests/integration/fake_robots.py``) run in a background
-thread of this process so the checks can read every request body they got; the generator's
-``write_profile`` writes the rules and the Alertmanager config; the caller brings the demo
-exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
+thread of this process so the checks can read every request body they got;
+``marketplace_exporter.mixin``'s ``write_profile`` writes the rules and the Alertmanager config; the
+caller brings the demo exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import re
@@ -31,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,30 +46,23 @@ from conftest import free_port, local_client  # noqa: E402
 from fake_robots import FakeRobots, Received, Robot  # noqa: E402
 
 from marketplace_exporter import catalogue as cat  # noqa: E402
+from marketplace_exporter.mixin import generate as generator  # noqa: E402
+from marketplace_exporter.mixin.config import AlertConfig, Fallback, Heartbeat  # noqa: E402
 
 T = TypeVar("T")
 
 
-def _load_generator() -> Any:
-    """alert-rules/generate.py under its own module name (dashboards/ has a generate.py too)."""
-    if "alert_rules_generate" in sys.modules:  # tests/unit loads it under the same name
-        return sys.modules["alert_rules_generate"]
-    spec = importlib.util.spec_from_file_location("alert_rules_generate", ROOT / "alert-rules" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-GENERATOR = _load_generator()
-RULES_FILE: str = GENERATOR.RULES_FILE
+RULES_FILE: str = generator.RULES_FILE
 
 #: one robot per chat; secrets and keys are made up and must never appear in the bridge's log
 DINGTALK = Robot("dingtalk", "e2e-ding-token-7c1d9e", "SECe2e-ding-secret-5b2a8f")
 WECOM = Robot("wecom", "e2e-wecom-key-3f6e1a")
 FEISHU = Robot("feishu", "e2e-feishu-hook-9d4c2b", "e2e-feishu-secret-8a7b6c")
 WEBHOOK = Robot("webhook", "e2e-platform-hook-1e2f3a")
+#: routed AROUND the bridge: the watchdog's dead man's switch and the bridge-down fallback (Alertmanager
+#: posts its own webhook payload to them; the fake's generic hook records it)
+HEARTBEAT = Robot("webhook", "e2e-heartbeat-switch-4d3c")
+FALLBACK = Robot("webhook", "e2e-bridge-down-fallback-7a6b")
 BRIDGE_TOKEN = "e2e-bridge-bearer-6d5c4b"
 ROBOT_SECRETS = (DINGTALK.token, DINGTALK.secret or "", WECOM.token, FEISHU.token, FEISHU.secret or "",
                  WEBHOOK.token, BRIDGE_TOKEN)
@@ -270,12 +262,16 @@ class AlertingStack:
 
     # -- start/stop --------------------------------------------------------------------------
     def start(self) -> None:
-        self.robots = RobotsThread([DINGTALK, WECOM, FEISHU, WEBHOOK])
+        self.robots = RobotsThread([DINGTALK, WECOM, FEISHU, WEBHOOK, HEARTBEAT, FALLBACK])
         self.bridge_port = free_port()
         token_file = self.workdir / "bridge-token"
         token_file.write_text(BRIDGE_TOKEN + "\n", encoding="utf-8")
-        self.generated = GENERATOR.write_profile(self.workdir / "generated", "test", self.bridge_url,
-                                       bridge_credentials_file=str(token_file))
+        # the deployment's choices: a real heartbeat URL and a webhook fallback (no e-mail here)
+        routing = replace(AlertConfig().routing, heartbeat=Heartbeat(url=self.robots.url(HEARTBEAT)),
+                          fallback=Fallback(email_to=None, webhook_url=self.robots.url(FALLBACK)))
+        self.generated = generator.write_profile(self.workdir / "generated", "test", self.bridge_url,
+                                                 bridge_credentials_file=str(token_file),
+                                                 base=replace(AlertConfig(), routing=routing))
         self._write_bridge_config()
         self.bridge = self._bridge_process()
         self.bridge.start()
@@ -296,9 +292,10 @@ class AlertingStack:
         return f"http://127.0.0.1:{self.prom_port}"
 
     def receivers(self) -> list[str]:
-        """The receiver names of the generated alertmanager.yml."""
+        """The bridge receivers of the generated alertmanager.yml (not the two routed around it)."""
         config = yaml.safe_load(self.generated["alertmanager.yml"].read_text(encoding="utf-8"))
-        return [receiver["name"] for receiver in config["receivers"]]
+        return [receiver["name"] for receiver in config["receivers"]
+                if any(h["url"].startswith(self.bridge_url) for h in receiver.get("webhook_configs", []))]
 
     def _write_bridge_config(self) -> None:
         """bridge.yml: every generated receiver gets a robot; URLs and secrets come from the

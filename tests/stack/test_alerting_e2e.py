@@ -1,17 +1,22 @@
 """End to end, with nothing mocked but the marketplaces and the chat robots: a simulator fault
 makes the demo exporter's probes fail, a REAL Prometheus evaluates the GENERATED rules (test
-profile: every ``for`` 10 s), a REAL Alertmanager routes with the GENERATED alertmanager.yml, the
-bridge (its own process, SQLite outbox) posts to fake DingTalk, WeCom and Feishu robots that
-check signatures, formats and byte limits. Then: a bridge SIGKILLed with notifications queued
-loses none; the fault is cleared and "resolved" arrives; a robot that was down gets every
-notification once when it is back; a 40-alert group reaches WeCom cut within its 4,096 bytes.
+profile: account-level ``for`` 10 s), a REAL Alertmanager routes with the GENERATED
+alertmanager.yml, the bridge (its own process, SQLite outbox) posts to fake DingTalk, WeCom and
+Feishu robots that check signatures, formats and limits. Then: a bridge SIGKILLed with
+notifications queued loses none; the fault is cleared and "resolved" arrives; a robot that was
+down gets every notification once when it is back; the NOISE BUDGET (messages counted per route
+and printed): one shop's fault is one firing + one resolved per route, a marketplace outage is one
+page per route with the failing accounts listed, a flapping check stays within one notification
+per group_interval; the watchdog reaches the heartbeat and never a chat; a 40-alert group reaches
+WeCom cut within its 4,096 bytes.
 
 One module-scoped stack, scenarios in file order (each depends on the state the previous one
-left). Faults: Shopee sg-main and Amazon us-main answer HTTP 500 (``server_error``), so
-MarketplaceCheckFailing fires for both. The generated routing sends criticals to ``oncall`` (→
-DingTalk here) and, with ``continue``, to the owning team: ``team-sea`` (Shopee → WeCom) and
-``team-amazon`` (Amazon → Feishu); so all three robots get messages from the generated config
-alone. The bridge.yml mapping receivers to robots is this test's deployment choice.
+left). First faults: Shopee sg-main and Amazon us-main (both with a check tagged ``critical`` in
+the demo config) and Lazada vn-main (untagged) answer HTTP 500 (``server_error``). The generated
+routing sends the criticals to ``oncall`` (→ DingTalk here) and, with ``continue``, to the owning
+team: ``team-sea`` (Shopee, Lazada → WeCom) and ``team-amazon`` (Amazon → Feishu); Lazada's
+warning goes to ``team-sea`` only. The bridge.yml mapping receivers to robots is this test's
+deployment choice.
 
 Timing (docs/alerting-e2e.md): a check fails 3 probes in a row (≤ 15.5 s at a 5 s interval), then
 ``for: 10s``, Alertmanager's 1 s group_wait: the first robot message comes ~20–30 s after the
@@ -34,11 +39,11 @@ import pytest
 from alerting_stack import (
     DINGTALK,
     FEISHU,
+    HEARTBEAT,
     MOBILE,
     RECEIVER_ROBOTS,
     ROBOT_SECRETS,
-    RUNBOOK_BASE,
-    WECOM,
+        WECOM,
     AlertingStack,
     Section,
     alert_annotations,
@@ -51,7 +56,13 @@ pytestmark = pytest.mark.stack
 
 ALERT = "MarketplaceCheckFailing"
 SHOPEE = {"marketplace": "shopee", "account": "sg-main", "site": "SG", "check": "get_shop_info"}
+SHOPEE_MY = {"marketplace": "shopee", "account": "my-main", "site": "MY", "check": "get_shop_info"}
 AMAZON = {"marketplace": "amazon_sp", "account": "us-main", "site": "US", "check": "marketplace_participations"}
+#: untagged: its alerts are warnings for its owner only
+LAZADA = {"marketplace": "lazada", "account": "vn-main", "site": "VN", "check": "seller_get"}
+PLATFORM = "MarketplacePlatformFailing"
+#: the test profile's Alertmanager group_interval (alert-rules mixin e2e profile)
+GROUP_INTERVAL_S = 5.0
 #: fault → first robot message is ~25 s (3 failed 5 s probes + for 10 s); 60 s leaves room for a
 #: loaded 2-core CI machine without hiding a broken chain for long
 FIRING_TIMEOUT_S = 60.0
@@ -70,6 +81,8 @@ class Timeline:
     cleared_at: float = 0.0
     #: robot kind → (down since, back at)
     robot_down: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: how many robot requests the one-shop phase ended with (later phases count from there)
+    one_shop_end: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +117,16 @@ def _arrived(stack: AlertingStack, robot: str, state: str, labels: dict[str, str
     return _one(sections(stack.robots.received()), robot, state, labels)
 
 
+def _print_counts(capsys: pytest.CaptureFixture[str], scenario: str,
+                  counts: Counter[tuple[str, str, str, str, str]]) -> None:
+    """The noise budget's numbers, in the test output even when the test passes."""
+    per_route = Counter((robot, alertname, state) for robot, state, alertname, _, _ in counts.elements())
+    with capsys.disabled():
+        print(f"\nNOISE BUDGET {scenario}: {sum(per_route.values())} alert section(s) in robot messages")
+        for (robot, alertname, state), n in sorted(per_route.items()):
+            print(f"  {robot:9} {alertname:37} {state:9} {n}")
+
+
 def _history_rows(stack: AlertingStack, receiver: str, alertname: str, state: str) -> list[dict[str, Any]]:
     return [row for row in stack.history()
             if row["receiver"] == receiver and row["alertname"] == alertname and row["state"] == state]
@@ -126,7 +149,11 @@ def test_generated_config_routes_to_all_three_robots(stack: AlertingStack) -> No
     shopee = routes(alertname=ALERT, severity="critical", component="probe", **SHOPEE)
     amazon = routes(alertname=ALERT, severity="critical", component="probe", **AMAZON)
     robots = {receiver: RECEIVER_ROBOTS[receiver].kind for receiver in shopee + amazon if receiver in RECEIVER_ROBOTS}
+    lazada = routes(alertname=ALERT, severity="warning", component="probe", **LAZADA)
+    platform = routes(alertname=PLATFORM, severity="critical", component="platform", marketplace="shopee")
+    watchdog = routes(alertname="MarketplaceWatchdog", severity="none", component="meta")
     assert shopee == ["oncall", "team-sea"] and amazon == ["oncall", "team-amazon"], (shopee, amazon)
+    assert lazada == ["team-sea"] and platform == ["oncall", "team-sea"] and watchdog == ["heartbeat"]
     assert set(robots.values()) == {"dingtalk", "wecom", "feishu"}, robots
 
     rules = {rule["name"]: rule for group in stack.query_rules() for rule in group["rules"]}
@@ -144,6 +171,7 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
     timeline.fault_at = time.time()
     stack.inject_fault("shopee", "server_error", account=SHOPEE["account"])
     stack.inject_fault("amazon_sp", "server_error", account=AMAZON["account"])
+    stack.inject_fault("lazada", "server_error", account=LAZADA["account"])
 
     ding_shopee = stack.wait_for(f"DingTalk to get {ALERT} firing for shopee/sg-main",
                                  lambda: _arrived(stack, "dingtalk", "firing", SHOPEE), FIRING_TIMEOUT_S)[0]
@@ -151,6 +179,9 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
                    lambda: _arrived(stack, "dingtalk", "firing", AMAZON), FIRING_TIMEOUT_S)
     wecom_shopee = stack.wait_for(f"WeCom to get {ALERT} firing for shopee/sg-main",
                                   lambda: _arrived(stack, "wecom", "firing", SHOPEE), FIRING_TIMEOUT_S)[0]
+    wecom_lazada = stack.wait_for(f"WeCom to get {ALERT} firing for lazada/vn-main (a warning)",
+                                  lambda: _arrived(stack, "wecom", "firing", LAZADA), FIRING_TIMEOUT_S)[0]
+    assert "· warning" in wecom_lazada.text and "· critical" in wecom_shopee.text
 
     # the chat says what the generated rule says, in Chinese, with working links
     annotations = alert_annotations(stack.generated["marketplace-alerts.yml"], ALERT)
@@ -158,15 +189,20 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
         assert {k: section.labels.get(k) for k in SHOPEE} == SHOPEE, section.text
         assert f"摘要: {annotations['summary_zh']}" in section.text, section.text
         assert "sg-main（SG）检查项 get_shop_info" in section.text, section.text  # description_zh, templated
-        assert f"{RUNBOOK_BASE}/{annotations['runbook_url']}" in section.text, section.text
+        # the reason and Shopee's own error code (annotations the rule reads from the counters)
+        assert "- 原因: server_error · 平台错误码: error_server" in section.text, section.text
+        # absolute, so the link works in the chat (tests/unit/test_runbook_links.py follows it)
+        assert f"[处理手册]({annotations['runbook_url']})" in section.text and "://" in annotations["runbook_url"]
         assert f"{stack.am_url}/#/silences/new?filter=" in section.text, section.text
     ding_message = next(m for m in stack.robots.received(DINGTALK) if m.ok and ding_shopee.text in m.text)
     assert ding_message.title == f"🔥 告警 {ALERT}", ding_message.title
     assert f"@{MOBILE}" in ding_message.text and MOBILE in ding_message.body["at"]["atMobiles"], ding_message.body
     assert '<font color="warning">告警</font>' in wecom_shopee.text
 
-    # routing: Shopee never reaches the Amazon team's Feishu, Amazon never the SEA team's WeCom
+    # routing: Shopee never reaches the Amazon team's Feishu, Amazon never the SEA team's WeCom,
+    # Lazada's warning never the on-call DingTalk
     assert not _arrived(stack, "wecom", "firing", AMAZON)
+    assert not _arrived(stack, "dingtalk", "firing", LAZADA)
     assert not [r for r in stack.robots.received(FEISHU) if "sg-main" in r.text]
 
     # the fake DingTalk checked the HMAC signature (and Feishu's, below): no request was refused
@@ -221,6 +257,8 @@ def test_fault_cleared_resolved_message_arrives(stack: AlertingStack, timeline: 
                            lambda: _arrived(stack, "wecom", "resolved", SHOPEE), RESOLVED_TIMEOUT_S)[0]
     feishu = stack.wait_for(f"Feishu to get {ALERT} resolved for amazon_sp/us-main",
                             lambda: _arrived(stack, "feishu", "resolved", AMAZON), RESOLVED_TIMEOUT_S)[0]
+    stack.wait_for(f"WeCom to get {ALERT} resolved for lazada/vn-main",
+                   lambda: _arrived(stack, "wecom", "resolved", LAZADA), RESOLVED_TIMEOUT_S)
     for section, labels in ((wecom, SHOPEE), (feishu, AMAZON)):
         assert section.at > timeline.cleared_at
         assert {k: section.labels.get(k) for k in labels} == labels, section.text
@@ -232,7 +270,8 @@ def test_fault_cleared_resolved_message_arrives(stack: AlertingStack, timeline: 
 
 # --- 4. robot down for a while, then back ------------------------------------------------------
 
-def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack, timeline: Timeline) -> None:
+def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack, timeline: Timeline,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.robots is not None
     robots = stack.robots
     down_since = timeline.robot_down["dingtalk"][0]
@@ -258,18 +297,107 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
         row["state"] == "sent" for row in stack.history()), REDELIVERY_TIMEOUT_S)
     time.sleep(2.0)  # a late duplicate (a retry of something already accepted) would land now
 
-    counts = Counter(s.key() for s in sections(robots.received()) if s.alertname == ALERT)
+    found = sections(robots.received())
+    counts = Counter(s.key() for s in found if s.labels.get("marketplace"))
     expected = {
         (robot, state, ALERT, labels["marketplace"], labels["account"]): 1
         for state in ("firing", "resolved")
-        for robot, labels in (("dingtalk", SHOPEE), ("dingtalk", AMAZON), ("wecom", SHOPEE), ("feishu", AMAZON))}
+        for robot, labels in (("dingtalk", SHOPEE), ("dingtalk", AMAZON), ("wecom", SHOPEE), ("feishu", AMAZON),
+                              ("wecom", LAZADA))}
+    _print_counts(capsys, "one shop's fault (3 shops of 3 marketplaces)", counts)
+    # the noise budget: nothing but the shops' own alert, once firing and once resolved per route;
+    # no platform alert, no burn-rate page for one shop's 500s
     assert dict(counts) == expected, f"each notification exactly once per robot; got {dict(counts)}"
+    # besides: the bridge's own alert about the robot outages this test made on purpose
+    ops = Counter(s.key() for s in found if not s.labels.get("marketplace"))
+    _print_counts(capsys, "(ops alerts caused by the test's robot outages)", ops)
+    assert {key[2] for key in ops} <= {"MarketplaceAlertBridgeDeliveryFailing"}, ops
+    timeline.one_shop_end = len(robots.received())
     down_until = timeline.robot_down["dingtalk"][1]
     resolved = _arrived(stack, "dingtalk", "resolved", SHOPEE) + _arrived(stack, "dingtalk", "resolved", AMAZON)
     assert all(s.at >= down_until for s in resolved), "delivered while DingTalk was still down?"
 
 
-# --- 5. a group too large for one WeCom message --------------------------------------------------
+# --- 5. noise budget: a marketplace outage across all its accounts ------------------------------
+
+def _firing_in_prometheus(stack: AlertingStack, alertname: str, marketplace: str) -> list[dict[str, Any]]:
+    return [a for a in stack.prometheus_alerts() if a["labels"].get("alertname") == alertname
+            and a["labels"].get("marketplace") == marketplace and a["state"] == "firing"]
+
+
+def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
+        stack: AlertingStack, timeline: Timeline, capsys: pytest.CaptureFixture[str]) -> None:
+    """Both Shopee accounts fail with 5xx: MarketplacePlatformFailing pages on-call and the SEA team
+    ONCE each (then resolves once); the accounts' own MarketplaceCheckFailing fire in Prometheus but
+    Alertmanager holds them back, and the burn-rate alerts stay quiet for what was already paged."""
+    assert stack.robots is not None
+    robots = stack.robots
+    stack.wait_healthy([(SHOPEE["marketplace"], SHOPEE["account"]), (SHOPEE_MY["marketplace"], SHOPEE_MY["account"])])
+    start = len(robots.received())
+    stack.inject_fault("shopee", "server_error")  # every Shopee account
+    ding = stack.wait_for(f"DingTalk to get {PLATFORM} firing for shopee", lambda: [
+        s for s in sections(robots.received()[start:]) if s.robot == "dingtalk" and s.alertname == PLATFORM], 60)[0]
+    wecom = stack.wait_for(f"WeCom to get {PLATFORM} firing for shopee", lambda: [
+        s for s in sections(robots.received()[start:]) if s.robot == "wecom" and s.alertname == PLATFORM], 30)[0]
+    for section in (ding, wecom):  # the summary of the affected accounts
+        assert "失败店铺：my-main（MY） sg-main（SG）" in section.text, section.text
+        assert "shopee 的 2 个店铺中有 2 个店铺" in section.text, section.text
+    # the accounts' own alerts do fire — and are inhibited, not sent
+    stack.wait_for(f"{ALERT} firing in Prometheus for both Shopee accounts",
+                   lambda: len(_firing_in_prometheus(stack, ALERT, "shopee")) == 2, 40)
+    stack.wait_for(f"Alertmanager to show {ALERT} of Shopee inhibited by {PLATFORM}", lambda: [
+        a for a in stack.am_alerts() if a["labels"].get("alertname") == ALERT
+        and a["labels"].get("marketplace") == "shopee" and a["status"]["inhibitedBy"]], 20)
+    time.sleep(GROUP_INTERVAL_S + 1)  # a stray per-account message would arrive now
+    stack.clear_faults()
+    for robot in ("dingtalk", "wecom"):
+        stack.wait_for(f"{robot} to get {PLATFORM} resolved", lambda robot=robot: [
+            s for s in sections(robots.received()[start:]) if s.robot == robot and s.alertname == PLATFORM
+            and s.state == "resolved"], 60)
+    time.sleep(2 * GROUP_INTERVAL_S)
+    found = sections(robots.received()[start:])
+    counts = Counter(s.key() for s in found if s.labels.get("marketplace"))
+    _print_counts(capsys, "marketplace outage (shopee, 2 of 2 accounts)", counts)
+    expected = {(robot, state, PLATFORM, "shopee", ""): 1
+                for robot in ("dingtalk", "wecom") for state in ("firing", "resolved")}
+    assert dict(counts) == expected, f"one page (and one resolved) per route; got {dict(counts)}"
+    # besides: only the bridge's own alert about the robot outages of the earlier scenarios (its
+    # group may be re-notified when a second receiver's failures join it)
+    ops = {s.alertname for s in found if not s.labels.get("marketplace")}
+    assert ops <= {"MarketplaceAlertBridgeDeliveryFailing"}, ops
+    assert not _firing_in_prometheus(stack, "MarketplaceErrorBudgetBurnFast", "shopee")
+
+
+# --- 6. noise budget: a flapping check ----------------------------------------------------------
+
+def test_a_flapping_check_stays_within_one_notification_per_group_interval(
+        stack: AlertingStack, capsys: pytest.CaptureFixture[str]) -> None:
+    """Lazada vn-main fails every other probe for 30 s (a one-request fault injected every 10 s at a
+    5 s probe interval): no rule may turn that into a message storm."""
+    assert stack.robots is not None
+    robots = stack.robots
+    start, began = len(robots.received()), time.monotonic()
+    flaps = 0
+    while time.monotonic() - began < 30:
+        stack.inject_fault("lazada", "server_error", account=LAZADA["account"], count=1)
+        flaps += 1
+        time.sleep(10)
+    time.sleep(2 * GROUP_INTERVAL_S)
+    duration = time.monotonic() - began
+    failures = stack.query(f'sum(increase(marketplace_probe_failures_total{{marketplace="lazada", '
+                           f'account="vn-main"}}[{int(duration)}s]))')
+    messages = robots.received()[start:]
+    counts = Counter(s.key() for s in sections(messages))
+    _print_counts(capsys, f"flapping check (lazada/vn-main, {flaps} injected failures, "
+                  f"~{float(failures[0]['value'][1]) if failures else 0:.0f} counted, {duration:.0f} s)", counts)
+    per_group = Counter((s.robot, s.alertname, s.labels.get("marketplace", "")) for s in sections(messages))
+    bound = int(duration / GROUP_INTERVAL_S) + 1
+    assert all(n <= bound for n in per_group.values()), per_group
+    # what the rules make of it: no 3 failures in a row, one account only: nothing to say at all
+    assert not [s for s in sections(messages) if s.labels.get("marketplace") == "lazada"], counts
+
+
+# --- 7. a group too large for one WeCom message --------------------------------------------------
 
 def test_group_too_large_for_wecom_is_cut_within_4096_bytes(stack: AlertingStack) -> None:
     """40 alerts in one Alertmanager group reach the SEA team's WeCom robot as ONE markdown message
@@ -322,7 +450,18 @@ def test_group_too_large_for_wecom_is_cut_within_4096_bytes(stack: AlertingStack
     assert response.status_code == 200, response.text
 
 
-# --- 6. across the whole run --------------------------------------------------------------------
+# --- 8. across the whole run --------------------------------------------------------------------
+
+def test_the_watchdog_reaches_the_heartbeat_and_never_a_chat(stack: AlertingStack,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert stack.robots is not None
+    pings = [r for r in stack.robots.received(HEARTBEAT) if r.ok]
+    names = {a["labels"]["alertname"] for r in pings for a in r.body.get("alerts", [])}
+    with capsys.disabled():
+        print(f"\nheartbeat: {len(pings)} watchdog ping(s) from Alertmanager")
+    assert pings and names == {"MarketplaceWatchdog"}, names
+    assert not [s for s in sections(stack.robots.received()) if s.alertname == "MarketplaceWatchdog"]
+
 
 def test_every_robot_request_was_signed_and_within_limits_and_no_secret_leaked(stack: AlertingStack) -> None:
     assert stack.robots is not None and stack.bridge is not None

@@ -166,6 +166,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stop_process(prometheus, "prometheus")
 
 
+def test_prometheus_holds_the_markers_to_the_second(stack: Stack) -> None:
+    """The recipes take the baseline's half hour from the marker's value in Prometheus: a marker
+    written with six significant digits (as the backfill once did) moved it by up to 5000 s, and
+    the recipes then judged good and bad deploys by the hour of day the suite ran at."""
+    markers = stack.query('max by (service) (marketplace_deploy_timestamp_seconds{status="started"})')
+    assert markers == [float(stack.history.marker)] * len(SERVICES)
+
+
 def test_a_healthy_deploy_passes_and_explain_shows_every_query(stack: Stack) -> None:
     done = stack.verify("good-app", "--explain", "--output", "json")
     assert done.returncode == 0, done.stderr

@@ -1,20 +1,17 @@
 """The generated Alertmanager config: accepted by amtool, routes each alert to the right chats,
-inhibits what a bigger alert makes redundant, keeps warnings quiet at night and never mutes a
-critical. The last test runs the real Alertmanager against a fake bridge to prove the inhibitions
-and the quiet hours do what the YAML claims."""
+inhibits what a bigger alert makes redundant (a platform alert holds back its accounts' alerts),
+keeps warnings quiet at night and never mutes a critical, sends the watchdog to the heartbeat only
+and the bridge-down alert around the bridge. The last test runs the real Alertmanager against a
+fake bridge (and a fake fallback webhook) to prove it does what the YAML claims."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -23,18 +20,12 @@ import yaml
 from aiohttp import web
 from conftest import free_port, require_binary
 
+from marketplace_exporter.mixin import generate as generator
+from marketplace_exporter.mixin.config import Fallback, QuietHours
+
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "alert-rules"
 AM_CONFIG = RULES_DIR / "alertmanager.yml"
-
-
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("alert_rules_generate", RULES_DIR / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _config() -> dict[str, Any]:
@@ -62,7 +53,7 @@ def test_amtool_accepts_the_committed_config() -> None:
 
 def test_amtool_accepts_the_test_profile(tmp_path: Path) -> None:
     amtool = require_binary("amtool")
-    written = _load_generator().write_profile(tmp_path, "test", "http://127.0.0.1:9")
+    written = generator.write_profile(tmp_path, "test", "http://127.0.0.1:9")
     result = subprocess.run([amtool, "check-config", str(written["alertmanager.yml"])],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -70,10 +61,18 @@ def test_amtool_accepts_the_test_profile(tmp_path: Path) -> None:
 
 ROUTE_CASES = [
     # critical: the on-call chat and the owning team's chat
-    ({"alertname": "MarketplaceSiteDown", "severity": "critical", "component": "probe",
-      "marketplace": "amazon_sp", "site": "us"}, "oncall,team-amazon"),
+    ({"alertname": "MarketplacePlatformFailing", "severity": "critical", "component": "platform",
+      "marketplace": "amazon_sp"}, "oncall,team-amazon"),
     ({"alertname": "MarketplaceAuthFailing", "severity": "critical", "component": "probe",
       "marketplace": "shopee"}, "oncall,team-sea"),
+    # one shop's token, an account not tagged critical: its owner only
+    ({"alertname": "MarketplaceAuthFailing", "severity": "warning", "component": "probe",
+      "marketplace": "shopee", "account": "my-main"}, "team-sea"),
+    # the watchdog: the dead man's switch only, never a chat
+    ({"alertname": "MarketplaceWatchdog", "severity": "none", "component": "meta"}, "heartbeat"),
+    # the bridge being down: around the bridge (e-mail) AND the chats, in case only scraping broke
+    ({"alertname": "MarketplaceAlertBridgeDown", "severity": "critical", "component": "bridge"},
+     "bridge-down-fallback,oncall,platform"),
     ({"alertname": "MarketplaceErrorBudgetBurnFast", "severity": "critical", "component": "slo",
       "marketplace": "mercadolibre"}, "oncall,team-americas"),
     # warnings and info: only the team
@@ -120,7 +119,7 @@ def test_amtool_routes(labels: dict[str, str], receivers: str) -> None:
 
 def test_every_team_marketplace_is_one_the_exporter_knows() -> None:
     from marketplace_exporter.adapters import ADAPTERS
-    teams = [r for r in _config()["route"]["routes"] if r["receiver"].startswith("team-")]
+    teams = [r for r in _config()["route"]["routes"] if r.get("receiver", "").startswith("team-")]
     claimed = [m for r in teams for m in r["matchers"][0].split('"')[1].split("|")]
     assert len(claimed) == len(set(claimed)), "a marketplace belongs to two teams"
     assert set(claimed) <= set(ADAPTERS)
@@ -147,7 +146,12 @@ def test_every_receiver_posts_to_its_own_bridge_path_and_sends_resolved() -> Non
     used = {r.get("receiver") for r in _routes(config["route"])} - {None}
     names = {r["name"] for r in config["receivers"]}
     assert used == names
+    around = {"heartbeat", "bridge-down-fallback"}  # the two receivers that must NOT need the bridge
     for receiver in config["receivers"]:
+        if receiver["name"] in around:
+            urls = [h["url"] for h in receiver.get("webhook_configs", [])]
+            assert all("bridge" not in url for url in urls), receiver
+            continue
         [hook] = receiver["webhook_configs"]
         assert hook["url"] == f"http://bridge:9762/alertmanager/{receiver['name']}"
         assert hook["send_resolved"] is True
@@ -175,11 +179,13 @@ def test_inhibitions_name_real_alerts() -> None:
                     assert name in names, f"inhibit rule names unknown alert {name}"
 
 
-def test_site_down_mutes_its_checks_and_exporter_down_mutes_what_it_feeds() -> None:
+def test_platform_alert_mutes_its_accounts_and_exporter_down_mutes_what_it_feeds() -> None:
     rules = {r["source_matchers"][0]: r for r in _config()["inhibit_rules"]}
-    site = rules['alertname="MarketplaceSiteDown"']
-    assert site["equal"] == ["marketplace", "site"]
-    assert "MarketplaceCheckFailing" in site["target_matchers"][0]
+    platform = rules['alertname="MarketplacePlatformFailing"']
+    assert platform["equal"] == ["marketplace"]
+    muted = platform["target_matchers"][0].split('"')[1].split("|")
+    assert {"MarketplaceCheckFailing", "MarketplaceAuthFailing", "MarketplaceErrorBudgetBurnFast"} <= set(muted)
+    assert not any("Credential" in name for name in muted)  # an expiring token is no platform matter
     exporter = rules['alertname="MarketplaceExporterDown"']
     assert exporter["equal"] == ["instance"]
     assert exporter["target_matchers"] == ['component=~"credential|exporter|probe"',
@@ -211,6 +217,11 @@ class FakeBridge:
         self.posts.append((request.match_info["receiver"], await request.json()))
         return web.json_response({"status": "queued"})
 
+    async def fallback(self, request: web.Request) -> web.Response:
+        """Another system's webhook (an SMS gateway, say): no bridge token expected."""
+        self.posts.append(("fallback", await request.json()))
+        return web.json_response({"status": "ok"})
+
     def delivered(self) -> set[tuple[str, str, str]]:
         """(receiver, alertname, marketplace or instance) of every firing alert delivered."""
         return {(receiver, a["labels"]["alertname"], a["labels"].get("marketplace") or a["labels"].get("instance", ""))
@@ -222,6 +233,7 @@ async def fake_bridge() -> AsyncIterator[tuple[FakeBridge, str]]:
     bridge = FakeBridge()
     app = web.Application()
     app.router.add_post("/alertmanager/{receiver}", bridge.handle)
+    app.router.add_post("/fallback", bridge.fallback)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -242,14 +254,14 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
         tmp_path: Path, fake_bridge: tuple[FakeBridge, str]) -> None:
     binary = require_binary("prometheus-alertmanager")
     bridge, bridge_url = fake_bridge
-    generator = _load_generator()
-    rules_config = importlib.import_module("rules_config")
     # quiet hours all day long, so the test does not depend on the time it runs
     token_file = tmp_path / "bridge-token"
     token_file.write_text(BRIDGE_TOKEN + "\n", encoding="utf-8")
     cfg = generator.profile_config("test", bridge_url, str(token_file))
-    all_day = rules_config.QuietHours(times=(("00:00", "24:00"),))
-    cfg = replace(cfg, routing=replace(cfg.routing, quiet_hours=all_day))
+    all_day = QuietHours(times=(("00:00", "24:00"),))
+    # the bridge-down fallback: a webhook of "another system" (here the fake's /fallback path)
+    fallback = Fallback(email_to=None, webhook_url=f"{bridge_url}/fallback")
+    cfg = replace(cfg, routing=replace(cfg.routing, quiet_hours=all_day, fallback=fallback, heartbeat=None))
     config = tmp_path / "alertmanager.yml"
     config.write_text(generator.render_files(cfg)["alertmanager.yml"], encoding="utf-8")
     port = free_port()
@@ -271,13 +283,13 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
                 assert time.monotonic() < deadline, "alertmanager did not become ready"
                 await asyncio.sleep(0.2)
             alerts = [
-                _alert("MarketplaceSiteDown", "critical", "probe", marketplace="amazon_sp", site="us"),
-                # muted by the site-down alert of the same marketplace and site
+                _alert("MarketplacePlatformFailing", "critical", "platform", marketplace="amazon_sp"),
+                # muted by the platform alert of the same marketplace
                 _alert("MarketplaceCheckFailing", "critical", "probe", marketplace="amazon_sp", site="us",
                        check="orders", instance="exporter:9761"),
-                # another site: not muted
-                _alert("MarketplaceCheckFailing", "critical", "probe", marketplace="amazon_sp", site="eu",
-                       check="orders", instance="exporter-eu:9761"),
+                # another marketplace: not muted
+                _alert("MarketplaceCheckFailing", "critical", "probe", marketplace="walmart", site="us",
+                       check="items", instance="exporter-eu:9761"),
                 # muted by quiet hours (a warning)
                 _alert("MarketplaceThrottled", "warning", "probe", marketplace="shopee", site="sg",
                        instance="exporter:9761"),
@@ -296,15 +308,18 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
             ]
             assert (await client.post("/api/v2/alerts", json=alerts)).status_code == 200
             expected = {
-                ("oncall", "MarketplaceSiteDown", "amazon_sp"), ("team-amazon", "MarketplaceSiteDown", "amazon_sp"),
-                ("oncall", "MarketplaceCheckFailing", "amazon_sp"),
-                ("team-amazon", "MarketplaceCheckFailing", "amazon_sp"),
+                ("oncall", "MarketplacePlatformFailing", "amazon_sp"),
+                ("team-amazon", "MarketplacePlatformFailing", "amazon_sp"),
+                ("oncall", "MarketplaceCheckFailing", "walmart"),
+                ("team-americas", "MarketplaceCheckFailing", "walmart"),
                 ("oncall", "MarketplaceExporterDown", "exporter-b:9761"),
                 ("platform", "MarketplaceExporterDown", "exporter-b:9761"),
                 ("oncall", "MarketplaceErrorBudgetBurnFast", "ebay"),
                 ("team-americas", "MarketplaceErrorBudgetBurnFast", "ebay"),
                 ("oncall", "MarketplaceAlertBridgeDown", "bridge:9762"),
                 ("platform", "MarketplaceAlertBridgeDown", "bridge:9762"),
+                # around the bridge: the fallback webhook (no bridge token, another system)
+                ("fallback", "MarketplaceAlertBridgeDown", "bridge:9762"),
             }
             deadline = time.monotonic() + 30
             while not expected <= bridge.delivered():
@@ -313,16 +328,14 @@ async def test_real_alertmanager_inhibits_and_keeps_warnings_quiet(
             await asyncio.sleep(3)  # the muted groups flush at the same time (group_wait 1s): give them a chance
             assert bridge.delivered() == expected
             assert bridge.unauthorized == 0
-            eu = [a for r, p in bridge.posts for a in p["alerts"] if a["labels"].get("site") == "eu"]
-            assert eu and all(a["labels"]["check"] == "orders" for a in eu)
-            status = {(a["labels"]["alertname"], a["labels"].get("site", "")): a["status"]
+            status = {(a["labels"]["alertname"], a["labels"].get("marketplace", "")): a["status"]
                       for a in (await client.get("/api/v2/alerts")).json()}
-            assert status[("MarketplaceCheckFailing", "us")]["inhibitedBy"]
-            assert not status[("MarketplaceCheckFailing", "eu")]["inhibitedBy"]
-            assert status[("MarketplaceAuthFailing", "my")]["inhibitedBy"]
-            assert status[("MarketplaceErrorBudgetBurnSlow", "")]["inhibitedBy"]
+            assert status[("MarketplaceCheckFailing", "amazon_sp")]["inhibitedBy"]
+            assert not status[("MarketplaceCheckFailing", "walmart")]["inhibitedBy"]
+            assert status[("MarketplaceAuthFailing", "lazada")]["inhibitedBy"]
+            assert status[("MarketplaceErrorBudgetBurnSlow", "ebay")]["inhibitedBy"]
             assert status[("MarketplaceAlertBridgeDeliveryFailing", "")]["inhibitedBy"]
-            assert not status[("MarketplaceThrottled", "sg")]["inhibitedBy"]  # muted by the hour, not inhibited
+            assert not status[("MarketplaceThrottled", "shopee")]["inhibitedBy"]  # muted by the hour, not inhibited
     finally:
         proc.terminate()
         try:

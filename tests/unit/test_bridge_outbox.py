@@ -118,13 +118,17 @@ def test_history_is_read_only(tmp_path: Path) -> None:
         history(tmp_path / "missing.db", since=0)
 
 
-def test_recent_sends_seed_the_rate_limiter_after_a_restart(tmp_path: Path) -> None:
+def test_robot_sends_are_kept_per_robot_across_receivers_and_pruned(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "o.db")
     for at in (900.0, 1000.0, 1010.0):
-        nid, _ = outbox.accept("r", parse_notification(raw(f"A{at}")), now=at)
-        outbox.finish("r", [nid], SENT, now=at)
-    assert outbox.recent_sends("r", since=950.0) == [1000.0, 1010.0]
-    assert outbox.recent_sends("other", since=0) == []
+        outbox.record_send("robot-a", at)
+    outbox.record_send("robot-b", 1005.0)
+    outbox.close()
+    outbox = Outbox(tmp_path / "o.db")  # a restart
+    assert outbox.robot_sends("robot-a", since=950.0) == [1000.0, 1010.0]
+    assert outbox.robot_sends("other", since=0) == []
+    outbox.prune(retention=86400.0, now=1005.0 + 3600.0)  # robot_sends keep an hour
+    assert outbox.robot_sends("robot-a", since=0) == [1010.0]
 
 
 async def test_concurrent_accepts_share_one_transaction_and_dedupe_within_it(tmp_path: Path) -> None:

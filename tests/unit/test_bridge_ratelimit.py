@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marketplace_exporter.bridge.ratelimit import SlidingWindowLimiter, limits_for
 
 
@@ -53,3 +55,48 @@ def test_dingtalk_pacing_spreads_a_storm_over_the_minute() -> None:
         now += 0.1
     assert len(sent) == 20  # the minute's budget is still used
     assert max(b - a for a, b in zip(sent, sent[1:], strict=False)) <= 10.0  # never a silent minute
+
+
+def test_a_reserved_send_counts_while_in_flight_and_then_at_its_answer_time() -> None:
+    """Regression (issue 16): WeCom got 6 messages in 9 s against the bridge's promise of at most 5
+    in any 10 s. The robot sees a request somewhere between its start and its answer; counting it
+    from the answer time keeps every 10 s window of the ROBOT's view within 5, however slow or
+    uneven the answers."""
+    limiter = SlidingWindowLimiter(limits_for(20, None, 5))
+    reservations = [limiter.reserve(float(t)) for t in range(5)]
+    assert all(reservations) and limiter.reserve(5.0) is None  # five in flight: nothing more
+    # the first request was slow: it may have reached the robot as late as its answer at 4.5 s
+    slow, *others = [r for r in reservations if r is not None]
+    slow.done(4.5)
+    for index, reservation in enumerate(others, start=1):
+        reservation.done(index + 0.1)
+    assert limiter.wait_time(10.05) > 0  # 10 s after the FIRST start is not enough ...
+    assert limiter.wait_time(11.1) == 0  # ... 10 s after the earliest answer (1.1) is
+    assert limiter.reserve(11.1) is not None and limiter.reserve(11.1) is None  # one slot, until 12.1
+
+
+def test_reservations_keep_any_robot_window_within_the_limit_with_random_latency() -> None:
+    """Simulated: a sender loop with answers 0–3 s late; the robot's arrival times (anywhere in each
+    request's [start, answer]) never hold more than 5 in any 10 s, nor 20 in any 60 s."""
+    import random
+
+    rng = random.Random(16)
+    limiter = SlidingWindowLimiter(limits_for(20, None, 5))
+    pending: list[tuple[float, Any]] = []
+    arrivals: list[float] = []
+    now = 0.0
+    while now < 600:
+        for answer_at, reservation in [p for p in pending if p[0] <= now]:
+            reservation.done(answer_at)
+            pending.remove((answer_at, reservation))
+        reservation = limiter.reserve(now)
+        if reservation is not None:
+            latency = rng.uniform(0, 3)
+            pending.append((now + latency, reservation))
+            arrivals.append(now + rng.uniform(0, latency))  # the robot saw it somewhere in flight
+        now += 0.05
+    arrivals.sort()
+    for start in arrivals:
+        assert sum(1 for t in arrivals if start <= t < start + 10) <= 5
+        assert sum(1 for t in arrivals if start <= t < start + 60) <= 20
+    assert len(arrivals) > 150  # and the budget is still mostly used (20/min → 200 in 10 min)

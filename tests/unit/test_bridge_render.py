@@ -245,3 +245,19 @@ def test_a_robot_keyword_is_put_in_front_of_titles_that_lack_it() -> None:
     assert resolved.title == "告警 ✅ 已恢复 MarketplaceCheckFailing"
     firing = render([payload(alert())], options("dingtalk", keyword="告警"), dingtalk.budget)
     assert firing.title == "🔥 告警 MarketplaceCheckFailing"
+
+
+def test_the_platforms_error_code_and_the_reason_are_in_the_message() -> None:
+    """Regression (issue 16): the platform's code (e.g. invalid_acceess_token) appeared in none of
+    323 robot messages. The mixin's rules carry it as an annotation (the reason too, or as a label)."""
+    auth = alert("MarketplaceAuthFailing", reason="auth")
+    auth["annotations"]["code"] = "invalid_acceess_token"
+    failing = alert()
+    failing["annotations"].update(reason="server_error", code="")  # no code: only the reason shows
+    zh = render([payload(auth, failing)], options("dingtalk"), channels()["dingtalk"].budget).text
+    assert "- 原因: auth · 平台错误码: invalid_acceess_token\n" in zh
+    assert "- 原因: server_error\n" in zh
+    en = render([payload(auth)], options("wecom", "en"), channels()["wecom"].budget).text
+    assert "- reason: auth · platform code: invalid_acceess_token\n" in en
+    plain = render([payload(alert())], options("dingtalk"), channels()["dingtalk"].budget).text
+    assert "原因" not in plain and "错误码" not in plain

@@ -35,11 +35,12 @@ def test_every_probe_metric_family_is_exposed_even_with_no_checks() -> None:
     text = generate_latest(new_registry(Store())).decode()
     exposed = {family.name for family in text_string_to_metric_families(text)}
     assert exposed == {spec.family_name if spec.kind != "info" else spec.name
-                       for spec in catalogue.PROBE_METRICS}
+                       for spec in catalogue.PROBE_METRICS + catalogue.ALERTING_METRICS}
 
 
 def test_metric_groups_partition_the_catalogue() -> None:
     groups = (catalogue.PROBE_METRICS, catalogue.ACCOUNTS_FILES_METRICS, catalogue.SHARD_METRICS,
-              catalogue.DEPLOY_METRICS, catalogue.TRAFFIC_METRICS, catalogue.BRIDGE_METRICS)
+              catalogue.ALERTING_METRICS, catalogue.DEPLOY_METRICS, catalogue.TRAFFIC_METRICS,
+              catalogue.BRIDGE_METRICS)
     assert sum(len(group) for group in groups) == len(catalogue.ALL)
     assert {spec for group in groups for spec in group} == set(catalogue.ALL)

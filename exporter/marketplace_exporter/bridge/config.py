@@ -119,7 +119,9 @@ class Auth(_Strict):
 
 class Retry(_Strict):
     initial_backoff: Duration = 1.0
-    max_backoff: Duration = 300.0
+    #: the cap of a robot's outage back-off: messages flow again at most this long after the robot
+    #: is back (one probe per robot per interval while it is down, so it is never hammered)
+    max_backoff: Duration = 20.0
     #: security failures (bad signature, unknown key) are retried this many times, then held
     security_attempts: int = Field(default=3, ge=1)
     request_timeout: Duration = 10.0

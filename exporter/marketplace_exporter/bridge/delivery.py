@@ -2,13 +2,15 @@
 rate limit would otherwise hold them back, renders, signs, sends, and records the outcome.
 
 Rules (docs/bridge.md has the table):
-- the robot's limit is never exceeded (:mod:`ratelimit`; DingTalk and WeCom are also paced at 5
+- the robot's limit is never exceeded, whichever receivers share it (:mod:`robots`: one gate per
+  robot URL; a slot is reserved before the request; DingTalk and WeCom are also paced at 5
   messages per 10 s); when more notifications wait than the limiter allows right now, as many as
   fit the byte limit go out as ONE merged message and the rest stay queued for the next one —
   nothing is summarised away;
-- throttle codes → wait the receiver's ``throttle_backoff`` and retry;
-- transient failures (5xx, connection errors, timeouts) → exponential back-off up to
-  ``retry.max_backoff``, retried until delivered (never dropped);
+- throttle codes → the robot pauses for the receiver's ``throttle_backoff``, then retry;
+- transient failures (5xx, connection errors, timeouts) → the robot is "down": one probe at a
+  time at an exponential back-off capped by ``retry.max_backoff`` (20 s), retried until delivered
+  (never dropped); its first success wakes every receiver waiting for that robot;
 - security failures (bad signature, unknown key) → ERROR log each time, retried
   ``retry.security_attempts`` times ``throttle_backoff`` apart, then ``failed`` (kept in the
   archive, shown by ``alerts history``; ``POST /-/reload`` with a changed receiver re-queues them);
@@ -38,8 +40,9 @@ from marketplace_exporter.bridge.channels import (
 )
 from marketplace_exporter.bridge.config import BridgeConfig, ReceiverConfig
 from marketplace_exporter.bridge.outbox import Archived, Outbox, Queued
-from marketplace_exporter.bridge.ratelimit import SlidingWindowLimiter, limits_for
+from marketplace_exporter.bridge.ratelimit import SlidingWindowLimiter, limits_for, strictest
 from marketplace_exporter.bridge.render import Message, RenderOptions, render
+from marketplace_exporter.bridge.robots import RobotGate, robot_key
 from marketplace_exporter.bridge.stats import Stats
 
 log = logging.getLogger("marketplace_exporter.bridge")
@@ -124,14 +127,15 @@ class Worker:
         if now < self.not_before:
             await self._sleep(self.not_before - now)
             return
-        limiter = d.limiter(self.receiver)
-        wait = limiter.wait_time(now)
+        gate = d.gate(self.receiver)
+        wait = gate.wait_time(now)
         if wait > 0:
             await self._sleep(wait)
             return
         # more queued than the robot takes right now → merge; else send the oldest alone.
         # Only as many rows as needed to decide are read (the common case reads one or a few).
-        remaining = limiter.remaining(now)
+        # No await from the gate's check to the reservation: no other receiver can take the slot.
+        remaining = gate.remaining(now)
         batch = d.outbox.head(name, 1 if remaining >= _MERGE_WINDOW else remaining + 1)
         if not batch:
             return
@@ -140,8 +144,16 @@ class Worker:
         else:
             batch = batch[:1]
         message, group = render_batch(batch, self.receiver, self.channel)
-        verdict = await self._send(message, group)
-        self._settle(verdict, message, group)
+        reservation = gate.reserve(d.clock())
+        if reservation is None:
+            return
+        try:
+            verdict = await self._send(message, group)
+        finally:
+            # counted at its answer time (the latest the robot can have seen it), also on failure
+            gate.answered(reservation, d.clock())
+            d.outbox.record_send(gate.key, d.wall())
+        self._settle(verdict, message, group, gate)
 
     async def _send(self, message: Message, group: list[Queued]) -> Verdict:
         d = self.delivery
@@ -154,12 +166,9 @@ class Worker:
         except Exception as exc:  # SecretUnavailable: env var gone, file unreadable
             return Verdict(Outcome.TRANSIENT, "secret_unavailable", "", short(exc))
         request = self.channel.build(url, secret, message, d.wall(), msg_id)
-        verdict = await d.post(request, self.channel.classify)
-        if verdict.reason != "transport":  # the robot saw it, so the robot counted it
-            d.limiter(receiver).record(d.clock())
-        return verdict
+        return await d.post(request, self.channel.classify)
 
-    def _settle(self, verdict: Verdict, message: Message, group: list[Queued]) -> None:
+    def _settle(self, verdict: Verdict, message: Message, group: list[Queued], gate: RobotGate) -> None:
         d = self.delivery
         r = self.receiver
         ids = [q.id for q in group]
@@ -168,20 +177,26 @@ class Worker:
             d.outbox.finish(r.name, ids, self._archived("sent", verdict, message), now=d.wall())
             d.stats.ok(r.name, r.channel, [max(0.0, d.wall() - q.accepted_at) for q in group])
             self.backoff = 0.0
+            gate.succeeded()
             log.info("bridge: delivered %d notification(s) to %s (%s)", len(ids), r.name, r.channel)
             return
         d.stats.failed(r.name, r.channel, verdict.reason)
         what = f"{r.name} ({r.channel}): {verdict.reason} code={verdict.code or '-'} {verdict.detail}"
-        if verdict.outcome is Outcome.THROTTLED:
-            self.not_before = now + r.throttle_backoff
+        retry = d.config.retry
+        if verdict.outcome is Outcome.THROTTLED:  # the robot's pause, for every receiver using it
+            gate.throttled(now, r.throttle_backoff)
             d.outbox.attempted(ids, what, count=False)
             log.warning("bridge: robot throttled %s; retrying in %gs", what, r.throttle_backoff)
-        elif verdict.outcome is Outcome.TRANSIENT:
-            retry = d.config.retry
+        elif verdict.outcome is Outcome.TRANSIENT and verdict.reason == "secret_unavailable":
+            # this receiver's secret source, not the robot: back off this receiver only
             self.backoff = min(retry.max_backoff, self.backoff * 2 if self.backoff else retry.initial_backoff)
             self.not_before = now + self.backoff
             d.outbox.attempted(ids, what, count=False)
             log.warning("bridge: delivery failed %s; retrying in %gs", what, self.backoff)
+        elif verdict.outcome is Outcome.TRANSIENT:  # the robot is down: one probe at a time, capped
+            backoff = gate.failed(now, retry.initial_backoff, retry.max_backoff)
+            d.outbox.attempted(ids, what, count=False)
+            log.warning("bridge: delivery failed %s; retrying in %gs", what, backoff)
         elif verdict.reason == "security" and max(q.attempts for q in group) + 1 < d.config.retry.security_attempts:
             d.outbox.attempted(ids, what, count=True)
             self.not_before = now + r.throttle_backoff
@@ -199,8 +214,20 @@ class Worker:
                         alerts_shown=message.alerts_shown)
 
 
+def _limits(receiver: ReceiverConfig) -> list[tuple[int, float]]:
+    return limits_for(receiver.per_minute, receiver.per_second, receiver.per_10s)
+
+
+def _robot_of(receiver: ReceiverConfig) -> str | None:
+    """The receiver's robot key; None while its URL's secret source is unavailable."""
+    try:
+        return robot_key(receiver.url.reveal())
+    except Exception:  # SecretUnavailable: the send itself reports it
+        return None
+
+
 class Delivery:
-    """Owns the workers, the HTTP session and the per-robot limiters."""
+    """Owns the workers, the HTTP session and the per-robot gates (limits, pauses, back-off)."""
 
     def __init__(self, config: BridgeConfig, outbox: Outbox, stats: Stats, *,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
@@ -210,7 +237,9 @@ class Delivery:
         self.clock = clock
         self.wall = wall
         self.workers: dict[str, Worker] = {}
-        self._limiters: dict[str, SlidingWindowLimiter] = {}
+        self._gates: dict[str, RobotGate] = {}
+        #: robot key → the strictest limits of the receivers posting to it (set by apply)
+        self._robot_limits: dict[str, list[tuple[int, float]]] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -220,6 +249,12 @@ class Delivery:
     def apply(self, config: BridgeConfig) -> None:
         """Start workers for new receivers, restart changed ones, stop removed ones."""
         self.config = config
+        per_robot: dict[str, list[list[tuple[int, float]]]] = {}
+        for receiver in config.receivers.values():
+            key = _robot_of(receiver)
+            if key is not None:
+                per_robot.setdefault(key, []).append(_limits(receiver))
+        self._robot_limits = {key: strictest(sets) for key, sets in per_robot.items()}
         for name in list(self.workers):
             current = config.receivers.get(name)
             if current is None or current.fingerprint != self.workers[name].receiver.fingerprint:
@@ -245,18 +280,27 @@ class Delivery:
         if worker is not None and worker.idle:
             worker.wake.set()
 
-    def limiter(self, receiver: ReceiverConfig) -> SlidingWindowLimiter:
-        key = hashlib.sha256(receiver.url.reveal().encode()).hexdigest()
-        limiter = self._limiters.get(key)
-        limits = limits_for(receiver.per_minute, receiver.per_second, receiver.per_10s)
-        if limiter is None or limiter.limits != limits:
-            limiter = SlidingWindowLimiter(limits)
-            longest = max((window for _, window in limiter.limits), default=0.0)
+    def gate(self, receiver: ReceiverConfig) -> RobotGate:
+        """The robot's gate, shared by every receiver posting to the same URL; (re)built from the
+        outbox's record of recent sends when first needed or when the robot's limits changed."""
+        key = _robot_of(receiver) or f"receiver:{receiver.name}"
+        limits = self._robot_limits.get(key) or _limits(receiver)
+        gate = self._gates.get(key)
+        if gate is None or gate.limits != limits:
+            fresh = RobotGate(key, SlidingWindowLimiter(limits), on_recovered=self._wake_robot)
+            if gate is not None:  # a reload: keep what the robot told us
+                fresh.not_before, fresh.backoff, fresh.down = gate.not_before, gate.backoff, gate.down
+            longest = max((window for _, window in limits), default=0.0)
             offset = self.clock() - self.wall()
-            for sent_at in self.outbox.recent_sends(receiver.name, self.wall() - longest):
-                limiter.record(sent_at + offset)
-            self._limiters[key] = limiter
-        return limiter
+            fresh.seed([at + offset for at in self.outbox.robot_sends(key, self.wall() - longest)])
+            self._gates[key] = gate = fresh
+        return gate
+
+    def _wake_robot(self, key: str) -> None:
+        """The robot answers again: every receiver waiting for it tries now, not at its back-off."""
+        for worker in self.workers.values():
+            if _robot_of(worker.receiver) == key:
+                worker.wake.set()
 
     async def post(self, request: OutboundRequest, classify: Callable[[int, bytes], Verdict]) -> Verdict:
         """Send and classify; a response body is read whatever the status (robots put the verdict

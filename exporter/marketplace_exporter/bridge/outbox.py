@@ -64,7 +64,16 @@ CREATE TABLE IF NOT EXISTS messages (
     alerts_shown  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_at ON messages (at);
+-- every request sent to a robot (answered or not), by robot (a hash of its URL, shared by all the
+-- receivers that post to it): the limiter is rebuilt from it after a restart
+CREATE TABLE IF NOT EXISTS robot_sends (
+    robot TEXT NOT NULL,
+    at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS robot_sends_robot_at ON robot_sends (robot, at);
 """
+#: robot_sends older than this are of no use to any limiter (the longest window is minutes)
+ROBOT_SENDS_KEEP_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -221,11 +230,16 @@ class Outbox:
         self.depth[receiver] -= changed
         return message_id
 
-    def recent_sends(self, receiver: str, since: float) -> list[float]:
-        """Wall times of messages the receiver's robot answered since ``since`` (oldest first): seeds
-        the rate limiter after a restart so a crash loop cannot exceed the robot's limit."""
-        rows = self._db.execute("SELECT at FROM messages WHERE receiver = ? AND at >= ? ORDER BY at",
-                                (receiver, since)).fetchall()
+    def record_send(self, robot: str, at: float) -> None:
+        """A request reached (or may have reached) ``robot`` at wall time ``at``."""
+        self._db.execute("INSERT INTO robot_sends (robot, at) VALUES (?, ?)", (robot, at))
+
+    def robot_sends(self, robot: str, since: float) -> list[float]:
+        """Wall times of the requests sent to ``robot`` since ``since`` by ANY receiver (oldest
+        first): seeds the robot's limiter after a restart, so neither a crash loop nor another
+        receiver's recent messages can push the robot over its limit."""
+        rows = self._db.execute("SELECT at FROM robot_sends WHERE robot = ? AND at >= ? ORDER BY at",
+                                (robot, since)).fetchall()
         return [float(r[0]) for r in rows]
 
     def requeue_failed(self, receiver: str) -> int:
@@ -238,10 +252,12 @@ class Outbox:
 
     def prune(self, retention: float, *, now: float | None = None) -> int:
         """Drop delivered/failed rows and archived messages older than ``retention`` seconds."""
-        cutoff = (time.time() if now is None else now) - retention
+        now = time.time() if now is None else now
+        cutoff = now - retention
         db = self._db
         removed = db.execute("DELETE FROM notifications WHERE state != 'queued' AND done_at < ?", (cutoff,)).rowcount
         db.execute("DELETE FROM messages WHERE at < ?", (cutoff,))
+        db.execute("DELETE FROM robot_sends WHERE at < ?", (now - ROBOT_SENDS_KEEP_S,))
         return int(removed)
 
 

@@ -13,6 +13,7 @@ Sample (zh, DingTalk)::
     #### 🔥 告警 MarketplaceCheckFailing
     **[告警] MarketplaceCheckFailing** · critical
     - 摘要: 市场检查连续失败 3 次以上。
+    - 原因: auth · 平台错误码: Unauthorized
     - 标签: account=us-main, marketplace=amazon_sp
     - 开始: 2024-05-01 18:00:00 CST
     - [Grafana](http://grafana:3000) | [处理手册](https://…/runbooks.md#…) | [静默 Silence](http://am:9093/#/silences/new?filter=…)
@@ -35,6 +36,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "zh": {
         "firing": "告警", "resolved": "已恢复", "severity": "级别", "summary": "摘要",
         "description": "详情", "labels": "标签", "started": "开始", "ended": "结束",
+        "reason": "原因", "code": "平台错误码",
         "grafana": "Grafana", "runbook": "处理手册", "silence": "静默", "source": "查询",
         "more": "… 另有 {n} 条告警未显示（超出消息长度限制）",
         "merged": "合并 {n} 条通知", "am_truncated": "Alertmanager 另截断了 {n} 条告警",
@@ -43,6 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "firing": "FIRING", "resolved": "RESOLVED", "severity": "severity", "summary": "summary",
         "description": "description", "labels": "labels", "started": "started", "ended": "ended",
+        "reason": "reason", "code": "platform code",
         "grafana": "Grafana", "runbook": "Runbook", "silence": "Silence", "source": "Query",
         "more": "… and {n} more (message size limit)",
         "merged": "{n} notifications merged", "am_truncated": "Alertmanager truncated {n} more alerts",
@@ -201,6 +204,9 @@ def _section(alert: Alert, notification: Notification, options: RenderOptions, t
         lines.append(f"- {t['summary']}: {_md(summary)}")
     if description:
         lines.append(f"- {t['description']}: {_md(description)}")
+    cause = _cause(alert, t)
+    if cause:
+        lines.append(f"- {cause}")
     hidden = (*_SHOWN_ELSEWHERE, *options.mobiles_from, *options.user_ids_from)
     shown = sorted((k, v) for k, v in alert.labels.items() if k not in hidden)
     if shown:
@@ -213,6 +219,17 @@ def _section(alert: Alert, notification: Notification, options: RenderOptions, t
     if links:
         lines.append("- " + " | ".join(links))
     return "\n".join(lines) + "\n"
+
+
+def _cause(alert: Alert, t: dict[str, str]) -> str:
+    """``原因: auth · 平台错误码: invalid_acceess_token``: the failure reason and the platform's own
+    error code, from the alert's labels or (the mixin's rules put them there) its annotations."""
+    parts = []
+    for key in ("reason", "code"):
+        value = alert.labels.get(key) or alert.annotations.get(key)
+        if value:
+            parts.append(f"{t[key]}: {_md(value)}")
+    return " · ".join(parts)
 
 
 def _links(alert: Alert, notification: Notification, options: RenderOptions, t: dict[str, str]) -> list[str]:

@@ -12,15 +12,17 @@ from decimal import Decimal
 from typing import Any
 
 import yaml
-from rules_config import AlertConfig
 
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.durations import parse_duration
+from marketplace_exporter.mixin.config import AlertConfig
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
 
 SEVERITIES = ("critical", "warning", "info")
+#: the watchdog's severity: routed to the heartbeat only, never to a chat
+NONE_SEVERITY = "none"
 
 
 def num(value: float | int | Decimal) -> str:
@@ -73,26 +75,43 @@ def _expr(text: str) -> str:
 
 
 def alert(name: str, expr: str, for_: str, severity: str, component: str, summary: str,
-          description: str, summary_zh: str, description_zh: str) -> Rule:
+          description: str, summary_zh: str, description_zh: str, keep_firing_for: str | None = None) -> Rule:
     """One alerting rule: severity and component labels, static summaries, templated descriptions.
 
-    ``component`` (probe, credential, slo, exporter, bridge, deploy) is what Alertmanager routes
-    platform alerts and inhibitions on; ``severity`` decides paging and quiet hours.
+    ``component`` (probe, credential, platform, slo, exporter, bridge, deploy, meta) is what
+    Alertmanager routes and inhibits on; ``severity`` decides paging and quiet hours.
     """
-    assert severity in SEVERITIES, severity
+    assert severity in (*SEVERITIES, NONE_SEVERITY), severity
     assert "{{" not in summary + summary_zh, f"{name}: summaries are static"
-    return {
-        "alert": name,
-        "expr": _expr(expr),
-        "for": for_,
-        "labels": {"severity": severity, "component": component},
-        "annotations": {
-            "summary": summary,
-            "description": description,
-            "summary_zh": summary_zh,
-            "description_zh": description_zh,
-        },
+    rule: Rule = {"alert": name, "expr": _expr(expr), "for": for_}
+    if keep_firing_for:
+        rule["keep_firing_for"] = keep_firing_for
+    rule["labels"] = {"severity": severity, "component": component}
+    rule["annotations"] = {
+        "summary": summary,
+        "description": description,
+        "summary_zh": summary_zh,
+        "description_zh": description_zh,
     }
+    return rule
+
+
+def recent_increase(series: str, window: str, target: str) -> str:
+    """Counter series that rose within ``window``, robust to a counter's first appearance.
+
+    ``increase()`` needs two samples, so a failure counter that is created at its first failure
+    (value 1, not pre-created at 0) shows no increase; the ``unless ... offset`` arm catches a
+    series that exists now and did not ``window`` ago (its whole value is new) — but only when the
+    target (``up{target}``) was already scraped ``window`` ago: right after Prometheus itself
+    starts, every old counter would otherwise look new and page.
+    """
+    return (f"((increase({series}[{window}]) > 0) or ({series} > 0 unless {series} offset {window} "
+            f"and on (job, instance) up{{{target}}} offset {window}))")
+
+
+def indent(text: str, spaces: int) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line for line in text.splitlines())
 
 
 def record(name: str, expr: str, labels: dict[str, str] | None = None) -> Rule:
@@ -103,21 +122,40 @@ def record(name: str, expr: str, labels: dict[str, str] | None = None) -> Rule:
     return rule
 
 
-def add_runbook_links(groups: list[Group], cfg: AlertConfig) -> list[Group]:
-    """Give every alert ``runbook_url = base#lower(alertname)`` unless it already has one.
+def runbook_url(cfg: AlertConfig, alertname: str) -> str:
+    """``base#anchor``: the anchor GitHub (and docs/runbooks.md's ``<a id>``) gives the heading."""
+    return f"{cfg.runbook_base_url}#{alertname.lower()}"
 
-    A post-pass, as kubernetes-mixin's ``add-runbook-links``: no alert can miss its link.
-    """
+
+def finish_alerts(groups: list[Group], cfg: AlertConfig) -> list[Group]:
+    """Post-passes over every alert, as kubernetes-mixin's ``add-runbook-links``, so no alert can
+    miss one: ``runbook_url`` (absolute), the configured ``extra_labels``, and the annotations of
+    the configured language (``zh``/``en``: the chosen text in ``summary``/``description``;
+    ``both``: English there plus ``summary_zh``/``description_zh``, as the bridge reads them)."""
     out: list[Group] = []
     for group in groups:
         rules: list[Rule] = []
         for rule in group["rules"]:
             if "alert" in rule:
-                annotations = dict(rule["annotations"])
-                annotations.setdefault("runbook_url", f"{cfg.runbook_base_url}#{rule['alert'].lower()}")
-                rule = {**rule, "annotations": annotations}
+                labels = {**rule["labels"], **cfg.extra_labels}
+                rule = {**rule, "labels": labels, "annotations": _language(rule["annotations"], cfg)}
+                rule["annotations"].setdefault("runbook_url", runbook_url(cfg, rule["alert"]))
             rules.append(rule)
         out.append({**group, "rules": rules})
+    return out
+
+
+_LOCALISED = ("summary", "description")
+
+
+def _language(annotations: dict[str, str], cfg: AlertConfig) -> dict[str, str]:
+    if cfg.language == "both":
+        return dict(annotations)
+    out = {k: v for k, v in annotations.items() if not k.endswith("_zh")}
+    if cfg.language == "zh":
+        for key in _LOCALISED:
+            if f"{key}_zh" in annotations:
+                out[key] = annotations[f"{key}_zh"]
     return out
 
 

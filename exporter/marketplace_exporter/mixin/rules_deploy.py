@@ -16,10 +16,9 @@ to a new series) or a deploy marker within the window while the freeze gauge is 
 
 from __future__ import annotations
 
-from rules_config import AlertConfig
-from rules_text import Rule, alert, by, matches, num, on, seconds, sel
-
 from marketplace_exporter import catalogue as c
+from marketplace_exporter.mixin.config import AlertConfig
+from marketplace_exporter.mixin.promql import Rule, alert, by, matches, num, on, seconds, sel
 
 _FAILED = (c.DeployStatus.FAILED, c.DeployStatus.ROLLED_BACK)
 _DEPLOYED = (c.DeployStatus.STARTED, c.DeployStatus.SUCCEEDED)
