@@ -34,48 +34,76 @@ def parse(series: str) -> tuple[str, list[tuple[str, str]]]:
     return match["name"] or "", _PAIR.findall(match["labels"])
 
 
-def owner_instance(labels: dict[str, str]) -> str | None:
-    """The instance of the shard owning this per-check series, or None (a per-process series)."""
-    marketplace, account, check = labels.get("marketplace"), labels.get("account"), labels.get("check")
-    if "instance" not in labels or not marketplace or not account:
+#: the one exporter of the committed tests; other instances (exporter-a, bridge...) stay as they are
+ONE = "exporter:9761"
+#: per-process series: every shard has its own (its target's ``up``, its build and reload state...)
+PER_PROCESS = re.compile(r"^(up|marketplace_exporter_\w+)$")
+
+
+def instances(name: str, labels: dict[str, str]) -> list[str] | None:
+    """Where a series of the one exporter lives with three shards: the owner shard of its account
+    (per-check series), every shard (per-process series), or shard 0 (the config-wide series:
+    deprecations, deploys, traffic; and the shared ones, such as a site's request-duration
+    histogram, which a shard exports for its own accounts). None: not the one exporter's."""
+    if labels.get("instance") != ONE:
         return None
-    if marketplace in GENERIC_MARKETPLACES:
-        if not check:
-            return None
-        key = f"{marketplace}/{account}/{check}"
-    else:
-        key = f"{marketplace}/{account}"
-    return f"shard-{shard_of(key, SHARDS)}:9761"
+    marketplace, account, check = labels.get("marketplace"), labels.get("account"), labels.get("check")
+    if marketplace and account and (check or marketplace not in GENERIC_MARKETPLACES):
+        key = f"{marketplace}/{account}/{check}" if marketplace in GENERIC_MARKETPLACES else f"{marketplace}/{account}"
+        return [f"shard-{shard_of(key, SHARDS)}:9761"]
+    if PER_PROCESS.match(name or labels.get("alertname", "")) or labels.get("alertname", "").startswith(
+            "MarketplaceExporter"):
+        return [f"shard-{index}:9761" for index in range(SHARDS)]
+    return ["shard-0:9761"]
 
 
-def sharded_series(series: str, used: Counter[str]) -> str:
+def sharded_series(series: str, used: Counter[str]) -> list[str]:
     name, pairs = parse(series)
-    instance = owner_instance(dict(pairs))
-    if instance is None:
-        return series
-    used[instance] += 1
-    body = ", ".join(f'{key}="{instance if key == "instance" else value}"' for key, value in pairs)
-    return f"{name}{{{body}}}"
+    moved = instances(name, dict(pairs))
+    if moved is None:
+        return [series]
+    out = []
+    for instance in moved:
+        used[instance] += 1
+        body = ", ".join(f'{key}="{instance if key == "instance" else value}"' for key, value in pairs)
+        out.append(f"{name}{{{body}}}")
+    return out
+
+
+def sharded_alerts(alertname: str, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for alert in alerts:
+        labels = alert.get("exp_labels", {})
+        moved = instances("", {"alertname": alertname, **labels}) if labels else None
+        if moved is None:
+            out.append(alert)
+            continue
+        for instance in moved:
+            copy = yaml.safe_load(yaml.safe_dump(alert).replace(ONE, instance))
+            out.append(copy)
+    return out
 
 
 def sharded_test_file(document: dict[str, Any], rules: Path, used: Counter[str]) -> tuple[dict[str, Any], int]:
-    """The test file with its series spread over the shards; also how many of its test groups
-    mix series of two or more shards (what makes this test bite)."""
+    """The test file with the one exporter's series spread over the shards; also how many of its
+    test groups mix per-check series of two or more shards (what makes this test bite)."""
     document = {**document, "rule_files": [str(rules)]}
     mixed = 0
     for group in document["tests"]:
         in_group: Counter[str] = Counter()
+        per_check: set[str] = set()
+        series_list = []
         for series in group.get("input_series", []):
-            series["series"] = sharded_series(series["series"], in_group)
+            name, pairs = parse(series["series"])
+            targets = instances(name, dict(pairs))
+            if targets is not None and len(targets) == 1 and "account" in dict(pairs):
+                per_check.update(targets)
+            series_list += [{**series, "series": text} for text in sharded_series(series["series"], in_group)]
+        group["input_series"] = series_list
         for case in group.get("alert_rule_test", []):
-            for alert in case.get("exp_alerts") or []:
-                instance = owner_instance(alert.get("exp_labels", {}))
-                if instance is not None:
-                    alert["exp_labels"]["instance"] = instance
-        for case in group.get("promql_expr_test", []):
-            for sample in case.get("exp_samples") or []:
-                sample["labels"] = sharded_series(sample["labels"], Counter())
-        mixed += len(in_group) >= 2
+            if case.get("exp_alerts"):
+                case["exp_alerts"] = sharded_alerts(case["alertname"], case["exp_alerts"])
+        mixed += len(per_check) >= 2
         used.update(in_group)
     return document, mixed
 
@@ -85,7 +113,8 @@ def test_every_alert_rule_test_passes_with_its_series_on_three_shards(tmp_path: 
     used: Counter[str] = Counter()
     mixed = 0
     written = []
-    for path in sorted(TESTS.glob("*.test.yml")):
+    # shards.test.yml is about shards already (several exporter instances with their shard numbers)
+    for path in sorted(set(TESTS.glob("*.test.yml")) - {TESTS / "shards.test.yml"}):
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         rules = [(path.parent / rule_file).resolve() for rule_file in document["rule_files"]]
         assert len(rules) == 1, path
@@ -101,13 +130,17 @@ def test_every_alert_rule_test_passes_with_its_series_on_three_shards(tmp_path: 
     assert mixed >= 5, mixed
 
 
-def test_the_rewrite_moves_per_check_series_only() -> None:
+def test_the_rewrite_puts_each_series_where_a_sharded_exporter_has_it() -> None:
     used: Counter[str] = Counter()
     per_check = ('marketplace_probe_success{job="marketplace-exporter", instance="exporter:9761", '
                  'marketplace="shopee", site="sg", account="sg-main", check="get_shop_info"}')
-    moved = sharded_series(per_check, used)
-    assert moved == per_check.replace("exporter:9761", f"shard-{shard_of('shopee/sg-main', SHARDS)}:9761")
-    process = 'marketplace_exporter_build_info{job="marketplace-exporter", instance="exporter:9761", version="1"}'
-    assert sharded_series(process, used) == process
-    http = 'marketplace_probe_success{instance="e:1", marketplace="http", site="x", account="erp", check="orders"}'
-    assert f"shard-{shard_of('http/erp/orders', SHARDS)}:9761" in sharded_series(http, used)
+    assert sharded_series(per_check, used) == [
+        per_check.replace("exporter:9761", f"shard-{shard_of('shopee/sg-main', SHARDS)}:9761")]
+    up = 'up{job="marketplace-exporter", instance="exporter:9761"}'
+    assert sharded_series(up, used) == [up.replace("exporter:9761", f"shard-{i}:9761") for i in range(SHARDS)]
+    calendar = 'marketplace_api_deprecation_timestamp_seconds{instance="exporter:9761", marketplace="ebay", api="x"}'
+    assert sharded_series(calendar, used) == [calendar.replace("exporter:9761", "shard-0:9761")]
+    http = 'marketplace_probe_success{instance="exporter:9761", marketplace="http", site="x", account="erp", check="o"}'
+    assert sharded_series(http, used) == [http.replace("exporter:9761", f"shard-{shard_of('http/erp/o', SHARDS)}:9761")]
+    other = 'up{job="marketplace-exporter", instance="exporter-a:9761"}'
+    assert sharded_series(other, used) == [other]
