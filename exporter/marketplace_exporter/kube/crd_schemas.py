@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from marketplace_exporter.kube.yaml_text import load
 
 SCHEMAS = Path(__file__).resolve().parents[3] / "deploy" / "kubernetes" / "crd-schemas"
 #: the prometheus-operator release the schemas come from (README.md there names the commit)
@@ -28,17 +28,9 @@ FILES = {
 }
 
 
-class _CrdLoader(yaml.SafeLoader):
-    """PyYAML reads a bare ``=`` (an enum value in the AlertmanagerConfig CRD) as YAML 1.1's
-    ``!!value`` tag, which SafeLoader refuses; it is the string ``=``."""
-
-
-_CrdLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
-
-
 def extract(crd_text: str) -> dict[str, Any]:
     """The storage version's schema of a CRD file, without description texts."""
-    crd = yaml.load(crd_text, Loader=_CrdLoader)  # noqa: S506 - a SafeLoader subclass
+    crd = load(crd_text)
     (version,) = [version for version in crd["spec"]["versions"] if version.get("storage")]
     schema: dict[str, Any] = _without_descriptions(version["schema"]["openAPIV3Schema"])
     return schema

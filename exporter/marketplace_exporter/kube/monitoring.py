@@ -26,16 +26,11 @@ def prometheus_rule(groups: Sequence[Mapping[str, Any]]) -> Obj:
             "metadata": metadata(EXPORTER, "alerting"), "spec": {"groups": [dict(group) for group in groups]}}
 
 
-def alertmanager_config(generated: Mapping[str, Any], compose_bridge_url: str) -> Obj:
-    """The mixin's AlertmanagerConfig with its webhooks pointed at the bridge's Service (the mixin
-    writes the compose address ``compose_bridge_url``) and the project's labels."""
+def alertmanager_config(generated: Mapping[str, Any]) -> Obj:
+    """The mixin's AlertmanagerConfig (generated with ``bridge_url=BRIDGE_URL``) with the labels
+    of the other objects; its namespace comes from the overlay."""
     config: Obj = copy.deepcopy(dict(generated))
-    config["metadata"] = metadata(EXPORTER, "alerting")
-    for receiver in config["spec"].get("receivers", []):
-        for hook in receiver.get("webhookConfigs", []):
-            url = hook.get("url", "")
-            if url.startswith(compose_bridge_url):
-                hook["url"] = BRIDGE_URL + url[len(compose_bridge_url):]
+    config["metadata"] = metadata(config["metadata"]["name"], "alerting")
     return config
 
 

@@ -1,15 +1,17 @@
-"""What the manifests are made from: the repository's generated rules and dashboards, the bridge
-config, and the exporter config for Kubernetes (accounts from mounted Secrets)."""
+"""What the manifests are made from: the alert mixin (rules and routing), the repository's
+dashboards and bridge config, and the exporter config for Kubernetes (accounts from Secrets)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from marketplace_exporter.kube.exporter import ACCOUNTS_DIR
 from marketplace_exporter.kube.layout import Sources
+from marketplace_exporter.kube.monitoring import BRIDGE_URL, alertmanager_config
+from marketplace_exporter.mixin import operator
+from marketplace_exporter.mixin.config import PROFILES
+from marketplace_exporter.mixin.generate import alerts_of, build_groups, profile_config
+from marketplace_exporter.mixin.promql import finish_alerts
 
 #: the repository root when running from a checkout (exporter/marketplace_exporter/kube/ → ../../..)
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -34,12 +36,17 @@ defaults:
 
 
 def read_sources(root: Path = REPO_ROOT) -> Sources:
-    rules_file = root / "alert-rules" / "marketplace-alerts.yml"
-    rules: dict[str, Any] = yaml.safe_load(rules_file.read_text(encoding="utf-8"))
+    """The rules and the AlertmanagerConfig from the in-package mixin's default config (what
+    alert-rules/ holds), the latter with its webhooks at the bridge's Service; dashboards and the
+    bridge config from the repository."""
+    cfg = PROFILES["default"]
+    groups = finish_alerts(build_groups(cfg), cfg)
+    in_cluster = profile_config("default", bridge_url=BRIDGE_URL)
     dashboards = {path.stem: path.read_text(encoding="utf-8") for path in sorted((root / "dashboards").glob("*.json"))}
     return Sources(
-        rule_groups=rules["groups"],
+        rule_groups=groups,
         dashboards=dashboards,
         exporter_config=EXPORTER_CONFIG,
         bridge_config=(root / "deploy" / "bridge.yml").read_text(encoding="utf-8"),
+        alertmanager_config=alertmanager_config(operator.build(in_cluster, alerts_of(groups))),
     )

@@ -3,7 +3,7 @@ multi-line strings (PromQL, dashboard JSON, config files) as literal blocks, no 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import yaml
@@ -33,3 +33,20 @@ def dump_all(documents: Sequence[Any], header: str) -> str:
     """``header`` lines as comments, then the documents separated by ``---``."""
     comments = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
     return comments + "---\n".join(dump(document) for document in documents)
+
+
+class Loader(yaml.SafeLoader):
+    """SafeLoader that reads a bare ``=`` (kustomize writes AlertmanagerConfig's ``matchType: =``
+    unquoted; the CRD's enum lists it so) as the string it is: PyYAML takes it for YAML 1.1's
+    ``!!value`` tag, which SafeLoader refuses."""
+
+
+Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def load_all(text: str) -> Iterator[Any]:
+    return yaml.load_all(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def load(text: str) -> Any:
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
