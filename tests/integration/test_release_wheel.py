@@ -4,9 +4,6 @@ One build and one venv for the module (pip fetches the runtime dependencies, so 
 part). Every command runs with an unrelated temporary directory as its working directory and no
 PYTHONPATH, so nothing can be read from this checkout by accident: the installed package must bring
 its demo config, its dashboards, rules and configs itself.
-
-When the alert-rule mixin generator lands (issue 16: ``marketplace-exporter rules generate``), add
-its command to ``COMMANDS`` below: one line.
 """
 
 from __future__ import annotations
@@ -35,8 +32,8 @@ COMMANDS: list[tuple[list[str], str]] = [
     (["assets", "export", "{out}/bundle"], "file(s) written to"),
     (["check-config", "{out}/bundle/examples/demo.yml"], "valid"),
     (["check-config", "{out}/bundle/deploy/exporter.demo.yml"], "valid"),
-    # issue 16 (COORD.md: marketplace_exporter.mixin), once merged:
-    # (["rules", "generate", "--config", "{out}/bundle/alert-rules/mixin.example.yml", "--out", "{out}/rules"], ""),
+    # the alert-rule mixin from the installed package, configured by the exported example
+    (["rules", "generate", "--config", "{out}/bundle/alert-rules/mixin.example.yml", "--out", "{out}/rules"], "wrote"),
 ]
 
 
