@@ -254,3 +254,30 @@ def test_the_alertmanager_config_posts_to_the_bridge_service_with_its_token(over
         assert name in bridge_config["receivers"]
         credentials = hook["httpConfig"]["authorization"]["credentials"]
         assert credentials == {"name": bridge_token["name"], "key": bridge_token["key"]}
+
+
+def test_the_overlay_docs_kubernetes_md_shows_renders_with_its_changes(tmp_path: Path) -> None:
+    import shutil
+    import textwrap
+
+    docs = (ROOT / "docs" / "kubernetes.md").read_text(encoding="utf-8")
+    found = re.search(r"```yaml\n\s*# my-overlay/kustomization.yaml\n(.*?)```", docs, re.S)
+    assert found, "docs/kubernetes.md lost its overlay example"
+    shutil.copytree(KUBE, tmp_path / "deploy" / "kubernetes")
+    overlay = tmp_path / "my-overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(textwrap.dedent(found[1]), encoding="utf-8")
+    (overlay / "exporter.yml").write_text("accounts_files: [/etc/marketplace-exporter/accounts/]\n", encoding="utf-8")
+    result = subprocess.run([_kubectl(), "kustomize", str(overlay)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
+    docs_out = [doc for doc in load_all(result.stdout) if doc]
+    exporter = one(tuple(docs_out), "StatefulSet", "marketplace-exporter")
+    assert exporter["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":0.1.0")
+    assert exporter["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert "release" not in exporter["spec"]["selector"]["matchLabels"]  # a selector never changes
+    configs = [doc for doc in docs_out if doc["kind"] == "ConfigMap"
+               and doc["metadata"]["name"].startswith("marketplace-exporter-config-")]
+    assert [doc["data"]["config.yml"] for doc in configs] == [
+        "accounts_files: [/etc/marketplace-exporter/accounts/]\n"]
+    volumes = exporter["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "config", "configMap": {"name": configs[0]["metadata"]["name"]}} in volumes
