@@ -26,6 +26,8 @@ DEPS := prometheus:prometheus \
         openssl:openssl \
         /usr/lib/postgresql/15/bin/initdb:postgresql \
         shellcheck:shellcheck \
+        node:nodejs \
+        npm:npm \
         kubectl:kubernetes-client
 
 .PHONY: help venv deps test demo bench check-config clean distclean
@@ -58,7 +60,7 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15, kubectl); root only
+deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15, node/npm, kubectl); root only
 	@missing=""; \
 	for pair in $(DEPS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
@@ -85,9 +87,10 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/traffic_overhead.py
+	$(VENV)/bin/python bench/otlp_ingest.py
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/alert_latency.py
 	$(VENV)/bin/python bench/deploy_marks.py

@@ -99,9 +99,12 @@ traffic = timeseries(
     [(f"sum {by(cat.SERVICE, cat.RESULT)} (increase({cat.TRAFFIC_RECORDS.name}[$__interval])) > 0",
       "{{service}} {{result}}"),
      (f"sum {by(cat.SERVICE)} (increase({cat.TRAFFIC_SERIES_CAPPED.name}[$__interval])) > 0",
-      "{{service}} folded into other (series cap)")],
+      "{{service}} folded into other (series cap)"),
+     (f"sum {by(cat.RESULT, cat.REASON)} (increase({cat.OTLP_SPANS.name}[$__interval])) > 0",
+      "OTLP spans {{result}} {{reason}}")],
     bars=True, description="Production-traffic records the sellers' systems reported: accepted, rejected (bad "
-                           "record), dropped (client queue full).")
+                           "record), dropped (client queue full); and OTLP spans received at /v1/traces: "
+                           "accepted, ignored (not a marketplace client call), rejected (with the reason).")
 broken_files = stat(
     "Broken accounts files", f"sum({cat.ACCOUNTS_FILES.name}{{{JOB}, state=\"broken\"}}) or vector(0)", COUNT_BAD,
     description="Per-seller accounts files that cannot be used now (each keeps its last good version); the "

@@ -354,6 +354,14 @@ TRAFFIC_METRICS: tuple[MetricSpec, ...] = (
     CLIENT_REQUESTS, CLIENT_ERRORS, CLIENT_REQUEST_DURATION, CLIENT_RATE_LIMIT_REMAINING,
     CLIENT_RATE_LIMIT_REMAINING_REQUESTS, TRAFFIC_RECORDS, TRAFFIC_SERIES_CAPPED,
 )
+#: the OTLP receiver's own accounting (traffic/otlp_api.py); its accepted spans are traffic records
+OTLP_SPANS = MetricSpec(
+    "marketplace_traffic_spans_total", "counter",
+    "OTLP spans received at /v1/traces by result: accepted (counted as a traffic record), ignored "
+    "(not an HTTP client span to a marketplace host), rejected (a marketplace span the exporter "
+    "could not use), with the reason.",
+    (RESULT, REASON))
+OTLP_METRICS: tuple[MetricSpec, ...] = (OTLP_SPANS,)
 
 # --- the alert bridge (its own process on :9762) ---------------------------------------------------
 RECEIVER = "receiver"
@@ -390,7 +398,7 @@ ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
 
 #: every metric this project emits (exporter and bridge), in exposition order
 ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + ALERTING_METRICS
-                               + DEPLOY_METRICS + TRAFFIC_METRICS + BRIDGE_METRICS)
+                               + DEPLOY_METRICS + TRAFFIC_METRICS + OTLP_METRICS + BRIDGE_METRICS)
 
 # --- Prometheus recording rules (marketplace_exporter.mixin writes them; dashboards read them) ----
 #: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)

@@ -9,7 +9,7 @@ nothing else (tests/unit/test_compose.py pins that), with the generated rules lo
 recording rules exist.
 
 It is fed what a real installation gets: deploy markers through ``POST /api/v1/deploys``,
-production traffic through ``POST /api/v1/traffic``, one Alertmanager notification through the
+production traffic through ``POST /api/v1/traffic`` and ``POST /v1/traces``, one Alertmanager notification through the
 bridge to a (fake) DingTalk robot, and a simulator fault (Shopee sg-main's token expires) so the
 failure panels have failures to show.
 
@@ -378,6 +378,17 @@ def _post_traffic(live: LiveStack) -> None:
             {"marketplace": "walmart", "site": "US", "account": "us-main", "operation": "orders.get_all",
              "status": 200, "duration": 0.3, "ratelimit_remaining": 17}]})
     assert response.status_code == 200 and response.json()["accepted"] == 3, response.text
+    # the same kind of call as an OpenTelemetry SDK exports it (OTLP/JSON), plus a span it ignores
+    now = time.time_ns()
+    spans = [{"kind": kind, "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 200_000_000),
+              "attributes": [{"key": "url.full", "value": {"stringValue": url}},
+                             {"key": "http.response.status_code", "value": {"intValue": "200"}}]}
+             for kind, url in ((3, "https://partner.shopeemobile.com/api/v2/order/get_order_list"), (2, "/orders"))]
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "erp"}},
+                               {"key": "seller.account", "value": {"stringValue": "sg-main"}}]}
+    response = _post(f"{live.exporter.url}/v1/traces", TRAFFIC_TOKEN,
+                     {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]})
+    assert response.status_code == 200 and response.json() == {}, response.text
 
 
 def _verify(live: LiveStack) -> None:
@@ -408,7 +419,8 @@ def _feed(live: LiveStack) -> None:
         _verify(live)
         if round_ == 1:
             live.wait_for(f"{cat.DEPLOYS.name} and on () {cat.CLIENT_ERRORS.name} and on () "
-                          f"{cat.DEPLOY_VERIFICATIONS.name}", "the first markers, traffic and verification")
+                          f"{cat.DEPLOY_VERIFICATIONS.name} and on () {cat.OTLP_SPANS.name}",
+                          "the first markers, traffic, spans and verification")
 
     notification = {
         "version": "4", "status": "firing", "receiver": "", "groupKey": '{}:{alertname="LiveTest"}',

@@ -39,6 +39,7 @@ from marketplace_exporter.server.status_page import render_status_page
 from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
+from marketplace_exporter.traffic import otlp_api
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +54,14 @@ FEATURES: tuple[Feature, ...] = (
     deploys_api.install,
     verify_api.install,
     traffic_api.install,
+    otlp_api.install,  # after traffic_api: it feeds that aggregator
 )
 
 
 #: features that take writes: with shards, shard 0 alone takes deploy markers and traffic reports (their
 #: series and audit log then exist once; the others answer 421 naming it), and no shard runs the
 #: embedded verify gate, which would judge one shard's accounts only (409: use verify --prometheus.url)
-SHARD_ZERO_FEATURES: tuple[Feature, ...] = (deploys_api.install, traffic_api.install)
+SHARD_ZERO_FEATURES: tuple[Feature, ...] = (deploys_api.install, traffic_api.install, otlp_api.install)
 UNSHARDED_FEATURES: tuple[Feature, ...] = (verify_api.install,)
 
 
@@ -87,7 +89,8 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     if shard.sharded:
         shard_serving.refuse(app, [verify_api.PATH], shard_serving.gate_elsewhere(shard), 409)
     if shard.ordinal:
-        shard_serving.refuse(app, [deploys_api.PATH, traffic_api.ROUTE], shard_serving.writes_elsewhere(shard), 421)
+        shard_serving.refuse(app, [deploys_api.PATH, traffic_api.ROUTE, otlp_api.TRACES_ROUTE],
+                             shard_serving.writes_elsewhere(shard), 421)
     return app
 
 

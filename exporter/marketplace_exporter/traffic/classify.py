@@ -16,7 +16,7 @@ from __future__ import annotations
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -158,10 +158,20 @@ class Classifier:
 def transport_reason(error: BaseException) -> Reason:
     """A client library's exception → the catalogue's transport reasons (by type and name, so no
     client library is imported here)."""
-    names = {cls.__name__.lower() for cls in type(error).__mro__}
-    if isinstance(error, ssl.SSLError) or any("ssl" in n or "certificate" in n for n in names):
+    if isinstance(error, ssl.SSLError):
         return Reason.TLS
-    if isinstance(error, TimeoutError) or any("timeout" in n for n in names):
+    if isinstance(error, TimeoutError):
+        return Reason.TIMEOUT
+    return transport_reason_named(cls.__name__ for cls in type(error).__mro__)
+
+
+def transport_reason_named(names: Iterable[str]) -> Reason:
+    """The transport reason for error names alone: exception class names, or an OpenTelemetry
+    span's ``error.type`` (``requests.exceptions.ConnectTimeout``, Node's ``ETIMEDOUT``, ``CERT_HAS_EXPIRED``)."""
+    lowered = [name.lower() for name in names]
+    if any("ssl" in n or "cert" in n or "tls" in n for n in lowered):
+        return Reason.TLS
+    if any("timeout" in n or "timedout" in n for n in lowered):
         return Reason.TIMEOUT
     return Reason.CONNECT
 

@@ -9,6 +9,7 @@
       max_series_per_service: 2000  # label combinations per reporting service; beyond: folded
       max_services: 20            # distinct ``service`` values; reports from more are refused
       retention: 6h               # time-bucketed error ratios kept for the deploy gate
+      otlp: {account_attributes: [seller.account]}  # OTLP spans at /v1/traces (docs/otlp.md)
 
 The token is a separate variable from the deploy API's on purpose: every ERP host holds the traffic
 token, and it must not be able to post deploy markers. The bound on label values is the rest of the
@@ -24,6 +25,7 @@ from pydantic import Field
 
 from marketplace_exporter.adapters.base import StrictModel
 from marketplace_exporter.config_types import AnonymousWritesSetting, Duration
+from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 
 DEFAULT_TRAFFIC_TOKEN_ENV = "MARKETPLACE_EXPORTER_TRAFFIC_TOKEN"
 
@@ -38,3 +40,5 @@ class TrafficConfig(StrictModel):
     max_series_per_service: Annotated[int, Field(ge=10, le=100_000)] = 2000
     max_services: Annotated[int, Field(ge=1, le=1000)] = 20
     retention: Duration = 6 * 3600.0
+    #: label sources for spans sent to ``POST /v1/traces`` (docs/otlp.md)
+    otlp: OtlpConfig = OtlpConfig()
