@@ -20,6 +20,7 @@ The alert rules over three shards are checked deterministically by promtool
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import defaultdict
@@ -133,13 +134,18 @@ class Stack:
     processes: list[_Process] = field(default_factory=list)
     shards: list[tuple[_Process, str]] = field(default_factory=list)
 
-    def start_shards(self, total: int, phase: str) -> None:
+    def start_shards(self, total: int, phase: str, *, auto: bool = False) -> None:
+        """``--shard=i --total-shards=n``, or (``auto``) ``--shard=auto`` with the StatefulSet's pod
+        name and the total in the environment, as the Kubernetes manifests run it."""
         for ordinal in range(total):
+            flags = ["--shard=auto"] if auto else [f"--shard={ordinal}", f"--total-shards={total}"]
+            env = {**os.environ, "POD_NAME": f"marketplace-exporter-{ordinal}",
+                   "MARKETPLACE_EXPORTER_TOTAL_SHARDS": str(total)} if auto else None
             process, address = _spawn(
                 f"shard-{phase}-{ordinal}",
-                [*EXPORTER, "run", f"--config.file={self.config}", f"--shard={ordinal}", f"--total-shards={total}",
+                [*EXPORTER, "run", f"--config.file={self.config}", *flags,
                  f"--storage.path={self.workdir / f'data-{phase}-{ordinal}'}"],
-                "/-/ready", self.workdir, port_flag="--web.listen-address")
+                "/-/ready", self.workdir, env=env, port_flag="--web.listen-address")
             self.processes.append(process)
             self.shards.append((process, f"http://{address}"))
 
@@ -211,6 +217,10 @@ def wait_until(what: str, predicate: Any, seconds: float = 30.0) -> Any:
         if time.monotonic() > deadline:
             pytest.fail(f"after {seconds:g}s still waiting for {what}", pytrace=False)
         time.sleep(0.3)
+
+
+def mine(checks: list[Key], ordinal: int, total: int) -> list[Key]:
+    return [check for check in checks if Shard(0, total).owner(check) == ordinal]
 
 
 def configured(stack: Stack) -> list[Key]:
@@ -319,15 +329,19 @@ def test_three_shards_then_four(stack: Stack) -> None:
     print(f"dashboard queries with data: {answered}, counts compared: {counted}")
     assert answered >= 40 and counted >= 5, (answered, counted)
 
-    # --- restart as four shards: only the accounts jump hash moves move, onto the new shard -------
+    # --- restart as four shards (--shard=auto, as in Kubernetes): only the accounts jump hash moves
+    # move, onto the new shard -----------------------------------------------------------------------
     stack.stop(one)
     stack.stop_shards()
     stack.sim("DELETE", "/__sim/requests")
-    stack.start_shards(4, "four")
+    stack.start_shards(4, "four", auto=True)
     shard_urls = [url for _process, url in stack.shards]
     four = Shard(0, 4)
     for ordinal, url in enumerate(shard_urls):
         assert exported_checks(scrape(url)) == {check for check in checks if four.owner(check) == ordinal}
+    with local_client() as client:
+        page = client.get(f"{shard_urls[3]}/").text
+    assert f"shard 3 of 4 (pod marketplace-exporter-3): probing {len(mine(checks, 3, 4))} of the {len(checks)}" in page
     moved = {check for check in checks if three.owner(check) != four.owner(check)}
     assert moved and {four.owner(check) for check in moved} == {3}, moved
     time.sleep(2.5)  # a couple of probes of every check
