@@ -87,7 +87,7 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor, shard moves
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/traffic_overhead.py
 	$(VENV)/bin/python bench/otlp_ingest.py
@@ -96,6 +96,7 @@ bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook ove
 	$(VENV)/bin/python bench/deploy_marks.py
 	$(VENV)/bin/python bench/accounts_files.py
 	$(VENV)/bin/python bench/redactor.py
+	$(VENV)/bin/python bench/shard_moves.py
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
