@@ -89,6 +89,10 @@ def statefulset(resources: Obj) -> Obj:
                     "enableServiceLinks": False,
                     "securityContext": pod_security(),
                     "terminationGracePeriodSeconds": 30,
+                    # shards on different nodes where possible: one lost node costs one shard
+                    "topologySpreadConstraints": [{
+                        "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                        "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector(COMPONENT)}}],
                     "containers": [container],
                     "volumes": [
                         {"name": "config", "configMap": {"name": EXPORTER_CONFIG}},
