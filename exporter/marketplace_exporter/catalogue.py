@@ -308,9 +308,15 @@ ANNOTATION_PUSHES = MetricSpec(
     "Deploy annotations pushed to Grafana by result (ok, failed after retries); never blocks a mark.",
     (RESULT,))
 
+DEPLOY_MARKERS_REFUSED = MetricSpec(
+    "marketplace_deploy_markers_refused_total", "counter",
+    "Deploy markers refused because a new service or environment would exceed deploys.max_services or "
+    "deploys.max_environments (the pipeline got a 422; nothing was recorded).",
+    (REASON,))
+
 DEPLOY_METRICS: tuple[MetricSpec, ...] = (
     DEPLOY_INFO, DEPLOY_TIMESTAMP, DEPLOYS, DEPLOYS_IN_FREEZE, DEPLOY_FREEZE_ACTIVE,
-    DEPLOY_VERIFICATIONS, ANNOTATION_PUSHES,
+    DEPLOY_VERIFICATIONS, ANNOTATION_PUSHES, DEPLOY_MARKERS_REFUSED,
 )
 
 # --- production traffic reported by the sellers' own systems (exporter, /api/v1/traffic) ---------

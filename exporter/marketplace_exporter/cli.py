@@ -217,13 +217,13 @@ def _demo_in(args: argparse.Namespace, storage: str) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     from aiohttp import web
 
+    from marketplace_exporter.listening import start_site
     from marketplace_exporter.simulator import create_simulator_app
 
     async def serve() -> None:
-        host, port = listen_address(args.listen)
         runner = web.AppRunner(create_simulator_app(), access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        host, port = await start_site(runner, args.listen, "--web.listen-address")
         print(f"simulator listening on http://{host}:{port} (fault API: /__sim/faults)", flush=True)
         try:
             await until_stopped(on_reload=None)
@@ -239,6 +239,7 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
+    from marketplace_exporter.listening import start_site
     from marketplace_exporter.server import create_app, schedule_reload
 
     try:
@@ -262,17 +263,15 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
             if simulator is not None:
                 from marketplace_exporter.simulator import create_simulator_app
 
-                sim_host, sim_port = listen_address(simulator)
                 sim_runner = web.AppRunner(simulator_app or create_simulator_app(), access_log=None)
                 await sim_runner.setup()
                 runners.append(sim_runner)
-                await web.TCPSite(sim_runner, sim_host, sim_port).start()
+                await start_site(sim_runner, simulator, "--simulator.listen-address")
             app = create_app(source, config, storage_path=storage_path, shard=shard)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             runners.append(runner)
-            host, port = listen_address(listen)
-            await web.TCPSite(runner, host, port).start()
+            host, port = await start_site(runner, listen, "--web.listen-address")
             shown = "127.0.0.1" if host == "0.0.0.0" else host
             sharding = "" if shard is None or not shard.sharded else f" ({shard.describe()})"
             print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics{sharding}",

@@ -116,7 +116,7 @@ class Core:
         """Re-read the config. On error the running config stays and the reason is logged/returned."""
         try:
             config = self.source.load()
-        except ConfigError as exc:
+        except Exception as exc:  # any failure is a failed reload (see _reloaded)
             return self._reloaded(exc)
         return self._reloaded(config)
 
@@ -126,15 +126,24 @@ class Core:
         async with self._reloading:
             try:
                 config = await asyncio.to_thread(self.source.load)
-            except ConfigError as exc:
+            except Exception as exc:  # any failure is a failed reload (see _reloaded)
                 return self._reloaded(exc)
             return self._reloaded(config)
 
-    def _reloaded(self, outcome: LoadedConfig | ConfigError) -> tuple[bool, str]:
+    def _reloaded(self, outcome: LoadedConfig | Exception) -> tuple[bool, str]:
+        """Record the outcome. Any exception is a failed reload, not only a :class:`ConfigError`:
+        a value the loader did not foresee once answered 500 while
+        ``marketplace_exporter_config_last_reload_successful`` stayed 1, so the reload-failed
+        alert could never fire for it."""
         if isinstance(outcome, ConfigError):
             self.store.mark_reload(False, time.time())
             log.error("config reload failed, keeping the previous config:\n%s", outcome)
             return False, str(outcome)
+        if isinstance(outcome, Exception):
+            self.store.mark_reload(False, time.time())
+            log.error("config reload failed (internal error), keeping the previous config",
+                      exc_info=outcome)
+            return False, f"{self.source.path}: internal error while loading ({type(outcome).__name__}); see the log"
         self.apply(outcome)
         self.store.mark_reload(True, time.time())
         log.info("config reloaded: %d checks%s", len(outcome.checks), self.probing_note())

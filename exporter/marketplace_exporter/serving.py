@@ -30,8 +30,8 @@ def setup_logging(level: str) -> None:
 
 def listen_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
-    if not port.isdigit():
-        raise SystemExit(f"invalid listen address {address!r}: expected HOST:PORT")
+    if not (port.isascii() and port.isdigit() and int(port) <= 65535):  # '²' passes isdigit(), int() refuses it
+        raise SystemExit(f"invalid listen address {address!r}: expected HOST:PORT (port 0-65535)")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

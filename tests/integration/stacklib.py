@@ -66,8 +66,8 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 def fast(text: str, sim_url: str) -> str:
     """The demo config, pointed at this test's simulator and sped up."""
-    return (text.replace(DEMO_SIMULATOR, sim_url).replace("interval: 5s", "interval: 200ms")
-            .replace("timeout: 3s", "timeout: 150ms"))
+    return (text.replace(DEMO_SIMULATOR, sim_url).replace("interval: 5s", "interval: 400ms")
+            .replace("timeout: 3s", "timeout: 350ms"))
 
 
 @pytest.fixture(name="stack")

@@ -58,13 +58,18 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from marketplace_exporter.bridge.app import create_bridge_app, reload_bridge
     from marketplace_exporter.bridge.config import BridgeConfig
-    from marketplace_exporter.serving import listen_address, until_stopped
+    from marketplace_exporter.listening import start_site
+    from marketplace_exporter.serving import until_stopped
 
     config = _load(args.config_file)
     if not isinstance(config, BridgeConfig):
         return 1
     if args.check:
-        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s)")
+        auth = config.auth
+        who = ("webhooks accepted from ANYONE (auth.anonymous: true)" if auth.anonymous
+               else "webhooks need a " + " or ".join(kind for kind, on in (("bearer token", auth.bearer_token),
+                                                                         ("basic auth", auth.basic)) if on is not None))
+        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s); {who}")
         for name, receiver in sorted(config.receivers.items()):
             print(f"  {name}: {receiver.channel}, {receiver.language}, {receiver.timezone.key}, "
                   f"{receiver.per_minute:g}/min{', signed' if receiver.secret else ''}")
@@ -75,8 +80,7 @@ def _bridge(args: argparse.Namespace) -> int:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
-            host, port = listen_address(args.listen)
-            await web.TCPSite(runner, host, port).start()
+            host, port = await start_site(runner, args.listen, "--web.listen-address")
             shown = "127.0.0.1" if host == "0.0.0.0" else host
             print(f"bridge: POST http://{shown}:{port}/alertmanager/<receiver>  metrics http://{shown}:{port}/metrics",
                   flush=True)
