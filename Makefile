@@ -23,6 +23,7 @@ DEPS := prometheus:prometheus \
         prometheus-blackbox-exporter:prometheus-blackbox-exporter \
         chromium:chromium \
         wrk:wrk \
+        curl:curl \
         openssl:openssl \
         /usr/lib/postgresql/15/bin/initdb:postgresql \
         shellcheck:shellcheck \
@@ -87,8 +88,9 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor, shard moves
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, 1k-50k checks at scale, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor, shard moves
 	$(VENV)/bin/python bench/probe_cost.py
+	$(VENV)/bin/python bench/scale.py
 	$(VENV)/bin/python bench/traffic_overhead.py
 	$(VENV)/bin/python bench/otlp_ingest.py
 	$(VENV)/bin/python bench/bridge_throughput.py

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 BLACKBOX = "/usr/bin/prometheus-blackbox-exporter"
-GOAL = 0.35
+GOAL = 0.30  # issue 11: <= 0.30x blackbox at the median of 5 rounds
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 HERE = Path(__file__).resolve()
 ROUTE = "/http/health"
@@ -518,7 +518,7 @@ def worker_main(argv: Sequence[str]) -> int:
         probes = failures = 0
         by_reason: dict[str, int] = {}
         last_failure = ""
-        for state in app[CORE].store.checks.values():
+        for state in app[CORE].store.statuses():
             probes += state.probes
             for reason, count in state.failures.items():
                 if count:

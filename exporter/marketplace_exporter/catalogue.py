@@ -158,15 +158,18 @@ PROBES = MetricSpec(
     "Probes run for the check (background and on-demand /probe)." + _BACKGROUND, PROBE_LABELS)
 PROBE_FAILURES = MetricSpec(
     "marketplace_probe_failures_total", "counter",
-    "Failed probes by reason (closed set, every value pre-created at 0)." + _BACKGROUND,
+    "Failed probes by reason (closed set): auth, permission and throttled exist at 0 for every "
+    "check, other reasons appear with their first failure." + _BACKGROUND,
     PROBE_LABELS + (REASON,))
 PROBE_SKIPPED = MetricSpec(
     "marketplace_probe_skipped_total", "counter",
-    "Due probes not sent because the exporter's share of the documented rate limit was spent.",
+    "Due probes not sent because the exporter's share of the documented rate limit was spent "
+    "(at 0 for checks whose operation has a documented limit).",
     PROBE_LABELS + (REASON,))
 PROBE_REQUESTS = MetricSpec(
     "marketplace_probe_requests_total", "counter",
-    "HTTP requests the exporter itself sent for the check, per step: what monitoring costs in quota.",
+    "HTTP requests the exporter itself sent for the check, per step: what monitoring costs in quota "
+    "(step=call at 0 for every check, step=token from the first token exchange).",
     PROBE_LABELS + (STEP,))
 API_ERRORS = MetricSpec(
     "marketplace_api_errors_total", "counter",
@@ -221,7 +224,15 @@ PROBE_LATENESS = MetricSpec(
     "marketplace_exporter_probe_lateness_seconds", "histogram",
     "How late probes start against their schedule (waiting for a per-host concurrency slot).", ())
 
-#: the probe engine's metrics and the exporter's self-metrics (collector.StoreCollector emits these)
+#: failure reasons exported at 0 for every check before they first happen: the alerts react to
+#: the FIRST failure of these (``increase(...) > 0``), and a counter that is born at 1 has no earlier
+#: sample, so rate()/increase() would miss that first failure. Every other reason appears with its
+#: first failure; that first one is invisible to rate() (docs/metrics.md, "Series per check").
+PRECREATED_REASONS: tuple[Reason, ...] = (Reason.AUTH, Reason.PERMISSION, Reason.THROTTLED)
+#: steps exported at 0 for every check (the token step appears with the first token exchange)
+PRECREATED_STEPS: tuple[Step, ...] = (Step.CALL,)
+
+#: the probe engine's metrics and the exporter's self-metrics (exposition.py renders these)
 PROBE_METRICS: tuple[MetricSpec, ...] = (
     PROBE_SUCCESS, PROBE_DURATION, PROBE_HTTP_STATUS, PROBE_LAST_RUN, PROBE_LAST_SUCCESS,
     PROBE_INTERVAL, PROBES, PROBE_FAILURES, PROBE_SKIPPED, PROBE_REQUESTS, API_ERRORS,
@@ -419,4 +430,5 @@ def slo_error_ratio_rule(window: str) -> str:
 
 #: histogram buckets (seconds): marketplace APIs answer in 0.1-2 s; >10 s means trouble
 REQUEST_DURATION_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-LATENESS_BUCKETS: tuple[float, ...] = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0)
+#: lateness: a healthy engine starts probes within milliseconds (bench/scale.py reads p50/p99 from these)
+LATENESS_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0)

@@ -3,7 +3,9 @@
 Alert rules cannot read the exporter's config, so the tags (``checks[].tags``) are exported as one
 series per tag, value 1. The account-level alert rules join on it: an account with a check tagged
 ``critical`` (the mixin's ``critical_tag``) gets critical instead of warning alerts. Tags change
-with the config (reload included); the series follow because they are rebuilt on every scrape.
+with the config (reload included). ``/metrics`` writes these series from text kept rendered per
+check (exposition.py, re-rendered when the check's spec changes); this collector is their reference
+version (tests compare the two) and ``/probe``'s.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from marketplace_exporter.store import Store
 
 def tagged_checks(store: Store) -> Iterator[tuple[tuple[str, ...], tuple[str, ...]]]:
     """(probe labels, tags) of every configured check: the one place that reads the store here."""
-    for state in store.checks.values():
-        yield tuple(state.spec.labels), tuple(state.spec.tags)
+    for spec in store.specs():
+        yield tuple(spec.labels), tuple(spec.tags)
 
 
 class CheckTagsCollector(Collector):

@@ -1,20 +1,26 @@
 """The results store: the single source of truth for everything the exporter shows.
 
-The engine is its only writer. The collector (``/metrics``), the status page (``/``) and ``/probe``
-read it; they never do I/O. Everything runs on one event loop, so readers see a consistent state
-between two awaits without locks.
+The engine is its only writer (``reconcile``, ``record``, ``record_skip``, ``observe_lateness``,
+``mark_next_run``, ``set_deprecations``); the server marks reloads through :meth:`Store.mark_reload`.
+Everything else reads through query methods that return copies or immutable values, so no reader
+can change what another one sees. Everything runs on one event loop: readers see a consistent
+state between two awaits without locks.
 
-Series of a check removed from config vanish on the next scrape because :meth:`Store.reconcile`
-drops its state (the collector builds families from the store alone).
+Three things are kept up to date as results land, so that readers never walk every check:
+
+* a change feed per subscriber (:meth:`Store.subscribe`): which checks, histograms, credentials,
+  certificates changed since the subscriber last looked (the incremental ``/metrics`` renderer);
+* the status index (store_index.py): check ids sorted per (marketplace, site, health), and
+  credential expiries sorted by time (the status page and ``/api/v1/checks``);
+* per check, the recent results of the deploy gate in a packed ring (history.py).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections import deque
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
 from marketplace_exporter.catalogue import (
     LATENESS_BUCKETS,
@@ -26,36 +32,13 @@ from marketplace_exporter.catalogue import (
     Step,
 )
 from marketplace_exporter.config import CheckSpec
+from marketplace_exporter.histogram import Histogram
+from marketplace_exporter.history import RecentResult, ResultRing
 from marketplace_exporter.model import ProbeOutcome, RateLimitObservation
+from marketplace_exporter.store_index import AccountKey, CredentialKey, Health, StatusIndex
 
 
-@dataclass
-class Histogram:
-    """Cumulative-at-export histogram: per-bucket counts, sum and count."""
-
-    bounds: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.counts:
-            self.counts = [0] * (len(self.bounds) + 1)
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        out, running = [], 0
-        for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
-            running += count
-            out.append(("+Inf" if bound == float("inf") else f"{bound:g}", running))
-        return out
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeRecord:
     """One finished probe as the engine measured it."""
 
@@ -76,8 +59,13 @@ class ProbeRecord:
 #: how far back each check's recent results should reach for the post-deploy gate
 #: (deploys/verify.py): its 30 min baseline before the ``started`` marker plus a 15 min rollout
 HISTORY_SPAN = 45 * 60.0
-#: ... within these bounds: a result costs ~130 bytes (measured), so a check holds 16-78 KB
+#: ... within these bounds: a result costs 9 bytes (history.py), so a check holds 1-6 KB
 HISTORY_MIN, HISTORY_MAX = 120, 600
+
+K = TypeVar("K")
+
+#: (marketplace, site, check): the request-duration histogram has no account label
+HistogramKey = tuple[str, str, str]
 
 
 def history_length(interval: float) -> int:
@@ -85,124 +73,350 @@ def history_length(interval: float) -> int:
     return max(HISTORY_MIN, min(HISTORY_MAX, math.ceil(HISTORY_SPAN / interval)))
 
 
-class RecentResult(NamedTuple):
-    """One finished probe, reduced to what the verification gate compares (a tuple: cheap to
-    build on the hot path, and it shares the record's float and enum objects)."""
+@dataclass(frozen=True, slots=True)
+class CheckStatus:
+    """A read-only snapshot of one check: what a reader may know about it."""
 
-    finished_at: float
-    success: bool
-    duration: float
-    reason: Reason | None
-    #: the platform's own code, unfolded (the gate shows it to a person; it is never a label)
-    code: str | None
-
-
-@dataclass
-class CheckState:
     spec: CheckSpec
-    #: the newest results (:func:`history_length` of them), oldest first
-    history: deque[RecentResult] = field(init=False)
-    last: ProbeRecord | None = None
-    last_success_at: float | None = None
-    probes: int = 0
-    consecutive_failures: int = 0
-    consecutive_throttles: int = 0
-    failures: dict[Reason, int] = field(default_factory=lambda: dict.fromkeys(Reason, 0))
-    skipped: dict[SkipReason, int] = field(default_factory=lambda: dict.fromkeys(SkipReason, 0))
-    requests: dict[Step, int] = field(default_factory=dict)
-    api_errors: dict[str, int] = field(default_factory=dict)
-    observed_rate_limit: RateLimitObservation | None = None
-    modelled_ratio: float | None = None
-    values: dict[str, float] = field(default_factory=dict)
-    next_run_at: float | None = None
-    last_skip_at: float | None = None
+    last: ProbeRecord | None
+    last_success_at: float | None
+    probes: int
+    consecutive_failures: int
+    consecutive_throttles: int
+    #: counts by reason; a reason never seen reads 0 (which series exist: catalogue.PRECREATED_*)
+    failures: Mapping[Reason, int]
+    skipped: Mapping[SkipReason, int]
+    requests: Mapping[Step, int]
+    api_errors: Mapping[str, int]
+    observed_rate_limit: RateLimitObservation | None
+    modelled_ratio: float | None
+    values: Mapping[str, float]
+    next_run_at: float | None
+    last_skip_at: float | None
 
-    def __post_init__(self) -> None:
-        self.history = deque(maxlen=history_length(self.spec.interval))
+    @property
+    def health(self) -> Health:
+        return _health(self.last)
+
+
+def _health(last: ProbeRecord | None) -> Health:
+    if last is None:
+        return Health.PENDING
+    return Health.OK if last.outcome.success else Health.FAILING
+
+
+class Counts(dict[K, int]):
+    """Counts that read 0 for a key never counted (iteration shows counted keys only)."""
+
+    def __missing__(self, key: K) -> int:
+        return 0
+
+
+class _Check:
+    """One check's mutable state; never leaves the store (readers get :class:`CheckStatus`)."""
+
+    __slots__ = ("api_errors", "consecutive_failures", "consecutive_throttles", "failures", "history", "last",
+                 "last_skip_at", "last_success_at", "modelled_ratio", "next_run_at", "observed_rate_limit",
+                 "probes", "requests", "skipped", "spec", "values")
+
+    def __init__(self, spec: CheckSpec) -> None:
+        self.spec = spec
+        self.history = ResultRing(history_length(spec.interval))
+        self.last: ProbeRecord | None = None
+        self.last_success_at: float | None = None
+        self.probes = 0
+        self.consecutive_failures = 0
+        self.consecutive_throttles = 0
+        # created on first use: most checks never fail, skip or see a code
+        self.failures: dict[Reason, int] | None = None
+        self.skipped: dict[SkipReason, int] | None = None
+        self.requests: dict[Step, int] = {}
+        self.api_errors: dict[str, int] | None = None
+        self.observed_rate_limit: RateLimitObservation | None = None
+        self.modelled_ratio: float | None = None
+        self.values: dict[str, float] | None = None
+        self.next_run_at: float | None = None
+        self.last_skip_at: float | None = None
+
+    def status(self) -> CheckStatus:
+        return CheckStatus(
+            self.spec, self.last, self.last_success_at, self.probes, self.consecutive_failures,
+            self.consecutive_throttles, Counts(self.failures or ()), Counts(self.skipped or ()),
+            Counts(self.requests), Counts(self.api_errors or ()), self.observed_rate_limit, self.modelled_ratio,
+            dict(self.values or ()), self.next_run_at, self.last_skip_at)
+
+
+class ChangeFeed:
+    """What changed since the subscriber last emptied these sets (it empties them itself)."""
+
+    __slots__ = ("certificates", "checks", "credentials", "deprecations", "histograms")
+
+    def __init__(self) -> None:
+        self.checks: set[str] = set()
+        self.histograms: set[HistogramKey] = set()
+        self.credentials: set[CredentialKey] = set()
+        self.certificates: set[str] = set()
+        self.deprecations = False
 
 
 class Store:
     def __init__(self) -> None:
-        self.checks: dict[str, CheckState] = {}
-        self.request_durations: dict[tuple[str, str, str], Histogram] = {}
-        self.credentials: dict[tuple[str, str, str, Credential], float] = {}
+        self._checks: dict[str, _Check] = {}
+        self._durations: dict[HistogramKey, Histogram] = {}
+        self._credentials: dict[CredentialKey, float] = {}
         #: host → (certificate notAfter, id of the check that last saw it)
-        self.tls_certs: dict[str, tuple[float, str]] = {}
+        self._certificates: dict[str, tuple[float, str]] = {}
         #: (marketplace, api) → removal time, from the shipped calendar and config
-        self.deprecations: dict[tuple[str, str], float] = {}
-        self.lateness = Histogram(LATENESS_BUCKETS)
-        self.reload_successful = False
-        self.reload_success_at: float | None = None
+        self._deprecations: dict[tuple[str, str], float] = {}
+        self._lateness = Histogram(LATENESS_BUCKETS)
+        self._reload_ok = False
+        self._reload_at: float | None = None
+        self._feeds: list[ChangeFeed] = []
+        self._index = StatusIndex()
+        self._keep_durations = True
 
-    def mark_reload(self, ok: bool, now: float) -> None:
-        """Record a config load's outcome (the reload gauges read it)."""
-        self.reload_successful = ok
-        if ok:
-            self.reload_success_at = now
+    # --- writes: the engine (and mark_reload: core.Core) ----------------------------------
 
-    def reconcile(self, specs: tuple[CheckSpec, ...]) -> None:
+    def reconcile(self, specs: Iterable[CheckSpec]) -> None:
         """Adopt a new config: keep counters of checks that still exist, drop the rest."""
         wanted = {spec.id: spec for spec in specs}
-        for check_id in list(self.checks):
-            if check_id not in wanted:
-                del self.checks[check_id]
+        changed = [check_id for check_id in self._checks if check_id not in wanted]
+        for check_id in changed:
+            del self._checks[check_id]
         for check_id, spec in wanted.items():
-            state = self.checks.get(check_id)
+            state = self._checks.get(check_id)
             if state is None:
-                self.checks[check_id] = CheckState(spec)
-            else:
+                self._checks[check_id] = _Check(spec)
+            elif state.spec is not spec:
                 state.spec = spec
-                if state.history.maxlen != history_length(spec.interval):
-                    state.history = deque(state.history, maxlen=history_length(spec.interval))
-        durations = {(s.marketplace, s.site, s.name) for s in specs}
-        self.request_durations = {k: v for k, v in self.request_durations.items() if k in durations}
-        accounts = {(s.marketplace, s.site, s.account) for s in specs}
-        self.credentials = {k: v for k, v in self.credentials.items() if k[:3] in accounts}
-        self.tls_certs = {host: seen for host, seen in self.tls_certs.items() if seen[1] in wanted}
+                if state.history.capacity != history_length(spec.interval):
+                    state.history = state.history.resized(history_length(spec.interval))
+            else:
+                continue
+            changed.append(check_id)
+        durations = {(s.marketplace, s.site, s.name) for s in wanted.values()}
+        gone_durations = [key for key in self._durations if key not in durations]
+        for key in gone_durations:
+            del self._durations[key]
+        accounts = {(s.marketplace, s.site, s.account) for s in wanted.values()}
+        gone_credentials = [cred for cred in self._credentials if cred[:3] not in accounts]
+        for cred in gone_credentials:
+            del self._credentials[cred]
+        gone_hosts = [host for host, seen in self._certificates.items() if seen[1] not in wanted]
+        for host in gone_hosts:
+            del self._certificates[host]
+        self._index.rebuild(((s, _health(self._checks[i].last)) for i, s in wanted.items()), self._credentials)
+        for feed in self._feeds:
+            feed.checks.update(changed)
+            feed.histograms.update(gone_durations)
+            feed.credentials.update(gone_credentials)
+            feed.certificates.update(gone_hosts)
+
+    def keep_request_durations(self, keep: bool) -> None:
+        """Whether probes feed the request-duration histogram (config can drop it to save series)."""
+        self._keep_durations = keep
+        if not keep and self._durations:
+            for feed in self._feeds:
+                feed.histograms.update(self._durations)
+            self._durations.clear()
+
+    def set_deprecations(self, deprecations: Mapping[tuple[str, str], float]) -> None:
+        if deprecations != self._deprecations:
+            self._deprecations = dict(deprecations)
+            for feed in self._feeds:
+                feed.deprecations = True
 
     def record(self, spec: CheckSpec, record: ProbeRecord, modelled_ratio: float | None) -> None:
-        state = self.checks.get(spec.id)
+        check_id = spec.id
+        state = self._checks.get(check_id)
         if state is None or state.spec is not spec:
             return  # the check was removed or replaced by a reload while it ran
         outcome = record.outcome
+        before = state.last
         state.last = record
-        state.history.append(RecentResult(record.finished_at, outcome.success, record.duration,
-                                          outcome.reason, outcome.code))
+        state.history.append(record.finished_at, outcome.success, record.duration, outcome.reason, outcome.code)
         state.probes += 1
+        requests = state.requests
         for step in record.steps:
-            state.requests[step] = state.requests.get(step, 0) + 1
+            requests[step] = requests.get(step, 0) + 1
         if outcome.success:
             state.last_success_at = record.finished_at
             state.consecutive_failures = 0
+            state.consecutive_throttles = 0
         else:
             state.consecutive_failures += 1
-            state.failures[outcome.reason or Reason.INTERNAL] += 1
-        throttled = outcome.reason is Reason.THROTTLED
-        state.consecutive_throttles = state.consecutive_throttles + 1 if throttled else 0
+            reason = outcome.reason or Reason.INTERNAL
+            failures = state.failures
+            if failures is None:
+                failures = state.failures = {}
+            failures[reason] = failures.get(reason, 0) + 1
+            state.consecutive_throttles = state.consecutive_throttles + 1 if reason is Reason.THROTTLED else 0
         if record.code_label is not None:
-            state.api_errors[record.code_label] = state.api_errors.get(record.code_label, 0) + 1
+            errors = state.api_errors
+            if errors is None:
+                errors = state.api_errors = {}
+            errors[record.code_label] = errors.get(record.code_label, 0) + 1
         if outcome.rate_limit is not None:
             state.observed_rate_limit = outcome.rate_limit
         if modelled_ratio is not None:
             state.modelled_ratio = modelled_ratio
-        state.values.update(outcome.values)
+        if outcome.values:
+            if state.values is None:
+                state.values = {}
+            state.values.update(outcome.values)
+        feeds = self._feeds
+        if outcome.credentials:
+            self._record_credentials(spec, outcome)
+        if record.tls:
+            for host, not_after in record.tls:
+                self._certificates[host] = (not_after, check_id)
+                for feed in feeds:
+                    feed.certificates.add(host)
+        if record.call_duration is not None and self._keep_durations:
+            key = (spec.marketplace, spec.site, spec.name)
+            histogram = self._durations.get(key)
+            if histogram is None:
+                histogram = self._durations[key] = Histogram(REQUEST_DURATION_BUCKETS)
+            histogram.observe(record.call_duration)
+            for feed in feeds:
+                feed.histograms.add(key)
+        for feed in feeds:
+            feed.checks.add(check_id)
+        if before is None or before.outcome.success is not outcome.success:
+            self._index.move(spec, _health(before), _health(record))
+
+    def _record_credentials(self, spec: CheckSpec, outcome: ProbeOutcome) -> None:
         for observation in outcome.credentials:
             key = (spec.marketplace, spec.site, spec.account, observation.credential)
-            self.credentials[key] = observation.expires_at
-        for host, not_after in record.tls:
-            self.tls_certs[host] = (not_after, spec.id)
-        if record.call_duration is not None:
-            key3 = (spec.marketplace, spec.site, spec.name)
-            histogram = self.request_durations.get(key3)
-            if histogram is None:
-                histogram = self.request_durations[key3] = Histogram(REQUEST_DURATION_BUCKETS)
-            histogram.observe(record.call_duration)
+            old = self._credentials.get(key)
+            if old == observation.expires_at:
+                continue
+            self._credentials[key] = observation.expires_at
+            self._index.credential(key, old, observation.expires_at)
+            for feed in self._feeds:
+                feed.credentials.add(key)
 
     def record_skip(self, spec: CheckSpec, reason: SkipReason, now: float) -> None:
-        state = self.checks.get(spec.id)
+        state = self._checks.get(spec.id)
         if state is not None and state.spec is spec:
-            state.skipped[reason] += 1
+            if state.skipped is None:
+                state.skipped = {}
+            state.skipped[reason] = state.skipped.get(reason, 0) + 1
             state.last_skip_at = now
+            for feed in self._feeds:
+                feed.checks.add(spec.id)
+
+    def observe_lateness(self, seconds: float) -> None:
+        self._lateness.observe(seconds)
+
+    def mark_next_run(self, spec: CheckSpec, at: float) -> None:
+        state = self._checks.get(spec.id)
+        if state is not None:
+            state.next_run_at = at
+
+    def mark_reload(self, ok: bool, now: float) -> None:
+        """The outcome of a configuration (re)load at ``now`` (a failed one keeps the old time)."""
+        self._reload_ok = ok
+        if ok:
+            self._reload_at = now
+
+    # --- the change feed ---------------------------------------------------------------------
+
+    def subscribe(self) -> ChangeFeed:
+        """A feed that collects every change from now on, starting with everything there is."""
+        feed = ChangeFeed()
+        feed.checks.update(self._checks)
+        feed.histograms.update(self._durations)
+        feed.credentials.update(self._credentials)
+        feed.certificates.update(self._certificates)
+        feed.deprecations = True
+        self._feeds.append(feed)
+        return feed
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._checks)
+
+    def __contains__(self, check_id: object) -> bool:
+        return check_id in self._checks
+
+    def check_ids(self) -> list[str]:
+        """Every configured check id, in config order."""
+        return list(self._checks)
+
+    def specs(self) -> list[CheckSpec]:
+        return [state.spec for state in self._checks.values()]
+
+    def status(self, check_id: str) -> CheckStatus | None:
+        state = self._checks.get(check_id)
+        return state.status() if state is not None else None
+
+    def statuses(self) -> Iterator[CheckStatus]:
+        """Every check (config order). Walks them all: not for the event loop at scale."""
+        for state in list(self._checks.values()):
+            yield state.status()
+
+    def health(self, check_id: str) -> Health | None:
+        state = self._checks.get(check_id)
+        return _health(state.last) if state is not None else None
+
+    def last_outcome(self, check_id: str) -> ProbeOutcome | None:
+        """The last probe's outcome (the engine's back-off and transition log read it)."""
+        state = self._checks.get(check_id)
+        return state.last.outcome if state is not None and state.last is not None else None
+
+    def consecutive_throttles(self, check_id: str) -> int:
+        state = self._checks.get(check_id)
+        return state.consecutive_throttles if state is not None else 0
+
+    def recent_results(self, check_id: str) -> list[RecentResult]:
+        """The deploy gate's view: the check's newest results, oldest first."""
+        state = self._checks.get(check_id)
+        return state.history.results() if state is not None else []
+
+    def history_capacity(self, check_id: str) -> int:
+        state = self._checks.get(check_id)
+        return state.history.capacity if state is not None else 0
+
+    def credential_expiry(self, key: CredentialKey) -> float | None:
+        return self._credentials.get(key)
+
+    def credentials(self, account: AccountKey | None = None) -> list[tuple[CredentialKey, float]]:
+        """(key, expires_at), sorted; only ``account``'s when given."""
+        if account is None:
+            return sorted(self._credentials.items())
+        return sorted((key, at) for key, at in ((account + (c,), self._credentials.get(account + (c,)))
+                                                for c in Credential) if at is not None)
+
+    def certificates(self) -> list[tuple[str, float]]:
+        return sorted((host, seen[0]) for host, seen in self._certificates.items())
+
+    def certificate(self, host: str) -> float | None:
+        seen = self._certificates.get(host)
+        return seen[0] if seen is not None else None
+
+    def deprecations(self) -> dict[tuple[str, str], float]:
+        return dict(self._deprecations)
+
+    def request_durations(self) -> list[tuple[HistogramKey, Histogram]]:
+        return sorted((key, histogram.copy()) for key, histogram in self._durations.items())
+
+    def request_duration(self, key: HistogramKey) -> Histogram | None:
+        histogram = self._durations.get(key)
+        return histogram.copy() if histogram is not None else None
+
+    def lateness(self) -> Histogram:
+        return self._lateness.copy()
+
+    def reload_state(self) -> tuple[bool, float | None]:
+        """(last load succeeded, time of the last successful load)."""
+        return self._reload_ok, self._reload_at
+
+    @property
+    def index(self) -> StatusIndex:
+        """Sorted ids per (marketplace, site, health) and expiries (read-only use)."""
+        return self._index
 
 
 def fold_code(code: str | None, known: frozenset[str]) -> str | None:
@@ -210,3 +424,7 @@ def fold_code(code: str | None, known: frozenset[str]) -> str | None:
     if code is None or code == "":
         return None
     return code if code in known else OTHER_CODE
+
+
+__all__ = ["ChangeFeed", "CheckStatus", "Health", "Histogram", "ProbeRecord", "RecentResult", "Store",
+           "fold_code", "history_length"]

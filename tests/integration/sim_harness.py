@@ -149,7 +149,7 @@ async def probes_until(engine: Engine, check_id: str, probes: int, reason: Reaso
     ``reason`` failure if one is given; fail the test if that takes longer than ``timeout``."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        state = engine.store.checks.get(check_id)
+        state = engine.store.status(check_id)
         if state is not None and state.probes >= probes and (reason is None or state.failures[reason] >= 1):
             return
         await asyncio.sleep(0.05)

@@ -77,9 +77,9 @@ async def test_every_operation_succeeds_for_both_sites(sim: tuple[str, EbaySim])
     assert records[DE_PRIVILEGE].outcome.values[1] == ("selling_limit_quantity", 500.0)
     # getUserRateLimits: the simulated APIs have no per-user quota, so nothing to report (204)
     assert records[USER_RATE_LIMIT].outcome.http_status == 204 and records[USER_RATE_LIMIT].outcome.rate_limit is None
-    expiry = store.credentials[("ebay", "US", "us-main", Credential.REFRESH_TOKEN)]
+    expiry = store.credential_expiry(("ebay", "US", "us-main", Credential.REFRESH_TOKEN))
     assert expiry == 1811808000.0  # 2027-06-01, configured: eBay returns no refresh expiry on refresh
-    access = store.credentials[("ebay", "US", "us-main", Credential.ACCESS_TOKEN)]
+    access = store.credential_expiry(("ebay", "US", "us-main", Credential.ACCESS_TOKEN))
     assert access - records[PRIVILEGE].started_at == pytest.approx(7200, abs=1)
 
 
@@ -93,7 +93,7 @@ async def test_observed_headroom_is_the_simulators_own_count(sim: tuple[str, Eba
         first = (await probe(engine, RATE_LIMIT)).outcome
         platform.quota.spend("analytics", 4_000, time.time())
         second = (await probe(engine, "ebay/de-main/rate_limit")).outcome
-        state = engine.store.checks["ebay/de-main/rate_limit"]
+        state = engine.store.status("ebay/de-main/rate_limit")
     observed = first.rate_limit
     assert observed is not None and observed.source is RateLimitSource.OBSERVED
     # the tightest is the Account API: 10 004 of 25 000 spent (the Analytics call itself is 1 of 5 000)
@@ -111,7 +111,7 @@ async def test_tokens_are_minted_once_and_the_app_token_is_shared(sim: tuple[str
         for _ in range(3):
             for check in (PRIVILEGE, RATE_LIMIT, USER_RATE_LIMIT, DE_PRIVILEGE, "ebay/de-main/rate_limit"):
                 assert (await probe(engine, check)).outcome.success
-        spent = {check: dict(state.requests) for check, state in engine.store.checks.items()}
+        spent = {state.spec.id: dict(state.requests) for state in engine.store.statuses()}
     counts = await sim_json("GET", f"{url}/__sim/requests")
     # one refresh grant per seller, one client-credentials grant for the shared keyset
     assert counts["routes"]["ebay:token"] == 3

@@ -171,6 +171,7 @@ async def test_after_an_auth_failure_the_key_is_left_alone_for_10_minutes(sim: s
                                                         "fault": "token_expired"})
     async with running(config_text(sim, interval="200ms", timeout="200ms"), "ozon.yml") as engine:
         await probes_until(engine, "ozon/cn-main/roles", 5)  # time enough for ru-main to have retried
-        state = engine.store.checks[RU_ROLES]
+        state = engine.store.status(RU_ROLES)
+        assert state is not None
         assert (state.probes, state.failures[Reason.AUTH]) == (1, 1)  # one try, then quiet
         assert state.next_run_at is not None and state.next_run_at - time.time() > 590

@@ -115,7 +115,7 @@ async def test_the_exporter_never_calls_the_refresh_endpoint(sim: str) -> None:
     async with running(config_text(sim, interval="200ms", timeout="200ms")) as engine:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            state = engine.store.checks.get(US_SHOPS)
+            state = engine.store.status(US_SHOPS)
             if state is not None and state.probes >= 6 and state.failures[Reason.AUTH] >= 1:
                 break
             await asyncio.sleep(0.05)

@@ -95,7 +95,7 @@ class GateStack:
     app: Any
 
     def results(self, check_id: str) -> int:
-        return len(self.app[CORE].store.checks[check_id].history)
+        return len(self.app[CORE].store.recent_results(check_id))
 
     async def wait_for_baseline(self, *check_ids: str, count: int = 4, seconds: float = 15.0) -> None:
         """Until every check has ``count`` results: the baseline a marker placed now will see."""

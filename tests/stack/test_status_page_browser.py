@@ -47,7 +47,7 @@ PHONE = Viewport("phone", 390, 844, mobile=True, scale=2)
 
 #: returns what the assertions need in one round trip, while the page is known to be loaded
 SNAPSHOT_JS = """(() => {
-  const rows = Array.from(document.querySelectorAll("tbody tr")).map(tr => {
+  const rows = Array.from(document.querySelectorAll("table.checks tbody tr")).map(tr => {
     const box = tr.getBoundingClientRect();
     return {cells: Array.from(tr.cells).map(td => td.innerText.trim()),
             width: box.width, height: box.height, left: box.left, right: box.right};

@@ -101,6 +101,7 @@ class _Config:
         self.concurrency_per_host = 4
         self.path = "test"
         self.deprecations: dict[tuple[str, str], float] = {}
+        self.request_duration_histogram = True
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}
@@ -118,7 +119,7 @@ async def run_engine(config: _Config, seconds: float) -> Store:
 
 async def test_a_hanging_target_times_out_without_delaying_other_checks(target: str) -> None:
     store = await run_engine(_Config(spec(target, "fast"), spec(target, "hang")), 1.6)
-    fast, hang = store.checks["fake/a1/fast"], store.checks["fake/a1/hang"]
+    fast, hang = store.status("fake/a1/fast"), store.status("fake/a1/hang")
     assert fast.probes >= 5 and fast.failures[Reason.TIMEOUT] == 0
     assert fast.last is not None and fast.last.outcome.success
     assert hang.failures[Reason.TIMEOUT] >= 1
@@ -128,7 +129,7 @@ async def test_a_hanging_target_times_out_without_delaying_other_checks(target: 
 
 async def test_an_oversized_body_is_invalid_response_not_read_to_the_end(target: str) -> None:
     store = await run_engine(_Config(spec(target, "huge"), max_body=64 * 1024), 0.5)
-    last = store.checks["fake/a1/huge"].last
+    last = store.status("fake/a1/huge").last
     assert last is not None and last.outcome.reason is Reason.INVALID_RESPONSE
     assert "limit" in last.outcome.message
 
@@ -136,7 +137,7 @@ async def test_an_oversized_body_is_invalid_response_not_read_to_the_end(target:
 async def test_an_adapter_exception_is_internal_and_the_loop_keeps_running(target: str,
                                                                            caplog: pytest.LogCaptureFixture) -> None:
     store = await run_engine(_Config(spec(target, "crash")), 0.7)
-    state = store.checks["fake/a1/crash"]
+    state = store.status("fake/a1/crash")
     assert state.failures[Reason.INTERNAL] >= 2  # the loop survived the first crash
     assert "adapter fake raised" in caplog.text
 
@@ -144,16 +145,16 @@ async def test_an_adapter_exception_is_internal_and_the_loop_keeps_running(targe
 async def test_a_refused_connection_is_classified_connect_and_logged_once(
         caplog: pytest.LogCaptureFixture) -> None:
     store = await run_engine(_Config(spec("http://127.0.0.1:9", "fast")), 0.5)
-    last = store.checks["fake/a1/fast"].last
+    last = store.status("fake/a1/fast").last
     assert last is not None and last.outcome.reason is Reason.CONNECT
-    assert store.checks["fake/a1/fast"].probes >= 2
+    assert store.status("fake/a1/fast").probes >= 2
     # the state change is logged, not every repeat of it
     assert caplog.text.count("fake/a1/fast failing: reason=connect") == 1
 
 
 async def test_throttling_backs_off_and_honours_retry_after(target: str) -> None:
     store = await run_engine(_Config(spec(target, "throttled", interval=0.1, timeout=0.1)), 0.6)
-    state = store.checks["fake/a1/throttled"]
+    state = store.status("fake/a1/throttled")
     # Retry-After: 7 means one probe in 0.6 s, not six
     assert state.probes == 1 and state.failures[Reason.THROTTLED] == 1
     assert state.api_errors == {"QuotaExceeded": 1}
@@ -161,13 +162,13 @@ async def test_throttling_backs_off_and_honours_retry_after(target: str) -> None
 
 async def test_unknown_platform_codes_fold_into_other(target: str) -> None:
     store = await run_engine(_Config(spec(target + "/nope", "fast")), 0.3)
-    assert set(store.checks["fake/a1/fast"].api_errors) == {"other"}
+    assert set(store.status("fake/a1/fast").api_errors) == {"other"}
 
 
 async def test_quota_budget_skips_probes_beyond_the_share_of_the_documented_limit(target: str) -> None:
     # 0.016 rps, burst 15, budget 0.5 → 7 calls then nothing for ~2 minutes
     store = await run_engine(_Config(spec(target, "limited", interval=0.05, timeout=0.05)), 0.8)
-    state = store.checks["fake/a1/limited"]
+    state = store.status("fake/a1/limited")
     assert state.probes == 7
     assert state.skipped[SkipReason.QUOTA_BUDGET] >= 3
     assert state.modelled_ratio == pytest.approx(8 / 15, abs=0.01)
@@ -193,12 +194,12 @@ async def test_reload_keeps_unchanged_checks_and_drops_removed_ones(target: str)
         engine = Engine(session, store, rng=random.Random(2))
         engine.apply(_Config(keep, drop))  # type: ignore[arg-type]
         await asyncio.sleep(0.5)
-        probes_before = store.checks[keep.id].probes
+        probes_before = store.status(keep.id).probes
         engine.apply(_Config(spec(target, "fast")))  # type: ignore[arg-type]
         await asyncio.sleep(0.3)
         await engine.stop()
-    assert set(store.checks) == {keep.id}
-    assert store.checks[keep.id].probes > probes_before  # counters survived the reload
+    assert set(store.check_ids()) == {keep.id}
+    assert store.status(keep.id).probes > probes_before  # counters survived the reload
 
 
 def test_backoff_doubles_per_throttle_up_to_a_cap_and_respects_retry_after() -> None:

@@ -199,7 +199,7 @@ def test_store_keeps_a_bounded_history_of_every_recorded_probe() -> None:
         store.record(check, ProbeRecord(outcome=outcome, code_label=None if i % 2 else "other",
                                         started_at=i, finished_at=i + 0.5, duration=0.5, call_duration=0.4,
                                         steps=(Step.CALL,)), None)
-    history = store.checks[check.id].history
+    history = store.recent_results(check.id)
     assert len(history) == length == 120
     assert history[0] == RecentResult(10.5, False, 0.5, Reason.AUTH, "NewAuthCode")
     assert history[-1] == RecentResult(length + 9.5, True, 0.5, None, None)
@@ -213,8 +213,9 @@ def test_history_reaches_45_minutes_back_within_bounds() -> None:
 def test_a_reload_that_changes_the_interval_keeps_the_history() -> None:
     store, slow = Store(), check_spec(60)
     store.reconcile((slow,))
-    state = store.checks[slow.id]
-    state.history.extend(RecentResult(float(t), True, 0.1, None, None) for t in range(100))
+    for t in range(100):
+        store.record(slow, ProbeRecord(outcome=ProbeOutcome.ok(200), code_label=None, started_at=t - 0.1,
+                                       finished_at=float(t), duration=0.1, call_duration=0.1, steps=(Step.CALL,)), None)
     store.reconcile((check_spec(5),))
-    assert state.history.maxlen == 540
-    assert [r.finished_at for r in state.history] == [float(t) for t in range(100)]
+    assert store.history_capacity(slow.id) == 540
+    assert store.recent_results(slow.id) == [RecentResult(float(t), True, 0.1, None, None) for t in range(100)]

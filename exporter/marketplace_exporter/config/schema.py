@@ -3,7 +3,8 @@ operations are validated by that adapter's own models (and appear in the JSON Sc
 
 Shape (every key documented in ``docs/configuration.md``)::
 
-    defaults: {interval, timeout, jitter, concurrency, concurrency_per_host, quota_budget, max_body_bytes}
+    defaults: {interval, timeout, jitter, concurrency, concurrency_per_host, quota_budget, max_body_bytes,
+               request_duration_histogram}
     accounts:
       - marketplace: amazon_sp      # picks the adapter; the rest of the entry is validated by it
         alias: us-main              # the `account` label: a name, never a seller id or token
@@ -63,6 +64,8 @@ class Defaults(StrictModel):
     quota_budget: Fraction = 0.5
     #: larger bodies are classified invalid_response without being read further
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    #: false drops marketplace_request_duration_seconds (12 series per marketplace/site/check)
+    request_duration_histogram: bool = True
     #: extra CA certificates (PEM) trusted besides the system ones; changes apply on restart
     ca_file: str | None = None
 

@@ -79,6 +79,8 @@ class LoadedConfig:
     own_checks: tuple[CheckSpec, ...] = ()
     #: what resolving an account from an accounts file needs from this file (its ``defaults``)
     account_context: Any = field(default=None, compare=False, repr=False)
+    #: export marketplace_request_duration_seconds (``defaults.request_duration_histogram``)
+    request_duration_histogram: bool = True
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}

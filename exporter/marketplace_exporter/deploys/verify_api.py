@@ -63,7 +63,7 @@ from marketplace_exporter.deploys.verify import (
     freeze_verdict,
     split_history,
 )
-from marketplace_exporter.deploys.verify_baseline import check_histories, stored_checks, stored_production
+from marketplace_exporter.deploys.verify_baseline import stored_checks, stored_production
 from marketplace_exporter.deploys.verify_production import (
     ProductionEvaluation,
     TrafficCounts,
@@ -191,8 +191,8 @@ def parse_request(body: object, *, now: float) -> VerifyRequest:
 def select_checks(store: Store, sites: tuple[str, ...], tag: str | None) -> list[CheckSpec]:
     """Configured checks of ``sites`` (any when empty) carrying ``tag`` (any when None)."""
     wanted = {site.upper() for site in sites}
-    return [state.spec for state in store.checks.values()
-            if (not wanted or state.spec.site.upper() in wanted) and (tag is None or tag in state.spec.tags)]
+    return [spec for spec in store.specs()
+            if (not wanted or spec.site.upper() in wanted) and (tag is None or tag in spec.tags)]
 
 
 class ProbeRounds:
@@ -357,12 +357,11 @@ def _judge(store: Store, specs: list[CheckSpec], marker: DeployRecord, *, since:
     """Per check: the baseline stored with the marker when it has more results than memory
     still holds (after a restart memory has none), else the in-memory one."""
     complete = now - since >= window
-    histories = check_histories(store)
     kept = stored or {}
     rows = []
     for spec in specs:
-        baseline, candidate = split_history(histories.get(spec.id, []), marker_at=marker.received_at, since=since,
-                                            baseline_window=BASELINE_WINDOW)
+        baseline, candidate = split_history(store.recent_results(spec.id), marker_at=marker.received_at,
+                                            since=since, baseline_window=BASELINE_WINDOW)
         before: list[RecentResult] | WindowStats = baseline
         if spec.id in kept and kept[spec.id].samples > len(baseline):
             before = kept[spec.id]
@@ -374,7 +373,7 @@ def _sites(ask: VerifyRequest, marker: DeployRecord, store: Store) -> tuple[tupl
     """Explicit sites win; else the marker's sites when some check has one of them; else all."""
     if ask.sites or not marker.sites:
         return ask.sites, ()
-    configured = {state.spec.site.upper() for state in store.checks.values()}
+    configured = {spec.site.upper() for spec in store.specs()}
     marked = tuple(site.upper() for site in marker.sites)
     if configured & set(marked):
         return marked, ()
@@ -382,7 +381,7 @@ def _sites(ask: VerifyRequest, marker: DeployRecord, store: Store) -> tuple[tupl
 
 
 def _nothing_selected(store: Store, sites: tuple[str, ...], tag: str | None) -> str:
-    specs = [state.spec for state in store.checks.values()]
+    specs = store.specs()
     known_sites = ", ".join(sorted({spec.site for spec in specs})) or "none"
     known_tags = ", ".join(sorted({t for spec in specs for t in spec.tags})) or "none"
     wanted = " and ".join(part for part in (f"site {','.join(sites)}" if sites else "",

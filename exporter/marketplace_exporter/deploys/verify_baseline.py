@@ -10,8 +10,7 @@ What is stored is small: per check, the baseline's :class:`WindowStats` (samples
 p50, p95 — all the rules need from the "before" side); per marketplace the deployed service
 reported calls to, its call and error counts. A few hundred bytes per marker.
 
-The store is read through :func:`check_histories` only (one place to re-point when the Store
-grows query methods).
+The store is read through :func:`check_histories` only (the Store's ``recent_results``).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from marketplace_exporter.traffic.aggregate import TrafficAggregator
 
 def check_histories(store: Store) -> dict[str, list[RecentResult]]:
     """Every configured check's recent results, oldest first (the store's in-memory history)."""
-    return {check_id: list(state.history) for check_id, state in store.checks.items()}
+    return {check_id: store.recent_results(check_id) for check_id in store.check_ids()}
 
 
 def take(store: Store | None, aggregator: TrafficAggregator | None, service: str, marker_at: float) -> Baseline:

@@ -2,8 +2,9 @@
 
 Routes::
 
-    GET  /                 status page (a row per check; auto-refresh; readable on a phone)
-    GET  /metrics          Prometheus exposition built from the store
+    GET  /                 status page (summary, filters, one page of checks worst first; phone-friendly)
+    GET  /api/v1/checks    the status page's query as JSON (?marketplace=&site=&state=&q=&page=)
+    GET  /metrics          Prometheus exposition kept rendered from the store (exposition.py)
     GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
@@ -18,15 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from prometheus_client.aiohttp import make_aiohttp_handler
-from prometheus_client.exposition import generate_latest
 
 from marketplace_exporter import __version__, shard_serving
-from marketplace_exporter.collector import new_registry
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.core import Core, Feature
@@ -34,8 +31,8 @@ from marketplace_exporter.deploys import api as deploys_api
 from marketplace_exporter.deploys import verify_api
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
-from marketplace_exporter.server import accounts_watch
-from marketplace_exporter.server.status_page import render_status_page
+from marketplace_exporter.exposition import Exposition
+from marketplace_exporter.server import accounts_watch, checks_views, scrape
 from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
@@ -71,12 +68,12 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     file fails fast with its errors, before anything listens). ``shard``: probe only its accounts."""
     app = web.Application(middlewares=[_server_header])
     store = Store()
-    core = Core(source=source, initial=initial, store=store, registry=new_registry(store),
+    core = Core(source=source, initial=initial, store=store, registry=scrape.feature_registry(),
                 storage_path=storage_path, shard=shard or Shard())
     app[CORE] = core
     app.cleanup_ctx.append(_engine_ctx)
-    app.router.add_get("/", status_page)
-    app.router.add_get("/metrics", make_aiohttp_handler(core.registry))
+    checks_views.install(core, app)  # GET / and /api/v1/checks
+    scrape.install(core, app)  # GET /metrics: the store's families, then the features' collectors
     app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
@@ -132,16 +129,6 @@ async def _server_header(request: web.Request, handler: Callable[..., object]) -
     return response
 
 
-async def status_page(request: web.Request) -> web.Response:
-    core = request.app[CORE]
-    html = render_status_page(core.store, now=time.time(),
-                              extra_html=shard_serving.status_html(core)
-                              + accounts_watch.render_broken_files(core.accounts.broken()))
-    return web.Response(text=html, content_type="text/html", charset="utf-8",
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
-
-
 async def probe(request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
     engine = request.app[CORE].engine
@@ -167,7 +154,7 @@ async def probe(request: web.Request) -> web.Response:
     one = Store()
     one.reconcile((spec,))
     one.record(spec, result, None)
-    output = generate_latest(new_registry(one))
+    output = Exposition(one).render()
     return web.Response(body=output, content_type="text/plain", charset="utf-8")
 
 

@@ -1,4 +1,10 @@
-"""The status page at ``/``: one row per check, worst first, refreshed every 5 seconds.
+"""The status page at ``/``: a summary first, then one page of checks, worst first.
+
+At 50,000 checks a page listing all of them was megabytes and took seconds to build on the event
+loop (issue 11), so the page now shows: counts per marketplace, site and state (each a link to that
+selection); a filter form (``?marketplace=&site=&state=&q=``, plain GET, no script); and one page
+of checks (``&page=``, ``&per_page=``, 100 by default) in the order of checks_query.py: failing,
+credentials about to expire, pending, ok. ``/api/v1/checks`` answers the same query as JSON.
 
 Server-rendered HTML with no script (the page's CSP forbids it): every value passes through
 ``html.escape``, including texts that came from a marketplace response. Headers are bilingual
@@ -9,81 +15,174 @@ check so it reads on a phone.
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import urlencode
 
 from marketplace_exporter import __version__
 from marketplace_exporter.catalogue import Credential
 from marketplace_exporter.durations import format_duration
-from marketplace_exporter.store import CheckState, Store
+from marketplace_exporter.server.checks_query import (
+    EXPIRING,
+    PER_PAGE,
+    STATES,
+    CheckFilter,
+    CheckPage,
+    ShownCheck,
+)
+from marketplace_exporter.store import Store
 
-REFRESH_SECONDS = 5
+REFRESH_SECONDS = 10
+CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
 
 _COLUMNS = (
     ("marketplace", "平台"), ("site", "站点"), ("account", "账号"), ("check", "检查"),
     ("status", "状态"), ("latency", "延迟"), ("last failure", "最近失败"),
     ("credential expiry", "凭证到期"), ("rate-limit headroom", "限流余量"), ("last run", "上次运行"),
 )
+_STATE_NAMES = {"failing": "failing 失败", EXPIRING: "expiring 即将到期", "pending": "pending 等待",
+                "ok": "ok 正常"}
+_STATE_CSS = {"failing": "fail", EXPIRING: "warn", "pending": "muted", "ok": "ok"}
 
 _CSS = """
 *,*::before,*::after{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:1rem;color:#1b1f24}
-h1{font-size:1.3rem;margin:0 0 .3rem}p.meta{color:#57606a;margin:.2rem 0 1rem;font-size:.9rem}
+h1{font-size:1.3rem;margin:0 0 .3rem}h1 small{overflow-wrap:anywhere}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
+p.meta{color:#57606a;margin:.2rem 0 1rem;font-size:.9rem}
 .summary span{display:inline-block;margin-right:1rem;font-weight:600}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #d0d7de;vertical-align:top}
 th small{display:block;color:#57606a;font-weight:normal}
+.scroll{overflow-x:auto;max-width:100%}table.counts{width:auto}table.counts td{text-align:right}
+table.counts td:first-child,table.counts td:nth-child(2){text-align:left}
+form{display:flex;flex-wrap:wrap;gap:.4rem .8rem;align-items:end;margin:.6rem 0}
+form label{display:flex;flex-direction:column;font-size:.85rem;color:#57606a}
+input,select,button{font:inherit;max-width:100%}nav.pages{margin:.6rem 0}nav.pages a{margin-right:.8rem}
 .ok{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.wait{color:#9a6700;font-weight:600}
 .warn{color:#9a6700}.crit{color:#cf222e;font-weight:600}.muted{color:#57606a}
 code{font-size:.85em;white-space:nowrap}code.wrap{white-space:normal;overflow-wrap:anywhere}
 @media (max-width:700px){
- table,tbody,tr,td{display:block;width:100%}thead{display:none}
- tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 .8rem;padding:.3rem}
- td{border:none;padding:.2rem .4rem;overflow-wrap:anywhere}
- td::before{content:attr(data-label);display:inline-block;min-width:9.5rem;margin-right:.6rem;color:#57606a}
+ table.checks,table.checks tbody,table.checks tr,table.checks td{display:block;width:100%}
+ table.checks thead{display:none}
+ table.checks tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 .8rem;padding:.3rem}
+ table.checks td{border:none;padding:.2rem .4rem;overflow-wrap:anywhere}
+ table.checks td::before{content:attr(data-label);display:inline-block;min-width:9.5rem;margin-right:.6rem;
+  color:#57606a}
 }
 """
 
 
-def render_status_page(store: Store, *, now: float, extra_html: str = "") -> str:
-    """``extra_html``: sections other parts render themselves (the broken accounts files)."""
-    states = sorted(store.checks.values(), key=lambda s: (_rank(s), s.spec.id))
-    failing = sum(1 for s in states if s.last is not None and not s.last.outcome.success)
-    passing = sum(1 for s in states if s.last is not None and s.last.outcome.success)
-    pending = len(states) - failing - passing
+def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html: str = "") -> str:
+    """``extra_html``: sections other parts render (and escape) themselves: the broken accounts files."""
+    flt = page.filter
+    totals = {state: 0 for state in STATES}
+    for row in page.summary:
+        for state in STATES:
+            totals[state] += getattr(row, state)
     head = "".join(f"<th>{escape(en)}<small>{escape(zh)}</small></th>" for en, zh in _COLUMNS)
-    rows = "\n".join(_row(store, state, now) for state in states) or (
-        f'<tr><td colspan="{len(_COLUMNS)}">no checks configured</td></tr>')
-    reload_note = "" if store.reload_successful else (
-        ' <span class="crit">last config reload FAILED — the previous config is still running</span>')
+    rows = "\n".join(_row(store, shown, now) for shown in page.checks) or (
+        f'<tr><td colspan="{len(_COLUMNS)}">no check matches 没有匹配的检查</td></tr>')
+    reload_note = "" if page.reload_ok else (
+        ' <span class="crit">last config reload FAILED — the previous config is still running'
+        " 配置重载失败，仍在使用之前的配置</span>")
+    first = (flt.page - 1) * flt.per_page
+    shown = (f"{first + 1:,}–{first + len(page.checks):,} of {page.total:,} 共 {page.total:,} 项"
+             if page.checks else f"0 of {page.total:,}")
+    summary = " ".join(f'<span class="{_STATE_CSS[s]}">{totals[s]:,} {escape(_STATE_NAMES[s])}</span>'
+                       for s in STATES)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="refresh" content="{REFRESH_SECONDS}">
-<title>marketplace-exporter: {failing} failing</title><style>{_CSS}</style></head>
+<title>marketplace-exporter: {totals["failing"]:,} failing</title><style>{_CSS}</style></head>
 <body><h1>marketplace-exporter <small class="muted">{escape(__version__)}</small></h1>
 <p class="meta">Probes run in the background on each check's interval; this page refreshes every
-{REFRESH_SECONDS}s. <a href="/metrics">/metrics</a> · 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
-<p class="summary"><span class="fail">{failing} failing 失败</span><span class="ok">{passing} ok 正常</span>
-<span class="muted">{pending} pending 等待</span></p>{extra_html}
-<table><thead><tr>{head}</tr></thead><tbody>
+{REFRESH_SECONDS}s. <a href="/metrics">/metrics</a> · <a href="{_api_url(flt)}">JSON</a>
+· 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
+<p class="summary">{summary}</p>{extra_html}
+{_counts(page)}
+{_form(store, flt)}
+<h2>Checks 检查 <small class="muted">{shown}</small></h2>
+{_pager(page)}
+<table class="checks"><thead><tr>{head}</tr></thead><tbody>
 {rows}
-</tbody></table></body></html>
+</tbody></table>
+{_pager(page)}</body></html>
 """
 
 
-def _rank(state: CheckState) -> int:
-    if state.last is None:
-        return 1
-    return 0 if not state.last.outcome.success else 2
+def _api_url(flt: CheckFilter) -> str:
+    return escape("/api/v1/checks?" + urlencode(flt.params()))
 
 
-def _row(store: Store, state: CheckState, now: float) -> str:
+def _link(flt: CheckFilter, text: str, **changes: object) -> str:
+    return f'<a href="/?{escape(urlencode(flt.params(**changes)))}">{text}</a>'
+
+
+def _counts(page: CheckPage) -> str:
+    if not page.summary:
+        return ""
+    base = CheckFilter(per_page=page.filter.per_page)
+    head = "".join(f"<th>{escape(en)}<small>{escape(zh)}</small></th>" for en, zh in (
+        ("marketplace", "平台"), ("site", "站点"), ("failing", "失败"), ("expiring", "即将到期"),
+        ("pending", "等待"), ("ok", "正常"), ("total", "合计")))
+    body = []
+    for row in page.summary:
+        where = {"marketplace": row.marketplace, "site": row.site}
+        cells = [_link(base, escape(row.marketplace), marketplace=row.marketplace), escape(row.site)]
+        for state in STATES:
+            count = getattr(row, state)
+            cells.append(_link(base, f'<span class="{_STATE_CSS[state]}">{count:,}</span>', state=state, **where)
+                         if count else '<span class="muted">0</span>')
+        cells.append(_link(base, f"{row.total:,}", **where))
+        body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return (f'<h2>Summary 概览</h2><div class="scroll"><table class="counts"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _form(store: Store, flt: CheckFilter) -> str:
+    pairs = store.index.marketplaces_and_sites()
+
+    def select(name: str, label: str, options: list[tuple[str, str]], current: str | None) -> str:
+        opts = "".join(
+            f'<option value="{escape(value)}"{" selected" if value == current else ""}>{escape(text)}</option>'
+            for value, text in [("", "any 全部"), *options])
+        return f'<label>{label}<select name="{name}">{opts}</select></label>'
+
+    marketplaces = sorted({m for m, _ in pairs})
+    sites = sorted({s for m, s in pairs if flt.marketplace is None or m == flt.marketplace})
+    per_page = "" if flt.per_page == PER_PAGE else (
+        f'<input type="hidden" name="per_page" value="{flt.per_page}">')
+    return ('<form method="get" action="/">'
+            + select("marketplace", "marketplace 平台", [(m, m) for m in marketplaces], flt.marketplace)
+            + select("site", "site 站点", [(s, s) for s in sites], flt.site)
+            + select("state", "state 状态", [(s, _STATE_NAMES[s]) for s in STATES], flt.state)
+            + f'<label>search 搜索<input type="search" name="q" value="{escape(flt.q or "")}" '
+              'placeholder="marketplace/account/check"></label>'
+            + per_page + '<button type="submit">Filter 筛选</button> '
+            + (_link(CheckFilter(), "clear 清除") if flt != CheckFilter() else "") + "</form>")
+
+
+def _pager(page: CheckPage) -> str:
+    flt = page.filter
+    if page.pages <= 1:
+        return ""
+    links = []
+    if flt.page > 1:
+        links += [_link(flt, "« first 首页", page=None), _link(flt, "‹ previous 上一页", page=flt.page - 1)]
+    links.append(f"page {flt.page:,} of {page.pages:,} 第 {flt.page:,}/{page.pages:,} 页")
+    if flt.page < page.pages:
+        links += [_link(flt, "next 下一页 ›", page=flt.page + 1), _link(flt, "last 末页 »", page=page.pages)]
+    return f'<nav class="pages">{" ".join(links)}</nav>'
+
+
+def _row(store: Store, shown: ShownCheck, now: float) -> str:
+    state = shown.status
     spec = state.spec
     cells = [spec.marketplace, spec.site, spec.account, spec.name]
     html_cells = [escape(value) for value in cells]
     last = state.last
     if last is None:
         status = '<span class="muted">pending</span>'
-        if state.skipped and state.last_skip_at is not None:
+        if state.last_skip_at is not None:
             status = '<span class="wait">waiting for quota budget</span>'
         latency, failure, last_run = "–", "", "never"
     else:
@@ -99,7 +198,7 @@ def _row(store: Store, state: CheckState, now: float) -> str:
         last_run = f"{format_duration(max(1, round(now - last.finished_at)))} ago"
     if state.next_run_at is not None and state.next_run_at > now:
         last_run += f" · next in {format_duration(max(1, round(state.next_run_at - now)))}"
-    html_cells += [status, latency, failure, _expiry(store, state, now), _headroom(state), escape(last_run)]
+    html_cells += [status, latency, failure, _expiry(store, shown, now), _headroom(shown), escape(last_run)]
     return "<tr>" + "".join(
         f'<td data-label="{escape(en)} {escape(zh)}">{cell}</td>'
         for (en, zh), cell in zip(_COLUMNS, html_cells, strict=True)) + "</tr>"
@@ -111,12 +210,10 @@ def _failure_text(code: str | None, message: str) -> str:
     return code_html + escape(message[:200])
 
 
-def _expiry(store: Store, state: CheckState, now: float) -> str:
-    spec = state.spec
+def _expiry(store: Store, shown: ShownCheck, now: float) -> str:
+    spec = shown.status.spec
     parts = []
-    for (marketplace, site, account, credential), expires_at in sorted(store.credentials.items()):
-        if (marketplace, site, account) != (spec.marketplace, spec.site, spec.account):
-            continue
+    for (_, _, _, credential), expires_at in store.credentials((spec.marketplace, spec.site, spec.account)):
         left = expires_at - now
         if credential is Credential.ACCESS_TOKEN:
             # access tokens live minutes to days and are renewed routinely (by the exporter or by
@@ -137,7 +234,8 @@ def _countdown(seconds: float) -> str:
     return f"{seconds / 60:.0f}m"
 
 
-def _headroom(state: CheckState) -> str:
+def _headroom(shown: ShownCheck) -> str:
+    state = shown.status
     observed = state.observed_rate_limit
     if observed is not None and observed.remaining_ratio is not None:
         return f"{observed.remaining_ratio:.0%} <span class=\"muted\">{escape(observed.source.value)}</span>"
