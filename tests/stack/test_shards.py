@@ -59,6 +59,14 @@ PER_PROCESS = frozenset({
 SUMMED = frozenset(f"{cat.REQUEST_DURATION.name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
 
 
+#: dashboard query → labels whose values depend on a race inside each process, compared without them
+RACY_LABELS: dict[str, tuple[str, ...]] = {
+    # an account's checks share one access token: which check's probe exchanges it first (and so
+    # carries the step="token" series) is the order its probes happen to start in, in any process
+    "marketplace:Prober's own requests per hour, by step [A]": ("check",),
+}
+
+
 @dataclass(frozen=True)
 class Key:
     """A check as sharding sees it (shard.Keyed)."""
@@ -307,14 +315,18 @@ def test_three_shards_then_four(stack: Stack) -> None:
     assert {item["metric"]["metric_name"] for item in twice} & SUMMED, "no site's accounts split over shards: vacuous"
 
     # --- every dashboard query: the same series from three shards as from one process -------------
+    queries = dashboard_queries()
+    assert set(RACY_LABELS) <= {item.id for item in queries}, "a RACY_LABELS entry names no dashboard query"
     differences = []
     answered = counted = 0
-    for item in dashboard_queries():
+    for item in queries:
         expr = concrete(item.expr)
         sharded, single = (query(prometheus, expr, now) for prometheus in (prometheus_shards, prometheus_one))
 
-        def shape(result: list[dict[str, Any]]) -> set[frozenset[tuple[str, str]]]:
-            return {frozenset((k, v) for k, v in row["metric"].items() if k != "instance") for row in result}
+        ignored = frozenset({"instance", *RACY_LABELS.get(item.id, ())})
+
+        def shape(result: list[dict[str, Any]], ignored: frozenset[str] = ignored) -> set[frozenset[tuple[str, str]]]:
+            return {frozenset((k, v) for k, v in row["metric"].items() if k not in ignored) for row in result}
 
         answered += bool(sharded)
         if shape(sharded) != shape(single):
