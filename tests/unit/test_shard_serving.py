@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.server.app import CORE
 from marketplace_exporter.shard import Shard
+from marketplace_exporter.webserver.lifecycle import LIFECYCLE_ENABLED
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 THREE = Shard(1, 3, pod="marketplace-exporter-1")
@@ -109,6 +110,7 @@ async def test_reloads_and_accounts_files_re_select(tmp_path: Path, aiohttp_clie
     aliases = [f"seller-{i}" for i in range(12)]
     source = ConfigSource(str(write_config(tmp_path, aliases)))
     app = create_app(source, source.load(), shard=THREE)
+    app[LIFECYCLE_ENABLED] = True  # --web.enable-lifecycle: POST /-/reload
     client = await aiohttp_client(app)
     core = app[CORE]
 

@@ -8,7 +8,8 @@ Routes::
     GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
-    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config
+    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config;
+                           only with --web.enable-lifecycle (403 without)
 
 Resources are paired with their teardown in ``cleanup_ctx``: the probe session, then the engine
 (torn down in reverse order: probes stop before the session closes).
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from marketplace_exporter import __version__, shard_serving
+from marketplace_exporter import __version__, process_metrics, shard_serving
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.core import Core, Feature
@@ -37,6 +38,7 @@ from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
 from marketplace_exporter.traffic import otlp_api
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ CORE = web.AppKey("core", Core)
 #: (adds routes, cleanup contexts, a collector to ``core.registry``, a reload hook). Imported
 #: functions, not module names: a typo fails at import, and no feature imports this module back.
 FEATURES: tuple[Feature, ...] = (
+    process_metrics.install,
     accounts_watch.install,
     shard_serving.install,
     deploys_api.install,
@@ -77,7 +80,7 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(reload_handler))
     shard = core.shard
     for install in FEATURES:
         if shard.sharded and (install in UNSHARDED_FEATURES or shard.ordinal and install in SHARD_ZERO_FEATURES):
