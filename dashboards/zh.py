@@ -88,6 +88,8 @@ PANELS: dict[str, str] = {
     "Markers refused by the caps": "超出上限被拒的部署标记",
     # exporter
     "Exporter up": "Exporter 运行状态",
+    "Exporter shards": "Exporter 分片数",
+    "Shards missing": "缺失的分片",
     "Last config reload": "上次配置重载",
     "Config loaded": "配置加载状态",
     "Broken accounts files": "出错的店铺文件",
@@ -187,6 +189,11 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
                     "（流水线收到 422，没有写入任何记录）：可能是流水线把构建号当作服务名发送，也可能需要调高上限。"),
     # exporter
     "Exporter up": ("0c743f9f", "Prometheus 最近一次抓取时能连上所有选中的 exporter 目标。"),
+    "Exporter shards": ("dc494075", "被抓取的 exporter 进程数（除非以 run --shard/--total-shards 运行，否则为 1；"
+                                    "见 docs/kubernetes.md）。"),
+    "Shards missing": (
+        "a1c2d1d8", "exporter 声明了（--total-shards）但 Prometheus 没有抓取到的分片：这些分片负责的店铺没有被探测，"
+                    "其序列也已消失（告警：MarketplaceExporterShardsMissing）。"),
     "Last config reload": ("065557d5", "FAILING：最近一次重载被拒绝，继续运行上一份有效配置。"),
     "Config loaded": ("53154d57", "距上次成功加载（或重载）配置的时间。"),
     "Broken accounts files": (

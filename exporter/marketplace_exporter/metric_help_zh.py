@@ -58,6 +58,10 @@ HELP_ZH: dict[str, tuple[str, str]] = {
         "6a4a7083", "按状态统计的店铺文件数：ok 或 broken（如有上一个有效版本则继续使用；状态页和日志会写明"
                     "文件名和错误）。"),
     c.ACCOUNTS_FILE_ERRORS.name: ("67ea78df", "无法使用的店铺文件新版本数（无法读取、内容无效、密钥不可用）。"),
+    c.SHARD_ORDINAL.name: (
+        "d5467ebc", "本进程的分片号（未分片时为 0）：它探测键哈希到本分片的店铺；每个检查项的序列只由一个分片导出。"),
+    c.TOTAL_SHARDS.name: (
+        "6ee984f2", "店铺被分到多少个分片（--total-shards；未分片时为 1）：被抓取的分片少于此数，说明有店铺无人探测。"),
     c.PROBE_TAG_INFO.name: (
         "1b5e2ad1", "恒为 1，已配置检查项的每个标签一条序列（checks[].tags）；告警规则据此关联（例如有检查项带 "
                     "'critical' 标签的店铺，其店铺级告警为 critical）。"),
