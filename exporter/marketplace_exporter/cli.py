@@ -93,10 +93,10 @@ def _parser() -> argparse.ArgumentParser:
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
     add_web_flags(run)
-    run.add_argument("--shard", default="0",
+    run.add_argument("--shard", metavar="N|auto", default="0",
                      help="probe only the accounts of shard N (0-based) of --total-shards; 'auto': N from the "
                           "StatefulSet pod name NAME-N ($POD_NAME, else the host name) (docs/kubernetes.md)")
-    run.add_argument("--total-shards", dest="total_shards", default=None,
+    run.add_argument("--total-shards", dest="total_shards", metavar="N", default=None,
                      help="how many shards the accounts are split over "
                           "(default $MARKETPLACE_EXPORTER_TOTAL_SHARDS, else 1: not sharded)")
     run.set_defaults(handler=_run)
@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
                             "unset and secret, token, certificate and CA files missing (a CI lint)")
     check.add_argument("--web.config.file", dest="web_config_file", metavar="FILE", default=None,
                        help="also validate this web config (TLS and basic auth, exporter-toolkit format)")
-    check.add_argument("--total-shards", dest="total_shards", type=int, default=1,
+    check.add_argument("--total-shards", dest="total_shards", metavar="N", type=int, default=1,
                        help="also print which of N shards probes each check, and how many each gets")
     check.set_defaults(handler=_check_config)
 
