@@ -275,6 +275,8 @@ class Result:
     #: the longest garbage collection during the scrape phase, and how many full ones took >= 2 ms
     gc_max_ms: float = 0.0
     gc_full: int = 0
+    #: the most common types in the oldest generation at the first full collection over 20 ms
+    gc_census: str = ""
 
 
 async def fetch(url: str, headers: dict[str, str], workdir: Path) -> tuple[bytes, float]:
@@ -405,6 +407,9 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
                        (line.split() for line in gc_log.read_text().splitlines()) if phase[0] <= float(at) <= phase[1]]
         result.gc_max_ms = max((secs for _, secs in collections), default=0.0) * 1000
         result.gc_full = sum(1 for gen, _ in collections if gen == 2)
+        census = gc_log.with_suffix(".census")
+        if census.exists():
+            result.gc_census = ", ".join(census.read_text().split("\n")[:6])
     finally:
         if pinger is not None:
             stop(pinger)
@@ -450,7 +455,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         print(f"{r.size:,}: exporter ready {r.load_s:.1f}s after start; simulator busy {r.sim_busy:.0%}; "
               f"ping median {r.ping_p50_ms:.1f} ms; "
               f"latency samples {len(r.latency_errors_ms)}; failing by marketplace {r.failing_by or '-'}; "
-              f"pages (largest, slowest): {pages}")
+              f"pages (largest, slowest): {pages}"
+              + (f"; oldest generation at a long full collection: {r.gc_census}" if r.gc_census else ""))
 
 
 def main(argv: list[str]) -> int:

@@ -7,8 +7,10 @@ lands, N/interval times a second, far less often than scrapes × N. So:
 * every object with series (a check, a request-duration histogram, a credential, a certificate)
   owns a *slot*; per family, ``fragments[family][slot]`` is that object's lines, already text;
 * the store's change feed says which objects changed; :meth:`Exposition.refresh` re-renders just
-  those when a scrape comes, in slices of at most 4 ms with the loop free in between (a check
-  probed four times between two scrapes is rendered once, and a probe pays only a set insert);
+  those, in slices of at most 4 ms with the loop free in between (a probe pays only a set
+  insert). :meth:`Exposition.keep_current` does so every :data:`RENDER_EVERY_SECONDS` in the
+  background, as results land, so a scrape finds at most that much left to render: at 50,000
+  checks rendering what changed in 15 s took ~0.6 s of CPU, which a scrape used to pay;
 * a scrape writes, per family, one HELP/TYPE header and the family's fragments joined in slot
   order: each family's lines together, one header per family, as the text format requires.
 
@@ -40,6 +42,9 @@ floatToGoString = cast(Callable[[float], str], utils.floatToGoString)  # noqa: N
 
 #: a refresh renders for at most this long per loop turn, then lets probes run
 REFRESH_SLICE_SECONDS = 0.004
+#: how often :meth:`Exposition.keep_current` renders what changed (a check probed more often than
+#: this is rendered at most this often)
+RENDER_EVERY_SECONDS = 1.0
 #: objects rendered between two looks at the clock
 _SLICE = 16
 #: slots joined into one piece of output (bounds the size of any single bytes object)
@@ -229,10 +234,22 @@ class Exposition:
                     return
             await asyncio.sleep(0)
 
+    async def keep_current(self, every: float = RENDER_EVERY_SECONDS) -> None:
+        """Render what changed every ``every`` seconds, until cancelled (the app runs it)."""
+        while True:
+            await asyncio.sleep(every)
+            await self.refresh()
+
     def refresh_now(self) -> None:
         """The same in one go (a one-check store, tests)."""
         while self._pending():
             self._step(1 << 30)
+
+    def waiting(self) -> int:
+        """How many changed objects are not rendered yet."""
+        feed = self._feed
+        return (len(feed.checks) + len(feed.histograms) + len(feed.credentials) + len(feed.certificates)
+                + int(feed.deprecations))
 
     def _pending(self) -> bool:
         feed = self._feed
