@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -234,25 +235,29 @@ class HttpCheck(Marketplace[None, HttpParams]):
     def steps(self, ctx: ProbeContext[None, HttpParams]) -> ProbeSteps:
         params = ctx.params
         cached = _REQUESTS.get(id(params))
-        if cached is not None and cached[0] is params:
+        if cached is not None and cached[0]() is params:
             request = cached[1]
         else:
             built = build_request(params)
             if isinstance(built, ProbeOutcome):
                 return built
             request = built
-            if not any(isinstance(value, Secret) for value in params.headers.values()):
+            if len(_REQUESTS) < MAX_CACHED_REQUESTS and not any(
+                    isinstance(value, Secret) for value in params.headers.values()):
                 # no secret headers: the request never changes (secret files may be rotated, so
                 # requests carrying secrets are rebuilt every time)
-                if len(_REQUESTS) > 4096:
-                    _REQUESTS.clear()
-                _REQUESTS[id(params)] = (params, request)
+                _REQUESTS[id(params)] = (weakref.ref(params), request)
+                weakref.finalize(params, _REQUESTS.pop, id(params), None)
         response = yield request
         return read(params, response, ctx.now)
 
 
-#: id(params) → (params, request): the params object is kept so its id cannot be reused
-_REQUESTS: dict[int, tuple[HttpParams, RequestSpec]] = {}
+#: id(params) → (weak reference to params, request), dropped when the params object goes (a reload).
+#: Full, it admits no more: clearing it when full made it churn at 50,000 checks (each clear and
+#: refill promoted thousands of requests into the garbage collector's oldest generation, whose full
+#: collections then stalled the event loop); the checks beyond it build their request per probe.
+_REQUESTS: dict[int, tuple[weakref.ref[HttpParams], RequestSpec]] = {}
+MAX_CACHED_REQUESTS = 4096
 
 
 def build_request(params: HttpParams) -> RequestSpec | ProbeOutcome:
