@@ -152,6 +152,7 @@ async def main_async(args: argparse.Namespace) -> int:
         config = Path(tmp.name) / "bridge.yml"
         config.write_text(f"""\
 storage_path: outbox.db
+auth: {{anonymous: true}}   # loopback only, this process's own clients
 receivers:
   ding:
     channel: dingtalk

@@ -98,6 +98,13 @@ annotation_pushes = timeseries(
     bars=True, description="Deploy annotations the exporter pushed to Grafana's HTTP API, when configured (failed "
                            "pushes never block a deploy marker).")
 
+refused = timeseries(
+    "Markers refused by the caps",
+    [(f"sum {by(cat.REASON)} (increase({cat.DEPLOY_MARKERS_REFUSED.name}[$__interval]))", "{{reason}}")],
+    bars=True, description="Deploy markers refused because a new service or environment would pass "
+                           "deploys.max_services / deploys.max_environments (the pipeline got a 422 and nothing was "
+                           "recorded): a pipeline sending build numbers as service names, or a cap to raise.")
+
 dashboard = make_dashboard(
     "Marketplace exporter / Deploys",
     layout([
@@ -105,7 +112,7 @@ dashboard = make_dashboard(
         (8, [timeline, versions]),
         (9, [error_ratio, before_after]),
         (8, [verifications, freeze]),
-        (8, [history, annotation_pushes]),
+        (8, [history, annotation_pushes, refused]),
     ]),
     chained_variables(_DEPLOY_LABELS, cat.DEPLOY_INFO),
     time_from="now-7d",

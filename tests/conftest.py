@@ -47,6 +47,21 @@ def free_port() -> int:
         return port
 
 
+async def raw_http_request(port: int, head: bytes, body: bytes = b"") -> tuple[int, str]:
+    """Send bytes no HTTP client library would (they refuse to encode them, e.g. a header that is
+    not UTF-8) to 127.0.0.1:``port``; ``head`` is the request line and headers, each ending in CRLF.
+    Returns (status, body)."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
+
+
 def require_binary(name: str) -> str:
     """The path of executable ``name`` (a command name or an absolute path).
 

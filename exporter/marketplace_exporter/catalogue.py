@@ -253,6 +253,18 @@ ACCOUNTS_FILE_ERRORS = MetricSpec(
 
 ACCOUNTS_FILES_METRICS: tuple[MetricSpec, ...] = (ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS)
 
+# --- shards by account (exporter, ``--shard``/``--total-shards``; shard.py, docs/kubernetes.md) ---------
+SHARD_ORDINAL = MetricSpec(
+    "marketplace_exporter_shard_ordinal", "gauge",
+    "This process's shard (0 when not sharded): it probes the accounts whose key hashes to it; "
+    "every per-check series is exported by exactly one shard.", ())
+TOTAL_SHARDS = MetricSpec(
+    "marketplace_exporter_total_shards", "gauge",
+    "How many shards the accounts are split over (--total-shards; 1 when not sharded): fewer shards "
+    "scraped than this means accounts nobody probes.", ())
+
+SHARD_METRICS: tuple[MetricSpec, ...] = (SHARD_ORDINAL, TOTAL_SHARDS)
+
 # --- deploy markers, audit trail, verification gate, freeze windows (exporter, /api/v1/deploys) ----
 SERVICE = "service"
 ENVIRONMENT = "environment"
@@ -307,9 +319,15 @@ ANNOTATION_PUSHES = MetricSpec(
     "Deploy annotations pushed to Grafana by result (ok, failed after retries); never blocks a mark.",
     (RESULT,))
 
+DEPLOY_MARKERS_REFUSED = MetricSpec(
+    "marketplace_deploy_markers_refused_total", "counter",
+    "Deploy markers refused because a new service or environment would exceed deploys.max_services or "
+    "deploys.max_environments (the pipeline got a 422; nothing was recorded).",
+    (REASON,))
+
 DEPLOY_METRICS: tuple[MetricSpec, ...] = (
     DEPLOY_INFO, DEPLOY_TIMESTAMP, DEPLOYS, DEPLOYS_IN_FREEZE, DEPLOY_FREEZE_ACTIVE,
-    DEPLOY_VERIFICATIONS, ANNOTATION_PUSHES,
+    DEPLOY_VERIFICATIONS, ANNOTATION_PUSHES, DEPLOY_MARKERS_REFUSED,
 )
 
 # --- production traffic reported by the sellers' own systems (exporter, /api/v1/traffic) ---------
@@ -380,8 +398,13 @@ BRIDGE_DELIVERY_DURATION = MetricSpec(
     "marketplace_bridge_delivery_duration_seconds", "histogram",
     "Time from accepting an Alertmanager notification to the robot confirming it.", (RECEIVER, CHANNEL))
 
+BRIDGE_BUILD_INFO = MetricSpec(
+    "marketplace_bridge_build_info", "gauge",
+    "Always 1; the bridge's version, revision, branch and pythonversion (marketplace_exporter_build_info's "
+    "labels, for the bridge process).", (VERSION, REVISION, BRANCH, PYTHON_VERSION))
+
 BRIDGE_METRICS: tuple[MetricSpec, ...] = (
-    BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION,
+    BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION, BRIDGE_BUILD_INFO,
 )
 
 # --- what alert routing needs to know about a check (exporter; marketplace_exporter.check_tags) ---
@@ -396,8 +419,8 @@ PROBE_TAG_INFO = MetricSpec(
 ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
 
 #: every metric this project emits (exporter and bridge), in exposition order
-ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + ALERTING_METRICS + DEPLOY_METRICS
-                               + TRAFFIC_METRICS + OTLP_METRICS + BRIDGE_METRICS)
+ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + ALERTING_METRICS
+                               + DEPLOY_METRICS + TRAFFIC_METRICS + OTLP_METRICS + BRIDGE_METRICS)
 
 # --- Prometheus recording rules (marketplace_exporter.mixin writes them; dashboards read them) ----
 #: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)

@@ -17,7 +17,7 @@ from marketplace_exporter.labels import LABEL_VALUE_PATTERN
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": PATTERN.pattern}, {"type": "number"}],
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": f"^{PATTERN.pattern}$"}, {"type": "number"}],
                     "description": "duration: 500ms, 30s, 5m, 1h, 1d, or seconds"}),
 ]
 

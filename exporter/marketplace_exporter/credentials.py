@@ -34,7 +34,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import model_validator
 
 from marketplace_exporter.adapters.base import StrictModel
@@ -63,15 +62,19 @@ class TokenFileCache:
         self._cache: dict[str, tuple[tuple[float, int], HeldToken]] = {}
 
     def read(self, path: str) -> HeldToken:
+        from marketplace_exporter.config.yaml_loading import ConfigError, read_text  # config imports us
+
         try:
             stat = Path(path).stat()
             key = (stat.st_mtime, stat.st_size)
             cached = self._cache.get(path)
             if cached is not None and cached[0] == key:
                 return cached[1]
-            text = Path(path).read_text(encoding="utf-8")
+            text = read_text(path, "token file")  # size-capped, like every file we parse
         except OSError as exc:
             raise SecretUnavailable(f"cannot read token file {path}: {exc.strerror}") from None
+        except ConfigError as exc:
+            raise SecretUnavailable(str(exc)) from None
         held = parse_token_file(text, path)
         REDACTOR.hold(("token_file", path), held.access_token)  # the previous token goes to the grace set
         self._cache[path] = (key, held)
@@ -83,9 +86,11 @@ def parse_token_file(text: str, path: str) -> HeldToken:
     try:
         data: Any = json.loads(text)
     except ValueError:
+        from marketplace_exporter.config.yaml_loading import ConfigError, read_yaml  # config imports us
+
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
+            data = read_yaml(path, text)[1]  # the bounded loader: no alias bomb, no bare ValueError
+        except ConfigError:
             raise SecretUnavailable(f"token file {path} is neither JSON nor YAML") from None
     if not isinstance(data, dict):
         raise SecretUnavailable(f"token file {path}: expected a mapping with access_token")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-#: public for the config type (config_types.Duration) that documents it in the JSON Schema
-PATTERN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+#: public for the config type (config_types.Duration) that documents it in the JSON Schema (as
+#: ``^...$``, which ECMA-262 anchors at the very end); Python matches it with ``fullmatch``
+PATTERN = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 def parse_duration(raw: object) -> float:
@@ -15,7 +16,7 @@ def parse_duration(raw: object) -> float:
         raise ValueError(f"expected a duration such as 30s or 5m, got {raw!r}")
     if isinstance(raw, int | float):
         seconds = float(raw)
-    elif isinstance(raw, str) and (match := PATTERN.match(raw.strip())):
+    elif isinstance(raw, str) and (match := PATTERN.fullmatch(raw.strip())):
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     else:
         raise ValueError(f"expected a duration such as 30s or 5m, got {raw!r}")

@@ -19,6 +19,7 @@ from fake_robots import FakeRobots, Robot
 from marketplace_exporter.bridge import cli as bridge_cli
 from marketplace_exporter.bridge.app import create_bridge_app
 from marketplace_exporter.bridge.config import load_bridge_config
+from marketplace_exporter.webserver.lifecycle import LIFECYCLE_ENABLED
 
 DING = Robot("dingtalk", "ding-token-5f1c2a9e7b3d", "SECding-signing-secret-8a7b6c")
 WECOM = Robot("wecom", "wecom-key-0b6e2f3a-91c4-4d5e")
@@ -101,7 +102,9 @@ async def start_bridge(tmp_path: Path, robots: FakeRobots) -> AsyncIterator[Star
     async def start(extra: str = "", receivers: str = "", max_body: int = 20000) -> TestClient[Any, Any]:
         path = tmp_path / "bridge.yml"
         path.write_text(config_text(robots, extra, receivers, max_body), encoding="utf-8")
-        client: TestClient[Any, Any] = TestClient(TestServer(create_bridge_app(str(path), load_bridge_config(path))))
+        app = create_bridge_app(str(path), load_bridge_config(path))
+        app[LIFECYCLE_ENABLED] = True  # as with --web.enable-lifecycle: the tests reload over HTTP
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
         return client
@@ -390,7 +393,7 @@ async def test_basic_auth(start_bridge: Start, robots: FakeRobots, monkeypatch: 
     path = tmp_path / "bridge.yml"
     path.write_text(path.read_text().replace("bearer_token: ${TEST_BRIDGE_TOKEN}",
                                              "basic: {username: am, password: '${TEST_BASIC_PASSWORD}'}"))
-    assert (await client.post("/-/reload")).status == 200
+    assert (await client.post("/-/reload", headers=AUTH)).status == 200
     good = {"Authorization": "Basic " + base64.b64encode(b"am:basic-pass-77").decode()}
     bad = {"Authorization": "Basic " + base64.b64encode(b"am:nope").decode()}
     assert (await client.post("/alertmanager/hook", json=am_payload("A"), headers=good)).status == 200
@@ -410,13 +413,13 @@ async def test_reload_keeps_the_old_config_on_error_and_requeues_failed_after_a_
     config = tmp_path / "bridge.yml"
     good = config.read_text()
     config.write_text(good.replace("channel: wecom", "channel: pigeon"))
-    bad = await client.post("/-/reload")
+    bad = await client.post("/-/reload", headers=AUTH)
     assert bad.status == 400 and "receivers.wecom.channel" in await bad.text()
     assert (await post(client, "wecom", am_payload("StillWorks")))[0] == 200
     await robots.wait_for(lambda r: len(r.delivered("wecom")) == 1)
     monkeypatch.setenv("TEST_DING_SECRET", DING.secret or "")
     config.write_text(good.replace("throttle_backoff: 200ms\n    mentions", "throttle_backoff: 300ms\n    mentions"))
-    assert (await client.post("/-/reload")).status == 200
+    assert (await client.post("/-/reload", headers=AUTH)).status == 200
     await robots.wait_for(lambda r: len(r.delivered("dingtalk")) == 1)
     assert history(tmp_path)[0]["state"] == "sent"
 

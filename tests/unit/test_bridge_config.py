@@ -104,5 +104,6 @@ def test_no_receivers_and_bad_yaml(tmp_path: Path) -> None:
 
 def test_relative_storage_path_is_next_to_the_config(tmp_path: Path) -> None:
     path = tmp_path / "bridge.yml"
-    path.write_text("storage_path: data/outbox.db\nreceivers:\n  a: {channel: webhook, url: {value: http://h/x}}\n")
+    path.write_text("storage_path: data/outbox.db\nauth: {anonymous: true}\n"
+                    "receivers:\n  a: {channel: webhook, url: {value: http://h/x}}\n")
     assert load_bridge_config(path).storage_path == str(tmp_path / "data" / "outbox.db")

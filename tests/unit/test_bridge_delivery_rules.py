@@ -18,6 +18,7 @@ from marketplace_exporter.bridge.stats import Stats
 
 def config(tmp_path: Path) -> BridgeConfig:
     return load_bridge_config(tmp_path / "bridge.yml", text="""\
+auth: {anonymous: true}
 receivers:
   ding: {channel: dingtalk, url: {value: "http://127.0.0.1:1/robot/send?access_token=tok-1234"}}
   wecom: {channel: wecom, url: {value: "http://127.0.0.1:1/cgi-bin/webhook/send?key=k-1234"}}
@@ -62,6 +63,7 @@ def shared(tmp_path: Path) -> BridgeConfig:
     """Two receivers posting to ONE WeCom robot (as the shipped config does), one with its own pacing."""
     url = "http://127.0.0.1:1/cgi-bin/webhook/send?key=k-shared"
     return load_bridge_config(tmp_path / "bridge.yml", text=f"""\
+auth: {{anonymous: true}}
 receivers:
   team-a: {{channel: wecom, url: {{value: "{url}"}}}}
   team-b: {{channel: wecom, url: {{value: "{url}"}}, rate_limit: {{per_10s: 3}}}}

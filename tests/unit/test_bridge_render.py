@@ -132,7 +132,8 @@ def test_english_falls_back_to_the_plain_annotation_and_chinese_to_it_when_no_zh
 def test_dingtalk_mentions_come_from_config_and_alert_labels_and_appear_in_the_text() -> None:
     raw = alert(dingtalk_at_mobiles="13800000001, 13800000002")
     message = render([payload(raw)], options("dingtalk", mobiles=("13800000000",),
-                                             mobiles_from=("dingtalk_at_mobiles",)), dingtalk.budget)
+                                             mobiles_from=("dingtalk_at_mobiles",),
+                                             allowed_mobiles=("13800000001", "13800000002")), dingtalk.budget)
     assert message.mentions.mobiles == ("13800000000", "13800000001", "13800000002")
     assert message.text.endswith("\n@13800000000 @13800000001 @13800000002\n")
     labels_line = next(line for line in message.text.splitlines() if line.startswith("- 标签:"))
@@ -145,7 +146,8 @@ def test_dingtalk_mentions_come_from_config_and_alert_labels_and_appear_in_the_t
 def test_wecom_mentions_use_userid_syntax_from_annotations() -> None:
     raw = alert()
     raw["annotations"]["wecom_mentions"] = "zhangsan;lisi"
-    message = render([payload(raw)], options("wecom", user_ids_from=("wecom_mentions",)), wecom.budget)
+    message = render([payload(raw)], options("wecom", user_ids_from=("wecom_mentions",),
+                                             allowed_user_ids=("zhangsan", "lisi")), wecom.budget)
     assert message.text.endswith("\n<@zhangsan> <@lisi>\n")
 
 

@@ -90,7 +90,7 @@ def judge_token(response: HttpResponse, body: Mapping[str, Any] | None, now: flo
         reason = Reason.THROTTLED  # refresh grants are capped at 50 000/day per app [B10]
     elif code is not None and code in OAUTH_CODES:
         reason = OAUTH_CODES[code]
-    elif code is not None and code.isdigit() and int(code) in ERROR_REASONS:
+    elif code is not None and code.isascii() and code.isdigit() and int(code) in ERROR_REASONS:
         reason = ERROR_REASONS[int(code)]
     else:
         reason = reason_for_status(status) or Reason.INVALID_RESPONSE

@@ -28,7 +28,7 @@ class RouteMatch:
 
 def routes(*table: tuple[str, str]) -> tuple[tuple[Pattern[str], str], ...]:
     """Compile ``(path regex, operation)`` pairs (matched against the end of the path)."""
-    return tuple((re.compile(f"(?:^|/){pattern.lstrip('/')}/?$"), operation) for pattern, operation in table)
+    return tuple((re.compile(f"(?:^|/){pattern.lstrip('/')}/?\\Z"), operation) for pattern, operation in table)
 
 
 def match_path(table: Routes, path: str, site: str | None = None) -> RouteMatch:

@@ -7,11 +7,14 @@ Routes::
     GET  /                          receivers and queue depths (plain text)
     GET  /-/healthy                 the process is up
     GET  /-/ready                   config loaded, outbox open, workers running
-    POST /-/reload                  re-read bridge.yml (also SIGHUP); a bad file keeps the old config
+    POST /-/reload                  re-read bridge.yml (also SIGHUP); a bad file keeps the old config;
+                                    only with --web.enable-lifecycle (403 without), and the
+                                    webhook's credentials are required here too
 
 Answers follow Alertmanager's retry rule (it retries 5xx and network errors, never 4xx):
 200 once the notification is committed to SQLite (or is an identical resend already committed);
-400 for a body that can never be a valid payload; 401 for bad credentials; 413 for a body over
+400 for a body that can never be a valid payload (or an Authorization header that is not UTF-8);
+401 for bad credentials (required unless ``auth.anonymous: true``, see :mod:`.auth`); 413 for a body over
 ``max_body_bytes``; 503 when the outbox cannot commit, and for an unknown receiver without a
 ``fallback_receiver`` (Alertmanager keeps retrying while the ERROR log and the
 ``receiver="_unknown"`` failure counter tell the operator; a 404 would drop the alert silently).
@@ -20,9 +23,7 @@ Answers follow Alertmanager's retry rule (it retries 5xx and network errors, nev
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -33,12 +34,15 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from marketplace_exporter import __version__
 from marketplace_exporter.bridge.alertmanager import PayloadError, parse_notification
+from marketplace_exporter.bridge.auth import refusal, warn_if_anonymous
 from marketplace_exporter.bridge.collector import new_bridge_registry
-from marketplace_exporter.bridge.config import Auth, BridgeConfig, load_bridge_config
+from marketplace_exporter.bridge.config import BridgeConfig, load_bridge_config
 from marketplace_exporter.bridge.delivery import Delivery
 from marketplace_exporter.bridge.outbox import Outbox
 from marketplace_exporter.bridge.stats import Stats
 from marketplace_exporter.config.yaml_loading import ConfigError
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import json_error, read_json_body
 
 log = logging.getLogger("marketplace_exporter.bridge")
@@ -73,13 +77,14 @@ def create_bridge_app(path: str, config: BridgeConfig) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
-    app.router.add_post("/-/reload", _reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(_reload_handler))
     app.router.add_get("/metrics", _metrics)
     return app
 
 
 async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
+    warn_if_anonymous(state.config.auth, state.path)
     outbox = Outbox(state.config.storage_path)
     removed = outbox.prune(state.config.archive_retention)
     if removed:
@@ -139,36 +144,19 @@ async def _index(request: web.Request) -> web.Response:
     state = request.app[STATE]
     depth = state.outbox.depth if state.outbox else {}
     lines = [f"marketplace-exporter bridge {__version__}", "",
-             "POST /alertmanager/<receiver> (Alertmanager webhook v4)", "", "receivers:"]
+             f"POST {request.path.rstrip('/')}/alertmanager/<receiver> (Alertmanager webhook v4)", "", "receivers:"]
     for name, receiver in sorted(state.config.receivers.items()):
         lines.append(f"  {name:24} {receiver.channel:9} {receiver.language}  queued={max(0, depth.get(name, 0))}")
     return _text("\n".join(lines) + "\n")
 
 
-def _authorized(auth: Auth, header: str) -> bool:
-    scheme, _, given = header.partition(" ")
-    given = given.strip()
-    if auth.bearer_token is not None and scheme.lower() == "bearer":
-        return hmac.compare_digest(given.encode(), auth.bearer_token.reveal().encode())
-    if auth.basic is not None and scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(given, validate=True).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        ok_user = hmac.compare_digest(user.encode(), auth.basic.username.encode())
-        ok_password = hmac.compare_digest(password.encode(), auth.basic.password.reveal().encode())
-        return ok_user and ok_password
-    return False
-
-
+@own_credentials
 async def _alertmanager(request: web.Request) -> web.Response:
     state = request.app[STATE]
     config = state.config
-    if config.auth.bearer_token is not None or config.auth.basic is not None:
-        if not _authorized(config.auth, request.headers.get("Authorization", "")):
-            scheme = "Bearer" if config.auth.bearer_token is not None else "Basic"
-            return web.json_response({"error": "missing or invalid credentials"}, status=401,
-                                     headers={"WWW-Authenticate": f'{scheme} realm="marketplace-bridge"'})
+    denied = refusal(config.auth, request)
+    if denied is not None:
+        return denied
     name = request.match_info.get("receiver", "")
     data = await read_json_body(request, config.max_body_bytes)
     try:
@@ -213,6 +201,7 @@ def reload_bridge(app: web.Application) -> tuple[bool, str]:
     if state.delivery is not None:
         state.delivery.apply(config)
     state.reload_ok = True
+    warn_if_anonymous(config.auth, state.path)
     log.info("bridge config reloaded: %d receiver(s)", len(config.receivers))
     return True, f"reloaded {len(config.receivers)} receiver(s)"
 
@@ -223,7 +212,12 @@ def _with_storage(config: BridgeConfig, storage_path: str) -> BridgeConfig:
     return replace(config, storage_path=storage_path)
 
 
+@own_credentials
 async def _reload_handler(request: web.Request) -> web.Response:
+    # the webhook's credentials: whoever may not post alerts may not swap the robots either
+    denied = refusal(request.app[STATE].config.auth, request)
+    if denied is not None:
+        return denied
     ok, message = reload_bridge(request.app)
     return _text(message + "\n", 200 if ok else 400)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -64,16 +64,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
-class Mentions(_Strict):
-    """Who the robot @-mentions on every message of this receiver (alerts can add more through
-    the labels/annotations named in ``from_labels``)."""
+#: a phone number as DingTalk's atMobiles takes it
+Mobile = Annotated[str, Field(pattern=r"^\+?[0-9][0-9\-]{4,19}$")]
+#: a DingTalk/WeCom userid or a Feishu open_id/user_id: nothing that opens markup (``<``, ``>``)
+UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,63}$")]
 
-    mobiles: tuple[str, ...] = ()
-    user_ids: tuple[str, ...] = ()
+
+class Mentions(_Strict):
+    """Who the robot @-mentions on every message of this receiver. Alerts may add people through
+    the labels/annotations named in ``mobiles_from``/``user_ids_from``, but only people listed in
+    ``allowed_mobiles``/``allowed_user_ids``: a label value is data from whoever writes alert rules
+    or exposes metrics, and must not be able to @ everyone (``all``) or anyone it likes."""
+
+    mobiles: tuple[Mobile, ...] = ()
+    user_ids: tuple[UserId, ...] = ()
     all: bool = False
     #: label/annotation names whose comma-separated values add mobiles and user ids
     mobiles_from: tuple[str, ...] = ("dingtalk_at_mobiles", "at_mobiles")
     user_ids_from: tuple[str, ...] = ("dingtalk_at_user_ids", "wecom_mentions", "feishu_at_user_ids", "at_user_ids")
+    #: who alerts may add; any other value in those labels is not mentioned
+    allowed_mobiles: tuple[Mobile, ...] = ()
+    allowed_user_ids: tuple[UserId, ...] = ()
+    #: at most this many people per message; the rest are counted ("and N more"), so a message
+    #: with thousands of mentions still fits the robot's body limit and arrives
+    max_mentions: int = Field(default=20, ge=0, le=200)
+
+    @field_validator("user_ids", "allowed_user_ids")
+    @classmethod
+    def _not_everyone(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(user.lower() in ("all", "@all") for user in value):
+            raise ValueError("'all' is not a user id; set mentions.all: true to @ everyone")
+        return value
 
 
 class RateLimit(_Strict):
@@ -113,8 +134,13 @@ class BasicAuth(_Strict):
 
 
 class Auth(_Strict):
+    """Who may post webhooks (and ``POST /-/reload``). One of the two credentials is required, as
+    Alertmanager sends them (``http_config.authorization.credentials_file`` or ``basic_auth``), or
+    ``anonymous: true`` for a trusted network, which the bridge warns about at every start."""
+
     bearer_token: Secret | None = None
     basic: BasicAuth | None = None
+    anonymous: bool = False
 
 
 class Retry(_Strict):
@@ -195,6 +221,7 @@ def load_bridge_config(path: str | Path, *, text: str | None = None) -> BridgeCo
     if model.fallback_receiver is not None and model.fallback_receiver not in model.receivers:
         errors.append(lines.error(("fallback_receiver",), f"expected one of the receivers "
                                   f"({', '.join(sorted(model.receivers))}), got {model.fallback_receiver!r}"))
+    errors += _auth_problems(model.auth, lines)
     for spot, secret in _secrets(model):
         problem = secret.check_available()
         if problem is not None:
@@ -284,6 +311,20 @@ def _resolve(key: str, receiver: Receiver, model: BridgeModel, lines: LineMap,
         per_10s=CHANNEL_PER_10S[receiver.channel] if pace is None else pace,
         throttle_backoff=throttle,
         keyword=receiver.keyword, fingerprint=fingerprint)
+
+
+def _auth_problems(auth: Auth, lines: LineMap) -> list[str]:
+    """On f014b6e a bridge.yml without ``auth`` accepted anyone's webhooks, silently: anonymous posts
+    reached DingTalk. Now credentials are required unless anonymity is asked for by name."""
+    has_credentials = auth.bearer_token is not None or auth.basic is not None
+    if not has_credentials and not auth.anonymous:
+        return [lines.error(("auth",), "expected bearer_token or basic (what Alertmanager's webhook_configs send "
+                                       "with http_config.authorization / basic_auth), or anonymous: true to accept "
+                                       "webhooks from anyone who can reach the bridge")]
+    if has_credentials and auth.anonymous:
+        return [lines.error(("auth", "anonymous"), "expected no anonymous: true next to credentials (they would "
+                                                   "be pointless); remove one or the other")]
+    return []
 
 
 def _secrets(model: BridgeModel) -> list[tuple[KeyPath, Secret]]:

@@ -58,7 +58,8 @@ def render_options(receiver: ReceiverConfig) -> RenderOptions:
         channel=receiver.channel, language=receiver.language, timezone=receiver.timezone,
         grafana_url=receiver.grafana_url, alertmanager_url=receiver.alertmanager_url,
         runbook_base_url=receiver.runbook_base_url, mobiles=m.mobiles, user_ids=m.user_ids, at_all=m.all,
-        mobiles_from=m.mobiles_from, user_ids_from=m.user_ids_from, keyword=receiver.keyword)
+        mobiles_from=m.mobiles_from, user_ids_from=m.user_ids_from, allowed_mobiles=m.allowed_mobiles,
+        allowed_user_ids=m.allowed_user_ids, max_mentions=m.max_mentions, keyword=receiver.keyword)
 
 
 def render_batch(batch: list[Queued], receiver: ReceiverConfig, channel: Channel) -> tuple[Message, list[Queued]]:

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from marketplace_exporter.bridge.alertmanager import Alert, Notification
+from marketplace_exporter.bridge.chat_text import choose_mentions, link_target, plain, split_list
 
 ELLIPSIS = "…"
 
@@ -40,6 +41,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "grafana": "Grafana", "runbook": "处理手册", "silence": "静默", "source": "查询",
         "more": "… 另有 {n} 条告警未显示（超出消息长度限制）",
         "merged": "合并 {n} 条通知", "am_truncated": "Alertmanager 另截断了 {n} 条告警",
+        "mentions_more": "另有 {n} 人未 @（每条消息最多 @ {limit} 人）",
         "title": "{icon} {status} {name}", "title_merged": "{icon} {status} {name} 等（{n} 条）",
     },
     "en": {
@@ -49,6 +51,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "grafana": "Grafana", "runbook": "Runbook", "silence": "Silence", "source": "Query",
         "more": "… and {n} more (message size limit)",
         "merged": "{n} notifications merged", "am_truncated": "Alertmanager truncated {n} more alerts",
+        "mentions_more": "and {n} more not mentioned (at most {limit} per message)",
         "title": "{icon} {status} {name}", "title_merged": "{icon} {status} {name} and more ({n})",
     },
 }
@@ -72,6 +75,11 @@ class RenderOptions:
     at_all: bool = False
     mobiles_from: tuple[str, ...] = ()
     user_ids_from: tuple[str, ...] = ()
+    #: who alerts may add through mobiles_from / user_ids_from (anyone else is not mentioned)
+    allowed_mobiles: tuple[str, ...] = ()
+    allowed_user_ids: tuple[str, ...] = ()
+    #: people mentioned per message at most (the rest are counted in ``Mentions.more``)
+    max_mentions: int = 20
     #: a robot's security keyword (DingTalk/Feishu 自定义关键词): put in front of the title when absent
     keyword: str | None = None
 
@@ -100,6 +108,8 @@ class Mentions:
     mobiles: tuple[str, ...]
     user_ids: tuple[str, ...]
     at_all: bool
+    #: people who would have been mentioned past ``RenderOptions.max_mentions``
+    more: int = 0
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ def render(notifications: Sequence[Notification], options: RenderOptions,
     first = notifications[0]
     name = first.groupLabels.get("alertname") or first.commonLabels.get("alertname") or alerts[0].name
     title_key = "title" if len(notifications) == 1 else "title_merged"
-    title = t[title_key].format(icon=ICONS[status], status=t[status], name=name, n=len(notifications))
+    title = t[title_key].format(icon=ICONS[status], status=t[status], name=_md(name), n=len(notifications))
     if options.keyword and options.keyword not in title:
         title = f"{options.keyword} {title}"
     mentions = _mentions(alerts, options)
@@ -134,7 +144,7 @@ def render(notifications: Sequence[Notification], options: RenderOptions,
     truncated_upstream = sum(n.truncatedAlerts for n in notifications)
     if truncated_upstream:
         tail += "\n" + t["am_truncated"].format(n=truncated_upstream) + "\n"
-    tail += _mention_line(mentions, options.channel)
+    tail += _mention_line(mentions, options, t)
     text, shown = fit(header, sections, tail, lambda n: "\n" + t["more"].format(n=n) + "\n", budget)
     return Message(title=title, text=text, status=status, mentions=mentions,
                    alerts_total=len(alerts), alerts_shown=shown)
@@ -234,22 +244,24 @@ def _cause(alert: Alert, t: dict[str, str]) -> str:
 
 def _links(alert: Alert, notification: Notification, options: RenderOptions, t: dict[str, str]) -> list[str]:
     links = []
-    grafana = alert.annotations.get("dashboard_url") or alert.annotations.get("grafana_url") or options.grafana_url
+    # every URL goes through link_target: annotations may carry label values (templated rules) and
+    # externalURL/generatorURL come with the payload; a ")" or "<at ...>" must not leave the link
+    grafana = link_target(alert.annotations.get("dashboard_url") or alert.annotations.get("grafana_url")
+                          or options.grafana_url or "")
     if grafana:
         links.append(f"[{t['grafana']}]({grafana})")
     runbook = alert.annotations.get("runbook_url")
     if runbook:
         if "://" not in runbook and options.runbook_base_url:
             runbook = options.runbook_base_url.rstrip("/") + "/" + runbook.lstrip("/")
-        if "://" in runbook:
-            links.append(f"[{t['runbook']}]({runbook})")
-        else:
-            links.append(f"{t['runbook']}: {_md(runbook)}")
-    am = options.alertmanager_url or notification.externalURL
+        target = link_target(runbook) if "://" in runbook else None
+        links.append(f"[{t['runbook']}]({target})" if target else f"{t['runbook']}: {_md(runbook)}")
+    am = link_target(options.alertmanager_url or notification.externalURL or "")
     if am and alert.status == "firing":
         links.append(f"[{t['silence']}]({silence_url(am, alert.labels)})")
-    if alert.generatorURL:
-        links.append(f"[{t['source']}]({alert.generatorURL})")
+    source = link_target(alert.generatorURL or "")
+    if source:
+        links.append(f"[{t['source']}]({source})")
     return links
 
 
@@ -269,28 +281,34 @@ def _time(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _md(text: str) -> str:
-    """One line of plain text that cannot start a heading, list or link by accident."""
-    return " ".join(text.split()).replace("[", "［").replace("]", "］")
+    """One line of plain text that cannot start a heading, list, link, tag or mention
+    (:func:`.chat_text.plain`)."""
+    return plain(text)
 
 
 def _mentions(alerts: Sequence[Alert], options: RenderOptions) -> Mentions:
-    mobiles = list(options.mobiles)
-    user_ids = list(options.user_ids)
-    for alert in alerts:
-        for key in options.mobiles_from:
-            mobiles += _split(alert.labels.get(key, "")) + _split(alert.annotations.get(key, ""))
-        for key in options.user_ids_from:
-            user_ids += _split(alert.labels.get(key, "")) + _split(alert.annotations.get(key, ""))
-    return Mentions(tuple(dict.fromkeys(mobiles)), tuple(dict.fromkeys(user_ids)), options.at_all)
+    """The configured people, plus the allowed people alerts name, at most ``max_mentions``."""
+    def requested(keys: Sequence[str]) -> list[str]:
+        return [person for alert in alerts for key in keys
+                for person in split_list(alert.labels.get(key, "")) + split_list(alert.annotations.get(key, ""))]
+
+    mobiles, more_mobiles = choose_mentions(options.mobiles, requested(options.mobiles_from),
+                                            options.allowed_mobiles, options.max_mentions)
+    user_ids, more_users = choose_mentions(options.user_ids, requested(options.user_ids_from),
+                                           options.allowed_user_ids, options.max_mentions - len(mobiles))
+    return Mentions(mobiles, user_ids, options.at_all, more_mobiles + more_users)
 
 
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
-
-
-def _mention_line(mentions: Mentions, channel: str) -> str:
+def _mention_line(mentions: Mentions, options: RenderOptions, t: dict[str, str]) -> str:
     """DingTalk shows a mention only when ``@mobile`` is also in the text; WeCom markdown uses
-    ``<@userid>``; Feishu card markdown ``<at id=...></at>``."""
+    ``<@userid>``; Feishu card markdown ``<at id=...></at>``. Past the cap: "and N more"."""
+    parts = _mention_parts(mentions, options.channel)
+    if parts and mentions.more:
+        parts.append(t["mentions_more"].format(n=mentions.more, limit=options.max_mentions))
+    return ("\n" + " ".join(parts) + "\n") if parts else ""
+
+
+def _mention_parts(mentions: Mentions, channel: str) -> list[str]:
     if channel == "dingtalk":
         parts = [f"@{m}" for m in mentions.mobiles] + [f"@{u}" for u in mentions.user_ids]
     elif channel == "wecom":
@@ -301,4 +319,4 @@ def _mention_line(mentions: Mentions, channel: str) -> str:
             parts.append("<at id=all></at>")
     else:
         parts = []
-    return ("\n" + " ".join(parts) + "\n") if parts else ""
+    return parts

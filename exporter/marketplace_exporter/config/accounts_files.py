@@ -30,7 +30,15 @@ from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.config.accounts import SECRET_KEYS, AccountContext, resolve_account
 from marketplace_exporter.config.schema import account_type
 from marketplace_exporter.config.specs import AccountsFilesSettings, CheckSpec
-from marketplace_exporter.config.yaml_loading import KeyPath, LineMap, dotted, pydantic_errors, yaml_problem
+from marketplace_exporter.config.yaml_loading import (
+    ConfigError,
+    KeyPath,
+    LineMap,
+    dotted,
+    pydantic_errors,
+    read_text,
+    read_yaml,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,18 +180,11 @@ def read_accounts_file(path: str, context: AccountContext,
     JSON files are parsed as JSON (fast), others with libyaml; line numbers are looked up only when
     there is an error to locate."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot read accounts file: {getattr(exc, 'strerror', None) or exc}")
-        return (), ()
-    try:
-        data = json.loads(text) if path.endswith(".json") else yaml.load(text, Loader=_LOADER)  # noqa: S506
-    except json.JSONDecodeError as exc:
-        problems.append(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}")
-        return (), ()
-    except yaml.YAMLError as exc:
-        problems.append(yaml_problem(path, exc))
+        # the one bounded loader: size cap, alias bombs, impossible dates (yaml_limits)
+        text = read_text(path, "accounts file")
+        data = _json(path, text) if path.endswith(".json") else read_yaml(path, text)[1]
+    except ConfigError as exc:
+        problems.extend(exc.errors)
         return (), ()
     if isinstance(data, dict):
         entries: list[tuple[KeyPath, Any]] = [((), data)]
@@ -224,6 +225,15 @@ def read_accounts_file(path: str, context: AccountContext,
         # the file's text stands for the entry: an edit restarts that file's checks only
         checks += resolve_account(account, f"{text_digest}{prefix}", prefix, context, error)
     return tuple(checks), tuple(accounts)
+
+
+def _json(path: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg}"]) from None
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit
+        raise ConfigError([f"{path}: invalid JSON: {str(exc).split(':')[0]}"]) from None
 
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -268,9 +278,8 @@ def _compose(order: list[str], files: Mapping[str, _File],
 
 def _lines_of(path: str) -> LineMap:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return line_map(path, handle.read())
-    except (OSError, UnicodeDecodeError):
+        return line_map(path, read_text(path, "accounts file"))
+    except ConfigError:
         return LineMap(path)
 
 

@@ -50,7 +50,7 @@ from marketplace_exporter.config.yaml_loading import (
 from marketplace_exporter.config_types import Duration
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deprecations import Deprecation, calendar
-from marketplace_exporter.secrets import Secret
+from marketplace_exporter.secrets import Secret, secrets_checked
 from marketplace_exporter.traffic.settings import TrafficConfig
 
 UNKNOWN_KEY = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
@@ -75,7 +75,7 @@ def load_config(path: str | Path, *, text: str | None = None, accounts: Accounts
     checks += _http_checks(defaults, raw, lines, schema, semantic)
     checks += _tls_checks(defaults, tls_hosts, raw, lines, semantic)
     errors += schema.in_file_order() + semantic
-    if defaults.ca_file is not None and not Path(defaults.ca_file).is_file():
+    if defaults.ca_file is not None and secrets_checked() and not Path(defaults.ca_file).is_file():
         errors.append(lines.error(("defaults", "ca_file"),
                                   f"expected a readable PEM file, got {defaults.ca_file!r}"))
     settings = _accounts_files_settings(raw, name)

@@ -4,6 +4,12 @@ config, its accounts files, the bridge's ``bridge.yml``).
 Every error is one line ``FILE:LINE: key.path[0].sub: what was expected, got what was found``, e.g.
 ``demo.yml:14: accounts[0].site: expected one of 'AE', 'AU', ..., got 'USA'``. Values under keys a
 caller names as secret are never quoted, and a mapping or list is described, not dumped.
+
+A config file is input from whoever can write it (an ERP generating accounts files, a colleague's
+merge request), so reading one is bounded (:mod:`.yaml_limits`): its size, its nesting and what its
+aliases expand to. A 342-byte "billion laughs" file once took 3.1 GB and 32 s to fail; it is now a
+located error before anything is built from it. Values YAML cannot build (``2026-11-31`` read as a
+date, an integer over 4,300 digits) are located errors too, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,8 +22,15 @@ import yaml
 from pydantic import ValidationError
 
 from marketplace_exporter.config.yaml_events import NotPlain, plain_data
-
-KeyPath = tuple[str | int, ...]
+from marketplace_exporter.config.yaml_limits import (
+    MAX_FILE_BYTES,
+    BoundedLoader,
+    KeyPath,
+    YamlRefused,
+    build,
+    check_node_tree,
+    check_size,
+)
 
 
 class ConfigError(Exception):
@@ -97,31 +110,53 @@ def read_document(name: str, text: str | None = None) -> tuple[Any, LineMap]:
     (anchors, tags, duplicate keys, a syntax error) takes :func:`read_yaml`'s path."""
     if text is None:
         text = read_text(name)
-    try:
-        return plain_data(text), LineMap.later(name, text)
-    except NotPlain:
-        root, data = read_yaml(name, text)
-        return data, LineMap.of(name, root)
+    if len(text) <= MAX_FILE_BYTES:  # an oversized text is refused by read_yaml's bounds
+        try:
+            return plain_data(text), LineMap.later(name, text)
+        except NotPlain:
+            pass
+    root, data = read_yaml(name, text)
+    return data, LineMap.of(name, root)
 
 
 def read_yaml(name: str, text: str | None = None) -> tuple[yaml.Node | None, Any]:
     """Read (unless ``text`` is given) and parse a YAML file: the node tree for line numbers and the
-    data. Unreadable files and YAML syntax errors become a :class:`ConfigError` naming the file (and
-    line)."""
+    data. Unreadable or oversized files, YAML syntax errors, alias bombs and values YAML cannot
+    build become a :class:`ConfigError` naming the file, line and key."""
     if text is None:
         text = read_text(name)
     try:
+        check_size(text)
         return _parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([yaml_problem(name, exc)]) from None
+    except YamlRefused as exc:
+        where = f"{name}:{exc.line}: {dotted(exc.path)}" if exc.line else name
+        raise ConfigError([f"{where}: {exc.message}"]) from None
+    except RecursionError:  # only without libyaml, which caps nesting at 1,000 levels itself
+        raise ConfigError([f"{name}: nested too deeply to read"]) from None
 
 
-def read_text(name: str) -> str:
-    """The file's text, or a :class:`ConfigError` saying why it cannot be read."""
+def read_text(name: str, what: str = "config file") -> str:
+    """The file's text, or a :class:`ConfigError` saying why it cannot be read. Reads at most
+    :data:`MAX_FILE_BYTES` + 1 bytes, so ``/dev/zero`` or a runaway generated file is refused
+    rather than read into memory."""
+    chunks: list[bytes] = []
+    size = 0
     try:
-        return Path(name).read_text(encoding="utf-8")
+        with Path(name).open("rb") as handle:
+            # chunked, not read(MAX + 1): that would allocate the whole cap for every small file
+            while size <= MAX_FILE_BYTES and (chunk := handle.read(1 << 20)):
+                chunks.append(chunk)
+                size += len(chunk)
     except OSError as exc:
-        raise ConfigError([f"{name}: cannot read config file: {exc.strerror}"]) from None
+        raise ConfigError([f"{name}: cannot read {what}: {exc.strerror}"]) from None
+    if size > MAX_FILE_BYTES:
+        raise ConfigError([f"{name}: {what} larger than {MAX_FILE_BYTES >> 20} MiB; split it (accounts_files "
+                           "can name a directory of files)"])
+    raw = b"".join(chunks)
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{name}: not UTF-8 text (byte {exc.start})"]) from None
 
@@ -136,12 +171,15 @@ def yaml_problem(name: str, exc: yaml.YAMLError) -> str:
 
 def _parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     """One pass (libyaml when available): the node tree for line numbers and the data built from
-    that same tree. Parsing twice in pure Python cost ~1.7 ms per check, blocking reloads."""
-    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_class(text)
+    that same tree. Parsing twice in pure Python cost ~1.7 ms per check, blocking reloads. The
+    tree is checked against the limits before anything is built from it."""
+    loader = BoundedLoader(text)
     try:
         node = loader.get_single_node()
-        return node, (loader.construct_document(node) if node is not None else None)
+        if node is None:
+            return None, None
+        check_node_tree(node, aliased="*" in text)
+        return node, build(loader, node)
     finally:
         loader.dispose()
 
@@ -222,5 +260,5 @@ def short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-__all__ = ["ConfigError", "KeyPath", "LineMap", "dotted", "expected", "found", "pydantic_errors", "read_document",
-           "read_text", "read_yaml", "require_mapping", "short", "yaml_problem"]
+__all__ = ["MAX_FILE_BYTES", "ConfigError", "KeyPath", "LineMap", "dotted", "expected", "found", "pydantic_errors",
+           "read_document", "read_text", "read_yaml", "require_mapping", "short", "yaml_problem"]

@@ -45,6 +45,7 @@ from marketplace_exporter.deploys.storage import (
 from marketplace_exporter.engine.transport import tls_context
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import WriteAuth, json_error, read_json_body
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         runtime.state = await asyncio.to_thread(lambda: DeployState.replay(deploy_log.replay()))
         log.info("deploy audit log %s: %d markers", deploy_log.path, sum(runtime.state.counts.values()))
-        _warn_about(runtime.config)
+        _warn_about(runtime.config, runtime.state)
         # Grafana behind an internal CA: trust what the probes trust (defaults.ca_file)
         connector = aiohttp.TCPConnector(ssl=tls_context(runtime.ca_file))
         async with aiohttp.ClientSession(connector=connector) as session, \
@@ -129,8 +130,14 @@ async def _deploy_log_ctx(app: web.Application) -> AsyncIterator[None]:
         deploy_log.close()
 
 
-def _warn_about(config: DeploysConfig) -> None:
+def _warn_about(config: DeploysConfig, state: DeployState | None = None) -> None:
     """Say at start what will not work, rather than at the first deploy."""
+    if state is not None and (len(state.services) > config.max_services
+                              or len(state.environments_seen) > config.max_environments):
+        log.warning("the deploy audit log already names %d services and %d environments, over deploys.max_services "
+                    "(%d) / deploys.max_environments (%d): their series stay; markers for new names are refused",
+                    len(state.services), len(state.environments_seen), config.max_services,
+                    config.max_environments)
     warning = WriteAuth(config.token_env, config.anonymous_writes, "deploy API", "deploys").startup_warning(
         f"POST/GET {PATH}", "markers")
     if warning is not None:
@@ -147,6 +154,7 @@ def authorize(request: web.Request) -> None:
     request.app[DEPLOYS].auth.check(request)
 
 
+@own_credentials
 async def post_deploy(request: web.Request) -> web.Response:
     authorize(request)
     body = await read_json_body(request, MAX_BODY_BYTES)
@@ -156,6 +164,9 @@ async def post_deploy(request: web.Request) -> web.Response:
     except MarkerInvalid as exc:
         return json_error(400, exc.message, field=exc.field)
     runtime = request.app[DEPLOYS]
+    refused = _over_cap(runtime, marker.service, marker.environment)
+    if refused is not None:
+        return refused
     freeze = active_freeze(runtime.windows, marker.environment, received)
     if freeze is None and marker.timestamp is not None:
         freeze = active_freeze(runtime.windows, marker.environment, marker.timestamp)
@@ -187,6 +198,7 @@ async def post_deploy(request: web.Request) -> web.Response:
         status=201)
 
 
+@own_credentials
 async def list_deploys(request: web.Request) -> web.Response:
     authorize(request)
     query = request.query
@@ -208,6 +220,29 @@ async def list_deploys(request: web.Request) -> web.Response:
     next_before = records[-1].id if len(records) == limit else None
     return web.json_response({"deploys": [record.to_json() for record in records],
                               "next_before": next_before})
+
+
+def _over_cap(runtime: DeploysRuntime, service: str, environment: str) -> web.Response | None:
+    """A 422 when the marker names one service or environment more than the config allows.
+
+    Refused rather than folded into ``other``: an audit log must keep what the pipeline said (a row
+    saying ``other`` deployed tells an incident review nothing), the gate and ``deploys list`` look
+    up markers by their real service, and a refusal surfaces at once in the pipeline that sends a
+    build number as its service name instead of silently growing the series (5,000 services made
+    35,073 series on f014b6e)."""
+    config = runtime.config
+    reason = runtime.state.over_cap(service, environment, config.max_services, config.max_environments)
+    if reason is None:
+        return None
+    runtime.state.refused[reason] += 1
+    field, value, limit = (("service", service, config.max_services) if reason == "max_services"
+                           else ("environment", environment, config.max_environments))
+    plural = "services" if field == "service" else "environments"
+    log.warning("deploy marker refused: %s %r would exceed deploys.%s (%d)", field, value, reason, limit)
+    return json_error(422, f"deploys.{reason} ({limit}) reached: {value!r} would be a new {field} beyond the "
+                           f"{limit} {plural} the audit log already has; nothing was recorded. Reuse an existing "
+                           f"{field} name, or raise deploys.{reason} in the exporter config if it is real",
+                      field=field)
 
 
 def _storage_down(exc: StorageUnavailable) -> web.Response:
@@ -242,7 +277,9 @@ def parse_since(raw: str | None) -> float | None:
 def _int_param(raw: str | None, name: str, default: int | None, low: int, high: int) -> int | None:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isascii: str.isdigit() also accepts '²' (which int() refuses) and '١' (which it reads);
+    # the length keeps int() under its 4,300-digit limit
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise MarkerInvalid(name, f"expected an integer from {low} to {high}")
     return int(raw)
 

@@ -23,6 +23,8 @@ from marketplace_exporter.metric_families import empty_family as _family
 #: the families this collector emits (the verify gate emits DEPLOY_VERIFICATIONS itself)
 FAMILIES: tuple[c.MetricSpec, ...] = tuple(spec for spec in c.DEPLOY_METRICS if spec is not c.DEPLOY_VERIFICATIONS)
 ANNOTATION_RESULTS = ("ok", "failed")
+#: the caps a marker can hit (deploys.max_services, deploys.max_environments), at 0 from the start
+REFUSAL_REASONS = ("max_services", "max_environments")
 
 
 class DeployCollector(Collector):
@@ -57,6 +59,8 @@ class DeployCollector(Collector):
             fams[c.DEPLOY_FREEZE_ACTIVE.name].add_metric([environment], 1.0 if active else 0.0)
         for result in ANNOTATION_RESULTS:
             fams[c.ANNOTATION_PUSHES.name].add_metric([result], state.annotation_pushes[result])
+        for reason in REFUSAL_REASONS:
+            fams[c.DEPLOY_MARKERS_REFUSED.name].add_metric([reason], state.refused[reason])
         yield from fams.values()
 
 

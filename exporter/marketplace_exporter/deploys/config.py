@@ -103,6 +103,10 @@ class DeploysConfig(StrictModel):
 
     token_env: _EnvVarName = DEFAULT_TOKEN_ENV
     anonymous_writes: AnonymousWritesSetting = "never"
+    #: distinct services / environments markers may name; a marker for one more is refused (422),
+    #: so a pipeline sending build numbers as services cannot grow the series without bound
+    max_services: Annotated[int, Field(ge=1, le=100_000)] = 500
+    max_environments: Annotated[int, Field(ge=1, le=10_000)] = 20
     freeze_windows: list[FreezeWindowConfig] = []
     grafana: GrafanaConfig | None = None
 

@@ -39,6 +39,11 @@ class DeployState:
     ahead: set[int] = field(default_factory=set, compare=False)
     #: the id behind each ``latest_at`` entry: an older row folded in late never overrides it
     latest_at_id: dict[tuple[str, str, str], int] = field(default_factory=dict, compare=False)
+    #: distinct services and environments markers named (what the caps count)
+    services: set[str] = field(default_factory=set, compare=False)
+    environments_seen: set[str] = field(default_factory=set, compare=False)
+    #: markers refused by a cap, per reason (``max_services``, ``max_environments``); this process only
+    refused: Counter[str] = field(default_factory=Counter, compare=False)
 
     @classmethod
     def replay(cls, records: Iterable[DeployRecord]) -> DeployState:
@@ -63,6 +68,8 @@ class DeployState:
         if record.id <= self.watermark or record.id in self.ahead:
             return
         self.ahead.add(record.id)
+        self.services.add(record.service)
+        self.environments_seen.add(record.environment)
         target = (record.service, record.environment)
         keyed = (*target, record.status.value)
         self.counts[keyed] += 1
@@ -76,6 +83,16 @@ class DeployState:
 
     def environments(self) -> set[str]:
         return {environment for _, environment in self.latest}
+
+    def over_cap(self, service: str, environment: str, max_services: int, max_environments: int) -> str | None:
+        """Why a marker naming a new service or environment must be refused (the cap's config key),
+        else None. Checked before the row is written; markers for several new names in flight at
+        once may each pass the check, so the cap can be exceeded by that many."""
+        if service not in self.services and len(self.services) >= max_services:
+            return "max_services"
+        if environment not in self.environments_seen and len(self.environments_seen) >= max_environments:
+            return "max_environments"
+        return None
 
 
 __all__ = ["DeployState"]

@@ -21,10 +21,10 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from marketplace_exporter import catalogue as c
 from marketplace_exporter.mixin import config as mc
 
-_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+\Z")
 _DURATION_SUFFIXES = ("_for", "_window", "_interval", "_wait", "_baseline", "_history")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_TAG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,31}$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,31}\Z")
 #: labels the rules and the routing set or match on themselves
 _RESERVED = {"alertname", "severity", "component", "credential", "long_window", "short_window",
              *c.PROBE_LABELS, c.REASON, c.CODE}

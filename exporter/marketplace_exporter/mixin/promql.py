@@ -159,7 +159,7 @@ def _language(annotations: dict[str, str], cfg: AlertConfig) -> dict[str, str]:
     return out
 
 
-_CLOCK = re.compile(r"^\d+:\d+$")
+_CLOCK = re.compile(r"^\d+:\d+\Z")
 
 
 class _Dumper(yaml.SafeDumper):

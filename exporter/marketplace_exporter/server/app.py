@@ -8,7 +8,8 @@ Routes::
     GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
-    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config
+    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config;
+                           only with --web.enable-lifecycle (403 without)
 
 Resources are paired with their teardown in ``cleanup_ctx``: the probe session, then the engine
 (torn down in reverse order: probes stop before the session closes).
@@ -23,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from marketplace_exporter import __version__
+from marketplace_exporter import __version__, process_metrics, shard_serving
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.core import Core, Feature
@@ -33,9 +34,11 @@ from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
 from marketplace_exporter.exposition import Exposition
 from marketplace_exporter.server import accounts_watch, checks_views, scrape
+from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
 from marketplace_exporter.traffic import otlp_api
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,9 @@ CORE = web.AppKey("core", Core)
 #: (adds routes, cleanup contexts, a collector to ``core.registry``, a reload hook). Imported
 #: functions, not module names: a typo fails at import, and no feature imports this module back.
 FEATURES: tuple[Feature, ...] = (
+    process_metrics.install,
     accounts_watch.install,
+    shard_serving.install,
     deploys_api.install,
     verify_api.install,
     traffic_api.install,
@@ -53,13 +58,21 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
-def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None) -> web.Application:
+#: features that take writes: with shards, shard 0 alone takes deploy markers and traffic reports (their
+#: series and audit log then exist once; the others answer 421 naming it), and no shard runs the
+#: embedded verify gate, which would judge one shard's accounts only (409: use verify --prometheus.url)
+SHARD_ZERO_FEATURES: tuple[Feature, ...] = (deploys_api.install, traffic_api.install, otlp_api.install)
+UNSHARDED_FEATURES: tuple[Feature, ...] = (verify_api.install,)
+
+
+def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None,
+               shard: Shard | None = None) -> web.Application:
     """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
-    file fails fast with its errors, before anything listens)."""
+    file fails fast with its errors, before anything listens). ``shard``: probe only its accounts."""
     app = web.Application(middlewares=[_server_header])
     store = Store()
     core = Core(source=source, initial=initial, store=store, registry=scrape.feature_registry(),
-                storage_path=storage_path)
+                storage_path=storage_path, shard=shard or Shard())
     app[CORE] = core
     app.cleanup_ctx.append(_engine_ctx)
     checks_views.install(core, app)  # GET / and /api/v1/checks
@@ -67,9 +80,17 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.router.add_get("/probe", probe)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(reload_handler))
+    shard = core.shard
     for install in FEATURES:
+        if shard.sharded and (install in UNSHARDED_FEATURES or shard.ordinal and install in SHARD_ZERO_FEATURES):
+            continue
         install(core, app)
+    if shard.sharded:
+        shard_serving.refuse(app, [verify_api.PATH], shard_serving.gate_elsewhere(shard), 409)
+    if shard.ordinal:
+        shard_serving.refuse(app, [deploys_api.PATH, traffic_api.ROUTE, otlp_api.TRACES_ROUTE],
+                             shard_serving.writes_elsewhere(shard), 421)
     return app
 
 
@@ -80,7 +101,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     async with new_session(limit=max(initial.concurrency, 16), context=context) as session:
         engine = Engine(session, core.store, certificates=CertificateWatcher(context))
         core.start(engine)
-        log.info("probing %d checks from %s", len(initial.checks), initial.path)
+        log.info("probing %d checks from %s%s", len(initial.checks), initial.path, core.probing_note())
         try:
             yield
         finally:
@@ -115,6 +136,8 @@ async def probe(request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
     engine = request.app[CORE].engine
     if not check_id or engine.spec(check_id) is None:
+        if (elsewhere := shard_serving.misdirected(request.app[CORE], check_id)) is not None:
+            return elsewhere
         known = "\n".join(sorted(check.id for check in request.app[CORE].config.checks))
         return web.Response(status=404 if check_id else 400,
                             text=f"unknown or missing ?check=; configured checks:\n{known}\n")

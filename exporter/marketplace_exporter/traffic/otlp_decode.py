@@ -85,7 +85,8 @@ class _Values(NamedTuple):
 
 
 def _integer(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) <= 9 else -1
+    # isascii: str.isdigit() also accepts '²', which int() refuses (a 500 from the decoder)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else -1
 
 
 def _read(get: Callable[[str], Any], values: _Values,
@@ -193,7 +194,7 @@ def _json_map(attributes: object) -> dict[str, Any]:
 def _json_int(raw: object) -> int | None:
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.isdigit() and len(raw) <= 20:
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 20:
         return int(raw)
     return None
 

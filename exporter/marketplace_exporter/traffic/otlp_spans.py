@@ -52,6 +52,11 @@ def _number_or_text(code: str) -> object:
     return int(code) if code.isascii() and code.isdigit() and len(code) <= 12 else code
 
 
+def _digits(code: str) -> bool:
+    """ASCII digits only: ``str.isdigit()`` also accepts '²', which ``int()`` refuses (a 500)."""
+    return code.isascii() and code.isdigit()
+
+
 def _errors_list(key: str) -> Callable[[str], object]:
     return lambda code: {"errors": [{key: int(code) if key == "errorId" else code, "message": ""}]}
 
@@ -71,12 +76,12 @@ ENVELOPES: Mapping[str, tuple[Envelope, ...]] = {
     "mercadolibre": (lambda code: {"error": code, "message": ""},),
     "lazada": (lambda code: {"code": code, "type": "ISV", "message": ""},),
     # AliExpress: legacy TOP codes are numbers inside ``error_response``, IOP codes are words
-    "aliexpress": (lambda code: ({"error_response": {"code": int(code), "msg": ""}} if code.isdigit()
+    "aliexpress": (lambda code: ({"error_response": {"code": int(code), "msg": ""}} if _digits(code)
                                  else {"code": code, "type": "ISV", "message": ""}),),
     "tiktok_shop": (lambda code: {"code": _number_or_text(code), "message": ""},),
     "amazon_sp": (_errors_list("code"), _oauth),
     "walmart": (_errors_list("code"), _oauth),
-    "ebay": (lambda code: _errors_list("errorId")(code) if code.isdigit() else _oauth(code),),
+    "ebay": (lambda code: _errors_list("errorId")(code) if _digits(code) else _oauth(code),),
     "wish": (lambda code: {"code": _number_or_text(code), "message": ""},),
     "temu": (lambda code: {"success": False, "errorCode": _number_or_text(code), "errorMsg": ""},),
     "ozon": (lambda code: {"code": _number_or_text(code), "message": "", "details": []},),
