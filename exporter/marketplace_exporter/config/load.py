@@ -99,6 +99,7 @@ def load_config(path: str | Path, *, text: str | None = None, accounts: Accounts
         deploys=DeploysConfig.model_validate(raw.get("deploys") or {}),
         accounts_files=settings, own_checks=own_checks, account_context=context,
         request_duration_histogram=defaults.request_duration_histogram,
+        max_retry_after=defaults.max_retry_after,
     )
 
 

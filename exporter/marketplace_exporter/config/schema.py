@@ -64,6 +64,9 @@ class Defaults(StrictModel):
     quota_budget: Fraction = 0.5
     #: larger bodies are classified invalid_response without being read further
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    #: the longest a platform's Retry-After (or an adapter's pause) may hold a check back: one
+    #: ``Retry-After: 86400`` stopped a check for a day (issue 14); longer values are cut to this
+    max_retry_after: Annotated[Duration, Field(ge=1, le=86400)] = 900.0
     #: false drops marketplace_request_duration_seconds (12 series per marketplace/site/check)
     request_duration_histogram: bool = True
     #: extra CA certificates (PEM) trusted besides the system ones; changes apply on restart

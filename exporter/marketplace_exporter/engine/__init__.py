@@ -70,10 +70,12 @@ class Engine:
         if self._runner is None:
             self._runner = ProbeRunner(self._session, max_body_bytes=config.max_body_bytes,
                                        concurrency_per_host=config.concurrency_per_host,
+                                       max_retry_after=config.max_retry_after,
                                        certificates=self._certificates, clock=self._clock)
         else:
             self._runner.reconfigure(max_body_bytes=config.max_body_bytes,
-                                     concurrency_per_host=config.concurrency_per_host)
+                                     concurrency_per_host=config.concurrency_per_host,
+                                     max_retry_after=config.max_retry_after)
         # unchanged checks keep their spec object, so their queued entry and in-flight probe stay valid
         running = (self._scheduler.current(check.id) for check in config.checks)
         specs = tuple(old if old is not None and old.fingerprint == new.fingerprint else new
