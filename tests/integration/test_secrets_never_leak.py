@@ -9,12 +9,19 @@ configured check — plus its whole log is searched for every secret of the demo
 The Amazon token exchange is the riskiest step (its request carries the client secret and the
 refresh token, its response a fresh access token), but the exporter caches the access token for an
 hour, so a plain fault would never reach it. Each fault is therefore also replayed on the LWA
-endpoint after a one-shot ``token_expired`` on the API call has made the exporter drop its token.
+endpoint while a ``token_expired`` on the API call makes the exporter drop its token after every
+probe, so every probe exchanges the refresh token again.
+
+``/probe`` sends at most one probe per check per interval and answers from the newest result
+otherwise (engine/on_demand.py), so a fault is reached by a fresh ``debug=true`` probe when the
+check's on-demand probe is free, else by the background schedule (every 5 s): the test waits for
+the simulator to report the fault applied, and only the token exchange asks for a fresh trace.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -66,23 +73,39 @@ def sim(demo_exporter: DemoExporter) -> DemoExporter:
     return demo_exporter
 
 
-async def _fetch(client: httpx.AsyncClient, url: str) -> tuple[str, int, str]:
-    """GET ``url``; a /probe the quota budget refuses for a second or two is retried, since
-    this test sends many more probes than the demo's background schedule (eu-main's budget,
-    a minute away, is left refused)."""
-    for _attempt in range(10):
+#: a refused or cached /probe is asked again when a fresh probe is this close (the demo's 5 s)
+FRESH_WAIT_S = 6.0
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, *, fresh: bool = False) -> tuple[str, int, str]:
+    """GET ``url``; a /probe refused for a few seconds (the check's on-demand probe or quota budget
+    is spent) is asked again then, as is a cached trace when ``fresh`` (eu-main's budget, a minute
+    away, is left refused)."""
+    for _attempt in range(5):
         # /probe of a hung check answers after the check's 3 s timeout: the client waits longer
         response = await client.get(url)
-        retry_after = float(response.headers.get("Retry-After", "0"))
-        if response.status_code != 429 or not 0 < retry_after <= 3:
+        wait = float(response.headers.get("Retry-After", "0")) if response.status_code == 429 else 0.0
+        if fresh and response.headers.get("X-Probe-Result") == "cached":
+            wait = float(response.text.split("possible in ", 1)[1].split("s", 1)[0]) + 0.2
+        if not 0 < wait <= FRESH_WAIT_S:
             break
-        await asyncio.sleep(retry_after)
+        await asyncio.sleep(wait)
     return url, response.status_code, response.text
 
 
-async def _fetch_all(exporter: DemoExporter, urls: list[str]) -> list[tuple[str, int, str]]:
+async def _fetch_all(exporter: DemoExporter, urls: list[str], *, fresh: bool = False) -> list[tuple[str, int, str]]:
     async with httpx.AsyncClient(timeout=30.0, trust_env=False) as client:
-        return list(await asyncio.gather(*(_fetch(client, url) for url in urls)))
+        return list(await asyncio.gather(*(_fetch(client, url, fresh=fresh) for url in urls)))
+
+
+async def _wait_applied(exporter: DemoExporter, *fault_ids: str) -> int:
+    """How often the simulator applied the faults, once it has (background probes every 5 s)."""
+    deadline = time.monotonic() + 2 * FRESH_WAIT_S
+    while True:
+        applied = sum(f["applied"] for f in _active_faults(exporter) if f["id"] in fault_ids)
+        if applied > 0 or time.monotonic() > deadline:
+            return applied
+        await asyncio.sleep(0.2)
 
 
 def _probe_urls(exporter: DemoExporter, check_ids: list[str]) -> list[str]:
@@ -142,8 +165,7 @@ async def test_fault(sim: DemoExporter, fault: str) -> None:
         fault_id = sim.inject_fault(marketplace, fault, **extra)["id"]
         mine = [check_id for check_id in check_ids if check_id.startswith(f"{marketplace}/")]
         responses += await _fetch_all(sim, _probe_urls(sim, mine))
-        applied = {f["id"]: f["applied"] for f in _active_faults(sim)}
-        assert applied.get(fault_id, 0) > 0, f"{fault}: no probe of {marketplace} reached the fault"
+        assert await _wait_applied(sim, fault_id) > 0, f"{fault}: no probe of {marketplace} reached the fault"
         sim.clear_faults()
 
     # 2. the fault on Amazon's token exchange (LWA), where the client secret and refresh token travel
@@ -157,23 +179,23 @@ async def test_fault(sim: DemoExporter, fault: str) -> None:
 
 async def _token_exchange_probes(exporter: DemoExporter, fault: str | None = None,
                                  extra: dict[str, Any] | None = None) -> list[tuple[str, int, str]]:
-    """Make the exporter drop us-main's access token (a one-shot token_expired on the API call),
-    then probe so it exchanges the refresh token again — under ``fault`` on LWA, if given."""
+    """Make the exporter drop us-main's access token after every probe (token_expired on the API
+    call), then take a fresh trace, which exchanges the refresh token again — under ``fault`` on
+    LWA, if given."""
     url = f"{exporter.url}/probe?check={AMAZON_CHECK}&debug=true"
-    responses: list[tuple[str, int, str]] = []
-    for _attempt in range(3):
-        exporter.clear_faults()
-        exporter.inject_fault("amazon_sp", "token_expired", account="us-main",
-                              check="marketplace_participations", count=1)
-        if fault is not None:
-            exporter.inject_fault("amazon_sp", fault, account="us-main", check="token", **(extra or {}))
-        tries = [*await _fetch_all(exporter, [url]), *await _fetch_all(exporter, [url])]
-        responses += tries
-        # the exchange is traced in one of the two, unless the background probe (every 5 s) slipped
-        # in between and minted the new token itself: then go again
-        if any("/amazon/lwa" in text for _, _, text in tries):
-            break
-    else:
-        pytest.fail(f"no LWA token exchange was traced in 3 attempts:\n{responses}")
+    exporter.clear_faults()
+    expired = exporter.inject_fault("amazon_sp", "token_expired", account="us-main",
+                                    check="marketplace_participations")["id"]
+    faults = [expired]
+    if fault is not None:
+        faults.append(exporter.inject_fault("amazon_sp", fault, account="us-main", check="token",
+                                            **(extra or {}))["id"])
+    # the first probe that meets token_expired drops the token; every later one exchanges (and
+    # meets the LWA fault, if any: a failed exchange leaves no token either)
+    assert await _wait_applied(exporter, *faults) > 0, "no probe of us-main met token_expired"
+    responses = await _fetch_all(exporter, [url], fresh=True)
+    if not any("/amazon/lwa" in text for _, _, text in responses):
+        pytest.fail(f"no LWA token exchange was traced:\n{responses}")
+    exporter.clear_faults()
     responses += await _fetch_all(exporter, [f"{exporter.url}/probe?check={AMAZON_CHECK}"])
     return responses
