@@ -46,6 +46,7 @@ FAULT_VALUES: dict[str, float | None] = {
     "reset": None,
     "malformed_body": None,
     "huge_body": 2,  # MiB: past the exporter's 1 MiB body limit, and quick to stream
+    "echo_headers": None,  # the error body quotes the request: every header, query and body
 }
 AMAZON_CHECK = "amazon_sp/us-main/marketplace_participations"
 #: Amazon LWA access tokens start with this; the simulator mints such tokens on every exchange

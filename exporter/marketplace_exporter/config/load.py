@@ -49,6 +49,7 @@ from marketplace_exporter.config.yaml_loading import (
 from marketplace_exporter.config_types import Duration
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deprecations import Deprecation, calendar
+from marketplace_exporter.header_values import secret_problem
 from marketplace_exporter.traffic.settings import TrafficConfig
 
 UNKNOWN_KEY = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
@@ -177,7 +178,7 @@ def _http_checks(defaults: Any, entries: Entries, raw: dict[str, Any], lines: Li
             errors.append(lines.error(path + ("name",), f"duplicate http check name {entry.name!r}"))
         seen.add((entry.account, entry.name))
         for header, secret in named_secrets(entry):
-            if (problem := secret.check_available()) is not None:
+            if (problem := secret.check_available() or secret_problem(secret)) is not None:
                 errors.append(lines.error(path + ("headers", header), problem))
         interval = entry.interval or defaults.interval
         timeout = entry.timeout or defaults.timeout

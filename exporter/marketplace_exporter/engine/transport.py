@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.header_values import request_problem
 from marketplace_exporter.model import HttpResponse, RequestSpec
 
 #: what the probe session asks for: the encodings the decoded-size tests cover (aiohttp would add
@@ -68,6 +69,10 @@ def new_session(*, limit: int, context: ssl.SSLContext | None = None) -> aiohttp
 
 async def send(session: aiohttp.ClientSession, request: RequestSpec, max_body_bytes: int) -> HttpResponse:
     """Send and read at most ``max_body_bytes``; raise :class:`TransportFailure` otherwise."""
+    if (problem := request_problem(request.headers)) is not None:
+        # aiohttp would raise ValueError (an ``internal`` failure with a traceback) for what is a
+        # malformed credential, e.g. a token file rewritten with a line break in it
+        raise TransportFailure(Reason.AUTH, f"request not sent: {problem}")
     try:
         async with session.request(
             request.method, request.url, params=request.query or None,
