@@ -31,7 +31,7 @@ DEPS := prometheus:prometheus \
         npm:npm
 
 .PHONY: help venv deps test demo bench check-config clean distclean
-.PHONY: dashboards dashboard-schema compose-demo-config
+.PHONY: dashboards dashboard-schema compose-demo-config compose-secrets
 .PHONY: dist image-deps image-base image image-test
 
 # --- release artefacts (docs/release.md) ---------------------------------------------------------------------------
@@ -95,11 +95,12 @@ bench: venv deps ## run the benchmarks: probe cost vs blackbox, 1k-50k checks at
 	$(VENV)/bin/python bench/bridge_throughput.py
 	$(VENV)/bin/python bench/alert_latency.py
 	$(VENV)/bin/python bench/deploy_marks.py
+	$(VENV)/bin/python bench/web_auth.py
 	$(VENV)/bin/python bench/accounts_files.py
 	$(VENV)/bin/python bench/redactor.py
 
-check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config)
-	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config "$$file" || exit 1; done
+check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config); CHECK_ARGS=--syntax-only lints without secrets
+	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config $(CHECK_ARGS) "$$file" || exit 1; done
 
 dashboards: venv ## regenerate dashboards/*.json from the *.dashboard.py sources
 	$(VENV)/bin/python dashboards/generate.py
@@ -113,6 +114,11 @@ compose-demo-config: ## rewrite deploy/exporter.demo.yml: the built-in demo conf
 	  "# fails when the two drift. Regenerate:" "#   make compose-demo-config"; \
 	  sed 's#http://127.0.0.1:9763#http://simulator:9763#g' exporter/marketplace_exporter/examples/demo.yml; \
 	} > deploy/exporter.demo.yml
+
+compose-secrets: ## write deploy/grafana-admin-password (random, mode 600, git-ignored) unless it exists
+	@test -s deploy/grafana-admin-password && echo "deploy/grafana-admin-password exists: kept" || \
+	  { umask 077; openssl rand -base64 24 | tr -d '\n' > deploy/grafana-admin-password; \
+	    echo "wrote deploy/grafana-admin-password (Grafana's admin password; log in as admin with it)"; }
 
 dist: venv ## build the wheel and the sdist into dist/ (version from the git tag; docs/release.md)
 	rm -rf dist

@@ -71,6 +71,9 @@ reloads = timeseries(
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
     description="Which build each target runs: version, git revision and branch, Python version.")
+bridge_build = table(
+    "Bridge build", cat.BRIDGE_BUILD_INFO.name, NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
+    description="Which build each alert bridge runs (its own job: not filtered by the job variable above).")
 tags = table(
     "Check tags (alert routing)", f"{cat.PROBE_TAG_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto",
     hidden=("Time", "__name__", "Value", "job", "instance"),
@@ -120,7 +123,7 @@ dashboard = make_dashboard(
         (5, [up, reload_ok, since_reload, broken_files, late_share, failing_deliveries]),
         (8, [lateness, scrape]),
         (8, [throughput, reloads]),
-        (6, [build, tags]),
+        (6, [build, bridge_build, tags]),
         (8, [queue, deliveries]),
         (8, [delivery_latency, traffic]),
     ]),

@@ -387,8 +387,13 @@ BRIDGE_DELIVERY_DURATION = MetricSpec(
     "marketplace_bridge_delivery_duration_seconds", "histogram",
     "Time from accepting an Alertmanager notification to the robot confirming it.", (RECEIVER, CHANNEL))
 
+BRIDGE_BUILD_INFO = MetricSpec(
+    "marketplace_bridge_build_info", "gauge",
+    "Always 1; the bridge's version, revision, branch and pythonversion (marketplace_exporter_build_info's "
+    "labels, for the bridge process).", (VERSION, REVISION, BRANCH, PYTHON_VERSION))
+
 BRIDGE_METRICS: tuple[MetricSpec, ...] = (
-    BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION,
+    BRIDGE_NOTIFICATIONS, BRIDGE_FAILURES, BRIDGE_QUEUE_DEPTH, BRIDGE_DELIVERY_DURATION, BRIDGE_BUILD_INFO,
 )
 
 # --- what alert routing needs to know about a check (exporter; marketplace_exporter.check_tags) ---

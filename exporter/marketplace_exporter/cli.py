@@ -2,17 +2,22 @@
 package; no logic of its own beyond wiring and signal handling.
 
     marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761] [--storage.path=data]
+                             [--web.config.file=web.yml] [--web.enable-lifecycle] [--web.external-url=URL]
+                             [--web.route-prefix=/path]
     marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
-                              [--storage.path=DIR]
+                              [--storage.path=DIR] [--web.* as for run]
     marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
-    marketplace-exporter check-config FILE
+    marketplace-exporter check-config [FILE] [--syntax-only] [--web.config.file=web.yml]
     marketplace-exporter config-schema
+
+Every command also takes --log.level=debug|info|warn|error and --log.format=logfmt|json.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -24,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from marketplace_exporter import __version__
+from marketplace_exporter.log_format import add_log_flags_everywhere
 from marketplace_exporter.serving import listen_address, setup_logging, until_stopped
+from marketplace_exporter.webserver.options import WebOptions, add_web_flags, web_options
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -58,7 +65,7 @@ DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     try:
         return int(args.handler(args))
     except BrokenPipeError:
@@ -73,8 +80,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="marketplace-exporter", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--log.level", dest="log_level", default="info",
-                        choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
@@ -85,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
+    add_web_flags(run)
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
@@ -96,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
     _storage_url_option(demo)
+    add_web_flags(demo)
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
@@ -104,13 +111,19 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=_simulate)
 
     check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?", help="the exporter's config (optional with --web.config.file)")
+    check.add_argument("--syntax-only", action="store_true",
+                       help="check structure, types and references only: secrets' environment variables may be "
+                            "unset and secret, token, certificate and CA files missing (a CI lint)")
+    check.add_argument("--web.config.file", dest="web_config_file", default=None,
+                       help="also validate this web config (TLS and basic auth, exporter-toolkit format)")
     check.set_defaults(handler=_check_config)
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
     schema.set_defaults(handler=_config_schema)
     for module in COMMAND_MODULES:
         import_module(module).add_commands(sub)
+    add_log_flags_everywhere(parser)  # after every subcommand exists: `run --log.level=debug` works too
     return parser
 
 
@@ -122,19 +135,52 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    """Validate the file and every accounts file it names (all errors at once)."""
+    """Validate the file and every accounts file it names (all errors at once), and the web config."""
+    from marketplace_exporter.secrets import syntax_only
+
+    if args.file is None and args.web_config_file is None:
+        print("check-config: give a config file, --web.config.file=FILE, or both", file=sys.stderr)
+        return 2
+    with syntax_only() if args.syntax_only else contextlib.nullcontext():
+        code = _check_web_config(args.web_config_file, args.syntax_only) if args.web_config_file else 0
+        if args.file is not None:
+            code = max(code, _check_exporter_config(args.file, args.syntax_only))
+    return code
+
+
+def _check_web_config(path: str, syntax_only: bool) -> int:
+    from marketplace_exporter.config.yaml_loading import ConfigError
+    from marketplace_exporter.webserver.config import load_web_config
+    from marketplace_exporter.webserver.tls import build_context
+
+    try:
+        config = load_web_config(path)
+        if config.tls is not None and not syntax_only:
+            build_context(config)  # the certificate, key and client CA load and match
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
+        return 1
+    print(f"{path}: valid web config: {'TLS' if config.tls else 'no TLS'}, {len(config.users)} basic auth user(s)"
+          + (" (syntax only: certificate files not read)" if syntax_only and config.tls else ""))
+    return 0
+
+
+def _check_exporter_config(path: str, syntax_only: bool) -> int:
     from marketplace_exporter.config import ConfigError, load_config
     from marketplace_exporter.config.accounts_files import AccountsFiles
 
     files = AccountsFiles(quiet=True)
     try:
-        config = load_config(args.file, accounts=files, strict_accounts=True)
+        config = load_config(path, accounts=files, strict_accounts=True)
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
-        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+        print(f"{path}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
-    print(f"{args.file}: valid, {len(config.checks)} checks")
+    note = " (syntax only: secrets, token files and CA files not read)" if syntax_only else ""
+    print(f"{path}: valid, {len(config.checks)} checks{note}")
     if config.accounts_files.patterns:
         print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
     for check in config.checks:
@@ -152,7 +198,7 @@ def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
 
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_url or args.storage_path)
+                           storage_path=args.storage_url or args.storage_path, web_options=web_options(args))
 
 
 def demo_config_path() -> str:
@@ -184,7 +230,8 @@ def _demo_in(args: argparse.Namespace, storage: str) -> int:
     source = ConfigSource(demo_config_path(),
                           transform=lambda text: erp.use_token_files(text.replace(DEMO_SIMULATOR, sim_url)))
     return _serve_exporter(source, args.listen, simulator=args.sim_listen,
-                           storage_path=args.storage_url or storage, simulator_app=simulator)
+                           storage_path=args.storage_url or storage, simulator_app=simulator,
+                           web_options=web_options(args))
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -208,15 +255,17 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
-                    simulator_app: web.Application | None = None) -> int:
+                    simulator_app: web.Application | None = None, web_options: WebOptions | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
     from marketplace_exporter.listening import start_site
     from marketplace_exporter.server import create_app, schedule_reload
+    from marketplace_exporter.webserver.listener import Listener
 
     try:
         config = source.load()
+        listener = Listener.prepare(web_options or WebOptions())
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
@@ -241,13 +290,11 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                 runners.append(sim_runner)
                 await start_site(sim_runner, simulator, "--simulator.listen-address")
             app = create_app(source, config, storage_path=storage_path)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
+            runner = web.AppRunner(listener.wrap(app), access_log=None)
             runners.append(runner)
-            host, port = await start_site(runner, listen, "--web.listen-address")
-            shown = "127.0.0.1" if host == "0.0.0.0" else host
-            print(f"exporter: status page http://{shown}:{port}/  metrics http://{shown}:{port}/metrics",
-                  flush=True)
+            host, port = await listener.start(runner, listen, "--web.listen-address")
+            url = listener.url(host, port)
+            print(f"exporter: status page {url}  metrics {url}metrics", flush=True)
             if simulator is not None:
                 print(f"simulator: http://{simulator}/  inject a fault, e.g.\n"
                       f"  curl -X POST http://{simulator}/__sim/faults -d "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.secrets import Secret, SecretUnavailable, secrets_checked
 
 #: what aiohttp refuses in a header: control characters other than the tab, and DEL
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -31,7 +31,10 @@ def value_problem(value: str) -> str | None:
 
 def secret_problem(secret: Secret) -> str | None:
     """Why the secret's current value cannot be sent in a header, or None (also when it cannot be
-    read: ``Secret.check_available`` reports that)."""
+    read: ``Secret.check_available`` reports that; and under ``check-config --syntax-only``, which
+    reads no secret)."""
+    if not secrets_checked():
+        return None
     try:
         value = secret.reveal()
     except SecretUnavailable:

@@ -13,13 +13,15 @@ the file changes, so a seller's ERP can rotate a token in place) and ``{value: L
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,6 +225,27 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+#: False inside :func:`syntax_only`
+_SECRETS_CHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("secrets_checked", default=True)
+
+
+def secrets_checked() -> bool:
+    """Whether config validation reads secrets and the files a config names (token files, CA
+    bundles): always, except in ``check-config --syntax-only``."""
+    return _SECRETS_CHECKED.get()
+
+
+@contextlib.contextmanager
+def syntax_only() -> Iterator[None]:
+    """Validate structure, types and references only: environment variables may be unset and
+    secret, token and CA files missing (a CI lint of the config a deployment will fill in)."""
+    token = _SECRETS_CHECKED.set(False)
+    try:
+        yield
+    finally:
+        _SECRETS_CHECKED.reset(token)
+
+
 class SecretUnavailable(Exception):
     """The secret's source cannot be read now (env var unset, file missing)."""
 
@@ -250,7 +273,10 @@ class Secret:
         return "literal value"
 
     def check_available(self) -> str | None:
-        """Why the secret cannot be read now, or None: used to validate config up front."""
+        """Why the secret cannot be read now, or None: used to validate config up front (never
+        read under :func:`syntax_only`: CI lints a config whose secrets exist only in production)."""
+        if not secrets_checked():
+            return None
         try:
             self.reveal()
         except SecretUnavailable as exc:

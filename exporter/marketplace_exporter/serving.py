@@ -1,6 +1,6 @@
 """What every long-running command (exporter, simulator, bridge) does the same way: log to stderr
-through the secret redactor, read a ``HOST:PORT`` listen address, and run until SIGINT/SIGTERM with
-SIGHUP as "reload"."""
+through the secret redactor (logfmt or JSON lines, log_format.py), read a ``HOST:PORT`` listen
+address, and run until SIGINT/SIGTERM with SIGHUP as "reload"."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import logging
 import signal
 import sys
 
+from marketplace_exporter.log_format import formatter, python_level
 from marketplace_exporter.secrets import RedactingFilter
 
 log = logging.getLogger("marketplace_exporter")
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, log_format: str = "logfmt") -> None:
+    """One stderr handler on the root logger: the redacting filter first (every record, every
+    format), then the logfmt or JSON formatter."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(log_format))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(python_level(level))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # httpx logs every request at INFO ("HTTP Request: POST ..."): noise in a pipeline's log for the
     # client commands (deploy mark, deploys list); --log.level debug still shows it

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from marketplace_exporter.config_types import AnonymousWrites
+from marketplace_exporter.webserver.marks import WEB_USER
 
 _CHALLENGE = 'Bearer realm="marketplace-exporter"'
 
@@ -51,6 +52,8 @@ class WriteAuth:
         # a token pasted from a file or a Kubernetes secret often ends in a newline: never part of it
         expected = os.environ.get(self.token_env, "").strip()
         header = authorization_header(request)
+        if request.get(WEB_USER):  # Basic auth of the web config (--web.config.file): anonymous here
+            header = ""
         scheme, _, given = header.partition(" ")
         anonymous = self.anonymous == "always"
         if self.anonymous == "loopback" and not expected:

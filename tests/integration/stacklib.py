@@ -57,11 +57,16 @@ def _dump(samples: Samples) -> str:
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
+    """The one sample of ``name`` whose labels include ``labels`` (None if there is none). Several
+    matches are a test bug, not a pick: aliases repeat across marketplaces (``us-main`` is six
+    accounts), and the first match would depend on the exposition's order."""
     want = set(labels.items())
-    for (sample_name, sample_labels), sample_value in samples.items():
-        if sample_name == name and want <= sample_labels:
-            return sample_value
-    return None
+    found = [(sample_labels, sample_value) for (sample_name, sample_labels), sample_value in samples.items()
+             if sample_name == name and want <= sample_labels]
+    if len(found) > 1:
+        raise AssertionError(f"{name}{labels} matches {len(found)} series: name more labels "
+                             f"(e.g. marketplace=): {sorted(dict(found_labels) for found_labels, _ in found)[:3]}")
+    return found[0][1] if found else None
 
 
 def fast(text: str, sim_url: str) -> str:

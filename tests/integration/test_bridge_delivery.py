@@ -19,6 +19,7 @@ from fake_robots import FakeRobots, Robot
 from marketplace_exporter.bridge import cli as bridge_cli
 from marketplace_exporter.bridge.app import create_bridge_app
 from marketplace_exporter.bridge.config import load_bridge_config
+from marketplace_exporter.webserver.lifecycle import LIFECYCLE_ENABLED
 
 DING = Robot("dingtalk", "ding-token-5f1c2a9e7b3d", "SECding-signing-secret-8a7b6c")
 WECOM = Robot("wecom", "wecom-key-0b6e2f3a-91c4-4d5e")
@@ -101,7 +102,9 @@ async def start_bridge(tmp_path: Path, robots: FakeRobots) -> AsyncIterator[Star
     async def start(extra: str = "", receivers: str = "", max_body: int = 20000) -> TestClient[Any, Any]:
         path = tmp_path / "bridge.yml"
         path.write_text(config_text(robots, extra, receivers, max_body), encoding="utf-8")
-        client: TestClient[Any, Any] = TestClient(TestServer(create_bridge_app(str(path), load_bridge_config(path))))
+        app = create_bridge_app(str(path), load_bridge_config(path))
+        app[LIFECYCLE_ENABLED] = True  # as with --web.enable-lifecycle: the tests reload over HTTP
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
         return client

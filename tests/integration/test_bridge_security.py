@@ -40,7 +40,7 @@ def test_credentials_are_required_unless_anonymity_is_asked_for(tmp_path: Path, 
                            text="auth:\n  bearer_token: {value: t0k}\n  anonymous: true\n" + RECEIVER)
     path = tmp_path / "bridge.yml"
     path.write_text("auth: {anonymous: true}\n" + RECEIVER)
-    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda level: None)
+    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda *_: None)
     assert main(["bridge", f"--config.file={path}", "--check"]) == 0
     assert "webhooks accepted from ANYONE (auth.anonymous: true)" in capsys.readouterr().out
 

@@ -142,7 +142,7 @@ def test_an_alias_defined_twice_is_used_once_and_the_later_file_is_listed(config
 def test_check_config_validates_every_accounts_file(config: Path, capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # main() would point the root logger at this test's captured stderr, which later tests outlive
-    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda level: None)
+    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda *_: None)
     assert main(["check-config", str(config)]) == 0
     assert "accounts files: 3 valid, 4 checks" in capsys.readouterr().out
     write(config.parent / "sellers" / "1002.yml", "marketplace: shopee\nalias: seller 1002\n")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -66,9 +67,11 @@ def _compose_binary() -> Path:
     return binary
 
 
-def _compose(*args: str, file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
+def _compose(*args: str, file: Path = COMPOSE_FILE,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "MPX_PUBLISH_ADDRESS"} | (env or {})
     return subprocess.run([str(_compose_binary()), "-f", str(file), "--project-directory", str(ROOT), *args],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=environment)
 
 
 @cache
@@ -127,8 +130,9 @@ def test_services_profiles_and_published_ports() -> None:
     assert set(services) == set(SERVICE_PORTS)
     for name, service in services.items():
         assert set(service.get("profiles", [])) == ({"demo"} if name in DEMO_ONLY else set()), name
-        published = {(int(p["published"]), p["target"]) for p in service.get("ports", [])}
-        assert published == {(SERVICE_PORTS[name], SERVICE_PORTS[name])}, name
+        published = {(p["host_ip"], int(p["published"]), p["target"]) for p in service.get("ports", [])}
+        assert published == {("127.0.0.1", SERVICE_PORTS[name], SERVICE_PORTS[name])}, (
+            f"{name}: published ports must bind 127.0.0.1 unless MPX_PUBLISH_ADDRESS says otherwise")
     assert "simulator" not in json.loads(_compose("config", "--format", "json").stdout)["services"], (
         "the simulator runs only with --profile demo")
 

@@ -66,7 +66,7 @@ def _exporter(tmp_path: Path, config_text: str = "{}\n") -> ThreadedExporter:
 @pytest.fixture(autouse=True)
 def _keep_pytest_logging(monkeypatch: pytest.MonkeyPatch) -> None:
     """``main`` points the root logger at the stderr of the moment; capsys replaces it per test."""
-    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda level: None)
+    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda *_: None)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from marketplace_exporter.bridge.config import load_bridge_config
 from marketplace_exporter.cli import main
 from marketplace_exporter.config import ConfigError, load_config
 from marketplace_exporter.server import ConfigSource, create_app
+from marketplace_exporter.webserver.lifecycle import LIFECYCLE_ENABLED
 
 RELOAD_METRIC = "marketplace_exporter_config_last_reload_successful"
 #: config.yaml_limits' documented bounds, written out so these tests also run (and fail) on f014b6e
@@ -28,7 +29,7 @@ ALIAS_ALLOWANCE = 100_000
 @pytest.fixture(autouse=True)
 def _keep_logging(monkeypatch: pytest.MonkeyPatch) -> None:
     """``main()`` would point the root logger at capsys's stream, closed after the test."""
-    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda level: None)
+    monkeypatch.setattr("marketplace_exporter.cli.setup_logging", lambda *_: None)
 
 
 def bomb(levels: int) -> str:
@@ -173,7 +174,9 @@ async def test_a_hostile_reload_is_refused_and_reported_by_the_reload_metric(
     path = tmp_path / "exporter.yml"
     path.write_text("{}\n")
     source = ConfigSource(str(path))
-    client: TestClient[Any, Any] = await aiohttp_client(create_app(source, source.load()))
+    app = create_app(source, source.load())
+    app[LIFECYCLE_ENABLED] = True  # as with --web.enable-lifecycle: this test reloads over HTTP
+    client: TestClient[Any, Any] = await aiohttp_client(app)
 
     async def reload_metric() -> str:
         metrics = await (await client.get("/metrics")).text()

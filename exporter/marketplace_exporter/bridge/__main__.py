@@ -7,15 +7,16 @@ import argparse
 import sys
 
 from marketplace_exporter.bridge.cli import add_commands
+from marketplace_exporter.log_format import add_log_flags_everywhere
 from marketplace_exporter.serving import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m marketplace_exporter.bridge")
-    parser.add_argument("--log.level", dest="log_level", default="info", choices=["debug", "info", "warning", "error"])
     add_commands(parser.add_subparsers(dest="command", required=True))
+    add_log_flags_everywhere(parser)
     args = parser.parse_args(argv)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     return int(args.handler(args))
 
 

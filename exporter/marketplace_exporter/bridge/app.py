@@ -8,7 +8,8 @@ Routes::
     GET  /-/healthy                 the process is up
     GET  /-/ready                   config loaded, outbox open, workers running
     POST /-/reload                  re-read bridge.yml (also SIGHUP); a bad file keeps the old config;
-                                    the webhook's credentials are required here too
+                                    only with --web.enable-lifecycle (403 without), and the
+                                    webhook's credentials are required here too
 
 Answers follow Alertmanager's retry rule (it retries 5xx and network errors, never 4xx):
 200 once the notification is committed to SQLite (or is an identical resend already committed);
@@ -40,6 +41,8 @@ from marketplace_exporter.bridge.delivery import Delivery
 from marketplace_exporter.bridge.outbox import Outbox
 from marketplace_exporter.bridge.stats import Stats
 from marketplace_exporter.config.yaml_loading import ConfigError
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import json_error, read_json_body
 
 log = logging.getLogger("marketplace_exporter.bridge")
@@ -74,7 +77,7 @@ def create_bridge_app(path: str, config: BridgeConfig) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
-    app.router.add_post("/-/reload", _reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(_reload_handler))
     app.router.add_get("/metrics", _metrics)
     return app
 
@@ -141,12 +144,13 @@ async def _index(request: web.Request) -> web.Response:
     state = request.app[STATE]
     depth = state.outbox.depth if state.outbox else {}
     lines = [f"marketplace-exporter bridge {__version__}", "",
-             "POST /alertmanager/<receiver> (Alertmanager webhook v4)", "", "receivers:"]
+             f"POST {request.path.rstrip('/')}/alertmanager/<receiver> (Alertmanager webhook v4)", "", "receivers:"]
     for name, receiver in sorted(state.config.receivers.items()):
         lines.append(f"  {name:24} {receiver.channel:9} {receiver.language}  queued={max(0, depth.get(name, 0))}")
     return _text("\n".join(lines) + "\n")
 
 
+@own_credentials
 async def _alertmanager(request: web.Request) -> web.Response:
     state = request.app[STATE]
     config = state.config
@@ -208,6 +212,7 @@ def _with_storage(config: BridgeConfig, storage_path: str) -> BridgeConfig:
     return replace(config, storage_path=storage_path)
 
 
+@own_credentials
 async def _reload_handler(request: web.Request) -> web.Response:
     # the webhook's credentials: whoever may not post alerts may not swap the robots either
     denied = refusal(request.app[STATE].config.auth, request)

@@ -1,7 +1,7 @@
 """Bridge subcommands::
 
     marketplace-exporter bridge --config.file=bridge.yml [--web.listen-address=0.0.0.0:9762]
-    marketplace-exporter bridge --config.file=bridge.yml --check      (validate and exit 0/1)
+    marketplace-exporter bridge --config.file=bridge.yml --check [--syntax-only]   (validate and exit 0/1)
     marketplace-exporter alerts history --config.file=bridge.yml [--since 7d] [--format table|json]
                                         [--receiver NAME] [--storage.path FILE]
 """
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 from datetime import datetime
 
 from marketplace_exporter.durations import parse_duration
+from marketplace_exporter.webserver.options import add_web_flags, web_options
 
 # aiohttp and the config loader are imported by the handlers: building the command line (which every
 # CLI command does, `deploy mark` in a pipeline included) must not pay for them
@@ -27,6 +29,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     bridge.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9762",
                         help="HOST:PORT for Alertmanager's webhooks and /metrics (default 0.0.0.0:9762)")
     bridge.add_argument("--check", action="store_true", help="validate the config file and exit")
+    bridge.add_argument("--syntax-only", action="store_true",
+                        help="with --check: robot URLs' and tokens' environment variables may be unset and secret "
+                             "files missing (a CI lint); also skips reading the web config's certificates")
+    add_web_flags(bridge)
     bridge.set_defaults(handler=_bridge)
 
     alerts = sub.add_parser("alerts", help="the bridge's alert archive (告警记录归档)")
@@ -58,32 +64,52 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from marketplace_exporter.bridge.app import create_bridge_app, reload_bridge
     from marketplace_exporter.bridge.config import BridgeConfig
-    from marketplace_exporter.listening import start_site
+    from marketplace_exporter.config.yaml_loading import ConfigError
+    from marketplace_exporter.secrets import syntax_only
     from marketplace_exporter.serving import until_stopped
+    from marketplace_exporter.webserver.config import load_web_config
+    from marketplace_exporter.webserver.listener import Listener
 
-    config = _load(args.config_file)
+    if args.syntax_only and not args.check:
+        print("bridge: --syntax-only needs --check (a bridge cannot run without its secrets)", file=sys.stderr)
+        return 2
+    with syntax_only() if args.syntax_only else contextlib.nullcontext():
+        config = _load(args.config_file)
     if not isinstance(config, BridgeConfig):
+        return 1
+    options = web_options(args)
+    listener: Listener | None = None
+    try:
+        if not args.syntax_only:
+            listener = Listener.prepare(options)  # reads the certificates too
+        elif options.config_file is not None:
+            load_web_config(options.config_file)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        print(f"{options.config_file}: {len(exc.errors)} error(s)", file=sys.stderr)
         return 1
     if args.check:
         auth = config.auth
         who = ("webhooks accepted from ANYONE (auth.anonymous: true)" if auth.anonymous
                else "webhooks need a " + " or ".join(kind for kind, on in (("bearer token", auth.bearer_token),
                                                                          ("basic auth", auth.basic)) if on is not None))
-        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s); {who}")
+        note = " (syntax only: secrets not read)" if args.syntax_only else ""
+        print(f"{args.config_file}: valid, {len(config.receivers)} receiver(s); {who}{note}")
         for name, receiver in sorted(config.receivers.items()):
             print(f"  {name}: {receiver.channel}, {receiver.language}, {receiver.timezone.key}, "
                   f"{receiver.per_minute:g}/min{', signed' if receiver.secret else ''}")
         return 0
+    assert listener is not None
 
     async def serve() -> None:
+        assert listener is not None
         app = create_bridge_app(args.config_file, config)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
+        runner = web.AppRunner(listener.wrap(app), access_log=None)
         try:
-            host, port = await start_site(runner, args.listen, "--web.listen-address")
-            shown = "127.0.0.1" if host == "0.0.0.0" else host
-            print(f"bridge: POST http://{shown}:{port}/alertmanager/<receiver>  metrics http://{shown}:{port}/metrics",
-                  flush=True)
+            host, port = await listener.start(runner, args.listen, "--web.listen-address")
+            url = listener.url(host, port)
+            print(f"bridge: POST {url}alertmanager/<receiver>  metrics {url}metrics", flush=True)
             await until_stopped(on_reload=lambda: reload_bridge(app))
         finally:
             await runner.cleanup()

@@ -19,9 +19,11 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from marketplace_exporter import catalogue as c
+from marketplace_exporter import process_metrics
 from marketplace_exporter.bridge.config import BridgeConfig
 from marketplace_exporter.bridge.outbox import Outbox
 from marketplace_exporter.bridge.stats import Histogram, Stats
+from marketplace_exporter.build import build_info_values
 from marketplace_exporter.metric_families import empty_family as _family
 
 
@@ -51,6 +53,7 @@ class BridgeCollector(Collector):
                                                        max(0, depth.get(receiver, 0)))
         for (receiver, channel), hist in sorted(self._stats.latency.items()):
             fams[c.BRIDGE_DELIVERY_DURATION.name].add_metric([receiver, channel], _buckets(hist), hist.total)
+        fams[c.BRIDGE_BUILD_INFO.name].add_metric(build_info_values(), 1.0)
         yield from fams.values()
 
 
@@ -61,4 +64,5 @@ def _buckets(hist: Histogram) -> list[tuple[str, float]]:
 def new_bridge_registry(stats: Stats, outbox: Outbox, config: Callable[[], BridgeConfig]) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(BridgeCollector(stats, outbox, config))
+    process_metrics.register(registry)
     return registry

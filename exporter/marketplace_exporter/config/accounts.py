@@ -19,7 +19,7 @@ from marketplace_exporter.config.specs import CheckSpec
 from marketplace_exporter.config.yaml_loading import KeyPath
 from marketplace_exporter.credentials import TOKEN_FILES
 from marketplace_exporter.header_values import secret_problem
-from marketplace_exporter.secrets import Secret, SecretUnavailable
+from marketplace_exporter.secrets import Secret, SecretUnavailable, secrets_checked
 
 #: keys whose values are never quoted in an error (they may hold secrets)
 SECRET_KEYS = ("credentials", "headers")
@@ -54,7 +54,7 @@ def resolve_account(account: Any, raw_entry: Any, path: KeyPath, context: Accoun
         if (problem := secret.check_available() or secret_problem(secret)) is not None:
             error(path + ("credentials", field_name), problem)
     token_file = getattr(account.credentials, "token_file", None)
-    if isinstance(token_file, str):
+    if isinstance(token_file, str) and secrets_checked():
         try:
             TOKEN_FILES.read(token_file)
         except SecretUnavailable as exc:

@@ -50,6 +50,7 @@ from marketplace_exporter.config_types import Duration
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deprecations import Deprecation, calendar
 from marketplace_exporter.header_values import secret_problem
+from marketplace_exporter.secrets import secrets_checked
 from marketplace_exporter.traffic.settings import TrafficConfig
 
 UNKNOWN_KEY = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
@@ -72,7 +73,7 @@ def load_config(path: str | Path, *, text: str | None = None, accounts: Accounts
     checks = _account_checks(accounts_entries, raw, lines, context, errors)
     checks += _http_checks(defaults, http_checks, raw, lines, errors)
     checks += _tls_checks(defaults, tls_hosts, raw, lines, errors)
-    if defaults.ca_file is not None and not Path(defaults.ca_file).is_file():
+    if defaults.ca_file is not None and secrets_checked() and not Path(defaults.ca_file).is_file():
         errors.append(lines.error(("defaults", "ca_file"),
                                   f"expected a readable PEM file, got {defaults.ca_file!r}"))
     settings = _accounts_files_settings(raw, name)

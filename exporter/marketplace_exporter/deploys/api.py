@@ -45,6 +45,7 @@ from marketplace_exporter.deploys.storage import (
 from marketplace_exporter.engine.transport import tls_context
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import WriteAuth, json_error, read_json_body
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def authorize(request: web.Request) -> None:
     request.app[DEPLOYS].auth.check(request)
 
 
+@own_credentials
 async def post_deploy(request: web.Request) -> web.Response:
     authorize(request)
     body = await read_json_body(request, MAX_BODY_BYTES)
@@ -196,6 +198,7 @@ async def post_deploy(request: web.Request) -> web.Response:
         status=201)
 
 
+@own_credentials
 async def list_deploys(request: web.Request) -> web.Response:
     authorize(request)
     query = request.query

@@ -77,6 +77,7 @@ from marketplace_exporter.request_models import RequestInvalid, RequestModel, pa
 from marketplace_exporter.store import RecentResult, Store
 from marketplace_exporter.traffic.aggregate import TrafficAggregator, TrafficTotals
 from marketplace_exporter.traffic.api import TRAFFIC
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import json_error, read_json_body
 
 PATH = "/api/v1/verify"
@@ -261,6 +262,7 @@ class TrafficStarts:
 TRAFFIC_STARTS = web.AppKey("verify_traffic_starts", TrafficStarts)
 
 
+@own_credentials
 async def verify_handler(request: web.Request) -> web.Response:
     authorize(request)
     now = time.time()

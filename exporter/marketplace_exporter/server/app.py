@@ -9,7 +9,8 @@ Routes::
                            (server/probe_endpoint.py); &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
-    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config
+    POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config;
+                           only with --web.enable-lifecycle (403 without)
 
 Resources are paired with their teardown in ``cleanup_ctx``: the probe session, then the engine
 (torn down in reverse order: probes stop before the session closes).
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from marketplace_exporter import __version__
+from marketplace_exporter import __version__, process_metrics
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.core import Core, Feature
@@ -36,6 +37,7 @@ from marketplace_exporter.server import accounts_watch, checks_views, probe_endp
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
 from marketplace_exporter.traffic import otlp_api
+from marketplace_exporter.webserver.lifecycle import lifecycle_api
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ CORE = web.AppKey("core", Core)
 #: (adds routes, cleanup contexts, a collector to ``core.registry``, a reload hook). Imported
 #: functions, not module names: a typo fails at import, and no feature imports this module back.
 FEATURES: tuple[Feature, ...] = (
+    process_metrics.install,
     accounts_watch.install,
     deploys_api.install,
     verify_api.install,
@@ -67,7 +70,7 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.router.add_get("/probe", functools.partial(probe_endpoint.probe, core))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload_handler)
+    app.router.add_post("/-/reload", lifecycle_api(reload_handler))
     for install in FEATURES:
         install(core, app)
     return app

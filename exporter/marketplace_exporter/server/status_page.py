@@ -96,7 +96,7 @@ def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html:
 <title>marketplace-exporter: {totals["failing"]:,} failing</title><style>{_CSS}</style></head>
 <body><h1>marketplace-exporter <small class="muted">{escape(__version__)}</small></h1>
 <p class="meta">Probes run in the background on each check's interval; this page refreshes every
-{REFRESH_SECONDS}s. <a href="/metrics">/metrics</a> · <a href="{_api_url(flt)}">JSON</a>
+{REFRESH_SECONDS}s. <a href="metrics">/metrics</a> · <a href="{_api_url(flt)}">JSON</a>
 · 后台定时探测，页面每 {REFRESH_SECONDS} 秒刷新。{reload_note}</p>
 <p class="summary">{summary}</p>{extra_html}
 {_counts(page)}
@@ -111,11 +111,11 @@ def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html:
 
 
 def _api_url(flt: CheckFilter) -> str:
-    return escape("/api/v1/checks?" + urlencode(flt.params()))
+    return escape("api/v1/checks?" + urlencode(flt.params()))
 
 
 def _link(flt: CheckFilter, text: str, **changes: object) -> str:
-    return f'<a href="/?{escape(urlencode(flt.params(**changes)))}">{text}</a>'
+    return f'<a href="?{escape(urlencode(flt.params(**changes)))}">{text}</a>'
 
 
 def _counts(page: CheckPage) -> str:
@@ -152,7 +152,7 @@ def _form(store: Store, flt: CheckFilter) -> str:
     sites = sorted({s for m, s in pairs if flt.marketplace is None or m == flt.marketplace})
     per_page = "" if flt.per_page == PER_PAGE else (
         f'<input type="hidden" name="per_page" value="{flt.per_page}">')
-    return ('<form method="get" action="/">'
+    return ('<form method="get" action=".">'
             + select("marketplace", "marketplace 平台", [(m, m) for m in marketplaces], flt.marketplace)
             + select("site", "site 站点", [(s, s) for s in sites], flt.site)
             + select("state", "state 状态", [(s, _STATE_NAMES[s]) for s in STATES], flt.state)

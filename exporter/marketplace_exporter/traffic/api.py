@@ -31,6 +31,7 @@ from marketplace_exporter.traffic.aggregate import TrafficAggregator
 from marketplace_exporter.traffic.collector import TrafficCollector
 from marketplace_exporter.traffic.settings import TrafficConfig
 from marketplace_exporter.traffic.wire import TrafficBatch
+from marketplace_exporter.webserver.marks import own_credentials
 from marketplace_exporter.write_api import WriteAuth, json_error, read_json_body
 
 TRAFFIC = web.AppKey("traffic", TrafficAggregator)
@@ -60,6 +61,7 @@ def install(core: Core, app: web.Application) -> None:
     app.router.add_post(ROUTE, post_traffic)
 
 
+@own_credentials
 async def post_traffic(request: web.Request) -> web.Response:
     aggregator = request.app[TRAFFIC]
     settings = aggregator.settings

@@ -45,6 +45,7 @@ from marketplace_exporter.traffic.otlp_decode import (
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import SpanMapper
 from marketplace_exporter.traffic.settings import TrafficConfig
+from marketplace_exporter.webserver.marks import own_credentials
 
 TRACES_ROUTE = "/v1/traces"
 PROTOBUF = "application/x-protobuf"
@@ -127,6 +128,7 @@ async def not_ingested(request: web.Request) -> web.Response:
                   request.content_type != PROTOBUF)
 
 
+@own_credentials
 async def post_traces(request: web.Request) -> web.Response:
     aggregator = request.app[TRAFFIC]
     settings = aggregator.settings
