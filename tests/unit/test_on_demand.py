@@ -5,13 +5,14 @@ check's own result (engine/on_demand.py). Driven with a hand-set clock and a cou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
 from marketplace_exporter.adapters.base import NoParams
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.config import CheckSpec
-from marketplace_exporter.engine.on_demand import OnDemandProbes, Source, Spent
+from marketplace_exporter.engine.on_demand import MAX_IN_FLIGHT, OnDemandProbes, Source, Spent
 from marketplace_exporter.model import Operation, ProbeOutcome
 from marketplace_exporter.store import ProbeRecord, Store
 
@@ -149,3 +150,18 @@ async def test_a_caller_hanging_up_does_not_cancel_the_probe_others_share(rig: R
     upstream.gate.set()
     answer = await second
     assert answer.record is not None and answer.record.outcome.success and upstream.calls == 1
+
+
+async def test_on_demand_probes_in_flight_are_bounded_over_all_checks(rig: Rig) -> None:
+    """A caller walking every check id cannot take the per-host slots the background needs."""
+    on_demand, upstream, store, _, spec = rig
+    specs = [dataclasses.replace(spec, name=f"check{n}") for n in range(MAX_IN_FLIGHT + 3)]
+    store.reconcile(specs)
+    upstream.gate = asyncio.Event()
+    callers = [asyncio.ensure_future(on_demand.answer(one, debug=True)) for one in specs]
+    await asyncio.sleep(0)
+    upstream.gate.set()
+    answers = await asyncio.gather(*callers)
+    assert upstream.calls == MAX_IN_FLIGHT
+    refused = [a for a in answers if a.record is None]
+    assert len(refused) == 3 and all(a.next_fresh_in == 1.0 and "in flight" in a.why for a in refused)

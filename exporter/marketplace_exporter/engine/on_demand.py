@@ -8,7 +8,8 @@ slots) tripped the burn-rate alerts. So an on-demand probe now:
 * runs upstream at most once per check per ``interval`` (the rate the seller chose for the
   check), within the check's quota budget where the platform documents a limit, and never while
   the platform's Retry-After (or an adapter's pause) is in force, for background or on-demand;
-* is shared: concurrent requests for one check wait for the same upstream probe;
+* is shared: concurrent requests for one check wait for the same upstream probe, and at most
+  :data:`MAX_IN_FLIGHT` run at once over all checks;
 * is never recorded as the check's result: the background series, alerts and the deploy gate see
   only the scheduled probes. The result goes to the caller and is kept here for the next one.
 
@@ -30,6 +31,11 @@ from dataclasses import dataclass
 from marketplace_exporter.catalogue import Reason
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.store import ProbeRecord, Store
+
+#: on-demand probes in flight at once, all checks together: a caller walking every check id (the
+#: 404 lists them) must not take the per-host slots the background probes need (their queued
+#: probes would time out: the false timeouts of issue 14). Beyond it: cached, or 429 for a second.
+MAX_IN_FLIGHT = 8
 
 
 class Source(enum.Enum):
@@ -83,6 +89,8 @@ class OnDemandProbes:
             return self._answered(spec, await asyncio.shield(inflight), Source.SHARED)
         now = self._clock()
         fresh_at, why = self._next_fresh(spec, now)
+        if fresh_at <= now and len(self._inflight) >= MAX_IN_FLIGHT:
+            fresh_at, why = now + 1.0, f"{MAX_IN_FLIGHT} on-demand probes of other checks are in flight"
         if not debug:
             newest = self._newest(spec)
             if newest is not None and (now - newest.finished_at < spec.interval or fresh_at > now):
@@ -164,4 +172,4 @@ class OnDemandProbes:
         return max(holds, key=lambda hold: hold[0])
 
 
-__all__ = ["Answer", "OnDemandProbes", "RunOnDemand", "Source", "Spent"]
+__all__ = ["MAX_IN_FLIGHT", "Answer", "OnDemandProbes", "RunOnDemand", "Source", "Spent"]
