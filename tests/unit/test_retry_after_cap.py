@@ -111,6 +111,13 @@ async def test_the_status_page_and_api_say_when_a_throttled_check_runs_next() ->
     later = await query(store, CheckFilter(), now + 901)
     assert "throttled by the platform" not in render_status_page(store, later, now=now + 901)
     assert page_json(later, store, now + 901)["checks"][0]["held_back"] is None
+    # an adapter's own pause after another failure (Ozon after an auth error) is named as such
+    paused = ProbeOutcome.failed(Reason.AUTH, "bad key", http_status=403, retry_after_seconds=600.0)
+    store.record(check, ProbeRecord(outcome=paused, code_label=None, started_at=1001.0, finished_at=1002.0,
+                                    duration=1.0, call_duration=1.0, steps=(Step.CALL,)), None)
+    store.mark_next_run(check, now + 600)
+    assert "paused after this auth failure, next probe at 00:26:40 UTC (in 10m)" in render_status_page(
+        store, await query(store, CheckFilter(), now), now=now)
 
 
 CONFIG = """\

@@ -221,8 +221,9 @@ def held_back_until(state: CheckStatus, now: float) -> float | None:
 def held_note(state: CheckStatus, until: float, now: float) -> str:
     """"throttled by the platform, next probe at 14:05:00 UTC (in 12m)" for the page and the API."""
     outcome = state.last.outcome if state.last is not None else None
-    who = ("throttled by the platform" if outcome is not None and outcome.reason is Reason.THROTTLED
-           else "paused as the platform asks")
+    reason = outcome.reason if outcome is not None else None
+    who = ("throttled by the platform" if reason is Reason.THROTTLED
+           else f"paused after this {reason.value if reason is not None else ''} failure")
     at = time.strftime("%H:%M:%S UTC", time.gmtime(until))
     return f"{who}, next probe at {at} (in {format_duration(max(1, round(until - now)))})"
 
