@@ -113,6 +113,15 @@ broken_files = stat(
     description="Per-seller accounts files that cannot be used now (each keeps its last good version); the "
                 "status page names them. New bad versions: "
                 f"{cat.ACCOUNTS_FILE_ERRORS.name}.")
+shards = stat(
+    "Exporter shards", f"count({cat.SHARD_ORDINAL.name}{{{JOB}}})", NEUTRAL, color_mode="value", no_value="no data",
+    description="Exporter processes scraped (1 unless run --shard/--total-shards; docs/kubernetes.md).")
+shards_missing = stat(
+    "Shards missing",
+    f"max({cat.TOTAL_SHARDS.name}{{{JOB}}}) - count({cat.SHARD_ORDINAL.name}{{{JOB}}})", COUNT_BAD,
+    no_value="no data",
+    description="Shards the exporters declare (--total-shards) but Prometheus does not scrape: their accounts "
+                "are not probed and their series are gone (alert: MarketplaceExporterShardsMissing).")
 failing_deliveries = stat(
     "Bridge delivery failures (time range)",
     f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD)
@@ -120,7 +129,7 @@ failing_deliveries = stat(
 dashboard = make_dashboard(
     "Marketplace exporter / Exporter",
     layout([
-        (5, [up, reload_ok, since_reload, broken_files, late_share, failing_deliveries]),
+        (5, [up, reload_ok, since_reload, shards, shards_missing, broken_files, late_share, failing_deliveries]),
         (8, [lateness, scrape]),
         (8, [throughput, reloads]),
         (6, [build, bridge_build, tags]),

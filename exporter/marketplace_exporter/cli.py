@@ -3,11 +3,11 @@ package; no logic of its own beyond wiring and signal handling.
 
     marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761] [--storage.path=data]
                              [--web.config.file=web.yml] [--web.enable-lifecycle] [--web.external-url=URL]
-                             [--web.route-prefix=/path]
+                             [--web.route-prefix=/path] [--shard=N|auto --total-shards=N]
     marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
                               [--storage.path=DIR] [--web.* as for run]
     marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
-    marketplace-exporter check-config [FILE] [--syntax-only] [--web.config.file=web.yml]
+    marketplace-exporter check-config [FILE] [--syntax-only] [--web.config.file=web.yml] [--total-shards=N]
     marketplace-exporter config-schema
 
 Every command also takes --log.level=debug|info|warn|error and --log.format=logfmt|json.
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.shard import Shard
 
 # The config loader (every adapter, pydantic) and the server (aiohttp, prometheus_client) are imported
 # inside the handlers that need them: a pipeline step such as `deploy mark` or `verify` then starts in
@@ -91,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
     add_web_flags(run)
+    run.add_argument("--shard", default="0",
+                     help="probe only the accounts of shard N (0-based) of --total-shards; 'auto': N from the "
+                          "StatefulSet pod name NAME-N ($POD_NAME, else the host name) (docs/kubernetes.md)")
+    run.add_argument("--total-shards", dest="total_shards", default=None,
+                     help="how many shards the accounts are split over "
+                          "(default $MARKETPLACE_EXPORTER_TOTAL_SHARDS, else 1: not sharded)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
@@ -117,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                             "unset and secret, token, certificate and CA files missing (a CI lint)")
     check.add_argument("--web.config.file", dest="web_config_file", default=None,
                        help="also validate this web config (TLS and basic auth, exporter-toolkit format)")
+    check.add_argument("--total-shards", dest="total_shards", type=int, default=1,
+                       help="also print which of N shards probes each check, and how many each gets")
     check.set_defaults(handler=_check_config)
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
@@ -137,14 +146,20 @@ def _config_schema(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     """Validate the file and every accounts file it names (all errors at once), and the web config."""
     from marketplace_exporter.secrets import syntax_only
+    from marketplace_exporter.shard import Shard, ShardError
 
     if args.file is None and args.web_config_file is None:
         print("check-config: give a config file, --web.config.file=FILE, or both", file=sys.stderr)
         return 2
+    try:
+        shard = Shard(0, args.total_shards)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with syntax_only() if args.syntax_only else contextlib.nullcontext():
         code = _check_web_config(args.web_config_file, args.syntax_only) if args.web_config_file else 0
         if args.file is not None:
-            code = max(code, _check_exporter_config(args.file, args.syntax_only))
+            code = max(code, _check_exporter_config(args.file, args.syntax_only, shard))
     return code
 
 
@@ -167,7 +182,8 @@ def _check_web_config(path: str, syntax_only: bool) -> int:
     return 0
 
 
-def _check_exporter_config(path: str, syntax_only: bool) -> int:
+def _check_exporter_config(path: str, syntax_only: bool, shard: Shard) -> int:
+    """``shard`` (of ``--total-shards``): with more than one, each check's shard and the counts."""
     from marketplace_exporter.config import ConfigError, load_config
     from marketplace_exporter.config.accounts_files import AccountsFiles
 
@@ -183,8 +199,13 @@ def _check_exporter_config(path: str, syntax_only: bool) -> int:
     print(f"{path}: valid, {len(config.checks)} checks{note}")
     if config.accounts_files.patterns:
         print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
-    for check in config.checks:
-        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
+    owners = [shard.owner(check) for check in config.checks]
+    for check, owner in zip(config.checks, owners, strict=True):
+        where = f"  shard {owner}" if shard.sharded else ""
+        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s{where}")
+    if shard.sharded:
+        for ordinal in range(shard.total):
+            print(f"  shard {ordinal} of {shard.total}: {owners.count(ordinal)} checks")
     return 0
 
 
@@ -196,9 +217,16 @@ def _storage_url_option(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.shard import ShardError, parse_shard
 
+    try:
+        shard = parse_shard(args.shard, args.total_shards)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_url or args.storage_path, web_options=web_options(args))
+                           storage_path=args.storage_url or args.storage_path, web_options=web_options(args),
+                           shard=shard)
 
 
 def demo_config_path() -> str:
@@ -255,7 +283,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
-                    simulator_app: web.Application | None = None, web_options: WebOptions | None = None) -> int:
+                    simulator_app: web.Application | None = None, web_options: WebOptions | None = None,
+                    shard: Shard | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
@@ -289,12 +318,13 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                 await sim_runner.setup()
                 runners.append(sim_runner)
                 await start_site(sim_runner, simulator, "--simulator.listen-address")
-            app = create_app(source, config, storage_path=storage_path)
+            app = create_app(source, config, storage_path=storage_path, shard=shard)
             runner = web.AppRunner(listener.wrap(app), access_log=None)
             runners.append(runner)
             host, port = await listener.start(runner, listen, "--web.listen-address")
             url = listener.url(host, port)
-            print(f"exporter: status page {url}  metrics {url}metrics", flush=True)
+            sharding = "" if shard is None or not shard.sharded else f" ({shard.describe()})"
+            print(f"exporter: status page {url}  metrics {url}metrics{sharding}", flush=True)
             if simulator is not None:
                 print(f"simulator: http://{simulator}/  inject a fault, e.g.\n"
                       f"  curl -X POST http://{simulator}/__sim/faults -d "

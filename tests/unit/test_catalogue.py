@@ -39,8 +39,8 @@ def test_every_probe_metric_family_is_exposed_even_with_no_checks() -> None:
 
 
 def test_metric_groups_partition_the_catalogue() -> None:
-    groups = (catalogue.PROBE_METRICS, catalogue.ACCOUNTS_FILES_METRICS, catalogue.ALERTING_METRICS,
-              catalogue.DEPLOY_METRICS,
-              catalogue.TRAFFIC_METRICS, catalogue.OTLP_METRICS, catalogue.BRIDGE_METRICS)
+    groups = (catalogue.PROBE_METRICS, catalogue.ACCOUNTS_FILES_METRICS, catalogue.SHARD_METRICS,
+              catalogue.ALERTING_METRICS, catalogue.DEPLOY_METRICS, catalogue.TRAFFIC_METRICS,
+              catalogue.OTLP_METRICS, catalogue.BRIDGE_METRICS)
     assert sum(len(group) for group in groups) == len(catalogue.ALL)
     assert {spec for group in groups for spec in group} == set(catalogue.ALL)

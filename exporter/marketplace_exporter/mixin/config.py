@@ -206,6 +206,11 @@ class AlertConfig:
     config_reload_for: str = "5m"
     #: Prometheus cannot scrape the exporter (or has no target at all) for this long
     exporter_down_for: str = "2m"
+    #: fewer shards scraped than marketplace_exporter_total_shards says (a pod gone), for this long;
+    #: longer than a shard's restart with a large config (it loads every accounts file)
+    shards_missing_for: str = "5m"
+    #: shards claiming one ordinal or disagreeing on the total: passes while a resize rolls out
+    shards_inconsistent_for: str = "15m"
     #: the bridge failed deliveries (not counting throttling, which it retries) / kept a backlog
     bridge_failures_window: str = "15m"
     bridge_failures_for: str = "5m"

@@ -12,7 +12,8 @@ while the platform's Retry-After holds, and never recorded as the check's own re
   spent, the last trace with a first line saying how old it is and when a fresh one is possible;
 * 429 with ``Retry-After`` when nothing can be sent and nothing is kept (quota, Retry-After).
 
-Authentication: the web config's basic-auth users guard ``/probe`` like every other path.
+Authentication: the web config's basic-auth users guard ``/probe`` like every other path. With
+shards, a check another shard probes answers 421 naming that shard (shard_serving.misdirected).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import math
 
 from aiohttp import web
 
+from marketplace_exporter import shard_serving
 from marketplace_exporter.core import Core
 from marketplace_exporter.engine.on_demand import Answer, Source
 from marketplace_exporter.exposition import Exposition
@@ -33,6 +35,8 @@ async def probe(core: Core, request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
     engine = core.engine
     if not check_id or engine.spec(check_id) is None:
+        if (elsewhere := shard_serving.misdirected(core, check_id)) is not None:
+            return elsewhere  # another shard's check: 421 naming the owner, nothing sent
         known = "\n".join(sorted(check.id for check in core.config.checks))
         return web.Response(status=404 if check_id else 400,
                             text=f"unknown or missing ?check=; configured checks:\n{known}\n")
