@@ -11,9 +11,13 @@ own timeouts): every assertion on upstream counts and on the check's series fail
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiohttp
+import bcrypt
 import pytest
 from aiohttp.test_utils import TestServer
 from stacklib import Stack, value
@@ -21,6 +25,8 @@ from stacklib import Stack, value
 from marketplace_exporter.cli import DEMO_SIMULATOR, demo_config_path
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.webserver.listener import Listener
+from marketplace_exporter.webserver.options import WebOptions
 
 SHOPEE = "shopee/sg-main/get_shop_info"
 SHOPEE_OTHER = "shopee/my-main/get_shop_info"
@@ -33,16 +39,21 @@ def _hourly(text: str, sim_url: str) -> str:
             .replace("jitter: 0.1", "jitter: 0").replace("timeout: 3s", "timeout: 1s"))
 
 
-@pytest.fixture
-async def stack() -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def _running(web_config: Path | None = None, headers: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+    """Simulator and exporter in-process, the exporter behind ``web_config`` (as
+    ``--web.config.file``) when given; the stack's session sends ``headers``."""
     simulator = TestServer(create_simulator_app(), host="127.0.0.1")
     await simulator.start_server()
     sim_url = f"http://127.0.0.1:{simulator.port}"
     source = ConfigSource(demo_config_path(), transform=lambda text: _hourly(text, sim_url))
-    exporter = TestServer(create_app(source, source.load()), host="127.0.0.1")
+    app = create_app(source, source.load())
+    if web_config is not None:
+        app = Listener.prepare(WebOptions(config_file=str(web_config))).wrap(app)
+    exporter = TestServer(app, host="127.0.0.1")
     await exporter.start_server()
     connector = aiohttp.TCPConnector(limit=100)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
         stack = Stack(f"http://127.0.0.1:{exporter.port}", sim_url, session)
         # every check's first background probe (within a second), then none for the test's duration
         await stack.wait_for(lambda s: all(count >= 1 for (name, _), count in s.items()
@@ -50,6 +61,12 @@ async def stack() -> AsyncIterator[Stack]:
         yield stack
     await exporter.close()
     await simulator.close()
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    async with _running() as running:
+        yield running
 
 
 def _labels(check_id: str) -> dict[str, str]:
@@ -126,3 +143,37 @@ async def test_unknown_checks_and_urls_are_refused_without_a_request(stack: Stac
             assert SHOPEE in await response.text()  # the configured checks are listed instead
     assert await _upstream_calls(stack) == before
 
+
+
+async def test_with_web_config_users_probe_answers_only_a_web_user_and_sends_nothing_for_anyone_else(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14: ``/probe`` needs authentication whenever the web config has users. Anonymous
+    callers, a wrong password and a write API's Bearer token get 401 before the engine is asked:
+    nothing goes upstream and not even the configured check ids are listed."""
+    token = "deploy-token-probe-Hq27"
+    monkeypatch.setenv("MARKETPLACE_EXPORTER_DEPLOY_TOKEN", token)
+    web_config = tmp_path / "web.yml"
+    hashed = bcrypt.hashpw(b"probe pass", bcrypt.gensalt(4)).decode()  # cost 4: the cheapest bcrypt
+    web_config.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    user = {"Authorization": _basic("prometheus:probe pass")}
+    async with _running(web_config, headers=user) as stack, aiohttp.ClientSession() as anonymous:
+        before = await _upstream_calls(stack)
+        refusals: list[dict[str, str]] = [{}, {"Authorization": f"Bearer {token}"},
+                                          {"Authorization": _basic("prometheus:wrong")}]
+        for headers in refusals:
+            for params in ({"check": SHOPEE, "debug": "true"}, {"check": EBAY_ANALYTICS}, {"check": "nope"}, {}):
+                async with anonymous.get(f"{stack.exporter}/probe", params=params, headers=headers) as response:
+                    text = await response.text()
+                    assert (response.status, response.headers.get("WWW-Authenticate")) == (401, "Basic"), params
+                    assert SHOPEE not in text and "X-Probe-Result" not in response.headers
+        assert await _upstream_calls(stack) == before
+        # the web user is served as before: one fresh probe, sent once
+        async with stack.session.get(f"{stack.exporter}/probe", params={"check": SHOPEE, "debug": "true"}) as response:
+            assert (response.status, response.headers["X-Probe-Result"]) == (200, "fresh")
+            assert "/api/v2/shop/get_shop_info" in await response.text()
+        after = await _upstream_calls(stack)
+        assert after.get(_route(SHOPEE), 0) - before.get(_route(SHOPEE), 0) == 1
+
+
+def _basic(credentials: str) -> str:
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
