@@ -14,13 +14,15 @@ probe, so every probe exchanges the refresh token again.
 
 ``/probe`` sends at most one probe per check per interval and answers from the newest result
 otherwise (engine/on_demand.py), so a fault is reached by a fresh ``debug=true`` probe when the
-check's on-demand probe is free, else by the background schedule (every 5 s): the test waits for
-the simulator to report the fault applied, and only the token exchange asks for a fresh trace.
+check's on-demand probe is free, else by the background schedule: the test waits for the simulator
+to report the fault applied, and only the token exchange asks for a fresh trace. The demo runs with
+its default interval cut from 5 s to 1 s (``DEMO_CONFIG_EDIT``), so those waits are short.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -33,6 +35,21 @@ from marketplace_exporter.simulator.faults import FAULT_NAMES
 
 #: debug logging: the most verbose the exporter gets, so the most it could leak
 EXPORTER_LOG_LEVEL = "debug"
+#: the demo's intervals in seconds (5 s default; 10 s, 30 s for some checks) divided by this, its
+#: 3 s timeout cut to 0.8 s: every wait below is a few intervals, and the background probes meet
+#: each fault five times as often
+SPEED_UP = 5
+INTERVAL_S = 5.0 / SPEED_UP
+
+
+def DEMO_CONFIG_EDIT(text: str) -> str:  # noqa: N802 (the fixture reads this module attribute)
+    """The demo config with its second-long intervals divided by :data:`SPEED_UP` (a 15 min one
+    stays) and a 0.8 s timeout; the demo's secrets, accounts and faults are unchanged."""
+    for before in ("  interval: 5s\n", "  timeout: 3s\n"):
+        assert text.count(before) == 1, f"the demo's defaults changed: no {before.strip()!r} to speed up"
+    text = re.sub(r"\binterval: (\d+)s\b", lambda found: f"interval: {int(found[1]) / SPEED_UP:g}s", text)
+    return text.replace("  timeout: 3s\n", "  timeout: 800ms\n")
+
 
 #: every simulator fault kind, with the value it needs (None: the fault takes none, or its default)
 FAULT_VALUES: dict[str, float | None] = {
@@ -74,10 +91,10 @@ def sim(demo_exporter: DemoExporter) -> DemoExporter:
     return demo_exporter
 
 
-#: a refused or cached /probe is asked again when a fresh probe is this close (the demo's 5 s)
-FRESH_WAIT_S = 6.0
+#: a refused or cached /probe is asked again when a fresh probe is this close (one interval)
+FRESH_WAIT_S = INTERVAL_S + 0.5
 #: ... and, when a fresh trace is needed, after a throttled check's back-off (16 intervals at most)
-HOLD_WAIT_S = 90.0
+HOLD_WAIT_S = 16 * INTERVAL_S + 4.0
 
 
 async def _fetch(client: httpx.AsyncClient, url: str, *, fresh: bool = False) -> tuple[str, int, str]:
@@ -101,9 +118,9 @@ async def _fetch_all(exporter: DemoExporter, urls: list[str], *, fresh: bool = F
         return list(await asyncio.gather(*(_fetch(client, url, fresh=fresh) for url in urls)))
 
 
-async def _wait_applied(exporter: DemoExporter, fault_id: str) -> int:
-    """How often the simulator applied the fault, once it has (background probes every 5 s)."""
-    deadline = time.monotonic() + 2 * FRESH_WAIT_S
+async def _wait_applied(exporter: DemoExporter, fault_id: str, seconds: float = 4 * FRESH_WAIT_S) -> int:
+    """How often the simulator applied the fault, once it has (background probes every interval)."""
+    deadline = time.monotonic() + seconds
     while True:
         applied = sum(f["applied"] for f in _active_faults(exporter) if f["id"] == fault_id)
         if applied > 0 or time.monotonic() > deadline:
@@ -189,17 +206,23 @@ async def _token_exchange_probes(exporter: DemoExporter, fault: str | None = Non
                                  extra: dict[str, Any] | None = None) -> list[tuple[str, int, str]]:
     """Make the exporter drop us-main's access token after every probe (token_expired on the API
     call), then take a fresh trace, which exchanges the refresh token again — under ``fault`` on
-    LWA, if given."""
+    LWA, if given.
+
+    The LWA fault goes in only once the background has met token_expired (so no token is cached and
+    the check is not backing off), right before the trace is asked for: a throttled exchange backs
+    the check off and on-demand probes rightly wait behind that, so a throttle injected earlier
+    would be met by background probes only, never traced. A background probe slipping in between
+    (one interval apart) just costs another attempt."""
     url = f"{exporter.url}/probe?check={AMAZON_CHECK}&debug=true"
-    exporter.clear_faults()
-    exporter.inject_fault("amazon_sp", "token_expired", account="us-main", check="marketplace_participations")
-    if fault is not None:
-        exporter.inject_fault("amazon_sp", fault, account="us-main", check="token", **(extra or {}))
-    # the first probe that meets token_expired drops the token; every later one exchanges (and
-    # meets the LWA fault, if any: a failed exchange leaves no token either). Fresh traces only:
-    # one interval apart, or after the back-off of a check the previous round throttled.
     responses: list[tuple[str, int, str]] = []
     for _attempt in range(3):
+        exporter.clear_faults()
+        expired = exporter.inject_fault("amazon_sp", "token_expired", account="us-main",
+                                        check="marketplace_participations")["id"]
+        # met by the next background probe: after a throttled round's back-off, 16 intervals at most
+        assert await _wait_applied(exporter, expired, HOLD_WAIT_S) > 0, "no probe of us-main met token_expired"
+        if fault is not None:
+            exporter.inject_fault("amazon_sp", fault, account="us-main", check="token", **(extra or {}))
         responses += await _fetch_all(exporter, [url], fresh=True)
         if any("/amazon/lwa" in text for _, _, text in responses):
             break
