@@ -155,7 +155,8 @@ PROBE_INTERVAL = MetricSpec(
     PROBE_LABELS)
 PROBES = MetricSpec(
     "marketplace_probes_total", "counter",
-    "Probes run for the check (background and on-demand /probe)." + _BACKGROUND, PROBE_LABELS)
+    "Probes run for the check on its schedule (and by the deploy gate); on-demand /probe results are "
+    "not counted." + _BACKGROUND, PROBE_LABELS)
 PROBE_FAILURES = MetricSpec(
     "marketplace_probe_failures_total", "counter",
     "Failed probes by reason (closed set): auth, permission and throttled exist at 0 for every "
