@@ -11,7 +11,7 @@ them, and the expected alerts' ``instance`` moved the same way. Two layouts:
 
 A rule that joined or aggregated on ``instance``, counted exporter processes where it meant checks,
 or read a replicated series per process (one alert per replica or shard) fails here; the multi-process
-test (tests/stack/test_shards.py) and tests/stack/test_replicated_dashboards.py check the dashboards.
+test (tests/stack/test_shards.py) and tests/unit/test_dashboards_sharded.py check the dashboards.
 """
 
 from __future__ import annotations
