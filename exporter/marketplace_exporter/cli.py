@@ -61,7 +61,7 @@ DEMO_SIMULATOR = "http://127.0.0.1:9763"
 DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, eBay, Shopee, Lazada, Walmart, "
                "TikTok Shop, AliExpress, Mercado Libre, Wish, Temu, Ozon), with deploy markers, the post-deploy "
                "gate and the Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes "
-               "each command.")
+               "each command; README.md and docs/ use the same names (中文文档: README.zh-CN.md).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,28 +84,29 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
-    run.add_argument("--config.file", dest="config_file", required=True, help="the YAML config (docs/configuration.md)")
-    run.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9761",
+    run.add_argument("--config.file", dest="config_file", metavar="FILE", required=True,
+                     help="the YAML config (docs/configuration.md)")
+    run.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="0.0.0.0:9761",
                      help="HOST:PORT to serve /, /metrics, /probe and the APIs on (default 0.0.0.0:9761)")
-    run.add_argument("--storage.path", dest="storage_path", default="data",
+    run.add_argument("--storage.path", dest="storage_path", metavar="DIR", default="data",
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
     add_web_flags(run)
-    run.add_argument("--shard", default="0",
+    run.add_argument("--shard", metavar="N|auto", default="0",
                      help="probe only the accounts of shard N (0-based) of --total-shards; 'auto': N from the "
                           "StatefulSet pod name NAME-N ($POD_NAME, else the host name) (docs/kubernetes.md)")
-    run.add_argument("--total-shards", dest="total_shards", default=None,
+    run.add_argument("--total-shards", dest="total_shards", metavar="N", default=None,
                      help="how many shards the accounts are split over "
                           "(default $MARKETPLACE_EXPORTER_TOTAL_SHARDS, else 1: not sharded)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
-    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9761",
+    demo.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="127.0.0.1:9761",
                       help="the exporter's HOST:PORT (default 127.0.0.1:9761)")
-    demo.add_argument("--simulator.listen-address", dest="sim_listen", default="127.0.0.1:9763",
+    demo.add_argument("--simulator.listen-address", dest="sim_listen", metavar="HOST:PORT", default="127.0.0.1:9763",
                       help="the simulator's HOST:PORT (default 127.0.0.1:9763)")
-    demo.add_argument("--storage.path", dest="storage_path", default=None,
+    demo.add_argument("--storage.path", dest="storage_path", metavar="DIR", default=None,
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
     _storage_url_option(demo)
@@ -113,18 +114,19 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
-    simulate.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9763",
+    simulate.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="127.0.0.1:9763",
                           help="HOST:PORT (default 127.0.0.1:9763)")
     simulate.set_defaults(handler=_simulate)
 
     check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
-    check.add_argument("file", nargs="?", help="the exporter's config (optional with --web.config.file)")
+    check.add_argument("file", nargs="?", metavar="FILE",
+                       help="the exporter's config (optional with --web.config.file)")
     check.add_argument("--syntax-only", action="store_true",
                        help="check structure, types and references only: secrets' environment variables may be "
                             "unset and secret, token, certificate and CA files missing (a CI lint)")
-    check.add_argument("--web.config.file", dest="web_config_file", default=None,
+    check.add_argument("--web.config.file", dest="web_config_file", metavar="FILE", default=None,
                        help="also validate this web config (TLS and basic auth, exporter-toolkit format)")
-    check.add_argument("--total-shards", dest="total_shards", type=int, default=1,
+    check.add_argument("--total-shards", dest="total_shards", metavar="N", type=int, default=1,
                        help="also print which of N shards probes each check, and how many each gets")
     check.set_defaults(handler=_check_config)
 
@@ -210,7 +212,7 @@ def _check_exporter_config(path: str, syntax_only: bool, shard: Shard) -> int:
 
 
 def _storage_url_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage.url", dest="storage_url", default=None,
+    parser.add_argument("--storage.url", dest="storage_url", metavar="URL", default=None,
                         help="the deploy audit log instead of --storage.path: sqlite:///FILE, or "
                              "postgresql://USER@HOST:5432/DB shared by several replicas (docs/deploys.md)")
 

@@ -167,8 +167,8 @@ EXPECTED: dict[str, list[tuple[dict[str, str], float]]] = {
         ({"service": "erp-sync", "environment": "production", "status": "succeeded"}, 180),
         ({"service": "erp-sync", "environment": "production", "status": "started"}, 900),
         ({"service": "erp-sync", "environment": "production", "status": "failed"}, 176400)],
-    "overview:Credentials expiring within 7 days [A]": [({}, 1)],
-    "overview:TLS certificates expiring within 7 days [A]": [({}, 1)],
+    "overview:Credentials due in 7d [A]": [({}, 1)],
+    "overview:Certificates due in 7d [A]": [({}, 1)],
     "exporter:Shards missing [A]": [({}, 0)],
     "exporter:Broken accounts files [A]": [({}, 2)],
     # one refused version (the counter's step at minute 57) in the 5 m window
@@ -187,15 +187,20 @@ def _panels(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _panels(panel)
 
 
+def english(title: str) -> str:
+    """The English part of a ``中文 · English`` title (dashboards/zh.py)."""
+    return title.rpartition(" · ")[2]
+
+
 def shared_queries() -> dict[str, str]:
     """query id → PromQL with the variables filled in, for every panel target and annotation that
     reads a family several processes export."""
     found: dict[str, str] = {}
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text(encoding="utf-8"))
-        named = [(f"{path.stem}:{panel['title']} [{t['refId']}]", t["expr"])
+        named = [(f"{path.stem}:{english(panel['title'])} [{t['refId']}]", t["expr"])
                  for panel in _panels(dashboard) for t in panel.get("targets", [])]
-        named += [(f"{path.stem}:annotation {a['name']}", a["expr"])
+        named += [(f"{path.stem}:annotation {english(a['name'])}", a["expr"])
                   for a in dashboard["annotations"]["list"] if "expr" in a]
         for query_id, expr in named:
             if set(re.findall(r"[a-z_:]+", expr)) & SHARED_FAMILIES and query_id not in PROCESS_COUNTS:

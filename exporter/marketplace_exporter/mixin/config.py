@@ -275,6 +275,11 @@ class AlertConfig:
     # --- links and delivery --------------------------------------------------------------------
     #: runbook_url = runbook_base_url + "#" + lower(alertname): absolute, so a chat link works
     runbook_base_url: str = DEFAULT_RUNBOOK_URL
+    #: the Chinese runbook (docs/runbooks.zh-CN.md: the same headings, so the same anchors), linked by
+    #: ``language: zh`` alerts and, with ``both``, by a ``runbook_url_zh`` annotation the bridge's
+    #: Chinese messages use; unset: runbook_base_url with a final ``runbooks.md`` turned into
+    #: ``runbooks.zh-CN.md`` (any other URL, e.g. a wiki page, is used for both languages)
+    runbook_base_url_zh: str | None = None
     #: where Alertmanager posts: <bridge_url>/alertmanager/<receiver> (compose: the bridge service)
     bridge_url: str = "http://bridge:9762"
     routing: Routing = field(default_factory=Routing)
