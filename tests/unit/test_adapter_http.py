@@ -334,6 +334,16 @@ def test_short_redacts_flattens_and_bounds() -> None:
     assert short("  fine  ") == "fine"
 
 
+@pytest.mark.parametrize("cut_inside", range(1, len(REDACTED)))
+def test_a_cut_never_leaves_half_a_redaction_marker(cut_inside: int) -> None:
+    """``token: <redac…`` would read as a value that escaped redaction (pages and logs are
+    searched for exactly that), so the cut falls before the marker instead."""
+    Secret.literal("another-secret-value-7").reveal()
+    prefix = "x" * 30 + " token: "
+    text = short(prefix + "another-secret-value-7 and more", len(prefix) + cut_inside + 1)
+    assert text == prefix + "…"
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     (3, 3.0), (2.5, 2.5), (True, None), ("3", None), (None, None), (float("nan"), None),
     (float("inf"), None), (10**16, None), (-(10**15), -1e15),
