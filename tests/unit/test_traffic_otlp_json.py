@@ -65,3 +65,24 @@ def test_integers_past_64_bits_are_not_a_status_or_a_time() -> None:
     [resource] = read(body)
     [span] = resource.spans
     assert span is not None and span.attributes["status"] == -1 and span.end_ns is None
+
+
+@pytest.mark.parametrize("junk", ['7', '{"key": 7, "value": {}}', '{"key": ["url.full"]}', '{"value": {}}',
+                                  '"url.full"', '{"key": {"a": 1}, "value": 1}'])
+def test_attribute_entries_that_are_not_key_value_objects_are_skipped(junk: str) -> None:
+    """The one-pass walk trusts an SDK's shape; a list with anything else in it is walked again
+    carefully and still yields the usable attributes around the junk."""
+    body = body_with().replace(b'[{"key": "url.full"', b'[' + junk.encode() + b', {"key": "url.full"')
+    [resource] = read(body)
+    [span] = resource.spans
+    assert span is not None and span.attributes == {"url": SHOPEE, "status": 200}
+
+
+@pytest.mark.parametrize("attributes", ['{"url.full": "x"}', '"url.full"', "null", "5"])
+def test_attributes_that_are_not_a_list_read_as_none(attributes: str) -> None:
+    body = body_with().replace(b'"attributes": [{"key": "url.full"', b'"attributes": ' + attributes.encode()
+                               + b', "x": [{"key": "url.full"')
+    [resource] = read(body)
+    assert resource.resource == {"service.name": "erp"}
+    [span] = resource.spans
+    assert span is not None and span.attributes == {}
