@@ -23,13 +23,14 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.catalogue import REQUEST_DURATION_BUCKETS
 from marketplace_exporter.traffic.classify import OTHER, status_class
 from marketplace_exporter.traffic.settings import TrafficConfig
-from marketplace_exporter.traffic.wire import parse_record
+from marketplace_exporter.traffic.wire import TrafficRecordIn, parse_record
 
 _MARKETPLACES: Mapping[str, Adapter] = {name: a for name, a in ADAPTERS.items() if a.api_operations}
 _BUCKET_SECONDS = 60
@@ -127,16 +128,23 @@ class TrafficAggregator:
         """True if ``service`` already reports or there is room for one more service."""
         return service in self._series or len(self._series) < self.settings.max_services
 
-    def ingest(self, service: str, dropped: int, records: list[Any]) -> IngestResult:
-        """Count one batch from ``service``. Each bad record is rejected with its index and why."""
+    def ingest(self, service: str, dropped: int, records: list[Any],
+               checked: list[TrafficRecordIn] | None = None) -> IngestResult:
+        """Count one batch from ``service``. Each bad record is rejected with its index and why.
+
+        ``checked``: what :func:`parse_record` gave for each record, when the caller already knows
+        it; the record's own ``duration`` is then counted as is. The OTLP receiver checks one
+        record per call shape (parse_record's whole cost on a span) and gives each span the
+        checked fields plus its duration, which it bounds as parse_record does."""
         errors: list[dict[str, object]] = []
         rejected = 0
         accepted = 0
         minute = int(self._clock()) // _BUCKET_SECONDS
+        pairs = zip(records, checked, strict=True) if checked is not None else zip(records, repeat(None))
         with self._lock:
             series = self._series.setdefault(service, set())
-            for index, raw in enumerate(records):
-                problem = self._count(service, series, raw, minute)
+            for index, (raw, known) in enumerate(pairs):
+                problem = self._count(service, series, raw, minute, known)
                 if problem is None:
                     accepted += 1
                     continue
@@ -154,12 +162,16 @@ class TrafficAggregator:
         self.records[key] = self.records.get(key, 0) + count
 
     def _count(self, service: str, series: set[tuple[str, str, str, str]], raw: Any,
-               minute: int) -> str | None:
-        record = parse_record(raw)
-        if isinstance(record, str):
-            return record
+               minute: int, known: TrafficRecordIn | None) -> str | None:
+        if known is None:
+            record = parse_record(raw)
+            if isinstance(record, str):
+                return record
+            duration = record.duration
+        else:
+            record, duration = known, raw["duration"]
         marketplace, status, reason = record.marketplace, record.status, record.reason
-        duration, ratio, remaining = record.duration, record.ratelimit, record.ratelimit_remaining
+        ratio, remaining = record.ratelimit, record.ratelimit_remaining
         adapter = _MARKETPLACES[marketplace]
         site, account, operation = self._labels(adapter, marketplace, raw.get("site"), raw.get("account"),
                                                 raw.get("operation"))

@@ -45,6 +45,7 @@ from marketplace_exporter.traffic.otlp_decode import (
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import SpanMapper
 from marketplace_exporter.traffic.settings import TrafficConfig
+from marketplace_exporter.traffic.wire import TrafficRecordIn
 from marketplace_exporter.webserver.marks import own_credentials
 
 TRACES_ROUTE = "/v1/traces"
@@ -168,27 +169,29 @@ def ingest_spans(aggregator: TrafficAggregator, mapper: SpanMapper,
     """Map every span, then count the records per service through the native path's aggregator.
     Decoding finishes before anything is counted, so a request answered 400 counted nothing."""
     outcomes: Counter[tuple[str, str]] = Counter()
-    per_service: dict[str, list[object]] = {}
+    per_service: dict[str, tuple[list[object], list[TrafficRecordIn]]] = {}
+    detail = ""
     for resource_spans in decoded:
         context = mapper.context(resource_spans.resource)
         service = context.service
-        records = per_service.setdefault(service, []) if service is not None else []
+        records, checked = per_service.setdefault(service, ([], [])) if service is not None else ([], [])
         for span in resource_spans.spans:
             outcome = mapper.outcome(span, context)
-            if outcome.record is None:
+            if outcome.checked is None:
                 outcomes[outcome.result, outcome.reason] += 1
+                detail = detail or outcome.detail
             elif service is None:
                 outcomes["rejected", "no_service"] += 1
             else:
                 records.append(outcome.record)
-    detail = ""
-    for service, records in per_service.items():
+                checked.append(outcome.checked)
+    for service, (records, checked) in per_service.items():
         if not records:
             continue
         if not aggregator.known_service(service):
             outcomes["rejected", "too_many_services"] += len(records)
             continue
-        result = aggregator.ingest(service, 0, records)
+        result = aggregator.ingest(service, 0, records, checked)
         outcomes["accepted", ""] += result.accepted
         if result.rejected:
             outcomes["rejected", "invalid_record"] += result.rejected

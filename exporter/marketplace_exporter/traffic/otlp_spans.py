@@ -39,10 +39,11 @@ from marketplace_exporter.traffic.otlp_decode import (
     Span,
 )
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
+from marketplace_exporter.traffic.wire import MAX_DURATION, TrafficRecordIn, parse_record
 
 _MAX_CODE_LENGTH = 128
 _MEMO_LIMIT = 4096
-_MAX_DURATION_NS = 86400 * 10**9
+_MAX_DURATION_NS = int(MAX_DURATION) * 10**9
 _SERVICE_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -89,12 +90,16 @@ ENVELOPES: Mapping[str, tuple[Envelope, ...]] = {
 
 
 class Outcome(NamedTuple):
-    """What became of one span: ``record`` for ``TrafficAggregator.ingest`` when accepted, else
-    ``result`` ``ignored`` (not a marketplace call: not counted as a problem) or ``rejected``."""
+    """What became of one span: ``record`` for ``TrafficAggregator.ingest`` when accepted, with
+    ``checked``, its fields as :func:`parse_record` read them; else ``result`` ``ignored`` (not a
+    marketplace call: not counted as a problem) or ``rejected``, with parse_record's ``detail``
+    for an ``invalid_record``."""
 
     result: str
     reason: str
     record: dict[str, object] | None = None
+    checked: TrafficRecordIn | None = None
+    detail: str = ""
 
 
 NOT_CLIENT = Outcome("ignored", "not_client")
@@ -171,7 +176,7 @@ class SpanMapper:
             else:
                 account = _first(self._account_keys, attrs, context.account)
                 site = _first(self._site_keys, attrs, context.site)
-                known = self._labels(where, status, attrs, headers, account, site, span.failed)
+                known = _checked(self._labels(where, status, attrs, headers, account, site, span.failed))
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[key] = known
@@ -183,7 +188,7 @@ class SpanMapper:
             return BAD_DURATION
         record = template.copy()
         record["duration"] = (end - start) / 1e9
-        return Outcome("accepted", "", record)
+        return Outcome("accepted", "", record, known.checked)
 
     def _labels(self, where: tuple[str, str, str], status: object, attrs: Attributes,
                 headers: dict[str, str] | None, account: str, site: str, failed: bool) -> Outcome:
@@ -216,6 +221,18 @@ class SpanMapper:
             "marketplace": record.marketplace, "site": matched.site or site, "account": account,
             "operation": record.operation, "status": status, "reason": record.reason, "code": record.code,
             "duration": 0.0, "ratelimit": record.ratelimit, "ratelimit_remaining": record.remaining})
+
+
+def _checked(outcome: Outcome) -> Outcome:
+    """An accepted call shape with its record checked by the native path's own validation, once:
+    each span of that shape differs only in its duration, which :meth:`SpanMapper.outcome` holds to
+    the same 0..MAX_DURATION seconds. A shape that fails is each of its spans' ``invalid_record``."""
+    if outcome.record is None:
+        return outcome
+    checked = parse_record(outcome.record | {"duration": 0.0})
+    if isinstance(checked, str):
+        return Outcome("rejected", "invalid_record", detail=checked)
+    return outcome._replace(checked=checked)
 
 
 def _first(keys: tuple[str, ...], attrs: Attributes, default: str) -> str:
