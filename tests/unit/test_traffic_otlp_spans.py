@@ -12,7 +12,8 @@ from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.traffic.aggregate import TrafficAggregator
 from marketplace_exporter.traffic.classify import Classifier
 from marketplace_exporter.traffic.otlp_api import ingest_spans
-from marketplace_exporter.traffic.otlp_decode import BadRequest, ResourceSpans, decode_json, decode_protobuf
+from marketplace_exporter.traffic.otlp_decode import BadRequest, ResourceSpans, decode_protobuf
+from marketplace_exporter.traffic.otlp_json import decode_json
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import ENVELOPES, SpanMapper, service_name
 from marketplace_exporter.traffic.wire import parse_record

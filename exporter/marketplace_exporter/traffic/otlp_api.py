@@ -37,11 +37,11 @@ from marketplace_exporter.traffic.api import TRAFFIC, write_auth
 from marketplace_exporter.traffic.otlp_decode import (
     BadRequest,
     ResourceSpans,
-    decode_json,
     decode_protobuf,
     encode_response,
     encode_status,
 )
+from marketplace_exporter.traffic.otlp_json import decode_json
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import SpanMapper
 from marketplace_exporter.traffic.settings import TrafficConfig
