@@ -148,6 +148,21 @@ class SpanMapper:
                        _first(self._site_keys, resource, OTHER))
 
     def outcome(self, span: Span | None, context: Context) -> Outcome:
+        """What becomes of one span: its call shape's outcome, and when accepted its own record
+        (the shape's plus this span's duration). The receiver counts per shape instead
+        (:meth:`shape` and :func:`duration`); this is the same decision, one span at a time."""
+        known = self.shape(span, context)
+        if known.record is None or span is None:
+            return known
+        seconds = duration(span)
+        if seconds is None:
+            return BAD_DURATION
+        return known._replace(record=known.record | {"duration": seconds})
+
+    def shape(self, span: Span | None, context: Context) -> Outcome:
+        """The outcome of the span's call shape (all but its duration): memoised, so the same
+        object for every span of that shape. Accepted: ``record`` without ``duration`` and
+        ``checked``, what :func:`parse_record` read of it (see :func:`_checked`)."""
         if span is None:
             return MALFORMED
         if span.kind != SPAN_KIND_CLIENT:
@@ -180,15 +195,7 @@ class SpanMapper:
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[key] = known
-        template = known.record
-        if template is None:
-            return known
-        start, end = span.start_ns, span.end_ns
-        if start is None or end is None or not 0 <= end - start <= _MAX_DURATION_NS:
-            return BAD_DURATION
-        record = template.copy()
-        record["duration"] = (end - start) / 1e9
-        return Outcome("accepted", "", record, known.checked)
+        return known
 
     def _labels(self, where: tuple[str, str, str], status: object, attrs: Attributes,
                 headers: dict[str, str] | None, account: str, site: str, failed: bool) -> Outcome:
@@ -233,6 +240,15 @@ def _checked(outcome: Outcome) -> Outcome:
     if isinstance(checked, str):
         return Outcome("rejected", "invalid_record", detail=checked)
     return outcome._replace(checked=checked)
+
+
+def duration(span: Span) -> float | None:
+    """The span's duration in seconds; None when a time is missing, the end is before the start or
+    it is longer than the native path accepts (:data:`~.wire.MAX_DURATION`)."""
+    start, end = span.start_ns, span.end_ns
+    if start is None or end is None or not 0 <= end - start <= _MAX_DURATION_NS:
+        return None
+    return (end - start) / 1e9
 
 
 def _first(keys: tuple[str, ...], attrs: Attributes, default: str) -> str:
