@@ -31,7 +31,7 @@ DEPS := prometheus:prometheus \
         npm:npm
 
 .PHONY: help venv deps test demo bench check-config clean distclean
-.PHONY: dashboards dashboard-schema compose-demo-config compose-secrets
+.PHONY: dashboards dashboard-schema compose-demo-config compose-secrets kubernetes
 .PHONY: dist image-deps image-base image image-test
 
 # --- release artefacts (docs/release.md) ---------------------------------------------------------------------------
@@ -60,7 +60,7 @@ $(VENV_STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15, node/npm); root only
+deps: ## install the missing Debian binaries (prometheus, alertmanager, blackbox, chromium, wrk, postgresql 15, node/npm, kubectl); root only
 	@missing=""; \
 	for pair in $(DEPS); do \
 		command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
@@ -87,7 +87,7 @@ test: venv deps ## run the whole test suite (set REQUIRE_STACK=1 to fail instead
 demo: venv ## run the simulator and the exporter with the built-in demo config
 	$(VENV)/bin/marketplace-exporter demo $(DEMO_ARGS)
 
-bench: venv deps ## run the benchmarks: probe cost vs blackbox, 1k-50k checks at scale, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor
+bench: venv deps ## run the benchmarks: probe cost vs blackbox, 1k-50k checks at scale, traffic hook overhead, OTLP ingest, bridge throughput, fault-to-chat latency, deploy-mark loop stall, accounts files, redactor, shard moves
 	$(VENV)/bin/python bench/probe_cost.py
 	$(VENV)/bin/python bench/scale.py
 	$(VENV)/bin/python bench/traffic_overhead.py
@@ -98,12 +98,16 @@ bench: venv deps ## run the benchmarks: probe cost vs blackbox, 1k-50k checks at
 	$(VENV)/bin/python bench/web_auth.py
 	$(VENV)/bin/python bench/accounts_files.py
 	$(VENV)/bin/python bench/redactor.py
+	$(VENV)/bin/python bench/shard_moves.py
 
 check-config: venv ## validate the exporter config(s) in CONFIG (default: the demo config); CHECK_ARGS=--syntax-only lints without secrets
 	@for file in $(CONFIG); do $(VENV)/bin/marketplace-exporter check-config $(CHECK_ARGS) "$$file" || exit 1; done
 
 dashboards: venv ## regenerate dashboards/*.json from the *.dashboard.py sources
 	$(VENV)/bin/python dashboards/generate.py
+
+kubernetes: venv ## regenerate deploy/kubernetes (kustomize base, overlays, PrometheusRule, dashboards ConfigMaps)
+	$(VENV)/bin/python -m marketplace_exporter.kube
 
 dashboard-schema: ## re-derive dashboards/schema/*.schema.json from @grafana/schema (npm; versions in package-lock.json)
 	cd dashboards/schema && npm ci --no-audit --no-fund --ignore-scripts && node derive.mjs

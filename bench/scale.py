@@ -63,6 +63,46 @@ def exporter_cmd() -> list[str]:
     return [sys.executable, "-m", "marketplace_exporter"]
 
 
+#: collections at least this long are written to the exporter's GC log
+GC_LOG_MIN_SECONDS = 0.002
+#: the first full collection at least this long writes a census of what it walked
+GC_CENSUS_MIN_SECONDS = 0.02
+
+
+def exporter_main(gc_log: str, argv: list[str]) -> int:
+    """``marketplace-exporter`` with a garbage-collector log: every collection of at least
+    :data:`GC_LOG_MIN_SECONDS` as ``wall-clock generation seconds cpu-seconds``, so a stall the
+    pinger sees can be told apart from one the collector caused (and a collection that was long
+    because the process waited for a core from one that had much to walk)."""
+    import gc
+    from collections import Counter
+
+    from marketplace_exporter.cli import main as exporter
+
+    log = open(gc_log, "w", buffering=1)  # noqa: SIM115 (open for the process's life)
+    census = Path(gc_log).with_suffix(".census")
+    censused: list[bool] = []
+    started = [0.0, 0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = time.perf_counter(), time.thread_time()
+            return
+        seconds = time.perf_counter() - started[0]
+        if seconds >= GC_LOG_MIN_SECONDS:
+            cpu = time.thread_time() - started[1]
+            log.write(f"{time.time():.3f} {info['generation']} {seconds:.4f} {cpu:.4f}\n")
+        # after the engine's gc.freeze(): what the probing exporter keeps, not the start-up's imports
+        if info["generation"] == 2 and seconds >= GC_CENSUS_MIN_SECONDS and not censused and gc.get_freeze_count():
+            # what a long full collection walked: the oldest generation's objects by type, once
+            censused.append(True)
+            kinds = Counter(type(o).__name__ for o in gc.get_objects(2))
+            census.write_text("".join(f"{count} {kind}\n" for kind, count in kinds.most_common(25)))
+
+    gc.callbacks.append(timed)
+    return int(exporter(argv) or 0)
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", "rb") as handle:
         fields = handle.read().rsplit(b")", 1)[1].split()
@@ -235,6 +275,12 @@ class Result:
     failing_by: dict[str, int] = field(default_factory=dict)
     scrape_windows: list[tuple[float, float]] = field(default_factory=list)
     page_windows: list[tuple[float, float]] = field(default_factory=list)
+    #: the longest garbage collection during the scrape phase, and how many full ones took >= 2 ms
+    gc_max_ms: float = 0.0
+    gc_max_cpu_ms: float = 0.0
+    gc_full: int = 0
+    #: the most common types in the oldest generation at the first full collection over 20 ms
+    gc_census: str = ""
 
 
 async def fetch(url: str, headers: dict[str, str], workdir: Path) -> tuple[bytes, float]:
@@ -338,8 +384,10 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
     url = f"http://127.0.0.1:{port}"
     log = (workdir / f"exporter-{size}.log").open("wb")
     start = time.monotonic()
-    proc = subprocess.Popen([*exporter_cmd(), "run", f"--config.file={path}", f"--web.listen-address=127.0.0.1:{port}",
-                             f"--storage.path={workdir / f'data-{size}'}"], stdout=log, stderr=subprocess.STDOUT)
+    gc_log = workdir / f"gc-{size}.txt"
+    proc = subprocess.Popen([sys.executable, str(HERE), "_exporter", str(gc_log), "run", f"--config.file={path}",
+                             f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={workdir / f'data-{size}'}"],
+                            stdout=log, stderr=subprocess.STDOUT)
     pinger = None
     try:
         wait_http(f"{url}/-/ready", proc, timeout=300)
@@ -358,6 +406,15 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
         result.stall_scrape_ms = longest_wait(samples, result.scrape_windows)
         result.stall_page_ms = longest_wait(samples, result.page_windows)
         result.ping_p50_ms = statistics.median(latency for _, latency in samples) * 1000
+        phase = (result.scrape_windows[0][0], result.scrape_windows[-1][1])
+        collections = [(int(gen), float(secs), float(cpu)) for at, gen, secs, cpu in
+                       (line.split() for line in gc_log.read_text().splitlines()) if phase[0] <= float(at) <= phase[1]]
+        result.gc_max_ms = max((secs for _, secs, _ in collections), default=0.0) * 1000
+        result.gc_max_cpu_ms = max((cpu for _, _, cpu in collections), default=0.0) * 1000
+        result.gc_full = sum(1 for gen, _, _ in collections if gen == 2)
+        census = gc_log.with_suffix(".census")
+        if census.exists():
+            result.gc_census = ", ".join(census.read_text().split("\n")[:6])
     finally:
         if pinger is not None:
             stop(pinger)
@@ -381,7 +438,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
           "RSS <= 400 MB, lateness p99 <= 50 ms, latency error p99 within +-5 ms")
     head = ("checks", "series", "MB (gz)", "scrape s", "gen_latest s", "ratio", "gz scrape s", "gen+gzip s",
             "scrape CPU s", "CPU ratio", "stall scr/page ms", "RSS ready/end/peak MB", "late p50/p99 ms",
-            "lat err p50/p99 ms", "busy", "failing")
+            "lat err p50/p99 ms", "GC max wall/CPU ms (full)", "busy", "failing")
     rows = []
     for r in results:
         scrape = statistics.median(r.plain)
@@ -393,7 +450,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                      f"{r.stall_scrape_ms:.0f}/{r.stall_page_ms:.0f}",
                      f"{r.rss_ready:.0f}/{r.rss[0]:.0f}/{r.rss[1]:.0f}", f"{r.late_p50_ms:.1f}/{r.late_p99_ms:.1f}",
                      f"{pct(r.latency_errors_ms, 0.5):+.1f}/{pct(r.latency_errors_ms, 0.99):+.1f}",
-                     f"{r.busy:.0%}", str(r.failing)))
+                     f"{r.gc_max_ms:.0f}/{r.gc_max_cpu_ms:.0f} ({r.gc_full})", f"{r.busy:.0%}", str(r.failing)))
     widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
     for row in (head, *rows):
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
@@ -403,12 +460,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         print(f"{r.size:,}: exporter ready {r.load_s:.1f}s after start; simulator busy {r.sim_busy:.0%}; "
               f"ping median {r.ping_p50_ms:.1f} ms; "
               f"latency samples {len(r.latency_errors_ms)}; failing by marketplace {r.failing_by or '-'}; "
-              f"pages (largest, slowest): {pages}")
+              f"pages (largest, slowest): {pages}"
+              + (f"; oldest generation at a long full collection: {r.gc_census}" if r.gc_census else ""))
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["_pinger"]:
         return pinger_main(argv[1], argv[2])
+    if argv[:1] == ["_exporter"]:
+        return exporter_main(argv[1], argv[2:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--interval", type=float, default=60.0)

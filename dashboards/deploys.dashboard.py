@@ -83,7 +83,7 @@ verifications = timeseries(
     "Post-deploy verification results",
     [(f"sum {by(cat.SERVICE, cat.ENVIRONMENT, cat.RESULT)} "
       f"(increase({cat.DEPLOY_VERIFICATIONS.name}{SEL}[$__interval])) > 0", "{{service}} {{environment}} {{result}}")],
-    bars=True, description="`marketplace-exporter deploy verify` runs by result: pass, fail (errors rose after the "
+    bars=True, description="`marketplace-exporter verify` runs by result: pass, fail (errors rose after the "
                            "deploy), undecided (too little data).")
 freeze = state_timeline(
     "Freeze windows", [(f"max {by(cat.ENVIRONMENT)} ({cat.DEPLOY_FREEZE_ACTIVE.name}{SEL_ENV})", "{{environment}}")],

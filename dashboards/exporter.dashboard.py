@@ -38,13 +38,13 @@ since_reload = stat(
     "Config loaded", f"time() - max({cat.CONFIG_RELOAD_TS.name}{{{JOB}}})", NEUTRAL, unit="s", color_mode="value",
     no_value="no data", description="Time since the last successful configuration (re)load.")
 late_share = stat(
-    "Probes started over 1 s late (time range)",
+    "Probes > 1 s late",
     f"(sum(increase({_LATE}_count{{{JOB}}}[$__range])) - sum(increase({_LATE}_bucket{{{JOB}, {_LE_1S}}}[$__range])))"
     f" / sum(increase({_LATE}_count{{{JOB}}}[$__range]))",
     [{"color": "green", "value": None}, {"color": "orange", "value": 0.01}, {"color": "red", "value": 0.05}],
     unit="percentunit", no_value="no data",
-    description="Share of probes that started more than a second after their schedule (per-host concurrency "
-                "slots, an overloaded event loop).")
+    description="Share of probes over the selected time range that started more than a second after their "
+                "schedule (per-host concurrency slots, an overloaded event loop).")
 
 lateness = timeseries(
     "Probe lateness percentiles",
@@ -113,14 +113,27 @@ broken_files = stat(
     description="Per-seller accounts files that cannot be used now (each keeps its last good version); the "
                 "status page names them. New bad versions: "
                 f"{cat.ACCOUNTS_FILE_ERRORS.name}.")
+shards = stat(
+    "Exporter shards", f"count({cat.SHARD_ORDINAL.name}{{{JOB}}})", NEUTRAL, color_mode="value", no_value="no data",
+    description="Exporter processes scraped (1 unless run --shard/--total-shards; docs/kubernetes.md).")
+shards_missing = stat(
+    "Shards missing",
+    f"max({cat.TOTAL_SHARDS.name}{{{JOB}}}) - count({cat.SHARD_ORDINAL.name}{{{JOB}}})", COUNT_BAD,
+    no_value="no data",
+    description="Shards the exporters declare (--total-shards) but Prometheus does not scrape: their accounts "
+                "are not probed and their series are gone (alert: MarketplaceExporterShardsMissing).")
 failing_deliveries = stat(
-    "Bridge delivery failures (time range)",
-    f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD)
+    "Bridge delivery failures",
+    f"sum(increase({cat.BRIDGE_FAILURES.name}[$__range])) or vector(0)", COUNT_BAD,
+    description="Failed delivery attempts to chat robots over the selected time range (any reason).")
 
 dashboard = make_dashboard(
     "Marketplace exporter / Exporter",
     layout([
-        (5, [up, reload_ok, since_reload, broken_files, late_share, failing_deliveries]),
+        # two rows of four: eight stats in one row leave 3 grid columns each, too narrow for a
+        # bilingual title (tests/unit/test_dashboards.py measures them)
+        (5, [up, reload_ok, since_reload, shards]),
+        (5, [shards_missing, broken_files, late_share, failing_deliveries]),
         (8, [lateness, scrape]),
         (8, [throughput, reloads]),
         (6, [build, bridge_build, tags]),

@@ -10,7 +10,8 @@ convention). The output is deterministic: stable uid ``mpx-<name>``, auto panel 
 grafanalib 0.7.1 still emits keys of Grafana's pre-v7 model (``rows``, ``style``, panel ``span``,
 variable ``useTags``...) and ``null`` for every unset option. :func:`tidy` drops them, so the committed
 JSON is Grafana's current dashboard model and validates against the schema derived from
-``@grafana/schema`` (``dashboards/schema/``) with no additional properties allowed.
+``@grafana/schema`` (``dashboards/schema/``) with no additional properties allowed. Titles are then
+made bilingual (``中文 · English``) by ``zh.py``, which explains why.
 """
 
 from __future__ import annotations
@@ -125,6 +126,9 @@ def render(source: Path) -> str:
     # through JSON once so every grafanalib object is a plain dict/list before tidying
     data = json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
     data = tidy(data)
+    from zh import translate  # next to this file; importable once load() put it on sys.path
+
+    data = translate(data)
     data["__requires"] = requires(data)
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
@@ -139,6 +143,12 @@ def main(argv: list[str] | None = None, directory: Path = HERE) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if a committed JSON is stale")
     args = parser.parse_args(argv)
     rendered = generate(directory, directory)
+    from zh import unused
+
+    leftovers = unused() if directory == HERE else []
+    for entry in leftovers:
+        print(f"dashboards/zh.py: no dashboard uses the {entry} any more: rename or remove it",
+              file=sys.stderr)
     orphans = sorted(set(directory.glob("*.json")) - set(rendered))
     for path in orphans:
         print(f"no source for dashboards/{path.name}: delete it or add a {SUFFIX}", file=sys.stderr)
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None, directory: Path = HERE) -> int:
         else:
             path.write_text(text, encoding="utf-8")
             print(f"wrote dashboards/{path.name}")
-    return 1 if stale or (args.check and orphans) else 0
+    return 1 if stale or leftovers or (args.check and orphans) else 0
 
 
 if __name__ == "__main__":

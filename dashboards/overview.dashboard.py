@@ -28,7 +28,7 @@ failing = stat(
     "Checks failing now", f"count({cat.PROBE_SUCCESS.name} == 0) or vector(0)", COUNT_BAD,
     description="Checks whose last background probe failed.")
 success_ratio = stat(
-    "Probe success ratio (time range)",
+    "Probe success ratio",
     f"1 - sum(increase({cat.PROBE_FAILURES.name}[$__range])) / sum(increase({cat.PROBES.name}[$__range]))",
     RATIO, unit="percentunit", description="Share of probes that succeeded over the selected time range.",
     no_value="no data")
@@ -42,11 +42,11 @@ firing_count = stat(
     description="Alerts Prometheus evaluates as firing now (from the generated rules in alert-rules/).")
 
 expiring = stat(
-    "Credentials expiring within 7 days", f"count({cat.CREDENTIAL_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
+    "Credentials due in 7d", f"count({cat.CREDENTIAL_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
     COUNT_BAD, description="Tokens, secrets and authorisations that expire within a week: see Credentials.")
 certs = stat(
-    "TLS certificates expiring within 7 days", f"count({cat.TLS_CERT_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
-    COUNT_BAD)
+    "Certificates due in 7d", f"count({cat.TLS_CERT_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
+    COUNT_BAD, description="TLS certificates of probed (or configured extra) hosts that expire within a week.")
 
 matrix = table(
     "Health matrix: marketplace × site",

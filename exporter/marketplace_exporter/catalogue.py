@@ -253,6 +253,18 @@ ACCOUNTS_FILE_ERRORS = MetricSpec(
 
 ACCOUNTS_FILES_METRICS: tuple[MetricSpec, ...] = (ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS)
 
+# --- shards by account (exporter, ``--shard``/``--total-shards``; shard.py, docs/kubernetes.md) ---------
+SHARD_ORDINAL = MetricSpec(
+    "marketplace_exporter_shard_ordinal", "gauge",
+    "This process's shard (0 when not sharded): it probes the accounts whose key hashes to it; "
+    "every per-check series is exported by exactly one shard.", ())
+TOTAL_SHARDS = MetricSpec(
+    "marketplace_exporter_total_shards", "gauge",
+    "How many shards the accounts are split over (--total-shards; 1 when not sharded): fewer shards "
+    "scraped than this means accounts nobody probes.", ())
+
+SHARD_METRICS: tuple[MetricSpec, ...] = (SHARD_ORDINAL, TOTAL_SHARDS)
+
 # --- deploy markers, audit trail, verification gate, freeze windows (exporter, /api/v1/deploys) ----
 SERVICE = "service"
 ENVIRONMENT = "environment"
@@ -407,8 +419,8 @@ PROBE_TAG_INFO = MetricSpec(
 ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
 
 #: every metric this project emits (exporter and bridge), in exposition order
-ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + ALERTING_METRICS + DEPLOY_METRICS
-                               + TRAFFIC_METRICS + OTLP_METRICS + BRIDGE_METRICS)
+ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + ALERTING_METRICS
+                               + DEPLOY_METRICS + TRAFFIC_METRICS + OTLP_METRICS + BRIDGE_METRICS)
 
 # --- Prometheus recording rules (marketplace_exporter.mixin writes them; dashboards read them) ----
 #: windows of the multi-window multi-burn-rate SLO alerts (Google SRE workbook, 14.4/6/3/1)

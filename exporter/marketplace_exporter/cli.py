@@ -3,11 +3,11 @@ package; no logic of its own beyond wiring and signal handling.
 
     marketplace-exporter run --config.file=FILE [--web.listen-address=0.0.0.0:9761] [--storage.path=data]
                              [--web.config.file=web.yml] [--web.enable-lifecycle] [--web.external-url=URL]
-                             [--web.route-prefix=/path]
+                             [--web.route-prefix=/path] [--shard=N|auto --total-shards=N]
     marketplace-exporter demo [--web.listen-address=127.0.0.1:9761] [--simulator.listen-address=127.0.0.1:9763]
                               [--storage.path=DIR] [--web.* as for run]
     marketplace-exporter simulate [--web.listen-address=127.0.0.1:9763]
-    marketplace-exporter check-config [FILE] [--syntax-only] [--web.config.file=web.yml]
+    marketplace-exporter check-config [FILE] [--syntax-only] [--web.config.file=web.yml] [--total-shards=N]
     marketplace-exporter config-schema
 
 Every command also takes --log.level=debug|info|warn|error and --log.format=logfmt|json.
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.shard import Shard
 
 # The config loader (every adapter, pydantic) and the server (aiohttp, prometheus_client) are imported
 # inside the handlers that need them: a pipeline step such as `deploy mark` or `verify` then starts in
@@ -60,7 +61,7 @@ DEMO_SIMULATOR = "http://127.0.0.1:9763"
 DESCRIPTION = ("Prometheus exporter for marketplace seller APIs (Amazon SP-API, eBay, Shopee, Lazada, Walmart, "
                "TikTok Shop, AliExpress, Mercado Libre, Wish, Temu, Ozon), with deploy markers, the post-deploy "
                "gate and the Alertmanager to chat-robot bridge. `marketplace-exporter COMMAND --help` describes "
-               "each command.")
+               "each command; README.md and docs/ use the same names (中文文档: README.zh-CN.md).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,22 +84,29 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="probe the configured marketplaces and serve /metrics")
-    run.add_argument("--config.file", dest="config_file", required=True, help="the YAML config (docs/configuration.md)")
-    run.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9761",
+    run.add_argument("--config.file", dest="config_file", metavar="FILE", required=True,
+                     help="the YAML config (docs/configuration.md)")
+    run.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="0.0.0.0:9761",
                      help="HOST:PORT to serve /, /metrics, /probe and the APIs on (default 0.0.0.0:9761)")
-    run.add_argument("--storage.path", dest="storage_path", default="data",
+    run.add_argument("--storage.path", dest="storage_path", metavar="DIR", default="data",
                      help="directory for the deploy audit log (deploys.sqlite); created if missing "
                           "(default ./data, like Prometheus)")
     _storage_url_option(run)
     add_web_flags(run)
+    run.add_argument("--shard", metavar="N|auto", default="0",
+                     help="probe only the accounts of shard N (0-based) of --total-shards; 'auto': N from the "
+                          "StatefulSet pod name NAME-N ($POD_NAME, else the host name) (docs/kubernetes.md)")
+    run.add_argument("--total-shards", dest="total_shards", metavar="N", default=None,
+                     help="how many shards the accounts are split over "
+                          "(default $MARKETPLACE_EXPORTER_TOTAL_SHARDS, else 1: not sharded)")
     run.set_defaults(handler=_run)
 
     demo = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
-    demo.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9761",
+    demo.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="127.0.0.1:9761",
                       help="the exporter's HOST:PORT (default 127.0.0.1:9761)")
-    demo.add_argument("--simulator.listen-address", dest="sim_listen", default="127.0.0.1:9763",
+    demo.add_argument("--simulator.listen-address", dest="sim_listen", metavar="HOST:PORT", default="127.0.0.1:9763",
                       help="the simulator's HOST:PORT (default 127.0.0.1:9763)")
-    demo.add_argument("--storage.path", dest="storage_path", default=None,
+    demo.add_argument("--storage.path", dest="storage_path", metavar="DIR", default=None,
                       help="directory for the deploy audit log (default: a fresh temporary directory, "
                            "removed on exit)")
     _storage_url_option(demo)
@@ -106,17 +114,20 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     simulate = sub.add_parser("simulate", help="the marketplace simulator alone")
-    simulate.add_argument("--web.listen-address", dest="listen", default="127.0.0.1:9763",
+    simulate.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="127.0.0.1:9763",
                           help="HOST:PORT (default 127.0.0.1:9763)")
     simulate.set_defaults(handler=_simulate)
 
     check = sub.add_parser("check-config", help="validate a config file: exit 0 valid, 1 invalid")
-    check.add_argument("file", nargs="?", help="the exporter's config (optional with --web.config.file)")
+    check.add_argument("file", nargs="?", metavar="FILE",
+                       help="the exporter's config (optional with --web.config.file)")
     check.add_argument("--syntax-only", action="store_true",
                        help="check structure, types and references only: secrets' environment variables may be "
                             "unset and secret, token, certificate and CA files missing (a CI lint)")
-    check.add_argument("--web.config.file", dest="web_config_file", default=None,
+    check.add_argument("--web.config.file", dest="web_config_file", metavar="FILE", default=None,
                        help="also validate this web config (TLS and basic auth, exporter-toolkit format)")
+    check.add_argument("--total-shards", dest="total_shards", metavar="N", type=int, default=1,
+                       help="also print which of N shards probes each check, and how many each gets")
     check.set_defaults(handler=_check_config)
 
     schema = sub.add_parser("config-schema", help="print the config's JSON Schema (for editors)")
@@ -137,14 +148,20 @@ def _config_schema(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     """Validate the file and every accounts file it names (all errors at once), and the web config."""
     from marketplace_exporter.secrets import syntax_only
+    from marketplace_exporter.shard import Shard, ShardError
 
     if args.file is None and args.web_config_file is None:
         print("check-config: give a config file, --web.config.file=FILE, or both", file=sys.stderr)
         return 2
+    try:
+        shard = Shard(0, args.total_shards)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with syntax_only() if args.syntax_only else contextlib.nullcontext():
         code = _check_web_config(args.web_config_file, args.syntax_only) if args.web_config_file else 0
         if args.file is not None:
-            code = max(code, _check_exporter_config(args.file, args.syntax_only))
+            code = max(code, _check_exporter_config(args.file, args.syntax_only, shard))
     return code
 
 
@@ -167,7 +184,8 @@ def _check_web_config(path: str, syntax_only: bool) -> int:
     return 0
 
 
-def _check_exporter_config(path: str, syntax_only: bool) -> int:
+def _check_exporter_config(path: str, syntax_only: bool, shard: Shard) -> int:
+    """``shard`` (of ``--total-shards``): with more than one, each check's shard and the counts."""
     from marketplace_exporter.config import ConfigError, load_config
     from marketplace_exporter.config.accounts_files import AccountsFiles
 
@@ -183,22 +201,34 @@ def _check_exporter_config(path: str, syntax_only: bool) -> int:
     print(f"{path}: valid, {len(config.checks)} checks{note}")
     if config.accounts_files.patterns:
         print(f"  accounts files: {files.files_ok} valid, {len(files.file_checks)} checks")
-    for check in config.checks:
-        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s")
+    owners = [shard.owner(check) for check in config.checks]
+    for check, owner in zip(config.checks, owners, strict=True):
+        where = f"  shard {owner}" if shard.sharded else ""
+        print(f"  {check.id}  every {check.interval:g}s, timeout {check.timeout:g}s{where}")
+    if shard.sharded:
+        for ordinal in range(shard.total):
+            print(f"  shard {ordinal} of {shard.total}: {owners.count(ordinal)} checks")
     return 0
 
 
 def _storage_url_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage.url", dest="storage_url", default=None,
+    parser.add_argument("--storage.url", dest="storage_url", metavar="URL", default=None,
                         help="the deploy audit log instead of --storage.path: sqlite:///FILE, or "
                              "postgresql://USER@HOST:5432/DB shared by several replicas (docs/deploys.md)")
 
 
 def _run(args: argparse.Namespace) -> int:
     from marketplace_exporter.server import ConfigSource
+    from marketplace_exporter.shard import ShardError, parse_shard
 
+    try:
+        shard = parse_shard(args.shard, args.total_shards)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return _serve_exporter(ConfigSource(args.config_file), args.listen, simulator=None,
-                           storage_path=args.storage_url or args.storage_path, web_options=web_options(args))
+                           storage_path=args.storage_url or args.storage_path, web_options=web_options(args),
+                           shard=shard)
 
 
 def demo_config_path() -> str:
@@ -255,7 +285,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, storage_path: str | None = None,
-                    simulator_app: web.Application | None = None, web_options: WebOptions | None = None) -> int:
+                    simulator_app: web.Application | None = None, web_options: WebOptions | None = None,
+                    shard: Shard | None = None) -> int:
     from aiohttp import web
 
     from marketplace_exporter.config import ConfigError
@@ -289,12 +320,13 @@ def _serve_exporter(source: ConfigSource, listen: str, simulator: str | None, st
                 await sim_runner.setup()
                 runners.append(sim_runner)
                 await start_site(sim_runner, simulator, "--simulator.listen-address")
-            app = create_app(source, config, storage_path=storage_path)
+            app = create_app(source, config, storage_path=storage_path, shard=shard)
             runner = web.AppRunner(listener.wrap(app), access_log=None)
             runners.append(runner)
             host, port = await listener.start(runner, listen, "--web.listen-address")
             url = listener.url(host, port)
-            print(f"exporter: status page {url}  metrics {url}metrics", flush=True)
+            sharding = "" if shard is None or not shard.sharded else f" ({shard.describe()})"
+            print(f"exporter: status page {url}  metrics {url}metrics{sharding}", flush=True)
             if simulator is not None:
                 print(f"simulator: http://{simulator}/  inject a fault, e.g.\n"
                       f"  curl -X POST http://{simulator}/__sim/faults -d "

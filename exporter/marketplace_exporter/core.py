@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -27,9 +27,20 @@ from marketplace_exporter.config import ConfigError, LoadedConfig
 from marketplace_exporter.config.accounts_files import AccountsFiles
 from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.engine import Engine
+from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def sharded(shard: Shard, config: LoadedConfig) -> LoadedConfig:
+    """What ``shard`` runs of ``config``: its own checks, and the config-wide deprecation calendar on
+    shard 0 only (so no series is exported by two shards)."""
+    if not shard.sharded:
+        return config
+    return replace(config, checks=shard.select(config.checks),
+                   deprecations=config.deprecations if shard.ordinal == 0 else {})
+
 
 ReloadHook = Callable[[LoadedConfig], None]
 
@@ -46,6 +57,8 @@ class Core:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     #: directory for the exporter's SQLite files (``--storage.path``); None: nothing persisted
     storage_path: str | None = None
+    #: which accounts this process probes (``--shard``/``--total-shards``; all of them by default)
+    shard: Shard = field(default_factory=Shard)
     _hooks: list[ReloadHook] = field(default_factory=list)
     _engine: Engine | None = None
     _config: LoadedConfig | None = None
@@ -72,6 +85,12 @@ class Core:
     def started(self) -> bool:
         return self._engine is not None and self._engine.config is not None
 
+    def probing_note(self) -> str:
+        """`` (1,204 on shard 1 of 3)`` for log lines; empty when not sharded."""
+        if not self.shard.sharded or self._engine is None or self._engine.config is None:
+            return ""
+        return f" ({len(self._engine.config.checks):,} on {self.shard.describe()})"
+
     def on_reload(self, hook: ReloadHook) -> None:
         """Call ``hook(new_config)`` after every config change (reload or accounts files)."""
         self._hooks.append(hook)
@@ -86,8 +105,9 @@ class Core:
         self._engine = None
 
     def apply(self, config: LoadedConfig) -> None:
-        """Run ``config`` now: the engine reconciles its checks, then every reload hook sees it."""
-        self.engine.apply(config)
+        """Run ``config`` now: the engine reconciles this shard's checks, then every reload hook sees
+        the whole config."""
+        self.engine.apply(sharded(self.shard, config))
         self._config = config
         for hook in self._hooks:
             hook(config)
@@ -126,7 +146,7 @@ class Core:
             return False, f"{self.source.path}: internal error while loading ({type(outcome).__name__}); see the log"
         self.apply(outcome)
         self.store.mark_reload(True, time.time())
-        log.info("config reloaded: %d checks", len(outcome.checks))
+        log.info("config reloaded: %d checks%s", len(outcome.checks), self.probing_note())
         return True, f"reloaded {len(outcome.checks)} checks"
 
 

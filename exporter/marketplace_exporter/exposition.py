@@ -7,10 +7,18 @@ lands, N/interval times a second, far less often than scrapes × N. So:
 * every object with series (a check, a request-duration histogram, a credential, a certificate)
   owns a *slot*; per family, ``fragments[family][slot]`` is that object's lines, already text;
 * the store's change feed says which objects changed; :meth:`Exposition.refresh` re-renders just
-  those when a scrape comes, in slices of at most 4 ms with the loop free in between (a check
-  probed four times between two scrapes is rendered once, and a probe pays only a set insert);
+  those, in slices of at most 4 ms with the loop free in between (a probe pays only a set
+  insert). :meth:`Exposition.keep_current` does so every :data:`RENDER_EVERY_SECONDS` in the
+  background, as results land, so a scrape finds at most that much left to render: at 50,000
+  checks rendering what changed in 15 s took ~0.6 s of CPU, which a scrape used to pay;
 * a scrape writes, per family, one HELP/TYPE header and the family's fragments joined in slot
   order: each family's lines together, one header per family, as the text format requires.
+
+The families with one line per check and no label of their own (:data:`SINGLE_LINE`: success,
+duration, HTTP status, last run, ...) keep only the value's text per check, and each check keeps
+its label text once: a scrape writes ``name{labels} value`` from them. A whole line per family
+cost ~1.1 KB a check in eight bytes objects, ~42 MB of the 50,000-check exposition; the scrape
+pays ~0.1 s of joining for it.
 
 The same sample lines serve both formats the exporter speaks: Prometheus text 0.0.4 and
 OpenMetrics 1.0 (negotiated from ``Accept``, as prometheus_client does; Prometheus asks for
@@ -40,6 +48,9 @@ floatToGoString = cast(Callable[[float], str], utils.floatToGoString)  # noqa: N
 
 #: a refresh renders for at most this long per loop turn, then lets probes run
 REFRESH_SLICE_SECONDS = 0.004
+#: how often :meth:`Exposition.keep_current` renders what changed (a check probed more often than
+#: this is rendered at most this often)
+RENDER_EVERY_SECONDS = 1.0
 #: objects rendered between two looks at the clock
 _SLICE = 16
 #: slots joined into one piece of output (bounds the size of any single bytes object)
@@ -56,6 +67,14 @@ CHECK_FAMILIES: tuple[c.MetricSpec, ...] = (
 #: every family the exposition writes, in order: the probe families, then the check tags (alerts)
 FAMILIES: tuple[c.MetricSpec, ...] = c.PROBE_METRICS + c.ALERTING_METRICS
 _F = {spec.name: index for index, spec in enumerate(CHECK_FAMILIES)}
+#: families written as ``name{labels} value`` from each check's label text and the value's text
+SINGLE_LINE: frozenset[str] = frozenset(spec.name for spec in (
+    c.PROBE_SUCCESS, c.PROBE_DURATION, c.PROBE_HTTP_STATUS, c.PROBE_LAST_RUN, c.PROBE_LAST_SUCCESS,
+    c.PROBE_INTERVAL, c.PROBES, c.RATE_LIMIT_RESET))
+#: the column of the checks' table that holds each check's label text
+LABELS = len(CHECK_FAMILIES)
+#: value texts most checks share (1.0, 0.0, 200.0, 60.0, ...), kept once
+_SHARED_VALUES: dict[str, bytes] = {}
 
 
 def escape_label(value: str) -> str:
@@ -107,20 +126,29 @@ _PROBE_ORDER = tuple(c.PROBE_LABELS.index(name) for name in _SORTED_PROBE_LABELS
 
 
 def render_check(status: CheckStatus) -> list[bytes]:
-    """A check's lines per family of :data:`CHECK_FAMILIES` (b"" where it has none).
+    """A check's lines per family of :data:`CHECK_FAMILIES` (b"" where it has none), the value's
+    text only for :data:`SINGLE_LINE` families, then its label text (column :data:`LABELS`).
 
-    The hot part of a scrape's refresh: label text is escaped once per check and lines are plain
-    f-strings (labels sorted as prometheus_client writes them)."""
-    out = [b""] * len(CHECK_FAMILIES)
+    The hot part of rendering: label text is escaped once per check and lines are plain f-strings
+    (labels sorted as prometheus_client writes them)."""
+    out = [b""] * (len(CHECK_FAMILIES) + 1)
     spec = status.spec
     values = spec.labels
     parts = [f'{name}="{escape_label(values[i])}"' for name, i in zip(_SORTED_PROBE_LABELS, _PROBE_ORDER,
                                                                        strict=True)]
     labels = ",".join(parts)
+    out[LABELS] = labels.encode()
     fmt = count_text
+    shared = _SHARED_VALUES
 
     def one(metric: c.MetricSpec, value: float) -> None:
-        out[_F[metric.name]] = f"{metric.name}{{{labels}}} {fmt(value)}\n".encode()
+        text = fmt(value)
+        kept = shared.get(text)
+        if kept is None:
+            kept = text.encode()
+            if len(text) <= 6 and len(shared) < 256:  # 1.0, 0.0, 200.0, 60.0: most checks have them
+                shared[text] = kept
+        out[_F[metric.name]] = kept
 
     def many(metric: c.MetricSpec, label: str, items: Sequence[tuple[str, float]]) -> None:
         if not items:
@@ -206,13 +234,13 @@ class Exposition:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._feed = store.subscribe()
-        self._checks: _Table[str] = _Table(len(CHECK_FAMILIES))
+        self._checks: _Table[str] = _Table(len(CHECK_FAMILIES) + 1)
         self._durations: _Table[tuple[str, str, str]] = _Table(1)
         self._credentials: _Table[tuple[str, str, str, c.Credential]] = _Table(1)
         self._certificates: _Table[str] = _Table(1)
         self._deprecations = b""
         for check_id in store.check_ids():  # slots in config order: a readable /metrics
-            self._checks.put(check_id, [b""] * len(CHECK_FAMILIES))
+            self._checks.put(check_id, [b""] * (len(CHECK_FAMILIES) + 1))
 
     # --- keeping it current ----------------------------------------------------------------
 
@@ -229,10 +257,22 @@ class Exposition:
                     return
             await asyncio.sleep(0)
 
+    async def keep_current(self, every: float = RENDER_EVERY_SECONDS) -> None:
+        """Render what changed every ``every`` seconds, until cancelled (the app runs it)."""
+        while True:
+            await asyncio.sleep(every)
+            await self.refresh()
+
     def refresh_now(self) -> None:
         """The same in one go (a one-check store, tests)."""
         while self._pending():
             self._step(1 << 30)
+
+    def waiting(self) -> int:
+        """How many changed objects are not rendered yet."""
+        feed = self._feed
+        return (len(feed.checks) + len(feed.histograms) + len(feed.credentials) + len(feed.certificates)
+                + int(feed.deprecations))
 
     def _pending(self) -> bool:
         feed = self._feed
@@ -282,10 +322,13 @@ class Exposition:
         tables[c.REQUEST_DURATION.name] = self._durations.fragments[0]
         tables[c.CREDENTIAL_EXPIRY.name] = self._credentials.fragments[0]
         tables[c.TLS_CERT_EXPIRY.name] = self._certificates.fragments[0]
+        labels = self._checks.fragments[LABELS]
         for spec in FAMILIES:
             yield header(spec, openmetrics)
             family = tables.get(spec.name)
-            if family is not None:
+            if family is not None and spec.name in SINGLE_LINE:
+                yield from _single_lines(spec.name.encode(), list(labels), list(family))
+            elif family is not None:
                 fragments = list(family)  # this family as of now: later changes wait for the next scrape
                 for start in range(0, len(fragments), JOIN_SLOTS):
                     yield b"".join(fragments[start:start + JOIN_SLOTS])
@@ -300,6 +343,17 @@ class Exposition:
                 yield _line(c.CONFIG_RELOAD_TS, (), at) if at is not None else b""
             elif spec is c.PROBE_LATENESS:
                 yield histogram_lines(spec.name, (), (), store.lateness()).encode()
+
+
+def _single_lines(name: bytes, labels: list[bytes], values: list[bytes]) -> Iterator[bytes]:
+    """``name{labels} value`` for every check with a value, :data:`JOIN_SLOTS` checks a piece."""
+    opening, between, end = name + b"{", b"} ", b"\n"
+    for start in range(0, len(values), JOIN_SLOTS):
+        pieces: list[bytes] = []
+        for label, value in zip(labels[start:start + JOIN_SLOTS], values[start:start + JOIN_SLOTS], strict=True):
+            if value:
+                pieces += (opening, label, between, value, end)
+        yield b"".join(pieces)
 
 
 def _line(spec: c.MetricSpec, values: Sequence[str], value: float) -> bytes:

@@ -10,9 +10,11 @@ results after it, so every check keeps 120-600 of them. As tuples that cost ~130
 * ``duration`` in microseconds (4 bytes: up to 71 minutes, far beyond any probe timeout);
 * success and reason in one byte.
 
-The platform's raw error code (the gate shows it to a person) lives in a list created only for
-checks that ever saw a code. Times round to the millisecond and durations to the microsecond; the
-gate's windows and percentiles work in minutes and milliseconds.
+The platform's raw error code (the gate shows it to a person) lives in a dict by slot created only
+for checks that ever saw a code (a dict of numbers and strings is never tracked by the garbage
+collector; a list would be, in its oldest generation, for every such check). Times round to the
+millisecond and durations to the microsecond; the gate's windows and percentiles work in minutes
+and milliseconds.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class ResultRing:
 
     def _clear(self) -> None:
         self._buf: bytearray | None = None
-        self._codes: list[str | None] | None = None
+        self._codes: dict[int, str] | None = None
         self._count = 0
         self._epoch = 0.0
         #: the slot the next result goes to (once full: the oldest one)
@@ -81,10 +83,13 @@ class ResultRing:
         slot = self._next
         _ENTRY.pack_into(buf, slot * _ENTRY.size, offset, min(_US_LIMIT, max(0, round(duration * 1_000_000))),
                          (0 if reason is None else _REASON_INDEX[reason] << 1) | (1 if success else 0))
-        if code is not None and self._codes is None:
-            self._codes = [None] * self.capacity
-        if self._codes is not None:
-            self._codes[slot] = code
+        codes = self._codes
+        if code is not None:
+            if codes is None:
+                codes = self._codes = {}
+            codes[slot] = code
+        elif codes:
+            codes.pop(slot, None)
         self._next = (slot + 1) % self.capacity
         if self._count < self.capacity:
             self._count += 1
@@ -103,7 +108,7 @@ class ResultRing:
             out.append(RecentResult(
                 epoch + offset / 1000, bool(flags & 1), micros / 1_000_000,
                 _REASONS[reason_index - 1] if reason_index else None,
-                codes[slot] if codes is not None else None))
+                codes.get(slot) if codes else None))
         return out
 
     def resized(self, capacity: int) -> ResultRing:

@@ -17,10 +17,7 @@ Three things are kept up to date as results land, so that readers never walk eve
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
 
 from marketplace_exporter.catalogue import (
     LATENESS_BUCKETS,
@@ -29,121 +26,16 @@ from marketplace_exporter.catalogue import (
     Credential,
     Reason,
     SkipReason,
-    Step,
 )
 from marketplace_exporter.config import CheckSpec
-from marketplace_exporter.histogram import Histogram
-from marketplace_exporter.history import RecentResult, ResultRing
-from marketplace_exporter.model import ProbeOutcome, RateLimitObservation
+from marketplace_exporter.histogram import Histogram, Packed, observe_packed, packed, unpacked
+from marketplace_exporter.history import RecentResult
+from marketplace_exporter.model import ProbeOutcome
+from marketplace_exporter.store_check import CheckState, CheckStatus, ProbeRecord, count, history_length
 from marketplace_exporter.store_index import AccountKey, CredentialKey, Health, StatusIndex
-
-
-@dataclass(frozen=True, slots=True)
-class ProbeRecord:
-    """One finished probe as the engine measured it."""
-
-    outcome: ProbeOutcome
-    #: the platform code as exported: known codes as-is, others folded into ``other``
-    code_label: str | None
-    started_at: float
-    finished_at: float
-    duration: float
-    #: latency of the marketplace API call itself (None if it was never sent)
-    call_duration: float | None
-    steps: tuple[Step, ...]
-    debug: tuple[str, ...] = ()
-    #: (host, certificate notAfter) for every https host this probe talked to
-    tls: tuple[tuple[str, float], ...] = ()
-
-
-#: how far back each check's recent results should reach for the post-deploy gate
-#: (deploys/verify.py): its 30 min baseline before the ``started`` marker plus a 15 min rollout
-HISTORY_SPAN = 45 * 60.0
-#: ... within these bounds: a result costs 9 bytes (history.py), so a check holds 1-6 KB
-HISTORY_MIN, HISTORY_MAX = 120, 600
-
-K = TypeVar("K")
 
 #: (marketplace, site, check): the request-duration histogram has no account label
 HistogramKey = tuple[str, str, str]
-
-
-def history_length(interval: float) -> int:
-    """How many results cover :data:`HISTORY_SPAN` at ``interval`` (bounded)."""
-    return max(HISTORY_MIN, min(HISTORY_MAX, math.ceil(HISTORY_SPAN / interval)))
-
-
-@dataclass(frozen=True, slots=True)
-class CheckStatus:
-    """A read-only snapshot of one check: what a reader may know about it."""
-
-    spec: CheckSpec
-    last: ProbeRecord | None
-    last_success_at: float | None
-    probes: int
-    consecutive_failures: int
-    consecutive_throttles: int
-    #: counts by reason; a reason never seen reads 0 (which series exist: catalogue.PRECREATED_*)
-    failures: Mapping[Reason, int]
-    skipped: Mapping[SkipReason, int]
-    requests: Mapping[Step, int]
-    api_errors: Mapping[str, int]
-    observed_rate_limit: RateLimitObservation | None
-    modelled_ratio: float | None
-    values: Mapping[str, float]
-    next_run_at: float | None
-    last_skip_at: float | None
-
-    @property
-    def health(self) -> Health:
-        return _health(self.last)
-
-
-def _health(last: ProbeRecord | None) -> Health:
-    if last is None:
-        return Health.PENDING
-    return Health.OK if last.outcome.success else Health.FAILING
-
-
-class Counts(dict[K, int]):
-    """Counts that read 0 for a key never counted (iteration shows counted keys only)."""
-
-    def __missing__(self, key: K) -> int:
-        return 0
-
-
-class _Check:
-    """One check's mutable state; never leaves the store (readers get :class:`CheckStatus`)."""
-
-    __slots__ = ("api_errors", "consecutive_failures", "consecutive_throttles", "failures", "history", "last",
-                 "last_skip_at", "last_success_at", "modelled_ratio", "next_run_at", "observed_rate_limit",
-                 "probes", "requests", "skipped", "spec", "values")
-
-    def __init__(self, spec: CheckSpec) -> None:
-        self.spec = spec
-        self.history = ResultRing(history_length(spec.interval))
-        self.last: ProbeRecord | None = None
-        self.last_success_at: float | None = None
-        self.probes = 0
-        self.consecutive_failures = 0
-        self.consecutive_throttles = 0
-        # created on first use: most checks never fail, skip or see a code
-        self.failures: dict[Reason, int] | None = None
-        self.skipped: dict[SkipReason, int] | None = None
-        self.requests: dict[Step, int] = {}
-        self.api_errors: dict[str, int] | None = None
-        self.observed_rate_limit: RateLimitObservation | None = None
-        self.modelled_ratio: float | None = None
-        self.values: dict[str, float] | None = None
-        self.next_run_at: float | None = None
-        self.last_skip_at: float | None = None
-
-    def status(self) -> CheckStatus:
-        return CheckStatus(
-            self.spec, self.last, self.last_success_at, self.probes, self.consecutive_failures,
-            self.consecutive_throttles, Counts(self.failures or ()), Counts(self.skipped or ()),
-            Counts(self.requests), Counts(self.api_errors or ()), self.observed_rate_limit, self.modelled_ratio,
-            dict(self.values or ()), self.next_run_at, self.last_skip_at)
 
 
 class ChangeFeed:
@@ -161,8 +53,8 @@ class ChangeFeed:
 
 class Store:
     def __init__(self) -> None:
-        self._checks: dict[str, _Check] = {}
-        self._durations: dict[HistogramKey, Histogram] = {}
+        self._checks: dict[str, CheckState] = {}
+        self._durations: dict[HistogramKey, Packed] = {}
         self._credentials: dict[CredentialKey, float] = {}
         #: host → (certificate notAfter, id of the check that last saw it)
         self._certificates: dict[str, tuple[float, str]] = {}
@@ -186,7 +78,7 @@ class Store:
         for check_id, spec in wanted.items():
             state = self._checks.get(check_id)
             if state is None:
-                self._checks[check_id] = _Check(spec)
+                self._checks[check_id] = CheckState(spec)
             elif state.spec is not spec:
                 state.spec = spec
                 if state.history.capacity != history_length(spec.interval):
@@ -205,7 +97,7 @@ class Store:
         gone_hosts = [host for host, seen in self._certificates.items() if seen[1] not in wanted]
         for host in gone_hosts:
             del self._certificates[host]
-        self._index.rebuild(((s, _health(self._checks[i].last)) for i, s in wanted.items()), self._credentials)
+        self._index.rebuild(((s, self._checks[i].health()) for i, s in wanted.items()), self._credentials)
         for feed in self._feeds:
             feed.checks.update(changed)
             feed.histograms.update(gone_durations)
@@ -232,13 +124,12 @@ class Store:
         if state is None or state.spec is not spec:
             return  # the check was removed or replaced by a reload while it ran
         outcome = record.outcome
-        before = state.last
-        state.last = record
+        before = state.health()
+        state.keep_last(record)
         state.history.append(record.finished_at, outcome.success, record.duration, outcome.reason, outcome.code)
         state.probes += 1
-        requests = state.requests
         for step in record.steps:
-            requests[step] = requests.get(step, 0) + 1
+            state.requests = count(state.requests, step)
         if outcome.success:
             state.last_success_at = record.finished_at
             state.consecutive_failures = 0
@@ -246,18 +137,13 @@ class Store:
         else:
             state.consecutive_failures += 1
             reason = outcome.reason or Reason.INTERNAL
-            failures = state.failures
-            if failures is None:
-                failures = state.failures = {}
-            failures[reason] = failures.get(reason, 0) + 1
+            state.failures = count(state.failures, reason)
             state.consecutive_throttles = state.consecutive_throttles + 1 if reason is Reason.THROTTLED else 0
         if record.code_label is not None:
             errors = state.api_errors
             if errors is None:
                 errors = state.api_errors = {}
             errors[record.code_label] = errors.get(record.code_label, 0) + 1
-        if outcome.rate_limit is not None:
-            state.observed_rate_limit = outcome.rate_limit
         if modelled_ratio is not None:
             state.modelled_ratio = modelled_ratio
         if outcome.values:
@@ -276,14 +162,15 @@ class Store:
             key = (spec.marketplace, spec.site, spec.name)
             histogram = self._durations.get(key)
             if histogram is None:
-                histogram = self._durations[key] = Histogram(REQUEST_DURATION_BUCKETS)
-            histogram.observe(record.call_duration)
+                histogram = self._durations[key] = packed(REQUEST_DURATION_BUCKETS)
+            observe_packed(histogram, REQUEST_DURATION_BUCKETS, record.call_duration)
             for feed in feeds:
                 feed.histograms.add(key)
         for feed in feeds:
             feed.checks.add(check_id)
-        if before is None or before.outcome.success is not outcome.success:
-            self._index.move(spec, _health(before), _health(record))
+        after = state.health()
+        if before is not after:
+            self._index.move(spec, before, after)
 
     def _record_credentials(self, spec: CheckSpec, outcome: ProbeOutcome) -> None:
         for observation in outcome.credentials:
@@ -299,9 +186,7 @@ class Store:
     def record_skip(self, spec: CheckSpec, reason: SkipReason, now: float) -> None:
         state = self._checks.get(spec.id)
         if state is not None and state.spec is spec:
-            if state.skipped is None:
-                state.skipped = {}
-            state.skipped[reason] = state.skipped.get(reason, 0) + 1
+            state.skipped = count(state.skipped, reason)
             state.last_skip_at = now
             for feed in self._feeds:
                 feed.checks.add(spec.id)
@@ -359,12 +244,13 @@ class Store:
 
     def health(self, check_id: str) -> Health | None:
         state = self._checks.get(check_id)
-        return _health(state.last) if state is not None else None
+        return state.health() if state is not None else None
 
     def last_outcome(self, check_id: str) -> ProbeOutcome | None:
-        """The last probe's outcome (the engine's back-off and transition log read it)."""
+        """The last probe's outcome (the engine's back-off and transition log read it), without
+        credentials, values and headroom (see :meth:`status`)."""
         state = self._checks.get(check_id)
-        return state.last.outcome if state is not None and state.last is not None else None
+        return state.last_outcome() if state is not None else None
 
     def consecutive_throttles(self, check_id: str) -> int:
         state = self._checks.get(check_id)
@@ -400,11 +286,12 @@ class Store:
         return dict(self._deprecations)
 
     def request_durations(self) -> list[tuple[HistogramKey, Histogram]]:
-        return sorted((key, histogram.copy()) for key, histogram in self._durations.items())
+        return sorted((key, unpacked(REQUEST_DURATION_BUCKETS, packed_histogram))
+                      for key, packed_histogram in self._durations.items())
 
     def request_duration(self, key: HistogramKey) -> Histogram | None:
         histogram = self._durations.get(key)
-        return histogram.copy() if histogram is not None else None
+        return unpacked(REQUEST_DURATION_BUCKETS, histogram) if histogram is not None else None
 
     def lateness(self) -> Histogram:
         return self._lateness.copy()

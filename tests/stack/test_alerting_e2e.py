@@ -191,8 +191,10 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
         assert "sg-main（SG）检查项 get_shop_info" in section.text, section.text  # description_zh, templated
         # the reason and Shopee's own error code (annotations the rule reads from the counters)
         assert "- 原因: server_error · 平台错误码: error_server" in section.text, section.text
-        # absolute, so the link works in the chat (tests/unit/test_runbook_links.py follows it)
-        assert f"[处理手册]({annotations['runbook_url']})" in section.text and "://" in annotations["runbook_url"]
+        # absolute, so the link works in the chat (tests/unit/test_runbook_links.py follows it), and
+        # the Chinese message links the Chinese runbook
+        assert f"[处理手册]({annotations['runbook_url_zh']})" in section.text and "://" in annotations["runbook_url_zh"]
+        assert annotations["runbook_url_zh"].endswith(f"runbooks.zh-CN.md#{ALERT.lower()}")
         assert f"{stack.am_url}/#/silences/new?filter=" in section.text, section.text
     ding_message = next(m for m in stack.robots.received(DINGTALK) if m.ok and ding_shopee.text in m.text)
     assert ding_message.title == f"🔥 告警 {ALERT}", ding_message.title

@@ -161,9 +161,10 @@ def dashboard_queries() -> list[Query]:
         for panel in _panels(dashboard):
             for target in panel.get("targets", []):
                 links = " ".join(link["url"] for link in panel["fieldConfig"]["defaults"].get("links", []))
-                queries.append(Query(name, f"{panel['title']} [{target['refId']}]", target["expr"],
+                english = panel["title"].rpartition(" · ")[2]  # titles read "中文 · English"
+                queries.append(Query(name, f"{english} [{target['refId']}]", target["expr"],
                                      "instant" if target.get("instant") else "range",
-                                     (name, panel["title"], target["refId"]),
+                                     (name, english, target["refId"]),
                                      tuple(sorted(set(re.findall(r"\$\{__data\.fields\.(\w+)\}", links))))))
         for variable in dashboard["templating"]["list"]:
             if variable["type"] == "query":

@@ -33,6 +33,7 @@ PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "by", "without", "group_left", "group_right", "bool",
     "time", "increase", "rate", "sum", "max", "min", "count", "avg", "offset", "absent",
     "clamp_min", "label_replace", "vector", "max_over_time", "quantile_over_time", "histogram_quantile",
+    "count_values",
 }
 #: series that are not exporter metrics: Prometheus' scrape health of a target and its alerts
 EXTERNAL_SERIES = {"up", "ALERTS"}

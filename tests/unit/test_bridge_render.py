@@ -129,6 +129,15 @@ def test_english_falls_back_to_the_plain_annotation_and_chinese_to_it_when_no_zh
     assert "- 摘要: A marketplace check failed 3 or more times in a row." in message.text
 
 
+def test_chinese_messages_link_the_chinese_runbook_when_the_alert_carries_one() -> None:
+    raw = alert()
+    raw["annotations"]["runbook_url_zh"] = "docs/runbooks.zh-CN.md#marketplacecheckfailing"
+    zh = render([payload(raw)], options("dingtalk", "zh"), dingtalk.budget)
+    en = render([payload(raw)], options("dingtalk", "en"), dingtalk.budget)
+    assert "[处理手册](https://git.example.com/ops/blob/main/docs/runbooks.zh-CN.md#marketplacecheckfailing)" in zh.text
+    assert f"[Runbook]({RUNBOOK})" in en.text and "zh-CN" not in en.text
+
+
 def test_dingtalk_mentions_come_from_config_and_alert_labels_and_appear_in_the_text() -> None:
     raw = alert(dingtalk_at_mobiles="13800000001, 13800000002")
     message = render([payload(raw)], options("dingtalk", mobiles=("13800000000",),

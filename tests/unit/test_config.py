@@ -158,3 +158,30 @@ def test_config_schema_cli_prints_json() -> None:
     result = run_cli("config-schema")
     assert result.returncode == 0
     assert json.loads(result.stdout)["title"] == "marketplace-exporter configuration"
+
+
+def test_entries_validated_one_by_one_report_as_the_whole_file_would() -> None:
+    """accounts and http_checks are validated entry by entry (memory at 50,000 checks); their
+    errors still come in the whole file's order, as validating the root model reports them."""
+    from pydantic import ValidationError
+
+    from marketplace_exporter.adapters import ADAPTERS
+    from marketplace_exporter.config.accounts import SECRET_KEYS
+    from marketplace_exporter.config.load import UNKNOWN_KEY
+    from marketplace_exporter.config.schema import config_model
+    from marketplace_exporter.config.yaml_loading import LineMap, pydantic_errors
+
+    text = ("traffic: {colour: blue}\ndefaults: {interval: soon}\nhttp_checks:\n  - {name: a}\n"
+            "  - {name: b, url: 'http://x/', expect_status: [99]}\naccounts:\n"
+            + GOOD_AMAZON.replace("site: US", "site: USA") + "  - {marketplace: nope}\n"
+            + "deprecations: [{marketplace: x}]\n")
+    with pytest.raises(ConfigError) as loaded:
+        load_config("f.yml", text=text)
+    import yaml
+
+    with pytest.raises(ValidationError) as whole:
+        config_model().model_validate(yaml.safe_load(text))
+    root = yaml.compose(text)
+    expected = pydantic_errors(whole.value, LineMap.of("f.yml", root), secret_keys=SECRET_KEYS,
+                               unknown_key=UNKNOWN_KEY, strip_tag=ADAPTERS)
+    assert loaded.value.errors == expected and len(expected) >= 6

@@ -20,6 +20,7 @@ import json
 import re
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -192,7 +193,7 @@ def test_import_input_sets_the_datasource_variable() -> None:
 
 def test_every_dashboard_has_the_deploy_annotation_and_links_keeping_variables() -> None:
     for name, d in _committed().items():
-        deploys = [a for a in d["annotations"]["list"] if a["name"] == "Deploys"]
+        deploys = [a for a in d["annotations"]["list"] if a["name"].endswith("Deploys")]
         assert len(deploys) == 1 and deploys[0]["enable"], name
         assert cat.DEPLOY_TIMESTAMP.name in deploys[0]["expr"] and deploys[0]["useValueForTime"], name
         assert set(deploys[0]["tagKeys"].split(",")) == {cat.SERVICE, cat.ENVIRONMENT, cat.STATUS}, name
@@ -356,7 +357,7 @@ def test_burn_rate_panel_uses_the_alert_rules_slo_objective() -> None:
     objective = AlertConfig().slo_objective
     lib = _module(DASHBOARDS / "lib.py", "dashboards_lib")
     assert lib.SLO_OBJECTIVE == objective
-    burn = next(p for p in _panels(_committed()["overview"]) if p["title"].startswith("SLO error-budget burn"))
+    burn = next(p for p in _panels(_committed()["overview"]) if "SLO error-budget burn" in p["title"])
     assert all(t["expr"].endswith(f"/ {1 - objective:g}") for t in burn["targets"]), burn["targets"]
 
 
@@ -377,3 +378,54 @@ def test_drill_down_links_open_a_dashboard_of_ours_with_its_own_variables() -> N
                 assert set(_LINK_VAR.findall(link["url"])) <= variables, f"{name}: {panel['title']!r}"
                 assert "${__url_time_range}" in link["url"] and "var-datasource=${datasource}" in link["url"]
     assert links >= 3
+
+
+#: Grafana's grid on a 1920-px-wide screen: 24 columns of about 78 px; a panel header keeps about
+#: 40 px for its padding and the description and menu icons. The title font (Inter, 14 px) takes
+#: about 7.2 px per Latin character, 3.6 per space and 14 per Chinese character.
+COLUMN_PX, HEADER_PX = 78, 40
+
+
+def title_px(title: str) -> float:
+    return sum(14 if unicodedata.east_asian_width(ch) in "WF" else 3.6 if ch == " " else 7.2 for ch in title)
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_every_title_is_chinese_then_english_and_fits_its_panel_and_descriptions_are_bilingual() -> None:
+    titles = _module(DASHBOARDS / "zh.py", "dashboards_zh")
+    for name, d in _committed().items():
+        english, _, chinese = d["title"].rpartition(titles.SEPARATOR)
+        assert english.startswith("Marketplace exporter / ") and _has_chinese(chinese), d["title"]
+        for panel in _panels(d):
+            zh, sep, en = panel["title"].partition(titles.SEPARATOR)
+            assert sep and _has_chinese(zh) and not _has_chinese(en), f"{name}: {panel['title']!r} is not zh · en"
+            assert titles.PANELS[en] == zh
+            room = panel["gridPos"]["w"] * COLUMN_PX - HEADER_PX
+            assert title_px(panel["title"]) <= room, (
+                f"{name}: {panel['title']!r} needs ~{title_px(panel['title']):.0f} px, the panel {room}: shorten it")
+        for variable in d["templating"]["list"]:
+            assert _has_chinese(variable["label"]) and titles.SEPARATOR in variable["label"], variable["label"]
+        for panel in _panels(d):
+            if panel.get("description"):
+                chinese_text, _, english_text = panel["description"].partition("\n\n")
+                assert _has_chinese(chinese_text) and english_text and not _has_chinese(english_text), panel["title"]
+
+
+def test_a_title_without_chinese_or_an_edited_description_stops_the_generation() -> None:
+    titles = _module(DASHBOARDS / "zh.py", "dashboards_zh")
+    def model(panel_title: str) -> dict[str, Any]:
+        return {"title": "Marketplace exporter / Overview", "panels": [{"title": panel_title}],
+                "templating": {"list": []}, "annotations": {"list": []}}
+
+    with pytest.raises(SystemExit, match="no Chinese for the panel title 'A panel nobody translated'"):
+        titles.translate(model("A panel nobody translated"))
+    described = model("Probe success ratio")
+    described["panels"][0]["description"] = "Share of probes that succeeded over the chosen time range."
+    with pytest.raises(SystemExit, match="the English description of 'Probe success ratio' changed"):
+        titles.translate(described)
+    translated = titles.translate(model("Probe success"))
+    assert translated["panels"][0]["title"] == "探测成功 · Probe success"
+    assert translated["title"] == "Marketplace exporter / Overview · 总览"

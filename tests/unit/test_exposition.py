@@ -8,6 +8,7 @@ sample sets, plus each family's type and help.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import subprocess
 from collections.abc import Iterator
@@ -138,6 +139,27 @@ def test_a_result_landing_while_a_scrape_is_written_waits_for_the_next_scrape(bu
     rest = first + b"".join(pieces)
     parse_text(rest.decode())  # still one valid exposition
     assert_same(busy_store, exposition)
+
+
+async def test_results_are_rendered_in_the_background_before_a_scrape_asks(busy_store: Store) -> None:
+    exposition = Exposition(busy_store)
+    exposition.refresh_now()
+    check = spec("us-main", "orders", tags=("critical", "eu"))
+    busy_store.reconcile((check,))
+    busy_store.record(check, record(ProbeOutcome.ok(201), 5000), None)
+    assert exposition.waiting() > 0
+    renderer = asyncio.create_task(exposition.keep_current(every=0.01))
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if not exposition.waiting():
+                break
+    finally:
+        renderer.cancel()
+    assert exposition.waiting() == 0
+    written = b"".join(exposition.chunks(openmetrics=False)).decode()  # no refresh on this path
+    assert 'marketplace_probe_http_status_code{account="us-main",check="orders",marketplace="amazon_sp",' \
+           'site="US"} 201.0' in written
 
 
 def test_promtool_accepts_both_outputs(busy_store: Store, tmp_path: Path) -> None:

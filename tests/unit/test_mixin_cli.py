@@ -84,6 +84,9 @@ def test_a_mixin_config_sets_job_thresholds_runbooks_language_labels_and_owners(
     owners = [r for r in am["route"]["routes"] if r.get("receiver") in ("shop-owner-vip", "team-sea")]
     assert [r["matchers"] for r in owners] == [['marketplace="shopee"', 'account="sg-vip"'],
                                                ['marketplace=~"lazada|shopee"']]
+    # --config.file, as run and bridge spell it, is the same option
+    assert _cli("--config.file", str(config), "--out", str(tmp_path / "out2"), cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out2" / generator.RULES_FILE).read_text(encoding="utf-8") == text
 
 
 @pytest.mark.parametrize(("yaml_text", "message"), [

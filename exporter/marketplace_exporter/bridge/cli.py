@@ -23,10 +23,11 @@ from marketplace_exporter.webserver.options import add_web_flags, web_options
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    bridge = sub.add_parser("bridge", help="Alertmanager webhook → DingTalk / WeCom / Feishu bridge")
-    bridge.add_argument("--config.file", dest="config_file", required=True,
+    bridge = sub.add_parser("bridge", help="the alert bridge: Alertmanager webhooks → DingTalk, WeCom, Feishu/Lark "
+                                           "robots or any JSON webhook (docs/bridge.md)")
+    bridge.add_argument("--config.file", dest="config_file", metavar="FILE", required=True,
                         help="bridge.yml: receivers, robots, auth, outbox (deploy/bridge.yml is an example)")
-    bridge.add_argument("--web.listen-address", dest="listen", default="0.0.0.0:9762",
+    bridge.add_argument("--web.listen-address", dest="listen", metavar="HOST:PORT", default="0.0.0.0:9762",
                         help="HOST:PORT for Alertmanager's webhooks and /metrics (default 0.0.0.0:9762)")
     bridge.add_argument("--check", action="store_true", help="validate the config file and exit")
     bridge.add_argument("--syntax-only", action="store_true",
@@ -38,8 +39,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     alerts = sub.add_parser("alerts", help="the bridge's alert archive (告警记录归档)")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
     history = alerts_sub.add_parser("history", help="what was sent to which chat, when, and what failed")
-    history.add_argument("--config.file", dest="config_file", help="bridge.yml (to find the outbox file)")
-    history.add_argument("--storage.path", dest="storage_path", help="the outbox SQLite file (overrides the config)")
+    history.add_argument("--config.file", dest="config_file", metavar="FILE",
+                         help="bridge.yml (to find the outbox file)")
+    history.add_argument("--storage.path", dest="storage_path", metavar="FILE",
+                         help="the outbox SQLite file (overrides the config)")
     history.add_argument("--since", default="7d", help="how far back, e.g. 2h, 7d (default 7d)")
     history.add_argument("--receiver", action="append", default=[], help="only this receiver (repeatable)")
     history.add_argument("--format", choices=["table", "json"], default="table")

@@ -250,7 +250,8 @@ def _links(alert: Alert, notification: Notification, options: RenderOptions, t: 
                           or options.grafana_url or "")
     if grafana:
         links.append(f"[{t['grafana']}]({grafana})")
-    runbook = alert.annotations.get("runbook_url")
+    # the mixin's ``both`` adds the Chinese runbook as runbook_url_zh, as it adds summary_zh
+    runbook = alert.annotations.get(f"runbook_url_{options.language}") or alert.annotations.get("runbook_url")
     if runbook:
         if "://" not in runbook and options.runbook_base_url:
             runbook = options.runbook_base_url.rstrip("/") + "/" + runbook.lstrip("/")

@@ -171,6 +171,15 @@ def config_model() -> type[StrictModel]:
     )
 
 
+@cache
+def config_shell_model() -> type[StrictModel]:
+    """The root model with ``accounts`` and ``http_checks`` left as lists of anything: the loader
+    validates their entries one by one while it builds their checks, so a file of 50,000 checks
+    never holds 50,000 validated entries at once (config/load.py)."""
+    return create_model("Config", __base__=config_model(), accounts=(list[Any], []),
+                        http_checks=(list[Any], []))
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of the config file for editors (``marketplace-exporter config-schema``)."""
     schema = config_model().model_json_schema()

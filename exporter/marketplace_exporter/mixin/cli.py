@@ -29,8 +29,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     generate = rules_sub.add_parser(
         "generate", help="write marketplace-alerts.yml, alertmanager.yml, alertmanager-route.yml and "
                          "alertmanager-config.yml (prometheus-operator) for a mixin config")
-    generate.add_argument("--config", dest="mixin_config", default=None,
-                          help="mixin.yml overriding AlertConfig fields (default: the built-in defaults)")
+    generate.add_argument("--config", "--config.file", dest="mixin_config", metavar="FILE", default=None,
+                          help="mixin.yml overriding AlertConfig fields (default: the built-in defaults); "
+                               "--config.file as for run and bridge")
     generate.add_argument("--out", type=Path, default=Path("."), help="output directory (default: %(default)s)")
     generate.add_argument("--check", action="store_true",
                           help="write nothing; exit 1 and name the files in --out that are missing or stale")

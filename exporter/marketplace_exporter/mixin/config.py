@@ -206,6 +206,11 @@ class AlertConfig:
     config_reload_for: str = "5m"
     #: Prometheus cannot scrape the exporter (or has no target at all) for this long
     exporter_down_for: str = "2m"
+    #: fewer shards scraped than marketplace_exporter_total_shards says (a pod gone), for this long;
+    #: longer than a shard's restart with a large config (it loads every accounts file)
+    shards_missing_for: str = "5m"
+    #: shards claiming one ordinal or disagreeing on the total: passes while a resize rolls out
+    shards_inconsistent_for: str = "15m"
     #: the bridge failed deliveries (not counting throttling, which it retries) / kept a backlog
     bridge_failures_window: str = "15m"
     bridge_failures_for: str = "5m"
@@ -270,6 +275,11 @@ class AlertConfig:
     # --- links and delivery --------------------------------------------------------------------
     #: runbook_url = runbook_base_url + "#" + lower(alertname): absolute, so a chat link works
     runbook_base_url: str = DEFAULT_RUNBOOK_URL
+    #: the Chinese runbook (docs/runbooks.zh-CN.md: the same headings, so the same anchors), linked by
+    #: ``language: zh`` alerts and, with ``both``, by a ``runbook_url_zh`` annotation the bridge's
+    #: Chinese messages use; unset: runbook_base_url with a final ``runbooks.md`` turned into
+    #: ``runbooks.zh-CN.md`` (any other URL, e.g. a wiki page, is used for both languages)
+    runbook_base_url_zh: str | None = None
     #: where Alertmanager posts: <bridge_url>/alertmanager/<receiver> (compose: the bridge service)
     bridge_url: str = "http://bridge:9762"
     routing: Routing = field(default_factory=Routing)

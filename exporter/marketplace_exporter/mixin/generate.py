@@ -29,6 +29,7 @@ from marketplace_exporter.mixin import (
     rules_latency,
     rules_ops,
     rules_platform,
+    rules_shards,
 )
 from marketplace_exporter.mixin.config import PROFILES, AlertConfig, e2e_profile
 from marketplace_exporter.mixin.promql import Group, Rule, dump_yaml, finish_alerts
@@ -62,7 +63,8 @@ def build_groups(cfg: AlertConfig) -> list[Group]:
         {"name": "marketplace-exporter.credentials", "rules": rules_account.credential_rules(cfg)},
         {"name": "marketplace-exporter.platform", "rules": rules_platform.platform_rules(cfg)},
         {"name": "marketplace-exporter.latency", "rules": rules_latency.latency_rules(cfg)},
-        {"name": "marketplace-exporter.exporter", "rules": rules_ops.exporter_rules(cfg)},
+        {"name": "marketplace-exporter.exporter",
+         "rules": rules_ops.exporter_rules(cfg) + rules_shards.shard_rules(cfg)},
         {"name": "marketplace-exporter.bridge", "rules": rules_ops.bridge_rules(cfg)},
         {"name": "marketplace-exporter.deploys", "rules": rules_deploy.deploy_rules(cfg)},
         {"name": "marketplace-exporter.meta", "rules": rules_ops.watchdog_rules(cfg)},

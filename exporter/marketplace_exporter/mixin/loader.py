@@ -112,6 +112,9 @@ def check(cfg: mc.AlertConfig) -> list[str]:
     if not cfg.runbook_base_url.startswith(("https://", "http://")):
         problems.append(f"runbook_base_url: expected an absolute http(s) URL (chat links must work), "
                         f"got {cfg.runbook_base_url!r}")
+    if cfg.runbook_base_url_zh is not None and not cfg.runbook_base_url_zh.startswith(("https://", "http://")):
+        problems.append(f"runbook_base_url_zh: expected an absolute http(s) URL (chat links must work), "
+                        f"got {cfg.runbook_base_url_zh!r}")
     if not 0 < cfg.platform_min_share <= 1:
         problems.append(f"platform_min_share: expected a share in (0, 1], got {cfg.platform_min_share}")
     return problems

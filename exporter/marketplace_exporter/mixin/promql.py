@@ -122,16 +122,26 @@ def record(name: str, expr: str, labels: dict[str, str] | None = None) -> Rule:
     return rule
 
 
-def runbook_url(cfg: AlertConfig, alertname: str) -> str:
-    """``base#anchor``: the anchor GitHub (and docs/runbooks.md's ``<a id>``) gives the heading."""
-    return f"{cfg.runbook_base_url}#{alertname.lower()}"
+def runbook_url(cfg: AlertConfig, alertname: str, zh: bool = False) -> str:
+    """``base#anchor``: the anchor GitHub (and docs/runbooks.md's ``<a id>``) gives the heading;
+    ``zh``: the same anchor in the Chinese runbook."""
+    return f"{zh_runbook_base(cfg) if zh else cfg.runbook_base_url}#{alertname.lower()}"
+
+
+def zh_runbook_base(cfg: AlertConfig) -> str:
+    """``runbook_base_url_zh``, else the Chinese file beside a ``…/runbooks.md``, else the same URL."""
+    if cfg.runbook_base_url_zh:
+        return cfg.runbook_base_url_zh
+    base = cfg.runbook_base_url
+    return base.removesuffix("runbooks.md") + "runbooks.zh-CN.md" if base.endswith("/runbooks.md") else base
 
 
 def finish_alerts(groups: list[Group], cfg: AlertConfig) -> list[Group]:
     """Post-passes over every alert, as kubernetes-mixin's ``add-runbook-links``, so no alert can
-    miss one: ``runbook_url`` (absolute), the configured ``extra_labels``, and the annotations of
-    the configured language (``zh``/``en``: the chosen text in ``summary``/``description``;
-    ``both``: English there plus ``summary_zh``/``description_zh``, as the bridge reads them)."""
+    miss one: ``runbook_url`` (absolute; ``runbook_url_zh`` too with ``both``), the configured
+    ``extra_labels``, and the annotations of the configured language (``zh``/``en``: the chosen
+    text in ``summary``/``description``; ``both``: English there plus ``summary_zh``/
+    ``description_zh``, as the bridge reads them)."""
     out: list[Group] = []
     for group in groups:
         rules: list[Rule] = []
@@ -139,10 +149,19 @@ def finish_alerts(groups: list[Group], cfg: AlertConfig) -> list[Group]:
             if "alert" in rule:
                 labels = {**rule["labels"], **cfg.extra_labels}
                 rule = {**rule, "labels": labels, "annotations": _language(rule["annotations"], cfg)}
-                rule["annotations"].setdefault("runbook_url", runbook_url(cfg, rule["alert"]))
+                _add_runbook_links(rule["annotations"], cfg, rule["alert"])
             rules.append(rule)
         out.append({**group, "rules": rules})
     return out
+
+
+def _add_runbook_links(annotations: dict[str, str], cfg: AlertConfig, alertname: str) -> None:
+    """``runbook_url`` in the alert's language; with ``both`` also ``runbook_url_zh`` (when the
+    Chinese runbook is another page), which the bridge links in Chinese messages."""
+    annotations.setdefault("runbook_url", runbook_url(cfg, alertname, zh=cfg.language == "zh"))
+    zh = runbook_url(cfg, alertname, zh=True)
+    if cfg.language == "both" and zh != annotations["runbook_url"]:
+        annotations.setdefault("runbook_url_zh", zh)
 
 
 _LOCALISED = ("summary", "description")

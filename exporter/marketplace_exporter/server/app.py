@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from marketplace_exporter import __version__, process_metrics
+from marketplace_exporter import __version__, process_metrics, shard_serving
 from marketplace_exporter.config import LoadedConfig
 from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.core import Core, Feature
@@ -34,6 +34,7 @@ from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
 from marketplace_exporter.exposition import Exposition
 from marketplace_exporter.server import accounts_watch, checks_views, scrape
+from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
 from marketplace_exporter.traffic import otlp_api
@@ -49,6 +50,7 @@ CORE = web.AppKey("core", Core)
 FEATURES: tuple[Feature, ...] = (
     process_metrics.install,
     accounts_watch.install,
+    shard_serving.install,
     deploys_api.install,
     verify_api.install,
     traffic_api.install,
@@ -56,13 +58,21 @@ FEATURES: tuple[Feature, ...] = (
 )
 
 
-def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None) -> web.Application:
+#: features that take writes: with shards, shard 0 alone takes deploy markers and traffic reports (their
+#: series and audit log then exist once; the others answer 421 naming it), and no shard runs the
+#: embedded verify gate, which would judge one shard's accounts only (409: use verify --prometheus.url)
+SHARD_ZERO_FEATURES: tuple[Feature, ...] = (deploys_api.install, traffic_api.install, otlp_api.install)
+UNSHARDED_FEATURES: tuple[Feature, ...] = (verify_api.install,)
+
+
+def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str | None = None,
+               shard: Shard | None = None) -> web.Application:
     """Build the app for an already validated ``initial`` config (the CLI validates first so a bad
-    file fails fast with its errors, before anything listens)."""
+    file fails fast with its errors, before anything listens). ``shard``: probe only its accounts."""
     app = web.Application(middlewares=[_server_header])
     store = Store()
     core = Core(source=source, initial=initial, store=store, registry=scrape.feature_registry(),
-                storage_path=storage_path)
+                storage_path=storage_path, shard=shard or Shard())
     app[CORE] = core
     app.cleanup_ctx.append(_engine_ctx)
     checks_views.install(core, app)  # GET / and /api/v1/checks
@@ -71,8 +81,16 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", lifecycle_api(reload_handler))
+    shard = core.shard
     for install in FEATURES:
+        if shard.sharded and (install in UNSHARDED_FEATURES or shard.ordinal and install in SHARD_ZERO_FEATURES):
+            continue
         install(core, app)
+    if shard.sharded:
+        shard_serving.refuse(app, [verify_api.PATH], shard_serving.gate_elsewhere(shard), 409)
+    if shard.ordinal:
+        shard_serving.refuse(app, [deploys_api.PATH, traffic_api.ROUTE, otlp_api.TRACES_ROUTE],
+                             shard_serving.writes_elsewhere(shard), 421)
     return app
 
 
@@ -83,7 +101,7 @@ async def _engine_ctx(app: web.Application) -> AsyncIterator[None]:
     async with new_session(limit=max(initial.concurrency, 16), context=context) as session:
         engine = Engine(session, core.store, certificates=CertificateWatcher(context))
         core.start(engine)
-        log.info("probing %d checks from %s", len(initial.checks), initial.path)
+        log.info("probing %d checks from %s%s", len(initial.checks), initial.path, core.probing_note())
         try:
             yield
         finally:
@@ -118,6 +136,8 @@ async def probe(request: web.Request) -> web.Response:
     check_id = request.query.get("check", "")
     engine = request.app[CORE].engine
     if not check_id or engine.spec(check_id) is None:
+        if (elsewhere := shard_serving.misdirected(request.app[CORE], check_id)) is not None:
+            return elsewhere
         known = "\n".join(sorted(check.id for check in request.app[CORE].config.checks))
         return web.Response(status=404 if check_id else 400,
                             text=f"unknown or missing ?check=; configured checks:\n{known}\n")

@@ -19,6 +19,7 @@ from marketplace_exporter.core import Core
 from marketplace_exporter.server.accounts_watch import render_broken_files
 from marketplace_exporter.server.checks_query import CheckFilter, CheckPage, FilterInvalid, ShownCheck, query
 from marketplace_exporter.server.status_page import CSP, render_status_page
+from marketplace_exporter.shard_serving import status_html as shard_status_html
 from marketplace_exporter.store import Store
 
 
@@ -30,7 +31,7 @@ async def status_page(core: Core, request: web.Request) -> web.Response:
         return web.Response(status=400, text=f"bad filter: {exc}\n")
     now = time.time()
     html = render_status_page(store, await query(store, flt, now), now=now,
-                              extra_html=render_broken_files(core.accounts.broken()))
+                              extra_html=shard_status_html(core) + render_broken_files(core.accounts.broken()))
     return web.Response(text=html, content_type="text/html", charset="utf-8",
                         headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
 

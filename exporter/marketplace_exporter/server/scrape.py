@@ -1,9 +1,10 @@
 """``GET /metrics``: the cached probe families, then the features' own collectors, streamed.
 
-The probe families come from exposition.py (rendered text per check; a scrape re-renders only what
-changed, in batches that yield to the event loop, then writes bytes). The features (deploys,
-traffic, the verification gate) keep prometheus_client collectors in the app's registry: their
-families are small and are written after the cached ones. The registry also holds a collector that
+The probe families come from exposition.py (rendered text per check, kept current in the
+background as results land; a scrape renders what changed in the last second, in batches that
+yield to the event loop, then writes bytes). The features (accounts files, deploys, traffic, the
+verification gate, OTLP) keep prometheus_client collectors in ``core.registry``: their families
+are small and are written after the cached ones. The registry also holds a collector that
 only *describes* the probe families, so a feature registering a clashing name fails at start-up
 (prometheus_client's duplicate check) and the response never carries a family twice.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import cast
 
 from aiohttp import hdrs, web
@@ -110,10 +111,21 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 def install(core: Core, app: web.Application) -> None:
-    """Serve ``/metrics``: the store's families, then the features' collectors in ``core.registry``."""
-    app[EXPOSITION] = Exposition(core.store)
+    """Serve ``/metrics``: the store's families, then the features' collectors in ``core.registry``;
+    while the app runs, the exposition is kept rendered as results land."""
+    exposition = app[EXPOSITION] = Exposition(core.store)
     app[FEATURE_REGISTRY] = core.registry
     app.router.add_get("/metrics", metrics)
+
+    async def renderer(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(exposition.keep_current(), name="exposition renderer")
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    app.cleanup_ctx.append(renderer)
 
 
 __all__ = ["EXPOSITION", "accepts_gzip", "feature_registry", "install", "wants_openmetrics"]

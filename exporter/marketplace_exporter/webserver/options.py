@@ -23,15 +23,15 @@ class WebOptions:
 
 
 def add_web_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--web.config.file", dest="web_config_file", default=None,
+    parser.add_argument("--web.config.file", dest="web_config_file", metavar="FILE", default=None,
                         help="TLS and basic auth: a web config in the exporter-toolkit format, the file "
                              "node_exporter and Prometheus read (docs/security.md); re-read when it changes")
     parser.add_argument("--web.enable-lifecycle", dest="web_enable_lifecycle", action="store_true",
                         help="accept POST /-/reload (off by default, as in Prometheus; SIGHUP always works)")
-    parser.add_argument("--web.external-url", dest="web_external_url", default=None,
+    parser.add_argument("--web.external-url", dest="web_external_url", metavar="URL", default=None,
                         help="the URL users reach this server at behind a reverse proxy, e.g. "
                              "https://ops.example.com/exporter/ (its path is the default route prefix)")
-    parser.add_argument("--web.route-prefix", dest="web_route_prefix", default=None,
+    parser.add_argument("--web.route-prefix", dest="web_route_prefix", metavar="PATH", default=None,
                         help="serve every route under this path (default: the path of --web.external-url, else /)")
 
 
