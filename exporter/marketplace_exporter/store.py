@@ -275,6 +275,12 @@ class Store:
         state = self._checks.get(check_id)
         return state.last_outcome() if state is not None else None
 
+    def backoff_inputs(self, check_id: str) -> tuple[int, float | None]:
+        """What the engine's back-off reads after each probe, in one look: consecutive throttled
+        probes and the last probe's Retry-After (seconds), if any."""
+        state = self._checks.get(check_id)
+        return (state.consecutive_throttles, state.last_retry_after) if state is not None else (0, None)
+
     def consecutive_throttles(self, check_id: str) -> int:
         state = self._checks.get(check_id)
         return state.consecutive_throttles if state is not None else 0
