@@ -6,9 +6,10 @@ lands, N/interval times a second, far less often than scrapes × N. So:
 
 * every object with series (a check, a request-duration histogram, a credential, a certificate)
   owns a *slot*; per family, ``fragments[family][slot]`` is that object's lines, already text;
-* the store's change feed says which objects changed; :meth:`Exposition.refresh` re-renders just
-  those, in slices of at most 4 ms with the loop free in between (a probe pays only a set
-  insert). :meth:`Exposition.keep_current` does so every :data:`RENDER_EVERY_SECONDS` in the
+* the store's change feed says which objects changed, and for a check which parts (a probe pays
+  one dict update); :meth:`Exposition.refresh` re-renders just those, and of a check just the
+  families those parts feed, in slices of at most 4 ms with the loop free in between.
+  :meth:`Exposition.keep_current` does so every :data:`RENDER_EVERY_SECONDS` in the
   background, as results land, so a scrape finds at most that much left to render: at 50,000
   checks rendering what changed in 15 s took ~0.6 s of CPU, which a scrape used to pay;
 * a scrape writes, per family, one HELP/TYPE header and the family's fragments joined in slot
@@ -38,22 +39,11 @@ from typing import Generic, TypeVar, cast
 from prometheus_client import utils
 
 from marketplace_exporter import catalogue as c
+from marketplace_exporter import store as changes  # what changed about a check: changes.RESULT, ...
 from marketplace_exporter.build import build_info_values
 from marketplace_exporter.collector import skip_series_exists
 from marketplace_exporter.config import CheckSpec
-from marketplace_exporter.store import (
-    API_ERRORS,
-    EVERYTHING,
-    FAILURES,
-    RATE_LIMITS,
-    RESULT,
-    SKIPS,
-    SUCCESS_AT,
-    VALUES,
-    CheckStatus,
-    Histogram,
-    Store,
-)
+from marketplace_exporter.store import CheckStatus, Histogram, Store
 
 K = TypeVar("K", bound=Hashable)
 
@@ -156,26 +146,22 @@ _EXTRA_AT = {label: bisect.bisect(_SORTED_PROBE_LABELS, label)
 _PROBE_ORDER = tuple(c.PROBE_LABELS.index(name) for name in _SORTED_PROBE_LABELS)
 
 
-def render_check(status: CheckStatus, changed: int = EVERYTHING, row: list[bytes] | None = None) -> list[bytes]:
+def render_check(status: CheckStatus, changed: int = changes.EVERYTHING, row: list[bytes] | None = None) -> list[bytes]:
     """A check's lines per family of :data:`CHECK_FAMILIES` (b"" where it has none), the value's
     text only for :data:`SINGLE_LINE` families, then its label text (column :data:`LABELS`).
 
-    With ``changed`` (the store's bits: :data:`~marketplace_exporter.store.RESULT`, ...) and the
-    check's previous ``row``, only the families those parts feed are rendered again and the rest of
-    ``row`` is kept: a successful probe re-renders its result, probe and request counts, not its
-    failure counters, tags or interval. The spec is unchanged unless ``changed`` is
-    :data:`~marketplace_exporter.store.EVERYTHING` (the store says so on a reload), so the label text
-    in ``row`` still holds.
-
-    The hot part of rendering: label text is escaped once per check and lines are plain f-strings
-    (labels sorted as prometheus_client writes them)."""
-    if row is None or changed == EVERYTHING:
+    Given ``changed`` (the store's bits) and the check's previous ``row``, only the families those
+    parts feed are rendered again: a successful probe re-renders its result, probe and request
+    counts, not its failure counters, tags or interval. Short of ``EVERYTHING`` (a reload) the spec
+    is the same, so the label text in ``row`` holds. Lines are plain f-strings, labels sorted as
+    prometheus_client writes them."""
+    if row is None or changed == changes.EVERYTHING:
         out = [b""] * (len(CHECK_FAMILIES) + 1)
-        changed = EVERYTHING
+        changed = changes.EVERYTHING
     else:
         out = row
     spec = status.spec
-    if changed == EVERYTHING:
+    if changed == changes.EVERYTHING:
         labels = ",".join(_label_parts(spec))
         out[LABELS] = labels.encode()
     else:
@@ -207,11 +193,11 @@ def render_check(status: CheckStatus, changed: int = EVERYTHING, row: list[bytes
         out[_F[name]] = "".join(f'{name}{{{before}{label}="{escape_label(key)}"{after}}} {fmt(value)}\n'
                                 for key, value in items).encode()
 
-    if changed == EVERYTHING:  # from the spec: changes with the config only
+    if changed == changes.EVERYTHING:  # from the spec: changes with the config only
         one(c.PROBE_INTERVAL, spec.interval)
         if spec.tags:  # marketplace_probe_tag_info (check_tags.py)
             many(c.PROBE_TAG_INFO, c.TAG, [(tag, 1.0) for tag in sorted(set(spec.tags))])
-    if changed & RESULT:
+    if changed & changes.RESULT:
         one(c.PROBES, status.probes)
         requests = status.requests
         many(c.PROBE_REQUESTS, c.STEP, [(step.value, requests[step]) for step in c.Step
@@ -222,18 +208,18 @@ def render_check(status: CheckStatus, changed: int = EVERYTHING, row: list[bytes
             one(c.PROBE_DURATION, last.duration)
             one(c.PROBE_HTTP_STATUS, float(last.outcome.http_status or 0))
             one(c.PROBE_LAST_RUN, last.finished_at)
-    if changed & SUCCESS_AT and status.last_success_at is not None:
+    if changed & changes.SUCCESS_AT and status.last_success_at is not None:
         one(c.PROBE_LAST_SUCCESS, status.last_success_at)
-    if changed & FAILURES:
+    if changed & changes.FAILURES:
         failures = status.failures
         many(c.PROBE_FAILURES, c.REASON, [(reason.value, failures[reason]) for reason in c.Reason
                                           if reason in failures or reason in c.PRECREATED_REASONS])
-    if changed & SKIPS:
+    if changed & changes.SKIPS:
         many(c.PROBE_SKIPPED, c.REASON, [(skip.value, status.skipped[skip]) for skip in c.SkipReason]
              if skip_series_exists(status) else ())
-    if changed & API_ERRORS:
+    if changed & changes.API_ERRORS:
         many(c.API_ERRORS, c.CODE, sorted(status.api_errors.items()))
-    if changed & RATE_LIMITS:
+    if changed & changes.RATE_LIMITS:
         ratios: list[tuple[str, float]] = []
         observed = status.observed_rate_limit
         out[_F[c.RATE_LIMIT_RESET.name]] = b""
@@ -247,7 +233,7 @@ def render_check(status: CheckStatus, changed: int = EVERYTHING, row: list[bytes
         if status.modelled_ratio is not None:
             ratios.append((c.RateLimitSource.MODELLED.value, status.modelled_ratio))
         many(c.RATE_LIMIT_REMAINING, c.SOURCE, ratios)
-    if changed & VALUES:
+    if changed & changes.VALUES:
         many(c.PROBE_VALUE, c.VALUE_NAME, sorted(status.values.items()))
     return out
 
