@@ -56,7 +56,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.traffic.aggregate import TrafficAggregator
 from marketplace_exporter.traffic.otlp_api import ingest_spans
-from marketplace_exporter.traffic.otlp_decode import decode_json, decode_protobuf
+from marketplace_exporter.traffic.otlp_decode import decode_protobuf
+from marketplace_exporter.traffic.otlp_json import decode_json
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import SpanMapper
 

@@ -4,6 +4,11 @@ Everything here comes from the exporter's deploy markers (``POST /api/v1/deploys
 ``marketplace-exporter deploy`` CLI): versions per service and environment, the audit-log counters,
 the post-deploy verification gate and the configured freeze windows. The probe error ratio is the
 exporter's own, drawn under the deploy annotations so before/after is visible at a glance.
+
+The deploy series are the audit log's, exported alike by every replica sharing it (PostgreSQL) and
+by shard 0 before and after each restart: they are read once (``lib.once``, ``lib.log_growth``,
+``lib.log_steps``), never summed over processes. The gate's verification counter and the annotation
+and refusal counters count on the one process that did the work, so those are summed.
 """
 
 from lib import (
@@ -15,7 +20,10 @@ from lib import (
     by,
     chained_variables,
     layout,
+    log_growth,
+    log_steps,
     make_dashboard,
+    once,
     selector,
     stat,
     state_timeline,
@@ -40,29 +48,29 @@ def _error_ratio(window: str, offset: str = "") -> str:
 
 
 deploys_range = stat(
-    "Deploys (time range)", f"sum(increase({cat.DEPLOYS.name}{SEL}[$__range])) or vector(0)", NEUTRAL,
+    "Deploys (time range)", f"sum({log_growth(cat.DEPLOYS, SEL, '$__range')}) or vector(0)", NEUTRAL,
     color_mode="value", description="Deploy markers recorded (every status) in the selected time range.")
 failed_range = stat(
     "Failed or rolled back (time range)",
-    f"sum(increase({cat.DEPLOYS.name}{selector(_DEPLOY_LABELS, regex={cat.STATUS: _FAILED})}[$__range])) "
+    f"sum({log_growth(cat.DEPLOYS, selector(_DEPLOY_LABELS, regex={cat.STATUS: _FAILED}), '$__range')}) "
     "or vector(0)", COUNT_BAD)
 in_freeze = stat(
     "Deploys during a freeze (time range)",
-    f"sum(increase({cat.DEPLOYS_IN_FREEZE.name}{SEL}[$__range])) or vector(0)", COUNT_BAD,
+    f"sum({log_growth(cat.DEPLOYS_IN_FREEZE, SEL, '$__range')}) or vector(0)", COUNT_BAD,
     description="Deploy markers recorded while a freeze window (11.11, Black Friday...) covered the environment: "
                 "recorded and flagged, never refused.")
 frozen_now = stat(
-    "Environments frozen now", f"count({cat.DEPLOY_FREEZE_ACTIVE.name}{SEL_ENV} == 1) or vector(0)", ON_ATTENTION)
+    "Environments frozen now", f"count({once(cat.DEPLOY_FREEZE_ACTIVE, SEL_ENV)} == 1) or vector(0)", ON_ATTENTION)
 
 timeline = timeseries(
     "Deploy timeline",
-    [(f"sum {by(cat.SERVICE, cat.ENVIRONMENT, cat.STATUS)} (increase({cat.DEPLOYS.name}{SEL}[$__interval])) > 0",
+    [(f"{log_steps(cat.DEPLOYS, SEL)} > 0",
       "{{service}} {{environment}} {{status}}")],
     bars=True, description="Deploy markers per interval by service, environment and status (started, succeeded, "
                            "failed, rolled_back).")
 versions = table(
     "Current version per service and environment",
-    f"{cat.DEPLOY_INFO.name}{SEL} * on ({cat.SERVICE}, {cat.ENVIRONMENT}) group_left() "
+    f"{once(cat.DEPLOY_INFO, SEL)} * on ({cat.SERVICE}, {cat.ENVIRONMENT}) group_left() "
     f"(time() - max {_KEYS} ({cat.DEPLOY_TIMESTAMP.name}{SEL}))",
     NEUTRAL, unit="s", value_title="deployed", cell="auto",
     description="The latest deploy per service and environment: version, commit and how long ago.")
@@ -86,11 +94,11 @@ verifications = timeseries(
     bars=True, description="`marketplace-exporter verify` runs by result: pass, fail (errors rose after the "
                            "deploy), undecided (too little data).")
 freeze = state_timeline(
-    "Freeze windows", [(f"max {by(cat.ENVIRONMENT)} ({cat.DEPLOY_FREEZE_ACTIVE.name}{SEL_ENV})", "{{environment}}")],
+    "Freeze windows", [(once(cat.DEPLOY_FREEZE_ACTIVE, SEL_ENV), "{{environment}}")],
     ON_ATTENTION, FREEZE_TEXT, description="FROZEN while a configured freeze window covers the environment.")
 history = table(
     "Deploy markers by status (time range)",
-    f"sum {by(cat.SERVICE, cat.ENVIRONMENT, cat.STATUS)} (increase({cat.DEPLOYS.name}{SEL}[$__range])) > 0",
+    f"{log_growth(cat.DEPLOYS, SEL, '$__range')} > 0",
     NEUTRAL, value_title="deploys", descending=True, cell="auto")
 annotation_pushes = timeseries(
     "Grafana annotation pushes",

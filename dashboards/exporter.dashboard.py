@@ -66,7 +66,9 @@ reloads = timeseries(
     "Config reloads",
     [(f"changes({cat.CONFIG_RELOAD_TS.name}{{{JOB}}}[$__interval])", "successful reloads"),
      (f"1 - {cat.CONFIG_RELOAD_OK.name}{{{JOB}}}", "last reload failed (1)"),
-     (f"sum(increase({cat.ACCOUNTS_FILE_ERRORS.name}{{{JOB}}}[$__interval]))", "accounts file versions refused")],
+     # every shard reads every accounts file and refuses the same bad version: max per job, not sum
+     (f"sum(max by (job) (increase({cat.ACCOUNTS_FILE_ERRORS.name}{{{JOB}}}[$__interval])))",
+      "accounts file versions refused")],
     bars=True)
 build = table(
     "Build", f"{cat.BUILD_INFO.name}{{{JOB}}}", NEUTRAL, cell="auto", hidden=("Time", "__name__", "Value"),
@@ -109,7 +111,9 @@ traffic = timeseries(
                            "record), dropped (client queue full); and OTLP spans received at /v1/traces: "
                            "accepted, ignored (not a marketplace client call), rejected (with the reason).")
 broken_files = stat(
-    "Broken accounts files", f"sum({cat.ACCOUNTS_FILES.name}{{{JOB}, state=\"broken\"}}) or vector(0)", COUNT_BAD,
+    "Broken accounts files",
+    f"sum(max by (job) ({cat.ACCOUNTS_FILES.name}{{{JOB}, state=\"broken\"}})) or vector(0)", COUNT_BAD,
+    # every shard reads every accounts file: the most any process of a job reports, not the sum
     description="Per-seller accounts files that cannot be used now (each keeps its last good version); the "
                 "status page names them. New bad versions: "
                 f"{cat.ACCOUNTS_FILE_ERRORS.name}.")
@@ -118,7 +122,9 @@ shards = stat(
     description="Exporter processes scraped (1 unless run --shard/--total-shards; docs/kubernetes.md).")
 shards_missing = stat(
     "Shards missing",
-    f"max({cat.TOTAL_SHARDS.name}{{{JOB}}}) - count({cat.SHARD_ORDINAL.name}{{{JOB}}})", COUNT_BAD,
+    # distinct ordinals: two processes claiming one shard do not make up for a missing one
+    f"max({cat.TOTAL_SHARDS.name}{{{JOB}}}) - count(count_values(\"ordinal\", {cat.SHARD_ORDINAL.name}{{{JOB}}}))",
+    COUNT_BAD,
     no_value="no data",
     description="Shards the exporters declare (--total-shards) but Prometheus does not scrape: their accounts "
                 "are not probed and their series are gone (alert: MarketplaceExporterShardsMissing).")

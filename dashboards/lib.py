@@ -93,6 +93,53 @@ def by(*labels: str) -> str:
     return "by (" + ", ".join(labels) + ")"
 
 
+# --- families several processes export (catalogue.REPLICATED; docs/metrics.md, "One answer from
+# several processes"): every shard that connected to a host, every replica sharing the deploy audit
+# log, shard 0 before and after a restart (a new ``instance``) export the same value ---------------
+
+
+def once(spec: cat.MetricSpec, matchers: str = "", agg: str = "max") -> str:
+    """``agg by (the family's own labels) (series)``: one series per thing (host, account, marker),
+    not one per process; ``min`` for an expiry (the soonest a process saw), else ``max``. For the
+    replicated families, and for an account's credentials (on two shards while a resize moves it)."""
+    return f"{agg} {by(*spec.labels)} ({spec.name}{matchers})"
+
+
+def expiring_within(spec: cat.MetricSpec, seconds: int) -> str:
+    """How many credentials / hosts / APIs expire within ``seconds``: each counted once, at the
+    soonest expiry any process exports for it (not once per shard that saw it)."""
+    return f"count({once(spec, agg='min')} - time() < {seconds}) or vector(0)"
+
+
+def time_left(spec: cat.MetricSpec) -> str:
+    """Seconds until each credential / host / API expires (soonest first), one row each."""
+    return f"sort({once(spec, agg='min')} - time())"
+
+
+def log_growth(spec: cat.MetricSpec, matchers: str, window: str) -> str:
+    """How much a deploy-log counter grew over ``window``, per its own labels, read once.
+
+    These counters are the audit log's counts, rebuilt from the log at every start, so every
+    replica and every restart of shard 0 exports the same value: the log's count at the end of the
+    window minus at its start (the highest value any process showed minus the lowest). ``sum of
+    increase()`` would count each marker once per replica; ``max of increase()`` would lose the
+    markers before a restart that changed the ``instance``. Like ``increase()``, it cannot see the
+    very first marker of a new series (one that appears at 1).
+    """
+    assert spec in cat.REPLICATED and spec.kind == "counter", spec.name
+    series, grouping = f"{spec.name}{matchers}", by(*spec.labels)
+    return (f"(max {grouping} (max_over_time({series}[{window}]))"
+            f" - min {grouping} (min_over_time({series}[{window}])))")
+
+
+def log_steps(spec: cat.MetricSpec, matchers: str) -> str:
+    """A deploy-log counter's growth between consecutive graph steps (``$__interval``): each marker
+    lands in exactly one bar however many processes export the count (see :func:`log_growth`)."""
+    assert spec in cat.REPLICATED and spec.kind == "counter", spec.name
+    now = once(spec, matchers)
+    return f"{now} - {once(spec, matchers + ' offset $__interval')}"
+
+
 # --- targets and template variables ------------------------------------------------------------------
 
 
@@ -158,7 +205,8 @@ def deploy_annotation() -> dict[str, Any]:
     """
     return {
         "datasource": DATASOURCE, "enable": True, "hide": False, "iconColor": "purple", "name": "Deploys",
-        "expr": f"{cat.DEPLOY_TIMESTAMP.name} * 1000",
+        # one event per marker, not one per replica exporting the shared log
+        "expr": f"{once(cat.DEPLOY_TIMESTAMP)} * 1000",
         "step": "1m", "useValueForTime": True,
         "titleFormat": "Deploy " + " ".join("{{" + label + "}}" for label in _DEPLOY_TAGS),
         "textFormat": "", "tagKeys": ",".join(_DEPLOY_TAGS),

@@ -12,8 +12,10 @@ from lib import (
     by,
     datasource_variable,
     drill_down_link,
+    expiring_within,
     layout,
     make_dashboard,
+    once,
     stat,
     table,
     timeseries,
@@ -42,10 +44,10 @@ firing_count = stat(
     description="Alerts Prometheus evaluates as firing now (from the generated rules in alert-rules/).")
 
 expiring = stat(
-    "Credentials due in 7d", f"count({cat.CREDENTIAL_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
+    "Credentials due in 7d", expiring_within(cat.CREDENTIAL_EXPIRY, WEEK_S),
     COUNT_BAD, description="Tokens, secrets and authorisations that expire within a week: see Credentials.")
 certs = stat(
-    "Certificates due in 7d", f"count({cat.TLS_CERT_EXPIRY.name} - time() < {WEEK_S}) or vector(0)",
+    "Certificates due in 7d", expiring_within(cat.TLS_CERT_EXPIRY, WEEK_S),
     COUNT_BAD, description="TLS certificates of probed (or configured extra) hosts that expire within a week.")
 
 matrix = table(
@@ -107,7 +109,7 @@ alerts = table(
     hidden=("Time", "__name__", "instance", "job", "alertstate", "Value"),
     description="Every alert firing now with its labels (severity, marketplace, site, account, check...).")
 deploys = table(
-    "Latest deploys", f"time() - max {by(cat.SERVICE, cat.ENVIRONMENT, cat.STATUS)} ({cat.DEPLOY_TIMESTAMP.name})",
+    "Latest deploys", f"time() - {once(cat.DEPLOY_TIMESTAMP)}",
     NEUTRAL, unit="s", value_title="ago", cell="auto",
     description="The latest deploy marker per service, environment and status, most recent first: compare with "
                 "'since last success' on the left. The purple markers on the time series are the same deploys.")

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,8 +163,26 @@ class DemoExporter:
         return [line.strip() for line in lines[1:] if line.strip()]
 
 
-def _start_demo(workdir: Path, log_level: str) -> tuple[subprocess.Popen[bytes], DemoExporter]:
-    """Start the demo on fresh ports and wait for ``/-/ready``; retry if a port got taken."""
+#: ``marketplace-exporter`` whose ``demo`` reads the config file given as the first argument instead of
+#: the bundled one: the real CLI, simulator, ERP stand-in and logging, on a module's edited demo config
+_DEMO_WITH_CONFIG = ("import sys\n"
+                     "from marketplace_exporter import cli\n"
+                     "config = sys.argv.pop(1)\n"
+                     "cli.demo_config_path = lambda: config\n"
+                     "raise SystemExit(cli.main(sys.argv[1:]))\n")
+
+
+def _start_demo(workdir: Path, log_level: str,
+                edit: Callable[[str], str] | None = None) -> tuple[subprocess.Popen[bytes], DemoExporter]:
+    """Start the demo on fresh ports and wait for ``/-/ready``; retry if a port got taken. ``edit``:
+    the demo runs on the bundled demo config changed by it (e.g. shorter intervals)."""
+    command = [sys.executable, "-m", "marketplace_exporter"]
+    if edit is not None:
+        from marketplace_exporter.cli import demo_config_path
+
+        edited = workdir / "demo.yml"
+        edited.write_text(edit(Path(demo_config_path()).read_text(encoding="utf-8")), encoding="utf-8")
+        command = [sys.executable, "-c", _DEMO_WITH_CONFIG, str(edited)]
     last_error = ""
     for attempt in range(3):
         port = free_port()
@@ -177,7 +195,7 @@ def _start_demo(workdir: Path, log_level: str) -> tuple[subprocess.Popen[bytes],
         stderr = stderr_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "marketplace_exporter", f"--log.level={log_level}", "demo",
+            [*command, f"--log.level={log_level}", "demo",
              f"--web.listen-address=127.0.0.1:{port}", f"--simulator.listen-address=127.0.0.1:{sim_port}"],
             stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, cwd=workdir, env=env)
         exporter = DemoExporter(
@@ -233,12 +251,13 @@ def demo_exporter(request: pytest.FixtureRequest,
 
     Module scope: one process per test module, so faults one module injects can never leak into
     another, while the tests of a module share the probes' warm-up. A module may set
-    ``EXPORTER_LOG_LEVEL = "debug"`` to run it with more logging. Teardown asserts a clean
-    shutdown: exit code 0 within 10 s of SIGTERM.
+    ``EXPORTER_LOG_LEVEL = "debug"`` to run it with more logging, and ``DEMO_CONFIG_EDIT`` (text ->
+    text) to run it on an edited demo config (shorter intervals: faster tests). Teardown asserts a
+    clean shutdown: exit code 0 within 10 s of SIGTERM.
     """
     log_level = getattr(request.module, "EXPORTER_LOG_LEVEL", "info")
     workdir = tmp_path_factory.mktemp("demo-exporter")
-    proc, exporter = _start_demo(workdir, log_level)
+    proc, exporter = _start_demo(workdir, log_level, getattr(request.module, "DEMO_CONFIG_EDIT", None))
     try:
         yield exporter
     finally:

@@ -155,7 +155,8 @@ PROBE_INTERVAL = MetricSpec(
     PROBE_LABELS)
 PROBES = MetricSpec(
     "marketplace_probes_total", "counter",
-    "Probes run for the check (background and on-demand /probe)." + _BACKGROUND, PROBE_LABELS)
+    "Probes run for the check on its schedule (and by the deploy gate); on-demand /probe results are "
+    "not counted." + _BACKGROUND, PROBE_LABELS)
 PROBE_FAILURES = MetricSpec(
     "marketplace_probe_failures_total", "counter",
     "Failed probes by reason (closed set): auth, permission and throttled exist at 0 for every "
@@ -417,6 +418,27 @@ PROBE_TAG_INFO = MetricSpec(
     PROBE_LABELS + (TAG,))
 
 ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
+
+# --- one answer from several processes (shards: docs/kubernetes.md; replicas sharing a PostgreSQL
+# audit log: docs/deploys.md). Every family is one of three kinds (docs/metrics.md, "One answer from
+# several processes"); dashboards and alert rules aggregate each accordingly. -------------------------
+#: the same value from every process that exports it (each shard that connected to a host, each
+#: replica following the shared audit log, each shard reading the same accounts files): read with
+#: ``max by``/``min by`` the family's own labels, never ``sum`` (one marker is one marker)
+REPLICATED: tuple[MetricSpec, ...] = (
+    TLS_CERT_EXPIRY, API_DEPRECATION, ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS,
+    DEPLOY_INFO, DEPLOY_TIMESTAMP, DEPLOYS, DEPLOYS_IN_FREEZE, DEPLOY_FREEZE_ACTIVE,
+)
+#: about the process itself, one per process: per-instance panels and alerts (a sum counts processes)
+PER_PROCESS: tuple[MetricSpec, ...] = (
+    BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS, SHARD_ORDINAL, TOTAL_SHARDS,
+    BRIDGE_BUILD_INFO,
+)
+# every other family is PARTITIONED: each series (or each part of it) comes from the one process that
+# did the work (the shard probing the check; the replica that served the gate run, the marker refused,
+# the traffic report, the annotation push; the bridge that delivered), so ``sum`` is the one answer:
+# per-check series, a site's request-duration histogram split over shards, deploy verifications,
+# refused markers, annotation pushes, traffic and OTLP counters, the bridge's counters and queues.
 
 #: every metric this project emits (exporter and bridge), in exposition order
 ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + ALERTING_METRICS

@@ -25,7 +25,8 @@ HELP_ZH: dict[str, tuple[str, str]] = {
     c.PROBE_LAST_RUN.name: ("de778ee6", "检查项最近一次探测结束的 Unix 时间；比几个间隔更早时应告警。"),
     c.PROBE_LAST_SUCCESS.name: ("186ae53c", "检查项最近一次探测成功的 Unix 时间（首次成功之前不存在）。"),
     c.PROBE_INTERVAL.name: ("49588dd1", "配置的检查项后台探测间隔（供判断结果是否过时的规则使用）。"),
-    c.PROBES.name: ("51f4f727", "检查项已运行的探测次数（后台探测和按需的 /probe）。"),
+    c.PROBES.name: (
+        "d88aa3f8", "检查项按自己的计划运行的探测次数（以及部署门禁触发的探测）；按需的 /probe 结果不计入。"),
     c.PROBE_FAILURES.name: (
         "d5b434ce", "按失败原因统计的失败探测次数（封闭集合）：auth、permission 和 throttled 对每个检查项都以 0 存在，"
                     "其他原因在第一次失败时才出现。"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, Step
-from marketplace_exporter.secrets import REDACTOR
+from marketplace_exporter.secrets import REDACTED, REDACTOR
 
 
 @dataclass(frozen=True)
@@ -164,11 +164,23 @@ def short(text: str, limit: int = 160) -> str:
         # printable text has no whitespace but the ASCII space: when it has no runs of spaces and
         # no edges to strip, the normalisation below would change nothing
         if "  " not in text and text[:1] != " " and text[-1:] != " ":
-            return text if len(text) <= limit else text[: limit - 1] + "…"
+            return _cut(text, limit)
     else:
         text = "".join(ch if ch.isprintable() else " " for ch in text)
     text = _WHITESPACE.sub(" ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, ending in "…" when cut; a cut never leaves half a
+    ``<redacted>`` marker (``<redac…`` reads like a value that escaped redaction)."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    start = head.rfind("<", max(0, len(head) - len(REDACTED) + 1))
+    if start != -1 and REDACTED.startswith(head[start:]):
+        head = head[:start]
+    return head + "…"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import re
 import threading
 import weakref
 from collections import OrderedDict
@@ -154,7 +155,29 @@ class Redactor:
         for value in loop:
             if value in text:
                 text = text.replace(value, REDACTED)
-        return text
+        return redact_named(text)
+
+
+#: credentials recognisable by their NAME whatever their value, as debug traces redact them: a
+#: per-request signature, a header written as a plain string, a token the exporter never saw (an
+#: upstream echoing the request into its error body showed them on the status page, issue 14).
+#: ``name=value``, ``name: value``, ``"name": "value"``; ``Bearer``/``Basic`` credentials too.
+_SECRET_NAMES = (r"x-amz-access-token|wm_sec\.access_token|access[_-]token|refresh[_-]token|id_token|"
+                 r"client[_-]secret|app[_-]secret|partner[_-]key|x-api-key|api[_-]?key|password|passwd|"
+                 r"secret|signature|sign|token|proxy-authorization|authorization|set-cookie|cookie")
+_NAMED_SECRET = re.compile(
+    rf"""(?i)(?<![\w.-])((?:{_SECRET_NAMES})"?\s*[=:]\s*"?)(?:(?:bearer|basic|token)\s+)?"""
+    rf"""(?!(?:(?:bearer|basic|token)\s+)?{re.escape(REDACTED)})[^\s&;,"'<>]+""")
+_SCHEME_CREDENTIAL = re.compile(rf"(?i)\b(bearer|basic)\s+(?!{re.escape(REDACTED)})[A-Za-z0-9._~+/=|:-]{{6,}}")
+
+
+def redact_named(text: str) -> str:
+    """``text`` with the values of credential-named fields and Bearer/Basic credentials replaced."""
+    if "=" in text or ":" in text:
+        text = _NAMED_SECRET.sub(lambda found: f"{found.group(1)}{REDACTED}", text)
+    if "earer" in text or "asic" in text:
+        text = _SCHEME_CREDENTIAL.sub(lambda found: f"{found.group(1)} {REDACTED}", text)
+    return text
 
 
 def _redact_indexed(text: str, index: dict[str, tuple[str, ...]], width: int) -> str:

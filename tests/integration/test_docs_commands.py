@@ -192,7 +192,8 @@ def test_help_says_what_the_program_is_in_whole_sentences() -> None:
     assert done.returncode == 0, done.stderr
     description = " ".join(done.stdout.split("\n\n")[1].split())
     assert description.startswith("Prometheus exporter for marketplace seller APIs"), description
-    assert description.endswith("--help` describes each command."), description
+    assert "`marketplace-exporter COMMAND --help` describes each command;" in description, description
+    assert description.endswith("(中文文档: README.zh-CN.md)."), description
 
 
 def test_bridge_md_try_it_without_real_robots_runs_as_written(tmp_path: Path) -> None:

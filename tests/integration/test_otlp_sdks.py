@@ -35,6 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from marketplace_exporter.adapters.shopee import sign
 from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.simulator import create_simulator_app
+from marketplace_exporter.traffic import otlp_json
+from marketplace_exporter.traffic.otlp_decode import ResourceSpans
 
 TOKEN = "otlp-sdk-test-token-Vb61"
 HERE = Path(__file__).resolve().parent
@@ -245,8 +247,20 @@ def node_modules() -> Path:
     return Path(node)
 
 
-async def test_node_sdk_spans_match_the_simulator(stack: Stack) -> None:
+async def test_node_sdk_spans_match_the_simulator(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Node's exporter sends OTLP/JSON: every body it sends must fit the typed reader (the fast
+    path; a body that does not would still count, through the careful reader, but slowly)."""
+    read_typed: list[bool] = []
+    typed = otlp_json.decode_typed
+
+    def recording(body: bytes, labels: tuple[str, ...]) -> list[ResourceSpans] | None:
+        decoded = typed(body, labels)
+        read_typed.append(decoded is not None)
+        return decoded
+
+    monkeypatch.setattr(otlp_json, "decode_typed", recording)
     node = await asyncio.to_thread(node_modules)
     plan = await stack.plan()
     statuses = await run_client([str(node), "client.cjs"], client_env("erp-node"), plan, NODE_DIR)
     await assert_exporter_saw_what_the_simulator_saw(stack, "erp-node", statuses)
+    assert read_typed and all(read_typed), read_typed

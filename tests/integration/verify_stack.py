@@ -97,6 +97,10 @@ class GateStack:
     def results(self, check_id: str) -> int:
         return len(self.app[CORE].store.recent_results(check_id))
 
+    def finished_at(self, check_id: str) -> list[float]:
+        """When each result this process holds for the check finished."""
+        return [result.finished_at for result in self.app[CORE].store.recent_results(check_id)]
+
     async def wait_for_baseline(self, *check_ids: str, count: int = 4, seconds: float = 15.0) -> None:
         """Until every check has ``count`` results: the baseline a marker placed now will see."""
         deadline = time.monotonic() + seconds

@@ -334,6 +334,16 @@ def test_short_redacts_flattens_and_bounds() -> None:
     assert short("  fine  ") == "fine"
 
 
+@pytest.mark.parametrize("cut_inside", range(1, len(REDACTED)))
+def test_a_cut_never_leaves_half_a_redaction_marker(cut_inside: int) -> None:
+    """``token: <redac…`` would read as a value that escaped redaction (pages and logs are
+    searched for exactly that), so the cut falls before the marker instead."""
+    Secret.literal("another-secret-value-7").reveal()
+    prefix = "x" * 30 + " token: "
+    text = short(prefix + "another-secret-value-7 and more", len(prefix) + cut_inside + 1)
+    assert text == prefix + "…"
+
+
 @pytest.mark.parametrize(("value", "expected"), [
     (3, 3.0), (2.5, 2.5), (True, None), ("3", None), (None, None), (float("nan"), None),
     (float("inf"), None), (10**16, None), (-(10**15), -1e15),
@@ -345,7 +355,7 @@ def test_finite_number(value: object, expected: float | None) -> None:
 @pytest.mark.parametrize(("header", "expected"), [
     (None, None), ("", None), ("5", 5.0), (" 5 ", 5.0), ("-5", None), ("1.5", None), ("\u0665", None),
     ("Thu, 09 Oct 2025 08:54:00 GMT", 40.0), ("Thu, 09 Oct 2025 08:00:00 GMT", 0.0), ("garbage", None),
-    ("9" * 100, 86400.0),
+    ("9" * 100, 999999999999.0),  # not capped here: the engine caps (defaults.max_retry_after)
 ])
 def test_retry_after_seconds(header: str | None, expected: float | None) -> None:
     assert retry_after_seconds(header, NOW) == expected

@@ -99,6 +99,7 @@ class _Config:
         self.max_body_bytes = max_body
         self.concurrency = 8
         self.concurrency_per_host = 4
+        self.max_retry_after = 900.0
         self.path = "test"
         self.deprecations: dict[tuple[str, str], float] = {}
         self.request_duration_histogram = True

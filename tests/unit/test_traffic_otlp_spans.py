@@ -9,10 +9,14 @@ import pytest
 from otlp_requests import CLIENT, INTERNAL, SERVER, export_request, json_body, protobuf_body, span
 
 from marketplace_exporter.adapters import ADAPTERS
+from marketplace_exporter.traffic.aggregate import TrafficAggregator
 from marketplace_exporter.traffic.classify import Classifier
-from marketplace_exporter.traffic.otlp_decode import BadRequest, ResourceSpans, decode_json, decode_protobuf
+from marketplace_exporter.traffic.otlp_api import ingest_spans
+from marketplace_exporter.traffic.otlp_decode import BadRequest, ResourceSpans, decode_protobuf
+from marketplace_exporter.traffic.otlp_json import decode_json
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
 from marketplace_exporter.traffic.otlp_spans import ENVELOPES, SpanMapper, service_name
+from marketplace_exporter.traffic.wire import parse_record
 
 SHOPEE = "https://partner.shopeemobile.com/api/v2/order/get_order_list?partner_id=1&sign=abc"
 AMAZON = "https://sellingpartnerapi-na.amazon.com/orders/v0/orders/123-4567890-1234567"
@@ -301,3 +305,36 @@ def test_a_span_is_labelled_as_the_native_traffic_path_labels_the_same_call(mark
                     assert span_labels(url, status, code) in natives, (url, status, code, natives)
                     uncovered.discard(code)
     assert not uncovered, "known codes no envelope carried"
+
+
+def test_accepted_spans_carry_what_the_native_validation_reads_of_their_record() -> None:
+    """The mapper checks one record per call shape; with the span's own duration (which the
+    aggregator reads from the record), ``checked`` must be what parse_record gives for the record."""
+    walmart = {"url.full": "https://marketplace.walmartapis.com/v3/orders?limit=10", "http.response.status_code": 200,
+               "http.response.header.x-current-token-count": ["17"]}
+    spans = [span(STABLE, seconds=0.5), span(STABLE, seconds=2.0), span(walmart),
+             span({"url.full": SHOPEE, "error.type": "TimeoutError"}, error=True),
+             span(STABLE | {"http.response.status_code": 200, "marketplace.error_code": "error_auth"})]
+    mapper = SpanMapper(OtlpConfig())
+    [resource] = decoded(spans, mapper=mapper)
+    context = mapper.context(resource.resource)
+    for item in resource.spans:
+        outcome = mapper.outcome(item, context)
+        assert outcome.result == "accepted" and outcome.checked is not None and outcome.record is not None
+        native = parse_record(outcome.record)
+        assert not isinstance(native, str) and native.duration == outcome.record["duration"] > 0
+        assert outcome.checked.model_dump() | {"duration": native.duration} == native.model_dump()
+
+
+def test_a_call_shape_the_native_validation_refuses_rejects_each_of_its_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unreachable with today's adapters (they bound what they read), kept as on the native path:
+    a platform claiming 150 % headroom makes an invalid record, and each span of it says why."""
+    answer = Classifier.response
+    monkeypatch.setattr(Classifier, "response", lambda *args: answer(*args)._replace(ratelimit=1.5))
+    mapper = SpanMapper(OtlpConfig())
+    [resource] = decoded([span(STABLE), span(STABLE)], mapper=mapper)
+    aggregator = TrafficAggregator()
+    outcomes, rejected, detail = ingest_spans(aggregator, mapper, [resource])
+    assert outcomes == {("rejected", "invalid_record"): 2} and rejected == {"invalid_record": 2}
+    assert detail == parse_record({"marketplace": "shopee", "status": 429, "duration": 0.0, "ratelimit": 1.5})
+    assert detail.startswith("ratelimit:") and aggregator.records == {}

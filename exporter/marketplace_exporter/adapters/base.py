@@ -263,20 +263,21 @@ def reason_for_status(status: int) -> Reason | None:
     return None
 
 
-def retry_after_seconds(value: str | None, now: float, cap: float = 86400.0) -> float | None:
-    """Retry-After as seconds from ``now`` (delta-seconds or HTTP-date); None if absent/garbage."""
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from ``now`` (delta-seconds or HTTP-date); None if absent/garbage.
+    Not capped here: the engine applies the one cap, ``defaults.max_retry_after``."""
     if not value:
         return None
     value = value.strip()[:64]
     if value.isascii() and value.isdigit():
-        return min(float(int(value[:12])), cap)
+        return float(int(value[:12]))
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return min(max(when.timestamp() - now, 0.0), cap)
+    return max(when.timestamp() - now, 0.0)
 
 
 _BY_STATUS: dict[int, ProbeOutcome] = {}

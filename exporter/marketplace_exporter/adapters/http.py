@@ -24,6 +24,7 @@ from marketplace_exporter import __version__
 from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel, reason_for_status
 from marketplace_exporter.adapters.common import finite_number, retry_after_seconds, short
 from marketplace_exporter.catalogue import Reason, Step
+from marketplace_exporter.header_values import value_problem
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
 from marketplace_exporter.secrets import Secret, SecretUnavailable, parse_secret
 
@@ -193,8 +194,8 @@ class HttpParams(StrictModel):
             if not _HEADER_NAME.fullmatch(name) or name.lower() in seen:
                 raise ValueError(f"header {name!r} is not a valid header name or is given twice")
             seen.add(name.lower())
-            if isinstance(value, str) and ("\r" in value or "\n" in value):
-                raise ValueError(f"header {name!r} value must not contain line breaks")
+            if isinstance(value, str) and value_problem(value) is not None:
+                raise ValueError(f"header {name!r} value must not contain line breaks or other control characters")
         if self.body is not None and self.method != "POST":
             raise ValueError("body is only allowed with method POST")
         wants_json = self.expect_json or any(e.json_path for e in self.extract)

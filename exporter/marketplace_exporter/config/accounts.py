@@ -18,6 +18,7 @@ from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.config.specs import CheckSpec
 from marketplace_exporter.config.yaml_loading import KeyPath
 from marketplace_exporter.credentials import TOKEN_FILES
+from marketplace_exporter.header_values import secret_problem
 from marketplace_exporter.secrets import Secret, SecretUnavailable, secrets_checked
 
 #: keys whose values are never quoted in an error (they may hold secrets)
@@ -50,7 +51,7 @@ def resolve_account(account: Any, raw_entry: Any, path: KeyPath, context: Accoun
                                                    [check.operation for check in account.checks]):
         error(path + where, refused)
     for field_name, secret in named_secrets(account.credentials):
-        if (problem := secret.check_available()) is not None:
+        if (problem := secret.check_available() or secret_problem(secret)) is not None:
             error(path + ("credentials", field_name), problem)
     token_file = getattr(account.credentials, "token_file", None)
     if isinstance(token_file, str) and secrets_checked():

@@ -27,6 +27,7 @@ from marketplace_exporter.config.accounts import (
     SECRET_KEYS,
     AccountContext,
     digest,
+    named_secrets,
     resolve_account,
 )
 from marketplace_exporter.config.accounts_files import AccountsFiles
@@ -50,7 +51,8 @@ from marketplace_exporter.config.yaml_loading import (
 from marketplace_exporter.config_types import Duration
 from marketplace_exporter.deploys.config import DeploysConfig
 from marketplace_exporter.deprecations import Deprecation, calendar
-from marketplace_exporter.secrets import Secret, secrets_checked
+from marketplace_exporter.header_values import secret_problem
+from marketplace_exporter.secrets import secrets_checked
 from marketplace_exporter.traffic.settings import TrafficConfig
 
 UNKNOWN_KEY = "unknown key (see `marketplace-exporter config-schema` for the allowed keys)"
@@ -103,6 +105,7 @@ def load_config(path: str | Path, *, text: str | None = None, accounts: Accounts
         deploys=DeploysConfig.model_validate(raw.get("deploys") or {}),
         accounts_files=settings, own_checks=own_checks, account_context=context,
         request_duration_histogram=defaults.request_duration_histogram,
+        max_retry_after=defaults.max_retry_after,
     )
 
 
@@ -233,8 +236,8 @@ def _http_checks(defaults: Any, raw: dict[str, Any], lines: LineMap, schema: _Sc
         if (entry.account, entry.name) in seen:
             errors.append(lines.error(path + ("name",), f"duplicate http check name {entry.name!r}"))
         seen.add((entry.account, entry.name))
-        for header, value in entry.headers.items():  # the only field of an http check holding secrets
-            if isinstance(value, Secret) and (problem := value.check_available()) is not None:
+        for header, secret in named_secrets(entry):
+            if (problem := secret.check_available() or secret_problem(secret)) is not None:
                 errors.append(lines.error(path + ("headers", header), problem))
         interval = entry.interval or defaults.interval
         timeout = entry.timeout or defaults.timeout

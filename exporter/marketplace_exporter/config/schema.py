@@ -28,8 +28,9 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
-from pydantic import Field, create_model
+from pydantic import AfterValidator, Field, create_model
 
 from marketplace_exporter.adapters import ADAPTERS
 from marketplace_exporter.adapters.base import StrictModel
@@ -41,7 +42,18 @@ from marketplace_exporter.traffic.settings import TrafficConfig
 
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")]
 Fraction = Annotated[float, Field(gt=0, le=1)]
-HttpUrlStr = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#][^\s]*$")]
+
+
+def _no_userinfo(url: str) -> str:
+    """A ``user:password@`` in an API URL would be sent, logged and traced (``/probe?debug=true``
+    printed it): refused, as generic checks refuse it. The message never quotes the URL."""
+    if "@" in urlsplit(url).netloc:
+        raise ValueError("expected a URL without user:password@ (credentials go under credentials:, "
+                         "as secrets)")
+    return url
+
+
+HttpUrlStr = Annotated[str, Field(pattern=r"^https?://[^\s/$.?#][^\s]*$"), AfterValidator(_no_userinfo)]
 #: a glob (``sellers/*.json``) or a directory (``sellers/``: its *.yml, *.yaml and *.json files),
 #: relative to the config file's directory
 AccountsFilesEntry = Annotated[str, Field(min_length=1, description=(
@@ -64,6 +76,9 @@ class Defaults(StrictModel):
     quota_budget: Fraction = 0.5
     #: larger bodies are classified invalid_response without being read further
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    #: the longest a platform's Retry-After (or an adapter's pause) may hold a check back: one
+    #: ``Retry-After: 86400`` stopped a check for a day (issue 14); longer values are cut to this
+    max_retry_after: Annotated[Duration, Field(ge=1, le=86400)] = 900.0
     #: false drops marketplace_request_duration_seconds (12 series per marketplace/site/check)
     request_duration_histogram: bool = True
     #: extra CA certificates (PEM) trusted besides the system ones; changes apply on restart

@@ -82,6 +82,8 @@ class LoadedConfig:
     account_context: Any = field(default=None, compare=False, repr=False)
     #: export marketplace_request_duration_seconds (``defaults.request_duration_histogram``)
     request_duration_histogram: bool = True
+    #: the cap on a platform's Retry-After, seconds (``defaults.max_retry_after``)
+    max_retry_after: float = 900.0
 
     def by_id(self) -> dict[str, CheckSpec]:
         return {check.id: check for check in self.checks}

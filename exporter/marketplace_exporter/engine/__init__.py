@@ -21,6 +21,7 @@ from marketplace_exporter.catalogue import SkipReason
 from marketplace_exporter.config import CheckSpec, LoadedConfig
 from marketplace_exporter.engine.backoff import first_delay, next_delay
 from marketplace_exporter.engine.budget import BudgetKey, QuotaBudgets
+from marketplace_exporter.engine.on_demand import Answer, OnDemandProbes, Spent
 from marketplace_exporter.engine.runner import ProbeRunner
 from marketplace_exporter.engine.scheduler import Scheduler
 from marketplace_exporter.engine.transport import CertificateWatcher
@@ -62,6 +63,7 @@ class Engine:
         self._budgets = QuotaBudgets()
         self._scheduler = Scheduler(self._scheduled_probe, self._delay_after)
         self._runner: ProbeRunner | None = None
+        self._on_demand = OnDemandProbes(self._unrecorded_probe, store, clock)
         self.config: LoadedConfig | None = None
 
     def apply(self, config: LoadedConfig) -> None:
@@ -70,15 +72,18 @@ class Engine:
         if self._runner is None:
             self._runner = ProbeRunner(self._session, max_body_bytes=config.max_body_bytes,
                                        concurrency_per_host=config.concurrency_per_host,
+                                       max_retry_after=config.max_retry_after,
                                        certificates=self._certificates, clock=self._clock)
         else:
             self._runner.reconfigure(max_body_bytes=config.max_body_bytes,
-                                     concurrency_per_host=config.concurrency_per_host)
+                                     concurrency_per_host=config.concurrency_per_host,
+                                     max_retry_after=config.max_retry_after)
         # unchanged checks keep their spec object, so their queued entry and in-flight probe stay valid
         running = (self._scheduler.current(check.id) for check in config.checks)
         specs = tuple(old if old is not None and old.fingerprint == new.fingerprint else new
                       for old, new in zip(running, config.checks, strict=True))
         self.store.reconcile(specs)
+        self._on_demand.forget({spec.id for spec in specs})
         self.store.set_deprecations(config.deprecations)
         self.store.keep_request_durations(config.request_duration_histogram)
         self._scheduler.set_checks(specs, self._first_delay)
@@ -88,17 +93,27 @@ class Engine:
             _freeze_heap()
 
     async def stop(self) -> None:
+        self._on_demand.stop()
         await self._scheduler.stop()
 
     def spec(self, check_id: str) -> CheckSpec | None:
         return self._scheduler.current(check_id)
 
     async def probe_now(self, check_id: str, *, debug: bool = False) -> ProbeRecord | QuotaWait | None:
-        """Run a configured check immediately (``/probe``), within its quota budget."""
+        """Run a configured check immediately within its quota budget, recorded as its own result:
+        the exporter's own callers (the deploy gate's fresh rounds), never an HTTP client."""
         spec = self.spec(check_id)
         if spec is None:
             return None
         return await self._probe(spec, debug=debug, lateness=None)
+
+    async def probe_on_demand(self, check_id: str, *, debug: bool = False) -> Answer | None:
+        """``/probe``: a result for anyone who asks, at most one upstream probe per check per
+        interval, shared, never recorded as the check's result (engine/on_demand.py)."""
+        spec = self.spec(check_id)
+        if spec is None:
+            return None
+        return await self._on_demand.answer(spec, debug=debug)
 
     def _first_delay(self, spec: CheckSpec) -> float:
         delay = first_delay(spec.interval, spec.jitter, self._rng)
@@ -119,22 +134,37 @@ class Engine:
         """The probe coroutine itself (no wrapper coroutine: one frame less on every resume)."""
         return self._probe(spec, debug=False, lateness=lateness)
 
-    async def _probe(self, spec: CheckSpec, *, debug: bool, lateness: float | None) -> ProbeRecord | QuotaWait:
-        assert self._runner is not None
+    def _budget(self, spec: CheckSpec) -> tuple[float | None, Callable[[], None] | None, list[float | None]]:
+        """(seconds to wait or None, what to call when the CALL step is sent, the modelled ratio
+        it leaves) for ``spec``'s documented limit; nothing is enforced without one."""
         limits = spec.operation.limits(spec.sandbox)
         modelled: list[float | None] = [None]
-        spent: Callable[[], None] | None = None
-        if limits is not None:  # a documented limit: budget before sending, model the spend after
-            key: BudgetKey = (spec.marketplace, spec.account, spec.operation.name, spec.sandbox)
-            now = self._clock()
-            wait = self._budgets.try_acquire(key, limits, spec.quota_budget, now)
-            if wait is not None:
-                self.store.record_skip(spec, SkipReason.QUOTA_BUDGET, now)
-                return QuotaWait(wait)
+        if limits is None:
+            return None, None, modelled
+        key: BudgetKey = (spec.marketplace, spec.account, spec.operation.name, spec.sandbox)
+        wait = self._budgets.try_acquire(key, limits, spec.quota_budget, self._clock())
+        if wait is not None:
+            return wait, None, modelled
 
-            def spent() -> None:
-                modelled[0] = self._budgets.spend(key, limits, self._clock())
+        def spent() -> None:
+            modelled[0] = self._budgets.spend(key, limits, self._clock())
 
+        return None, spent, modelled
+
+    async def _unrecorded_probe(self, spec: CheckSpec) -> ProbeRecord | Spent:
+        """An on-demand probe: same budget, traced, recorded nowhere (not even a skip)."""
+        assert self._runner is not None
+        wait, spent, _ = self._budget(spec)
+        if wait is not None:
+            return Spent(wait)
+        return await self._runner.run(spec, debug=True, on_call=spent)
+
+    async def _probe(self, spec: CheckSpec, *, debug: bool, lateness: float | None) -> ProbeRecord | QuotaWait:
+        assert self._runner is not None
+        wait, spent, modelled = self._budget(spec)
+        if wait is not None:
+            self.store.record_skip(spec, SkipReason.QUOTA_BUDGET, self._clock())
+            return QuotaWait(wait)
         if lateness is not None:
             self.store.observe_lateness(lateness)
         was_failing = self.store.health(spec.id) is Health.FAILING

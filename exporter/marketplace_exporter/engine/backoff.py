@@ -8,6 +8,8 @@ at 16× the interval), and returns to the plain interval after the first probe t
 An adapter may also ask for a pause after a failure that is not throttling (``retry_after_seconds``
 on the outcome): Ozon's after an auth failure, because Ozon restricts accounts that keep sending
 erroneous requests. That pause is a floor under the interval, not a multiplier.
+
+Both arrive already capped by ``defaults.max_retry_after`` (the runner applies the one cap).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ BODY_EXCERPT = 512
 _ALWAYS_SENSITIVE = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
 #: JSON fields that carry credentials in token responses (LWA, OAuth, Shopee): the response is
 #: logged before the adapter has read (and registered) the token, so redact them by name
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/?#@]*@", re.IGNORECASE)
 _JSON_SECRET = re.compile(
     r'("(?:access_token|refresh_token|id_token|client_secret|restrictedDataToken|password)"\s*:\s*)"[^"]*"?')
 
@@ -35,7 +36,8 @@ class DebugLog:
             return
         sensitive = {name.lower() for name in request.sensitive} | _ALWAYS_SENSITIVE
         query = "&".join(f"{k}={REDACTED if k.lower() in sensitive else v}" for k, v in request.query)
-        self.add(f"> [{request.step}] {request.method} {request.url}{'?' + query if query else ''}")
+        url = _USERINFO.sub(rf"\1{REDACTED}@", request.url)  # config refuses one; never print it anyway
+        self.add(f"> [{request.step}] {request.method} {url}{'?' + query if query else ''}")
         for name, value in request.headers:
             self.add(f">   {name}: {REDACTED if name.lower() in sensitive else value}")
         if request.body:

@@ -31,9 +31,10 @@ _QUIET = DebugLog(False)
 
 class ProbeRunner:
     def __init__(self, session: aiohttp.ClientSession, *, max_body_bytes: int, concurrency_per_host: int,
-                 certificates: transport.CertificateWatcher | None = None,
+                 max_retry_after: float = 900.0, certificates: transport.CertificateWatcher | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._session = session
+        self._max_retry_after = max_retry_after
         self._certificates = certificates
         self._deadlines = Deadlines()
         self._max_body = max_body_bytes
@@ -42,9 +43,10 @@ class ProbeRunner:
         self._clock = clock
         self.tokens = TokenCache()
 
-    def reconfigure(self, *, max_body_bytes: int, concurrency_per_host: int) -> None:
+    def reconfigure(self, *, max_body_bytes: int, concurrency_per_host: int, max_retry_after: float = 900.0) -> None:
         """Apply reloaded limits; host slots are rebuilt lazily at the new size."""
         self._max_body = max_body_bytes
+        self._max_retry_after = max_retry_after
         if concurrency_per_host != self._per_host:
             self._per_host = concurrency_per_host
             self._host_slots.clear()
@@ -101,6 +103,14 @@ class ProbeRunner:
         if not isinstance(outcome, ProbeOutcome):
             log.error("adapter %s returned %r instead of a ProbeOutcome", spec.marketplace, type(outcome))
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug: adapter returned no outcome")
+        if outcome.retry_after_seconds is not None and outcome.retry_after_seconds > self._max_retry_after:
+            # the one cap on how long a platform may hold a check back (defaults.max_retry_after)
+            outcome = outcome.amended(retry_after_seconds=self._max_retry_after)
+        if outcome.text:
+            # redacted NOW, while the redactor holds the tokens this probe used: the record is shown
+            # for as long as it is the last one, and a token dropped after a 401 is forgotten by the
+            # redactor once 256 newer values went through its grace set
+            outcome = outcome._replace(text=outcome.message)
         duration = time.perf_counter() - t0
         tls = await self._certificate_expiries(https_hosts, started_at) if https_hosts else ()
         if debug:

@@ -4,6 +4,14 @@ onto the closed ``Reason`` set. The only module that touches the network for pro
 One ClientSession per process, keep-alive on: httpx measured 9-25x aiohttp's CPU per request on
 these machines (bench-anchors.md). Timeouts are not set here: the engine wraps the whole probe in
 ``asyncio.timeout`` so a token exchange plus a call share one deadline.
+
+The body limit (``defaults.max_body_bytes``) bounds the DECODED body, whatever the encoding: a
+512 KiB gzip answer inflates to 512 MiB, so a limit checked on ``Content-Length`` (the bytes on the
+wire) let four hostile checks take the exporter past a gigabyte (issue 14). The session asks for
+``gzip, deflate`` only (:data:`ACCEPT_ENCODING`), and an encoded body is always streamed and
+counted after decoding: aiohttp (>= 3.13.3) inflates at most a buffer at a time, so a bomb stops
+at the limit plus one chunk, for any encoding aiohttp decodes (br/zstd too, if a server sends them
+unasked and their libraries are installed).
 """
 
 from __future__ import annotations
@@ -16,7 +24,14 @@ from collections.abc import Mapping
 import aiohttp
 
 from marketplace_exporter.catalogue import Reason
+from marketplace_exporter.header_values import request_problem
 from marketplace_exporter.model import HttpResponse, RequestSpec
+
+#: what the probe session asks for: the encodings the decoded-size tests cover (aiohttp would add
+#: ``br``/``zstd`` whenever Brotli or zstd happen to be installed)
+ACCEPT_ENCODING = "gzip, deflate"
+#: bytes taken from the (decoded) body stream at a time
+_CHUNK = 64 * 1024
 
 
 class TransportFailure(Exception):
@@ -48,11 +63,16 @@ def new_session(*, limit: int, context: ssl.SSLContext | None = None) -> aiohttp
         timeout=aiohttp.ClientTimeout(total=None),
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=True,
+        headers={"Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
 async def send(session: aiohttp.ClientSession, request: RequestSpec, max_body_bytes: int) -> HttpResponse:
     """Send and read at most ``max_body_bytes``; raise :class:`TransportFailure` otherwise."""
+    if (problem := request_problem(request.headers)) is not None:
+        # aiohttp would raise ValueError (an ``internal`` failure with a traceback) for what is a
+        # malformed credential, e.g. a token file rewritten with a line break in it
+        raise TransportFailure(Reason.AUTH, f"request not sent: {problem}")
     try:
         async with session.request(
             request.method, request.url, params=request.query or None,
@@ -80,20 +100,25 @@ async def send(session: aiohttp.ClientSession, request: RequestSpec, max_body_by
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, decoded, if it is at most ``limit`` bytes decoded. ``Content-Length`` counts the
+    bytes on the wire: over the limit it is refused unread; within it, only an unencoded body is
+    read in one go (its decoded size is that length); an encoded one is counted as it inflates."""
     length = response.content_length
     if length is not None and length > limit:
         raise TransportFailure(Reason.INVALID_RESPONSE,
                                f"response body of {length} bytes exceeds the {limit}-byte limit",
                                http_status=response.status)
-    if length is not None:
-        return await response.read()  # announced and within the limit: one read, no chunk loop
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if length is not None and encoding in ("", "identity"):
+        return await response.read()  # announced, unencoded and within the limit: one read
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_chunked(64 * 1024):
+    async for chunk in response.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > limit:
+            decoded = " once decoded" if encoding not in ("", "identity") else ""
             raise TransportFailure(Reason.INVALID_RESPONSE,
-                                   f"response body exceeds the {limit}-byte limit",
+                                   f"response body exceeds the {limit}-byte limit{decoded}",
                                    http_status=response.status)
         chunks.append(chunk)
     return b"".join(chunks)

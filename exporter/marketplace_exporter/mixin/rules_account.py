@@ -16,6 +16,7 @@ from marketplace_exporter.mixin.config import DAY_S, AlertConfig, CredentialExpi
 from marketplace_exporter.mixin.promql import (
     Rule,
     alert,
+    by,
     indent,
     matches,
     num,
@@ -165,7 +166,12 @@ _CRED_WHO_ZH = "{{ $labels.marketplace }}/{{ $labels.account }}（{{ $labels.sit
 
 def credential_expiry_rules(cfg: AlertConfig, cred: CredentialExpiry) -> list[Rule]:
     """The warning and the critical rule for one credential kind (same alert names for all kinds)."""
-    expiry = sel(cfg.selector, c.CREDENTIAL_EXPIRY, matches(c.CREDENTIAL, cred.kind))
+    # one account's credential is exported by the shard that owns the account, but by two processes
+    # while a resharding rollout moves it (the old owner still on the old total) or when two
+    # exporters share an account: the soonest expiry per account and credential, one alert, no
+    # ``instance`` (the alert is about the seller's credential, not about a process)
+    expiry = (f"min {by('job', c.MARKETPLACE, c.SITE, c.ACCOUNT, c.CREDENTIAL)} "
+              f"({sel(cfg.selector, c.CREDENTIAL_EXPIRY, matches(c.CREDENTIAL, cred.kind))})")
     warn_en, warn_zh = _days(cred.warning_s)
     crit_en, crit_zh = _days(cred.critical_s)
     soon = alert(
@@ -201,8 +207,10 @@ def credential_rules(cfg: AlertConfig) -> list[Rule]:
     rules: list[Rule] = []
     for cred in cfg.credentials:
         rules.extend(credential_expiry_rules(cfg, cred))
-    tls = sel(cfg.selector, c.TLS_CERT_EXPIRY)
-    deprecation = sel(cfg.selector, c.API_DEPRECATION)
+    # every shard that connected to a host exports its certificate, and every replica the config's
+    # calendar: one value per host / API (the soonest), so one alert, labelled with the host / API
+    tls = f"min {by('job', c.HOST)} ({sel(cfg.selector, c.TLS_CERT_EXPIRY)})"
+    deprecation = f"min {by('job', c.MARKETPLACE, c.API)} ({sel(cfg.selector, c.API_DEPRECATION)})"
     tls_en, tls_zh = _days(cfg.tls_warning_s)
     dep_en, dep_zh = _days(cfg.deprecation_window_s)
     return rules + [

@@ -12,6 +12,11 @@ the first time with value 1 (the first failed deploy of a new service) shows no 
 Prometheus, so the alert would miss exactly the first failure. ``time() - timestamp < window``
 cannot miss it. The freeze rule uses both: the exporter's freeze counter (authoritative, but blind
 to a new series) or a deploy marker within the window while the freeze gauge is still 1.
+
+Several replicas sharing a PostgreSQL audit log each export the whole log's markers (the same
+``marketplace_deploy*`` series from every replica): those are read with ``max by`` (one marker is
+one, however many replicas show it). The gate's ``marketplace_deploy_verifications_total`` counts on
+the replica that ran it, so it is summed (docs/metrics.md, "One answer from several processes").
 """
 
 from __future__ import annotations
@@ -75,14 +80,16 @@ unless {on(c.SERVICE, c.ENVIRONMENT)}
   )
 """
     svc_env_by = by(c.SERVICE, c.ENVIRONMENT)
+    # replicas sharing the audit log export the same counters: max, not sum (one marker is one)
     freeze = f"""
-sum {svc_env_by} (increase({sel(cfg.selector, c.DEPLOYS_IN_FREEZE)}[{cfg.deploy_freeze_window}])) > 0
+max {svc_env_by} (increase({sel(cfg.selector, c.DEPLOYS_IN_FREEZE)}[{cfg.deploy_freeze_window}])) > 0
 or
 (
   time() - {_deploy_ts(cfg, _DEPLOYED)} < {num(seconds(cfg.deploy_freeze_window))}
-  and {on(c.ENVIRONMENT)} {sel(cfg.selector, c.DEPLOY_FREEZE_ACTIVE)} == 1
+  and {on(c.ENVIRONMENT)} max {by(c.ENVIRONMENT)} ({sel(cfg.selector, c.DEPLOY_FREEZE_ACTIVE)}) == 1
 )
 """
+    # a gate run counts on the one process that served it: sum over processes
     verify_fail = sel(cfg.selector, c.DEPLOY_VERIFICATIONS, matches(c.RESULT, c.VerifyResult.FAIL))
     verify_window = cfg.deploy_verify_window
     verify = f"""

@@ -15,13 +15,22 @@ from marketplace_exporter.mixin.config import AlertConfig
 from marketplace_exporter.mixin.promql import Rule, alert, sel
 
 
+def distinct_ordinals(ordinal: str) -> str:
+    """How many different shards are scraped: two processes claiming one shard (a duplicate, or
+    unsharded replicas sharing a PostgreSQL audit log, each "shard 0 of 1") cover it once."""
+    return f'count by (job) (count_values by (job) ("ordinal", {ordinal}))'
+
+
 def shard_rules(cfg: AlertConfig) -> list[Rule]:
     ordinal = sel(cfg.selector, c.SHARD_ORDINAL)
     total = sel(cfg.selector, c.TOTAL_SHARDS)
+    # only processes that probe something can probe an account twice: deploy-API replicas sharing a
+    # PostgreSQL audit log with a config without checks are each "shard 0 of 1" and harmless
+    probing = f"and on (job, instance) {sel(cfg.selector, c.PROBE_INTERVAL)}"
     return [
         alert(
             "MarketplaceExporterShardsMissing",
-            f"max by (job) ({total})\n  - count by (job) ({ordinal})\n  > 0\n",
+            f"max by (job) ({total})\n  - {distinct_ordinals(ordinal)}\n  > 0\n",
             cfg.shards_missing_for, "critical", "exporter",
             "Fewer exporter shards are scraped than there are: some seller accounts are not probed.",
             "{{ $labels.job }}: {{ $value }} of its shards cannot be scraped or do not run (the "
@@ -33,8 +42,8 @@ def shard_rules(cfg: AlertConfig) -> list[Rule]:
         ),
         alert(
             "MarketplaceExporterShardsInconsistent",
-            f'count by (job) (count_values by (job) ("total", {total})) > 1\n'
-            f'or\nmax by (job) (count_values by (job) ("ordinal", {ordinal})) > 1\n',
+            f'count by (job) (count_values by (job) ("total", {total} {probing})) > 1\n'
+            f'or\nmax by (job) (count_values by (job) ("ordinal", {ordinal} {probing})) > 1\n',
             cfg.shards_inconsistent_for, "warning", "exporter",
             "Exporter shards disagree: two claim the same shard, or they count a different total.",
             "{{ $labels.job }}: two exporter processes run the same --shard, or the processes were "

@@ -5,7 +5,8 @@ Routes::
     GET  /                 status page (summary, filters, one page of checks worst first; phone-friendly)
     GET  /api/v1/checks    the status page's query as JSON (?marketplace=&site=&state=&q=&page=)
     GET  /metrics          Prometheus exposition kept rendered from the store (exposition.py)
-    GET  /probe?check=ID   run one configured check now; &debug=true for a redacted trace
+    GET  /probe?check=ID   one configured check's result, at most one upstream probe per interval
+                           (server/probe_endpoint.py); &debug=true for a redacted trace
     GET  /-/healthy        the process is up
     GET  /-/ready          config loaded and probing
     POST /-/reload         re-read the config file (also SIGHUP); a bad file keeps the old config;
@@ -18,8 +19,8 @@ Resources are paired with their teardown in ``cleanup_ctx``: the probe session, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import math
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -30,10 +31,9 @@ from marketplace_exporter.config.source import ConfigSource
 from marketplace_exporter.core import Core, Feature
 from marketplace_exporter.deploys import api as deploys_api
 from marketplace_exporter.deploys import verify_api
-from marketplace_exporter.engine import Engine, QuotaWait
+from marketplace_exporter.engine import Engine
 from marketplace_exporter.engine.transport import CertificateWatcher, new_session, tls_context
-from marketplace_exporter.exposition import Exposition
-from marketplace_exporter.server import accounts_watch, checks_views, scrape
+from marketplace_exporter.server import accounts_watch, checks_views, probe_endpoint, scrape
 from marketplace_exporter.shard import Shard
 from marketplace_exporter.store import Store
 from marketplace_exporter.traffic import api as traffic_api
@@ -77,7 +77,7 @@ def create_app(source: ConfigSource, initial: LoadedConfig, *, storage_path: str
     app.cleanup_ctx.append(_engine_ctx)
     checks_views.install(core, app)  # GET / and /api/v1/checks
     scrape.install(core, app)  # GET /metrics: the store's families, then the features' collectors
-    app.router.add_get("/probe", probe)
+    app.router.add_get("/probe", functools.partial(probe_endpoint.probe, core))
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", lifecycle_api(reload_handler))
@@ -130,35 +130,6 @@ async def _server_header(request: web.Request, handler: Callable[..., object]) -
     response: web.StreamResponse = await handler(request)  # type: ignore[misc]
     response.headers["Server"] = f"marketplace-exporter/{__version__}"
     return response
-
-
-async def probe(request: web.Request) -> web.Response:
-    check_id = request.query.get("check", "")
-    engine = request.app[CORE].engine
-    if not check_id or engine.spec(check_id) is None:
-        if (elsewhere := shard_serving.misdirected(request.app[CORE], check_id)) is not None:
-            return elsewhere
-        known = "\n".join(sorted(check.id for check in request.app[CORE].config.checks))
-        return web.Response(status=404 if check_id else 400,
-                            text=f"unknown or missing ?check=; configured checks:\n{known}\n")
-    debug = request.query.get("debug", "").lower() in ("1", "true", "yes")
-    result = await engine.probe_now(check_id, debug=debug)
-    if isinstance(result, QuotaWait):
-        seconds = math.ceil(result.seconds)
-        return web.Response(status=429, headers={"Retry-After": str(seconds)},
-                            text=f"quota budget for {check_id} is spent; next probe possible in {seconds}s\n")
-    if result is None:
-        return web.Response(status=404, text="check disappeared during a reload\n")
-    if debug:
-        return web.Response(text="\n".join(result.debug) + "\n")
-    # the probe's own metrics, blackbox-style: a throwaway store holding just this probe
-    spec = engine.spec(check_id)
-    assert spec is not None
-    one = Store()
-    one.reconcile((spec,))
-    one.record(spec, result, None)
-    output = Exposition(one).render()
-    return web.Response(body=output, content_type="text/plain", charset="utf-8")
 
 
 async def healthy(request: web.Request) -> web.Response:

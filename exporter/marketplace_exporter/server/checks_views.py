@@ -18,7 +18,7 @@ from aiohttp import web
 from marketplace_exporter.core import Core
 from marketplace_exporter.server.accounts_watch import render_broken_files
 from marketplace_exporter.server.checks_query import CheckFilter, CheckPage, FilterInvalid, ShownCheck, query
-from marketplace_exporter.server.status_page import CSP, render_status_page
+from marketplace_exporter.server.status_page import CSP, held_back_until, held_note, render_status_page
 from marketplace_exporter.shard_serving import status_html as shard_status_html
 from marketplace_exporter.store import Store
 
@@ -55,11 +55,11 @@ def page_json(page: CheckPage, store: Store, now: float) -> dict[str, Any]:
         "summary": [{"marketplace": row.marketplace, "site": row.site, "failing": row.failing,
                      "expiring": row.expiring, "pending": row.pending, "ok": row.ok, "total": row.total}
                     for row in page.summary],
-        "checks": [check_json(shown, store) for shown in page.checks],
+        "checks": [check_json(shown, store, now) for shown in page.checks],
     }
 
 
-def check_json(shown: ShownCheck, store: Store) -> dict[str, Any]:
+def check_json(shown: ShownCheck, store: Store, now: float) -> dict[str, Any]:
     status = shown.status
     spec, last = status.spec, status.last
     outcome = last.outcome if last is not None else None
@@ -74,6 +74,8 @@ def check_json(shown: ShownCheck, store: Store) -> dict[str, Any]:
         "duration_seconds": last.duration if last is not None else None,
         "last_run": last.finished_at if last is not None else None,
         "last_success": status.last_success_at, "next_run": status.next_run_at,
+        "retry_after_seconds": outcome.retry_after_seconds if outcome is not None else None,
+        "held_back": held_note(status, held, now) if (held := held_back_until(status, now)) is not None else None,
         "interval_seconds": spec.interval, "probes": status.probes,
         "consecutive_failures": status.consecutive_failures, "last_skip": status.last_skip_at,
         "credentials": [{"credential": key[3].value, "expires_at": at}

@@ -14,11 +14,12 @@ check so it reads on a phone.
 
 from __future__ import annotations
 
+import time
 from html import escape
 from urllib.parse import urlencode
 
 from marketplace_exporter import __version__
-from marketplace_exporter.catalogue import Credential
+from marketplace_exporter.catalogue import Credential, Reason
 from marketplace_exporter.durations import format_duration
 from marketplace_exporter.server.checks_query import (
     EXPIRING,
@@ -28,7 +29,7 @@ from marketplace_exporter.server.checks_query import (
     CheckPage,
     ShownCheck,
 )
-from marketplace_exporter.store import Store
+from marketplace_exporter.store import CheckStatus, Store
 
 REFRESH_SECONDS = 10
 CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
@@ -196,12 +197,35 @@ def _row(store: Store, shown: ShownCheck, now: float) -> str:
             latency += f' <span class="muted">HTTP {outcome.http_status}</span>'
         failure = "" if outcome.success else _failure_text(outcome.code, outcome.message)
         last_run = f"{format_duration(max(1, round(now - last.finished_at)))} ago"
-    if state.next_run_at is not None and state.next_run_at > now:
+    held = held_back_until(state, now)
+    if held is not None:
+        status += f' <span class="wait">{escape(held_note(state, held, now))}</span>'
+    elif state.next_run_at is not None and state.next_run_at > now:
         last_run += f" · next in {format_duration(max(1, round(state.next_run_at - now)))}"
     html_cells += [status, latency, failure, _expiry(store, shown, now), _headroom(shown), escape(last_run)]
     return "<tr>" + "".join(
         f'<td data-label="{escape(en)} {escape(zh)}">{cell}</td>'
         for (en, zh), cell in zip(_COLUMNS, html_cells, strict=True)) + "</tr>"
+
+
+def held_back_until(state: CheckStatus, now: float) -> float | None:
+    """When the next probe runs, if the platform's Retry-After (or an adapter's pause after a
+    failure, Ozon's after auth errors) is what holds the check back now; else None."""
+    last = state.last
+    if (last is None or last.outcome.success or last.outcome.retry_after_seconds is None
+            or state.next_run_at is None or state.next_run_at <= now):
+        return None
+    return state.next_run_at
+
+
+def held_note(state: CheckStatus, until: float, now: float) -> str:
+    """"throttled by the platform, next probe at 14:05:00 UTC (in 12m)" for the page and the API."""
+    outcome = state.last.outcome if state.last is not None else None
+    reason = outcome.reason if outcome is not None else None
+    who = ("throttled by the platform" if reason is Reason.THROTTLED
+           else f"paused after this {reason.value if reason is not None else ''} failure")
+    at = time.strftime("%H:%M:%S UTC", time.gmtime(until))
+    return f"{who}, next probe at {at} (in {format_duration(max(1, round(until - now)))})"
 
 
 def _failure_text(code: str | None, message: str) -> str:

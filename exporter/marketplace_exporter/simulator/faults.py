@@ -20,7 +20,11 @@ from aiohttp import web
 
 #: faults whose answer is the platform's own error response (``value`` overrides the status)
 ERROR_FAULTS = frozenset({"http_status", "throttle", "token_expired", "permission_denied", "server_error"})
-FAULT_NAMES = ERROR_FAULTS | {"latency", "hang", "reset", "malformed_body", "huge_body"}
+FAULT_NAMES = ERROR_FAULTS | {"latency", "hang", "reset", "malformed_body", "huge_body", "echo_headers"}
+#: status of an ``echo_headers`` answer unless ``value`` says otherwise
+ECHO_STATUS = 400
+#: how much of the request body an ``echo_headers`` answer quotes
+_ECHO_BODY = 2048
 #: upper bound for ``latency`` and for how long ``hang`` holds a connection
 MAX_WAIT_S = 3600.0
 DEFAULT_HUGE_MB = 50.0
@@ -174,7 +178,8 @@ def _parse_value(fault: str, raw: object, platform: Platform) -> float | None:
         raise FaultError(f"latency value is seconds in (0, {MAX_WAIT_S:g}], got {raw!r}")
     if fault == "huge_body" and not 0 < value <= MAX_HUGE_MB:
         raise FaultError(f"huge_body value is MiB in (0, {MAX_HUGE_MB:g}], got {raw!r}")
-    if fault in ERROR_FAULTS and not (value.is_integer() and platform.min_error_status <= value <= 599):
+    if fault in ERROR_FAULTS | {"echo_headers"} and not (
+            value.is_integer() and platform.min_error_status <= value <= 599):
         raise FaultError(
             f"value of {fault!r} is an HTTP status {platform.min_error_status}-599 on "
             f"{platform.name}, got {raw!r}")
@@ -237,6 +242,8 @@ async def apply_fault(
             headers=platform.extra_headers())
     if spec.fault == "huge_body":
         return await stream_huge_body(request, spec.value or DEFAULT_HUGE_MB, platform, check, stopping)
+    if spec.fault == "echo_headers":
+        return await echo_request(request, int(spec.value or ECHO_STATUS), platform)
     status = int(spec.value) if spec.value is not None else None
     return platform.error_response(request, spec.fault, status, check)
 
@@ -292,3 +299,18 @@ async def stream_huge_body(
     except ConnectionError:
         pass  # the client stopped reading and went away: that is what clients should do
     return response
+
+
+async def echo_request(request: web.Request, status: int, platform: Platform) -> web.Response:
+    """A careless gateway: the error body quotes the request back (every header, the query, the
+    start of the body), under every envelope key an adapter might read a message from, so that
+    whatever part of a body an adapter shows, the request's credentials are in it."""
+    body = (await request.read())[:_ECHO_BODY].decode("utf-8", "replace")
+    headers = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+    echo = f"request was: {request.method} {request.path_qs} headers: {headers} body: {body}"
+    envelope = {
+        "error": "echo", "message": echo, "msg": echo, "error_description": echo, "request_id": "echo",
+        "errors": [{"code": "Echo", "message": echo, "details": echo}],
+    }
+    return web.json_response(envelope, status=status, headers=platform.extra_headers())
+

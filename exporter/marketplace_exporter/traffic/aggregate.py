@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from marketplace_exporter.adapters import ADAPTERS, Adapter
 from marketplace_exporter.catalogue import REQUEST_DURATION_BUCKETS
 from marketplace_exporter.traffic.classify import OTHER, status_class
 from marketplace_exporter.traffic.settings import TrafficConfig
-from marketplace_exporter.traffic.wire import parse_record
+from marketplace_exporter.traffic.wire import TrafficRecordIn, parse_record
 
 _MARKETPLACES: Mapping[str, Adapter] = {name: a for name, a in ADAPTERS.items() if a.api_operations}
 _BUCKET_SECONDS = 60
@@ -136,30 +136,51 @@ class TrafficAggregator:
         with self._lock:
             series = self._series.setdefault(service, set())
             for index, raw in enumerate(records):
-                problem = self._count(service, series, raw, minute)
-                if problem is None:
-                    accepted += 1
+                record = parse_record(raw)
+                if isinstance(record, str):
+                    rejected += 1
+                    if len(errors) < MAX_LISTED_ERRORS:
+                        errors.append({"index": index, "error": record})
                     continue
-                rejected += 1
-                if len(errors) < MAX_LISTED_ERRORS:
-                    errors.append({"index": index, "error": problem})
+                self._count(service, series, raw, record, (record.duration,), minute)
+                accepted += 1
             self._add_records(service, "accepted", accepted)
             self._add_records(service, "rejected", rejected)
             self._add_records(service, "dropped", dropped)
             self._prune(minute)
         return IngestResult(accepted, rejected, errors)
 
+    def ingest_shapes(self, service: str,
+                      shapes: Iterable[tuple[Mapping[str, object], TrafficRecordIn, list[float]]]) -> int:
+        """Count calls from ``service`` that come in groups differing only in their durations (OTLP
+        spans of one call shape): per group, the record, what :func:`parse_record` read of it
+        (its own ``duration`` unused) and the calls' durations, each within 0..MAX_DURATION as
+        parse_record holds them. Every counter moves once per group by the group's size, every
+        duration is observed; the labels and the cardinality cap are applied as to one record.
+        Returns the number of calls counted (all of them: the records were checked already)."""
+        accepted = 0
+        minute = int(self._clock()) // _BUCKET_SECONDS
+        with self._lock:
+            series = self._series.setdefault(service, set())
+            for raw, record, durations in shapes:
+                self._count(service, series, raw, record, durations, minute)
+                accepted += len(durations)
+            self._add_records(service, "accepted", accepted)
+            self._add_records(service, "rejected", 0)
+            self._add_records(service, "dropped", 0)
+            self._prune(minute)
+        return accepted
+
     def _add_records(self, service: str, result: str, count: int) -> None:
         key = (service, result)
         self.records[key] = self.records.get(key, 0) + count
 
-    def _count(self, service: str, series: set[tuple[str, str, str, str]], raw: Any,
-               minute: int) -> str | None:
-        record = parse_record(raw)
-        if isinstance(record, str):
-            return record
+    def _count(self, service: str, series: set[tuple[str, str, str, str]], raw: Any, record: TrafficRecordIn,
+               durations: Sequence[float], minute: int) -> None:
+        """Count ``len(durations)`` calls that share ``raw``'s labels (one for a native record)."""
+        calls = len(durations)
         marketplace, status, reason = record.marketplace, record.status, record.reason
-        duration, ratio, remaining = record.duration, record.ratelimit, record.ratelimit_remaining
+        ratio, remaining = record.ratelimit, record.ratelimit_remaining
         adapter = _MARKETPLACES[marketplace]
         site, account, operation = self._labels(adapter, marketplace, raw.get("site"), raw.get("account"),
                                                 raw.get("operation"))
@@ -168,22 +189,25 @@ class TrafficAggregator:
             if len(series) >= self.settings.max_series_per_service:
                 combo = (marketplace, OTHER, OTHER, OTHER)
                 site = account = operation = OTHER
-                self.capped[service] = self.capped.get(service, 0) + 1
+                self.capped[service] = self.capped.get(service, 0) + calls
             series.add(combo)
         key = (marketplace, site, account, operation, service, status_class(status))
-        self.requests[key] = self.requests.get(key, 0) + 1
+        self.requests[key] = self.requests.get(key, 0) + calls
         failed = bool(reason)
         if failed:
             code = raw.get("code") or ""
             code = _folded(code, adapter.known_codes) if code else ""
             error_key = (marketplace, site, account, operation, service, reason, code)
-            self.errors[error_key] = self.errors.get(error_key, 0) + 1
+            self.errors[error_key] = self.errors.get(error_key, 0) + calls
         duration_key = (marketplace, site, operation, service)
         histogram = self.durations.get(duration_key)
         if histogram is None:
             histogram = self.durations[duration_key] = _Histogram()
-        histogram.counts[bisect_left(REQUEST_DURATION_BUCKETS, duration)] += 1
-        histogram.total += duration
+        counts, total = histogram.counts, histogram.total
+        for duration in durations:
+            counts[bisect_left(REQUEST_DURATION_BUCKETS, duration)] += 1
+            total += duration
+        histogram.total = total
         if ratio is not None or remaining is not None:
             headroom_key = (marketplace, site, account, service)
             self._headroom_minute[headroom_key] = minute
@@ -195,9 +219,9 @@ class TrafficAggregator:
         bucket = buckets.get(minute)
         if bucket is None:
             bucket = buckets[minute] = [0, 0]
-        bucket[0] += 1
-        bucket[1] += failed
-        return None
+        bucket[0] += calls
+        if failed:
+            bucket[1] += calls
 
     def _labels(self, adapter: Adapter, marketplace: str, site: object, account: object,
                 operation: object) -> tuple[str, str, str]:

@@ -37,14 +37,15 @@ from marketplace_exporter.traffic.api import TRAFFIC, write_auth
 from marketplace_exporter.traffic.otlp_decode import (
     BadRequest,
     ResourceSpans,
-    decode_json,
     decode_protobuf,
     encode_response,
     encode_status,
 )
+from marketplace_exporter.traffic.otlp_json import decode_json
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
-from marketplace_exporter.traffic.otlp_spans import SpanMapper
+from marketplace_exporter.traffic.otlp_spans import Outcome, SpanMapper, duration
 from marketplace_exporter.traffic.settings import TrafficConfig
+from marketplace_exporter.traffic.wire import TrafficRecordIn
 from marketplace_exporter.webserver.marks import own_credentials
 
 TRACES_ROUTE = "/v1/traces"
@@ -60,6 +61,7 @@ _INFLATES_BOUNDED = tuple(int(p) for p in aiohttp_version.split(".")[:3] if p.is
 _RPC_CODES = {400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 503: 14}
 #: rejection reasons named in one partial-success message (counts cover all of them)
 _MAX_NAMED = 5
+BAD_DURATION, NO_SERVICE = ("rejected", "bad_duration"), ("rejected", "no_service")
 
 
 class OtlpReceiver:
@@ -166,33 +168,46 @@ async def post_traces(request: web.Request) -> web.Response:
 def ingest_spans(aggregator: TrafficAggregator, mapper: SpanMapper,
                  decoded: Iterable[ResourceSpans]) -> tuple[Counter[tuple[str, str]], Counter[str], str]:
     """Map every span, then count the records per service through the native path's aggregator.
-    Decoding finishes before anything is counted, so a request answered 400 counted nothing."""
+    Decoding finishes before anything is counted, so a request answered 400 counted nothing.
+
+    Spans of one call shape share one memoised outcome (:meth:`SpanMapper.shape`) and differ only
+    in their durations: they reach the aggregator as one group per shape, counted once per group
+    with every duration observed (:meth:`TrafficAggregator.ingest_shapes`)."""
     outcomes: Counter[tuple[str, str]] = Counter()
-    per_service: dict[str, list[object]] = {}
+    #: per service: id of a shape's outcome -> (the outcome, kept so that its id is not reused, its
+    #: record and checked fields, the durations of its spans)
+    per_service: dict[str, dict[int, tuple[Outcome, dict[str, object], TrafficRecordIn, list[float]]]] = {}
+    detail = ""
+    shape_of = mapper.shape
     for resource_spans in decoded:
         context = mapper.context(resource_spans.resource)
         service = context.service
-        records = per_service.setdefault(service, []) if service is not None else []
+        groups = per_service.setdefault(service, {}) if service is not None else {}
         for span in resource_spans.spans:
-            outcome = mapper.outcome(span, context)
-            if outcome.record is None:
-                outcomes[outcome.result, outcome.reason] += 1
+            known = shape_of(span, context)
+            record, checked = known.record, known.checked
+            if record is None or checked is None or span is None:
+                outcomes[known.result, known.reason] += 1
+                detail = detail or known.detail
+                continue
+            seconds = duration(span)
+            if seconds is None:
+                outcomes[BAD_DURATION] += 1
             elif service is None:
-                outcomes["rejected", "no_service"] += 1
+                outcomes[NO_SERVICE] += 1
             else:
-                records.append(outcome.record)
-    detail = ""
-    for service, records in per_service.items():
-        if not records:
+                group = groups.get(id(known))
+                if group is None:
+                    groups[id(known)] = (known, record, checked, [seconds])
+                else:
+                    group[3].append(seconds)
+    for service, groups in per_service.items():
+        if not groups:
             continue
         if not aggregator.known_service(service):
-            outcomes["rejected", "too_many_services"] += len(records)
+            outcomes["rejected", "too_many_services"] += sum(len(group[3]) for group in groups.values())
             continue
-        result = aggregator.ingest(service, 0, records)
-        outcomes["accepted", ""] += result.accepted
-        if result.rejected:
-            outcomes["rejected", "invalid_record"] += result.rejected
-            detail = detail or str(result.errors[0]["error"])
+        outcomes["accepted", ""] += aggregator.ingest_shapes(service, [group[1:] for group in groups.values()])
     rejected = Counter({reason: n for (kind, reason), n in outcomes.items() if kind == "rejected"})
     return outcomes, rejected, detail
 

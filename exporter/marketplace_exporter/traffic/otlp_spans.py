@@ -39,10 +39,11 @@ from marketplace_exporter.traffic.otlp_decode import (
     Span,
 )
 from marketplace_exporter.traffic.otlp_settings import OtlpConfig
+from marketplace_exporter.traffic.wire import MAX_DURATION, TrafficRecordIn, parse_record
 
 _MAX_CODE_LENGTH = 128
 _MEMO_LIMIT = 4096
-_MAX_DURATION_NS = 86400 * 10**9
+_MAX_DURATION_NS = int(MAX_DURATION) * 10**9
 _SERVICE_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
@@ -89,12 +90,16 @@ ENVELOPES: Mapping[str, tuple[Envelope, ...]] = {
 
 
 class Outcome(NamedTuple):
-    """What became of one span: ``record`` for ``TrafficAggregator.ingest`` when accepted, else
-    ``result`` ``ignored`` (not a marketplace call: not counted as a problem) or ``rejected``."""
+    """What became of one span: ``record`` for ``TrafficAggregator.ingest`` when accepted, with
+    ``checked``, its fields as :func:`parse_record` read them; else ``result`` ``ignored`` (not a
+    marketplace call: not counted as a problem) or ``rejected``, with parse_record's ``detail``
+    for an ``invalid_record``."""
 
     result: str
     reason: str
     record: dict[str, object] | None = None
+    checked: TrafficRecordIn | None = None
+    detail: str = ""
 
 
 NOT_CLIENT = Outcome("ignored", "not_client")
@@ -143,6 +148,21 @@ class SpanMapper:
                        _first(self._site_keys, resource, OTHER))
 
     def outcome(self, span: Span | None, context: Context) -> Outcome:
+        """What becomes of one span: its call shape's outcome, and when accepted its own record
+        (the shape's plus this span's duration). The receiver counts per shape instead
+        (:meth:`shape` and :func:`duration`); this is the same decision, one span at a time."""
+        known = self.shape(span, context)
+        if known.record is None or span is None:
+            return known
+        seconds = duration(span)
+        if seconds is None:
+            return BAD_DURATION
+        return known._replace(record=known.record | {"duration": seconds})
+
+    def shape(self, span: Span | None, context: Context) -> Outcome:
+        """The outcome of the span's call shape (all but its duration): memoised, so the same
+        object for every span of that shape. Accepted: ``record`` without ``duration`` and
+        ``checked``, what :func:`parse_record` read of it (see :func:`_checked`)."""
         if span is None:
             return MALFORMED
         if span.kind != SPAN_KIND_CLIENT:
@@ -171,19 +191,11 @@ class SpanMapper:
             else:
                 account = _first(self._account_keys, attrs, context.account)
                 site = _first(self._site_keys, attrs, context.site)
-                known = self._labels(where, status, attrs, headers, account, site, span.failed)
+                known = _checked(self._labels(where, status, attrs, headers, account, site, span.failed))
             if len(self._memo) >= _MEMO_LIMIT:
                 self._memo.clear()
             self._memo[key] = known
-        template = known.record
-        if template is None:
-            return known
-        start, end = span.start_ns, span.end_ns
-        if start is None or end is None or not 0 <= end - start <= _MAX_DURATION_NS:
-            return BAD_DURATION
-        record = template.copy()
-        record["duration"] = (end - start) / 1e9
-        return Outcome("accepted", "", record)
+        return known
 
     def _labels(self, where: tuple[str, str, str], status: object, attrs: Attributes,
                 headers: dict[str, str] | None, account: str, site: str, failed: bool) -> Outcome:
@@ -216,6 +228,27 @@ class SpanMapper:
             "marketplace": record.marketplace, "site": matched.site or site, "account": account,
             "operation": record.operation, "status": status, "reason": record.reason, "code": record.code,
             "duration": 0.0, "ratelimit": record.ratelimit, "ratelimit_remaining": record.remaining})
+
+
+def _checked(outcome: Outcome) -> Outcome:
+    """An accepted call shape with its record checked by the native path's own validation, once:
+    each span of that shape differs only in its duration, which :meth:`SpanMapper.outcome` holds to
+    the same 0..MAX_DURATION seconds. A shape that fails is each of its spans' ``invalid_record``."""
+    if outcome.record is None:
+        return outcome
+    checked = parse_record(outcome.record | {"duration": 0.0})
+    if isinstance(checked, str):
+        return Outcome("rejected", "invalid_record", detail=checked)
+    return outcome._replace(checked=checked)
+
+
+def duration(span: Span) -> float | None:
+    """The span's duration in seconds; None when a time is missing, the end is before the start or
+    it is longer than the native path accepts (:data:`~.wire.MAX_DURATION`)."""
+    start, end = span.start_ns, span.end_ns
+    if start is None or end is None or not 0 <= end - start <= _MAX_DURATION_NS:
+        return None
+    return (end - start) / 1e9
 
 
 def _first(keys: tuple[str, ...], attrs: Attributes, default: str) -> str:
