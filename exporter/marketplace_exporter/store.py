@@ -38,13 +38,27 @@ from marketplace_exporter.store_index import AccountKey, CredentialKey, Health, 
 HistogramKey = tuple[str, str, str]
 
 
+#: what changed about a check, as bits in :attr:`ChangeFeed.checks`: a renderer re-renders only the
+#: series those parts feed (a successful probe changes its result, not its failure counts)
+RESULT = 1  # the last result, the probe count and the requests per step
+SUCCESS_AT = 2
+FAILURES = 4
+SKIPS = 8
+API_ERRORS = 16
+RATE_LIMITS = 32
+VALUES = 64
+#: a new check, or one whose spec (labels, interval, tags) changed
+EVERYTHING = 127
+
+
 class ChangeFeed:
-    """What changed since the subscriber last emptied these sets (it empties them itself)."""
+    """What changed since the subscriber last emptied these (it empties them itself): per check id
+    the parts that changed (bits: :data:`RESULT`, ...), and the other objects by key."""
 
     __slots__ = ("certificates", "checks", "credentials", "deprecations", "histograms")
 
     def __init__(self) -> None:
-        self.checks: set[str] = set()
+        self.checks: dict[str, int] = {}
         self.histograms: set[HistogramKey] = set()
         self.credentials: set[CredentialKey] = set()
         self.certificates: set[str] = set()
@@ -99,7 +113,7 @@ class Store:
             del self._certificates[host]
         self._index.rebuild(((s, self._checks[i].health()) for i, s in wanted.items()), self._credentials)
         for feed in self._feeds:
-            feed.checks.update(changed)
+            feed.checks.update(dict.fromkeys(changed, EVERYTHING))
             feed.histograms.update(gone_durations)
             feed.credentials.update(gone_credentials)
             feed.certificates.update(gone_hosts)
@@ -125,6 +139,7 @@ class Store:
             return  # the check was removed or replaced by a reload while it ran
         outcome = record.outcome
         before = state.health()
+        changed = RESULT
         state.keep_last(record)
         state.history.append(record.finished_at, outcome.success, record.duration, outcome.reason, outcome.code)
         state.probes += 1
@@ -134,7 +149,9 @@ class Store:
             state.last_success_at = record.finished_at
             state.consecutive_failures = 0
             state.consecutive_throttles = 0
+            changed |= SUCCESS_AT
         else:
+            changed |= FAILURES
             state.consecutive_failures += 1
             reason = outcome.reason or Reason.INTERNAL
             state.failures = count(state.failures, reason)
@@ -144,12 +161,17 @@ class Store:
             if errors is None:
                 errors = state.api_errors = {}
             errors[record.code_label] = errors.get(record.code_label, 0) + 1
+            changed |= API_ERRORS
         if modelled_ratio is not None:
             state.modelled_ratio = modelled_ratio
+            changed |= RATE_LIMITS
+        elif outcome.rate_limit is not None:
+            changed |= RATE_LIMITS
         if outcome.values:
             if state.values is None:
                 state.values = {}
             state.values.update(outcome.values)
+            changed |= VALUES
         feeds = self._feeds
         if outcome.credentials:
             self._record_credentials(spec, outcome)
@@ -167,7 +189,8 @@ class Store:
             for feed in feeds:
                 feed.histograms.add(key)
         for feed in feeds:
-            feed.checks.add(check_id)
+            checks = feed.checks
+            checks[check_id] = checks.get(check_id, 0) | changed
         after = state.health()
         if before is not after:
             self._index.move(spec, before, after)
@@ -189,7 +212,7 @@ class Store:
             state.skipped = count(state.skipped, reason)
             state.last_skip_at = now
             for feed in self._feeds:
-                feed.checks.add(spec.id)
+                feed.checks[spec.id] = feed.checks.get(spec.id, 0) | SKIPS
 
     def observe_lateness(self, seconds: float) -> None:
         self._lateness.observe(seconds)
@@ -210,7 +233,7 @@ class Store:
     def subscribe(self) -> ChangeFeed:
         """A feed that collects every change from now on, starting with everything there is."""
         feed = ChangeFeed()
-        feed.checks.update(self._checks)
+        feed.checks.update(dict.fromkeys(self._checks, EVERYTHING))
         feed.histograms.update(self._durations)
         feed.credentials.update(self._credentials)
         feed.certificates.update(self._certificates)
@@ -251,6 +274,12 @@ class Store:
         credentials, values and headroom (see :meth:`status`)."""
         state = self._checks.get(check_id)
         return state.last_outcome() if state is not None else None
+
+    def backoff_inputs(self, check_id: str) -> tuple[int, float | None]:
+        """What the engine's back-off reads after each probe, in one look: consecutive throttled
+        probes and the last probe's Retry-After (seconds), if any."""
+        state = self._checks.get(check_id)
+        return (state.consecutive_throttles, state.last_retry_after) if state is not None else (0, None)
 
     def consecutive_throttles(self, check_id: str) -> int:
         state = self._checks.get(check_id)
@@ -313,5 +342,6 @@ def fold_code(code: str | None, known: frozenset[str]) -> str | None:
     return code if code in known else OTHER_CODE
 
 
-__all__ = ["ChangeFeed", "CheckStatus", "Health", "Histogram", "ProbeRecord", "RecentResult", "Store",
+__all__ = ["API_ERRORS", "EVERYTHING", "FAILURES", "RATE_LIMITS", "RESULT", "SKIPS", "SUCCESS_AT", "VALUES",
+           "ChangeFeed", "CheckStatus", "Health", "Histogram", "ProbeRecord", "RecentResult", "Store",
            "fold_code", "history_length"]

@@ -37,7 +37,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -205,9 +205,7 @@ class Marketplace(Generic[C, P]):
         if not isinstance(credentials, self.Credentials) or not isinstance(params, self.Params):
             return ProbeOutcome.failed(Reason.INTERNAL, f"{self.name}: credentials or params of another "
                                        f"adapter ({type(credentials).__name__}, {type(params).__name__})")
-        typed: ProbeContext[C, P] = ProbeContext(
-            ctx.alias, ctx.site, ctx.base_url, ctx.auth_url, ctx.sandbox, credentials, ctx.operation, params,
-            ctx.now, ctx.tokens)
+        typed = cast(ProbeContext[C, P], ctx)  # the checks above are the hand-off; no copy per probe
         try:
             configured = self.deadlines(credentials)
         except SecretUnavailable as exc:

@@ -240,16 +240,16 @@ class HttpCheck(Marketplace[None, HttpParams]):
             params.method, params.url, params.body, tuple(params.headers.items()))
         parts = _REQUESTS.get(key) if key is not None else None
         if parts is not None:
-            method, url, query, headers, body, sensitive = parts
-            request = RequestSpec(method, url, query, headers, body, Step.CALL, frozenset(sensitive))
+            method, url, query, headers, body = parts
+            # no secret header: only the names always treated as secret (one shared frozenset)
+            request = RequestSpec(method, url, query, headers, body, Step.CALL, _ALWAYS_SENSITIVE)
         else:
             built = build_request(params)
             if isinstance(built, ProbeOutcome):
                 return built
             request = built
             if key is not None and len(_REQUESTS) < MAX_CACHED_REQUESTS:
-                _REQUESTS[key] = (request.method, request.url, request.query, request.headers, request.body,
-                                  tuple(request.sensitive))
+                _REQUESTS[key] = (request.method, request.url, request.query, request.headers, request.body)
         response = yield request
         return read(params, response, ctx.now)
 
@@ -261,8 +261,7 @@ class HttpCheck(Marketplace[None, HttpParams]):
 #: collection with the event loop stalled (50,000 checks). Full, it admits no more (clearing it
 #: made it churn at 50,000 checks); the checks beyond it build their request per probe.
 _REQUESTS: dict[tuple[str, str, str | None, tuple[tuple[str, str | Secret], ...]],
-                tuple[str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], bytes | None,
-                      tuple[str, ...]]] = {}
+                tuple[str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...], bytes | None]] = {}
 MAX_CACHED_REQUESTS = 4096
 
 

@@ -25,6 +25,8 @@ from marketplace_exporter.model import ProbeOutcome, TokenCache
 from marketplace_exporter.store import ProbeRecord, fold_code
 
 log = logging.getLogger(__name__)
+#: the log of a probe nobody asked to debug: records nothing, so one serves every such probe
+_QUIET = DebugLog(False)
 
 
 class ProbeRunner:
@@ -52,7 +54,7 @@ class ProbeRunner:
     async def run(self, spec: CheckSpec, *, debug: bool = False,
                   on_call: Callable[[], None] | None = None) -> ProbeRecord:
         """Run ``spec`` once. ``on_call`` is told each time a CALL step is sent (quota spend)."""
-        trace = DebugLog(debug)
+        trace = DebugLog(True) if debug else _QUIET
         started_at = self._clock()
         t0 = time.perf_counter()
         steps: list[Step] = []
@@ -119,7 +121,7 @@ class ProbeRunner:
         return ProbeRecord(
             outcome=outcome, code_label=fold_code(outcome.code, spec.adapter.known_codes),
             started_at=started_at, finished_at=started_at + duration, duration=duration,
-            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines),
+            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines) if debug else (),
             tls=tls)
 
     async def _certificate_expiries(self, hosts: set[tuple[str, int]], now: float) -> tuple[tuple[str, float], ...]:

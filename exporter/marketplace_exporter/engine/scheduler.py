@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: a due check may start up to this late so the dispatcher can hand out batches
 COALESCE_SECONDS = 0.005
 
-RunProbe = Callable[[CheckSpec, float], Awaitable[None]]
+RunProbe = Callable[[CheckSpec, float], Awaitable[object]]
 NextDelay = Callable[[CheckSpec], float]
 
 
