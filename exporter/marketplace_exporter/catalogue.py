@@ -1,13 +1,10 @@
 """The one catalogue of metric names, label names and closed label-value sets.
 
-Everything that names a metric imports it from here: the collector, the status page, the README
-table (``python -m marketplace_exporter.docs_gen``), and later the dashboard and alert-rule
-generators. A name that is not in this module does not exist.
+Everything that names a metric imports it from here: the exposition, the status page, the READMEs'
+tables (``docs_gen``), dashboards and alert rules. A name that is not in this module does not exist.
 
-Probe values come from *background* probes: marketplace quotas (SP-API ``getMarketplaceParticipations``
-allows about one request a minute) forbid probing on every scrape, and two HA Prometheus replicas
-would double the calls. Every probe HELP text says so, and ``*_last_run_timestamp_seconds`` lets
-alerts catch stale results.
+Probe values come from *background* probes: marketplace quotas (SP-API allows about one
+``getMarketplaceParticipations`` a minute) forbid probing per scrape. Every probe HELP text says so.
 
 Failure reasons form a closed tree (the ``reason`` label)::
 
@@ -225,10 +222,8 @@ PROBE_LATENESS = MetricSpec(
     "marketplace_exporter_probe_lateness_seconds", "histogram",
     "How late probes start against their schedule (waiting for a per-host concurrency slot).", ())
 
-#: failure reasons exported at 0 for every check before they first happen: the alerts react to
-#: the FIRST failure of these (``increase(...) > 0``), and a counter that is born at 1 has no earlier
-#: sample, so rate()/increase() would miss that first failure. Every other reason appears with its
-#: first failure; that first one is invisible to rate() (docs/metrics.md, "Series per check").
+#: failure reasons exported at 0 before they first happen: alerts react to their FIRST failure, which
+#: rate()/increase() cannot see in a counter born at 1 (docs/metrics.md, "Series per check")
 PRECREATED_REASONS: tuple[Reason, ...] = (Reason.AUTH, Reason.PERMISSION, Reason.THROTTLED)
 #: steps exported at 0 for every check (the token step appears with the first token exchange)
 PRECREATED_STEPS: tuple[Step, ...] = (Step.CALL,)
@@ -419,12 +414,9 @@ PROBE_TAG_INFO = MetricSpec(
 
 ALERTING_METRICS: tuple[MetricSpec, ...] = (PROBE_TAG_INFO,)
 
-# --- one answer from several processes (shards: docs/kubernetes.md; replicas sharing a PostgreSQL
-# audit log: docs/deploys.md). Every family is one of three kinds (docs/metrics.md, "One answer from
-# several processes"); dashboards and alert rules aggregate each accordingly. -------------------------
-#: the same value from every process that exports it (each shard that connected to a host, each
-#: replica following the shared audit log, each shard reading the same accounts files): read with
-#: ``max by``/``min by`` the family's own labels, never ``sum`` (one marker is one marker)
+# --- one answer from several processes (shards, replicas sharing a PostgreSQL audit log): each family
+# is REPLICATED, PER_PROCESS or, by default, partitioned (summed); docs/metrics.md says which and why.
+#: the same value from every process that exports it: read with ``max by``/``min by``, never ``sum``
 REPLICATED: tuple[MetricSpec, ...] = (
     TLS_CERT_EXPIRY, API_DEPRECATION, ACCOUNTS_FILES, ACCOUNTS_FILE_ERRORS,
     DEPLOY_INFO, DEPLOY_TIMESTAMP, DEPLOYS, DEPLOYS_IN_FREEZE, DEPLOY_FREEZE_ACTIVE,
@@ -434,11 +426,6 @@ PER_PROCESS: tuple[MetricSpec, ...] = (
     BUILD_INFO, CONFIG_RELOAD_OK, CONFIG_RELOAD_TS, PROBE_LATENESS, SHARD_ORDINAL, TOTAL_SHARDS,
     BRIDGE_BUILD_INFO,
 )
-# every other family is PARTITIONED: each series (or each part of it) comes from the one process that
-# did the work (the shard probing the check; the replica that served the gate run, the marker refused,
-# the traffic report, the annotation push; the bridge that delivered), so ``sum`` is the one answer:
-# per-check series, a site's request-duration histogram split over shards, deploy verifications,
-# refused markers, annotation pushes, traffic and OTLP counters, the bridge's counters and queues.
 
 #: every metric this project emits (exporter and bridge), in exposition order
 ALL: tuple[MetricSpec, ...] = (PROBE_METRICS + ACCOUNTS_FILES_METRICS + SHARD_METRICS + ALERTING_METRICS
