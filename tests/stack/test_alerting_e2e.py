@@ -36,19 +36,8 @@ from functools import partial
 from typing import Any
 
 import pytest
-from alerting_stack import (
-    DINGTALK,
-    FEISHU,
-    HEARTBEAT,
-    MOBILE,
-    RECEIVER_ROBOTS,
-    ROBOT_SECRETS,
-        WECOM,
-    AlertingStack,
-    Section,
-    alert_annotations,
-    sections,
-)
+from alerting_stack import MOBILE, RECEIVER_ROBOTS, ROBOT_SECRETS, AlertingStack, alert_annotations
+from chat_robots import DINGTALK, FEISHU, HEARTBEAT, WECOM, Section, sections
 from conftest import DemoExporter, local_client, require_binary
 from fake_robots import DINGTALK_LIMIT, FEISHU_LIMIT, WECOM_MARKDOWN_LIMIT, Received
 
