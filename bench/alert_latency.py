@@ -36,7 +36,8 @@ from types import FrameType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "stack"))
 
-from alerting_stack import AlertingStack, Section, sections  # noqa: E402
+from alerting_stack import AlertingStack  # noqa: E402
+from chat_robots import Section, sections  # noqa: E402
 from conftest import _start_demo, stop_process  # noqa: E402
 
 ALERT = "MarketplaceCheckFailing"

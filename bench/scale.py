@@ -26,6 +26,8 @@ plain text and gzip+OpenMetrics (Prometheus' own headers; with curl, a C client)
   the latency checks probed during the scrapes.
 
 Figures print; nothing is asserted. Exit 0 after a complete run, 2 when a prerequisite is missing.
+Beside this script: scale_processes.py (the exporter with its GC log, the pinger, /proc readings)
+and scale_readings.py (scrape series, histogram quantiles, longest waits, percentiles).
 
     .venv/bin/python bench/scale.py [--sizes 1000,10000,50000] [--interval 60] [--scrapes 4]
 """
@@ -37,7 +39,6 @@ import asyncio
 import gzip
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,105 +52,13 @@ from typing import Any
 import yaml
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from scale_processes import cpu_seconds, exporter_cmd, exporter_main, free_port, memory_mb, pinger_main, stop, wait_http
+from scale_readings import gauge_lines, histogram_quantile, lateness, longest_wait, pct
 
 HERE = Path(__file__).resolve()
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
                      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 PAGES = ("/", "/?state=failing", "/api/v1/checks?state=ok&page=40", "/?q=lat-00")
-
-
-def exporter_cmd() -> list[str]:
-    return [sys.executable, "-m", "marketplace_exporter"]
-
-
-#: collections at least this long are written to the exporter's GC log
-GC_LOG_MIN_SECONDS = 0.002
-#: the first full collection at least this long writes a census of what it walked
-GC_CENSUS_MIN_SECONDS = 0.02
-
-
-def exporter_main(gc_log: str, argv: list[str]) -> int:
-    """``marketplace-exporter`` with a garbage-collector log: every collection of at least
-    :data:`GC_LOG_MIN_SECONDS` as ``wall-clock generation seconds cpu-seconds``, so a stall the
-    pinger sees can be told apart from one the collector caused (and a collection that was long
-    because the process waited for a core from one that had much to walk)."""
-    import gc
-    from collections import Counter
-
-    from marketplace_exporter.cli import main as exporter
-
-    log = open(gc_log, "w", buffering=1)  # noqa: SIM115 (open for the process's life)
-    census = Path(gc_log).with_suffix(".census")
-    censused: list[bool] = []
-    started = [0.0, 0.0]
-
-    def timed(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            started[:] = time.perf_counter(), time.thread_time()
-            return
-        seconds = time.perf_counter() - started[0]
-        if seconds >= GC_LOG_MIN_SECONDS:
-            cpu = time.thread_time() - started[1]
-            log.write(f"{time.time():.3f} {info['generation']} {seconds:.4f} {cpu:.4f}\n")
-        # after the engine's gc.freeze(): what the probing exporter keeps, not the start-up's imports
-        if info["generation"] == 2 and seconds >= GC_CENSUS_MIN_SECONDS and not censused and gc.get_freeze_count():
-            # what a long full collection walked: the oldest generation's objects by type, once
-            censused.append(True)
-            kinds = Counter(type(o).__name__ for o in gc.get_objects(2))
-            census.write_text("".join(f"{count} {kind}\n" for kind, count in kinds.most_common(25)))
-
-    gc.callbacks.append(timed)
-    return int(exporter(argv) or 0)
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", "rb") as handle:
-        fields = handle.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) in MB."""
-    values = {}
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith(("VmRSS", "VmHWM")):
-                values[line.split(":")[0]] = int(line.split()[1]) / 1024
-    return values["VmRSS"], values["VmHWM"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{url}: process exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (127.0.0.1)
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {timeout:g}s")
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # --- the generated config ----------------------------------------------------------------------
@@ -180,71 +89,6 @@ def config(size: int, sim: str, interval: float, concurrency: int) -> tuple[str,
                         "concurrency_per_host": min(concurrency, 256)},
            "accounts": accounts, "http_checks": http_checks}
     return yaml.safe_dump(doc, sort_keys=False), latency, mix
-
-
-# --- the pinger (a separate process: the bench's own work must not look like a stall) -----------
-
-def pinger_main(url: str, out: str) -> int:
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    running = [True]
-    signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
-    conn = http.client.HTTPConnection(host, parts.port, timeout=30)
-    with open(out, "w") as handle:
-        while running[0]:
-            start = time.time()
-            try:
-                conn.request("GET", "/-/healthy")
-                conn.getresponse().read()
-            except OSError:
-                conn = http.client.HTTPConnection(host, parts.port, timeout=30)
-                continue
-            handle.write(f"{start:.4f} {time.time() - start:.5f}\n")
-            time.sleep(max(0.0, 0.010 - (time.time() - start)))
-    return 0
-
-
-def longest_wait(pings: list[tuple[float, float]], windows: list[tuple[float, float]]) -> float:
-    """The longest /-/healthy answer among pings sent in (or waiting across) any window, ms."""
-    worst = 0.0
-    for start, latency in pings:
-        if any(a - latency <= start <= b for a, b in windows):
-            worst = max(worst, latency)
-    return worst * 1000
-
-
-# --- reading scrapes ---------------------------------------------------------------------------
-
-def gauge_lines(text: bytes, prefix: bytes) -> dict[bytes, float]:
-    out = {}
-    for line in text.split(b"\n"):
-        if line.startswith(prefix):
-            labels, _, value = line.rpartition(b" ")
-            out[labels[len(prefix):]] = float(value)
-    return out
-
-
-def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
-    """Prometheus' interpolation over cumulative (le, count) buckets."""
-    total = buckets[-1][1]
-    if total <= 0:
-        return float("nan")
-    rank, prev_le, prev_count = q * total, 0.0, 0.0
-    for le, count in buckets:
-        if count >= rank:
-            if le == float("inf"):
-                return prev_le
-            return prev_le + (le - prev_le) * (rank - prev_count) / max(count - prev_count, 1e-9)
-        prev_le, prev_count = le, count
-    return prev_le
-
-
-def lateness(text: bytes) -> list[tuple[float, float]]:
-    prefix = b'marketplace_exporter_probe_lateness_seconds_bucket{le="'
-    return [(float(k.split(b'"')[0]), v) for k, v in gauge_lines(text, prefix).items()]
 
 
 @dataclass
@@ -422,13 +266,6 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
         log.close()
     reference(body, result)
     return result
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:

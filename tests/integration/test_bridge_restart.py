@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bridge_harness import am_payload
 from conftest import free_port
 from fake_robots import FakeRobots, Robot
-from test_bridge_delivery import am_payload
 
 DING = Robot("dingtalk", "restart-token-4e5f6a7b8c", "SECrestart-secret-1a2b3c")
 

@@ -14,10 +14,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+# the bridge tests' shared fixtures (robots, start_bridge) are reused as they are
+from bridge_harness import (
+    Start,
+    am_payload,
+    metric,
+    post,
+    robots_fixture,  # noqa: F401  (the `robots` fixture)
+    start_bridge_fixture,  # noqa: F401  (the `start_bridge` fixture)
+)
 from fake_robots import FakeRobots, Robot
-
-# the fixtures of the bridge's delivery tests (robots, start_bridge) are reused as they are
-from test_bridge_delivery import Start, am_payload, metric, post, robots, start_bridge  # noqa: F401
 
 from marketplace_exporter.bridge.config import Retry
 
@@ -43,8 +49,8 @@ def _own_robot(fake: FakeRobots, key: str, receivers: str) -> str:
     return receivers.replace("${TEST_WECOM_URL}", f'{{value: "{fake.url("wecom", key)}"}}')
 
 
-async def test_two_receivers_sharing_a_robot_never_exceed_its_limit(  # noqa: F811 (fixtures)
-        start_bridge: Start, robots: FakeRobots) -> None:  # noqa: F811
+async def test_two_receivers_sharing_a_robot_never_exceed_its_limit(
+        start_bridge: Start, robots: FakeRobots) -> None:
     robots.limits["wecom"] = [(3, 1.0)]
     robots.latency["wecom"] = (0.0, 0.4)  # slow, uneven answers: the window the old code got wrong
     client = await start_bridge(receivers=_own_robot(robots, "wecom-shared-key", SHARED))
@@ -66,8 +72,8 @@ async def test_two_receivers_sharing_a_robot_never_exceed_its_limit(  # noqa: F8
     assert await metric(client, "marketplace_bridge_notification_failures_total", reason="throttled") == 0
 
 
-async def test_after_an_outage_messages_flow_within_the_backoff_cap_without_hammering(  # noqa: F811
-        start_bridge: Start, robots: FakeRobots) -> None:  # noqa: F811
+async def test_after_an_outage_messages_flow_within_the_backoff_cap_without_hammering(
+        start_bridge: Start, robots: FakeRobots) -> None:
     """Scaled down (the test config's retry: 50 ms doubling to a 200 ms cap; the default cap is 20 s);
     the robot is down for 3 s while two receivers have messages for it."""
     receivers = _own_robot(robots, "wecom-ops-key", SHARED.replace("team-a", "ops-a").replace("team-b", "ops-b"))

@@ -16,9 +16,16 @@ import logging
 from pathlib import Path
 
 import pytest
+from bridge_harness import (
+    AUTH,
+    Start,
+    am_payload,
+    post,
+    robots_fixture,  # noqa: F401  (the `robots` fixture)
+    start_bridge_fixture,  # noqa: F401  (the `start_bridge` fixture)
+)
 from conftest import raw_http_request
 from fake_robots import FakeRobots
-from test_bridge_delivery import AUTH, Start, am_payload, post, robots, start_bridge  # noqa: F401
 
 from marketplace_exporter.bridge.config import load_bridge_config
 from marketplace_exporter.cli import main
@@ -46,7 +53,7 @@ def test_credentials_are_required_unless_anonymity_is_asked_for(tmp_path: Path, 
 
 
 async def test_an_anonymous_bridge_says_so_loudly_at_start_and_reload(
-        start_bridge: Start, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+        start_bridge: Start, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "marketplace_exporter.bridge")
     client = await start_bridge()
     path = tmp_path / "bridge.yml"
@@ -57,7 +64,7 @@ async def test_an_anonymous_bridge_says_so_loudly_at_start_and_reload(
     assert [r.levelname for r in caplog.records if "auth.anonymous: true: ANYONE" in r.getMessage()] == ["WARNING"]
 
 
-async def test_reload_needs_the_webhook_credentials(start_bridge: Start) -> None:  # noqa: F811
+async def test_reload_needs_the_webhook_credentials(start_bridge: Start) -> None:
     client = await start_bridge()
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         response = await client.post("/-/reload", headers=headers)
@@ -66,7 +73,7 @@ async def test_reload_needs_the_webhook_credentials(start_bridge: Start) -> None
 
 
 @pytest.mark.parametrize("route", ["/alertmanager/hook", "/-/reload"])
-async def test_an_authorization_header_that_is_not_utf8_is_400(start_bridge: Start, route: str) -> None:  # noqa: F811
+async def test_an_authorization_header_that_is_not_utf8_is_400(start_bridge: Start, route: str) -> None:
     client = await start_bridge()
     assert client.port is not None
     head = (f"POST {route} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -76,7 +83,7 @@ async def test_an_authorization_header_that_is_not_utf8_is_400(start_bridge: Sta
 
 
 async def test_a_payload_that_can_never_succeed_is_400_so_alertmanager_stops_retrying(
-        start_bridge: Start) -> None:  # noqa: F811
+        start_bridge: Start) -> None:
     client = await start_bridge()
     body = json.dumps(am_payload("Big")).replace('"truncatedAlerts": 0', '"truncatedAlerts": ' + "9" * 5000)
     response = await client.post("/alertmanager/hook", data=body, headers={**AUTH, "Content-Type": "application/json"})
@@ -89,7 +96,7 @@ INJECTED = {"account": "<at id=all></at>", "shop": "<@all>", "owner": "@13800000
 
 
 async def test_label_values_cannot_mention_anyone_in_feishu_wecom_or_dingtalk(
-        start_bridge: Start, robots: FakeRobots) -> None:  # noqa: F811
+        start_bridge: Start, robots: FakeRobots) -> None:
     client = await start_bridge()
     for receiver in ("feishu", "wecom", "ding"):
         payload = am_payload(f"Inject-{receiver}")
@@ -111,7 +118,7 @@ async def test_label_values_cannot_mention_anyone_in_feishu_wecom_or_dingtalk(
 
 
 async def test_three_thousand_mentions_are_capped_and_the_alert_still_arrives(
-        start_bridge: Start, robots: FakeRobots) -> None:  # noqa: F811
+        start_bridge: Start, robots: FakeRobots) -> None:
     people = [f"139{i:08d}" for i in range(3000)]
     allowed = "\n".join(f"        - '{person}'" for person in people)
     client = await start_bridge(max_body=200_000, receivers=f"""\

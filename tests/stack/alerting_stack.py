@@ -11,25 +11,21 @@ what every component said last (Prometheus alerts, Alertmanager alerts, bridge m
 inbox), so a red test or a failed bench run says where the chain broke.
 
 Reused, not copied: the fake robots (``tests/integration/fake_robots.py``) run in a background
-thread of this process so the checks can read every request body they got;
+thread of this process so the checks can read every request body they got (chat_robots.py, which
+also reads a message alert by alert); each component is a child process (stack_processes.py);
 ``marketplace_exporter.mixin``'s ``write_profile`` writes the rules and the Alertmanager config; the
 caller brings the demo exporter (``conftest.demo_exporter`` or ``conftest._start_demo``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,8 +38,9 @@ for _extra in (ROOT / "tests", ROOT / "tests" / "integration"):
     if str(_extra) not in sys.path:  # conftest and fake_robots are plain modules, not a package
         sys.path.insert(0, str(_extra))
 
+from chat_robots import DINGTALK, FALLBACK, FEISHU, HEARTBEAT, WEBHOOK, WECOM, RobotsThread  # noqa: E402
 from conftest import free_port, local_client  # noqa: E402
-from fake_robots import FakeRobots, Received, Robot  # noqa: E402
+from stack_processes import Process, wait_ready  # noqa: E402
 
 from marketplace_exporter import catalogue as cat  # noqa: E402
 from marketplace_exporter.mixin import generate as generator  # noqa: E402
@@ -54,15 +51,7 @@ T = TypeVar("T")
 
 RULES_FILE: str = generator.RULES_FILE
 
-#: one robot per chat; secrets and keys are made up and must never appear in the bridge's log
-DINGTALK = Robot("dingtalk", "e2e-ding-token-7c1d9e", "SECe2e-ding-secret-5b2a8f")
-WECOM = Robot("wecom", "e2e-wecom-key-3f6e1a")
-FEISHU = Robot("feishu", "e2e-feishu-hook-9d4c2b", "e2e-feishu-secret-8a7b6c")
-WEBHOOK = Robot("webhook", "e2e-platform-hook-1e2f3a")
-#: routed AROUND the bridge: the watchdog's dead man's switch and the bridge-down fallback (Alertmanager
-#: posts its own webhook payload to them; the fake's generic hook records it)
-HEARTBEAT = Robot("webhook", "e2e-heartbeat-switch-4d3c")
-FALLBACK = Robot("webhook", "e2e-bridge-down-fallback-7a6b")
+#: the bridge's bearer token; with the robots' keys, what must never appear in the bridge's log
 BRIDGE_TOKEN = "e2e-bridge-bearer-6d5c4b"
 ROBOT_SECRETS = (DINGTALK.token, DINGTALK.secret or "", WECOM.token, FEISHU.token, FEISHU.secret or "",
                  WEBHOOK.token, BRIDGE_TOKEN)
@@ -74,168 +63,6 @@ RECEIVER_ROBOTS = {"oncall": DINGTALK, "team-sea": WECOM, "team-amazon": FEISHU}
 RUNBOOK_BASE = "https://github.com/example/marketplace-exporter/blob/main"
 MOBILE = "13800000000"
 GRAFANA_URL = "http://127.0.0.1:3000/d/mpx-overview"
-
-#: a component is ready ~0.1–1 s after start; 20 s is for a loaded CI machine
-READY_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 10.0
-
-
-# --- the fake robots in a background event loop ------------------------------------------------
-
-class RobotsThread:
-    """:class:`fake_robots.FakeRobots` served from its own event loop in a daemon thread.
-
-    The tests are synchronous (one module-scoped stack shared by ordered scenarios); every call
-    into the robots runs on their loop, so nothing races with a request being recorded.
-    """
-
-    def __init__(self, robots: list[Robot]) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-robots", daemon=True)
-        self._thread.start()
-        self._fake: FakeRobots = self._call(lambda: FakeRobots(robots))
-        self.base_url: str = self._run(self._fake.start())
-
-    def _run(self, coro: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=10)
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        async def inside() -> T:
-            return fn()
-        result: T = self._run(inside())
-        return result
-
-    def url(self, robot: Robot) -> str:
-        return str(self._fake.url(robot.kind, robot.token))
-
-    def fail(self, robot: Robot, mode: str, seconds: float | None = None) -> None:
-        """Make ``robot`` misbehave (``http_500``, ``throttle``, ``security``, ``disconnect``)."""
-        self._call(lambda: self._fake.fail(robot.token, mode, seconds=seconds))
-
-    def clear(self) -> None:
-        self._call(self._fake.clear)
-
-    def received(self, robot: Robot | None = None) -> list[Received]:
-        """Every request the robots got so far (answered ok or not), oldest first."""
-        everything = self._call(lambda: list(self._fake.received))
-        return [r for r in everything if robot is None or (r.kind == robot.kind and r.token == robot.token)]
-
-    def close(self) -> None:
-        try:
-            self._run(self._fake.stop())
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
-
-
-# --- what a chat message says ------------------------------------------------------------------
-
-#: one alert's section in a bridge message: ``**[告警] Name** · critical`` (WeCom wraps the state in
-#: a <font> tag), then ``- key: value`` lines
-_SECTION_HEAD = re.compile(r"\*\*\[(?:<font[^>]*>)?(告警|已恢复|FIRING|RESOLVED)(?:</font>)?\] ([^*\s]+)\*\*")
-_LABELS_LINE = re.compile(r"^- (?:标签|labels): (.*)$", re.M)
-
-
-@dataclass(frozen=True)
-class Section:
-    """One alert as a chat message shows it."""
-
-    robot: str
-    state: str  # firing | resolved
-    alertname: str
-    labels: dict[str, str]
-    text: str
-    at: float  # when the robot got the message (epoch seconds)
-
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.robot, self.state, self.alertname, self.labels.get("marketplace", ""),
-                self.labels.get("account", ""))
-
-
-def sections(messages: Iterable[Received]) -> list[Section]:
-    """Every alert section of the messages the robots ACCEPTED (a merged message has several)."""
-    found: list[Section] = []
-    for message in messages:
-        if not message.ok:
-            continue
-        text = message.text
-        heads = list(_SECTION_HEAD.finditer(text))
-        for index, head in enumerate(heads):
-            end = heads[index + 1].start() if index + 1 < len(heads) else len(text)
-            body = text[head.start():end]
-            labels: dict[str, str] = {}
-            line = _LABELS_LINE.search(body)
-            if line:
-                for pair in line.group(1).split(", "):
-                    name, _, value = pair.partition("=")
-                    labels[name.strip()] = value.strip()
-            state = "firing" if head.group(1) in ("告警", "FIRING") else "resolved"
-            found.append(Section(message.kind, state, head.group(2), labels, body, message.at))
-    return found
-
-
-# --- the processes -----------------------------------------------------------------------------
-
-@dataclass
-class Process:
-    name: str
-    argv: list[str]
-    log_path: Path
-    env: dict[str, str] | None = None
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-            self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, env=self.env, cwd=self.log_path.parent)
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-
-    def kill(self) -> None:
-        """SIGKILL by PID: no shutdown handler runs (a crash, the OOM killer)."""
-        assert self.popen is not None
-        os.kill(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(timeout=STOP_TIMEOUT_S)
-
-    def stop(self) -> int | None:
-        """SIGTERM by PID and wait; SIGKILL after the timeout. None if it was already gone."""
-        if self.popen is None or self.popen.poll() is not None:
-            return None
-        os.kill(self.popen.pid, signal.SIGTERM)
-        try:
-            return self.popen.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.kill(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
-            raise AssertionError(f"{self.name} (pid {self.popen.pid}) ignored SIGTERM for {STOP_TIMEOUT_S:g}s") \
-                from None
-
-
-def wait_ready(process: Process, url: str, timeout: float = READY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    with local_client(timeout=2.0) as client:
-        while True:
-            if not process.alive():
-                raise AssertionError(f"{process.name} exited while starting:\n{process.log_tail()}")
-            try:
-                if client.get(url).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{process.name} not ready at {url} within {timeout:g}s:\n{process.log_tail()}")
-            time.sleep(0.1)
 
 
 @dataclass
@@ -540,4 +367,3 @@ def alert_annotations(rules_file: Path, alertname: str) -> dict[str, str]:
                 annotations: dict[str, str] = rule["annotations"]
                 return annotations
     raise AssertionError(f"{alertname} is not in {rules_file}")
-

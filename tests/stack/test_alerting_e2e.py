@@ -30,59 +30,34 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
-from alerting_stack import (
-    DINGTALK,
-    FEISHU,
-    HEARTBEAT,
-    MOBILE,
-    RECEIVER_ROBOTS,
-    ROBOT_SECRETS,
-        WECOM,
-    AlertingStack,
-    Section,
-    alert_annotations,
-    sections,
+from alerting_e2e_scenarios import (
+    ALERT,
+    AMAZON,
+    FIRING_TIMEOUT_S,
+    GROUP_INTERVAL_S,
+    LAZADA,
+    PLATFORM,
+    REDELIVERY_TIMEOUT_S,
+    RESOLVED_TIMEOUT_S,
+    SHOPEE,
+    SHOPEE_MY,
+    Timeline,
+    arrived,
+    firing_in_prometheus,
+    history_rows,
+    print_noise_budget,
 )
+from alerting_stack import MOBILE, RECEIVER_ROBOTS, ROBOT_SECRETS, AlertingStack, alert_annotations
+from chat_robots import DINGTALK, FEISHU, HEARTBEAT, WECOM, sections
 from conftest import DemoExporter, local_client, require_binary
 from fake_robots import DINGTALK_LIMIT, FEISHU_LIMIT, WECOM_MARKDOWN_LIMIT, Received
 
 pytestmark = pytest.mark.stack
-
-ALERT = "MarketplaceCheckFailing"
-SHOPEE = {"marketplace": "shopee", "account": "sg-main", "site": "SG", "check": "get_shop_info"}
-SHOPEE_MY = {"marketplace": "shopee", "account": "my-main", "site": "MY", "check": "get_shop_info"}
-AMAZON = {"marketplace": "amazon_sp", "account": "us-main", "site": "US", "check": "marketplace_participations"}
-#: untagged: its alerts are warnings for its owner only
-LAZADA = {"marketplace": "lazada", "account": "vn-main", "site": "VN", "check": "seller_get"}
-PLATFORM = "MarketplacePlatformFailing"
-#: the test profile's Alertmanager group_interval (alert-rules mixin e2e profile)
-GROUP_INTERVAL_S = 5.0
-#: fault → first robot message is ~25 s (3 failed 5 s probes + for 10 s); 60 s leaves room for a
-#: loaded 2-core CI machine without hiding a broken chain for long
-FIRING_TIMEOUT_S = 60.0
-#: fault cleared → resolved: next probe (≤ 5.5 s), scrape + eval (2 s), group_interval (5 s)
-RESOLVED_TIMEOUT_S = 30.0
-#: a bridge retrying every ≤ 1 s delivers within a few seconds of the robot's return
-REDELIVERY_TIMEOUT_S = 20.0
-
-
-@dataclass
-class Timeline:
-    """What earlier scenarios did, for the later ones."""
-
-    fault_at: float = 0.0
-    bridge_killed_at: float = 0.0
-    cleared_at: float = 0.0
-    #: robot kind → (down since, back at)
-    robot_down: dict[str, tuple[float, float]] = field(default_factory=dict)
-    #: how many robot requests the one-shop phase ended with (later phases count from there)
-    one_shop_end: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -105,31 +80,6 @@ def stack(demo_exporter: DemoExporter, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="module")
 def timeline() -> Timeline:
     return Timeline()
-
-
-def _one(found: list[Section], robot: str, state: str, labels: dict[str, str]) -> list[Section]:
-    return [s for s in found if s.robot == robot and s.state == state and s.alertname == ALERT
-            and s.labels.get("marketplace") == labels["marketplace"] and s.labels.get("account") == labels["account"]]
-
-
-def _arrived(stack: AlertingStack, robot: str, state: str, labels: dict[str, str]) -> list[Section]:
-    assert stack.robots is not None
-    return _one(sections(stack.robots.received()), robot, state, labels)
-
-
-def _print_counts(capsys: pytest.CaptureFixture[str], scenario: str,
-                  counts: Counter[tuple[str, str, str, str, str]]) -> None:
-    """The noise budget's numbers, in the test output even when the test passes."""
-    per_route = Counter((robot, alertname, state) for robot, state, alertname, _, _ in counts.elements())
-    with capsys.disabled():
-        print(f"\nNOISE BUDGET {scenario}: {sum(per_route.values())} alert section(s) in robot messages")
-        for (robot, alertname, state), n in sorted(per_route.items()):
-            print(f"  {robot:9} {alertname:37} {state:9} {n}")
-
-
-def _history_rows(stack: AlertingStack, receiver: str, alertname: str, state: str) -> list[dict[str, Any]]:
-    return [row for row in stack.history()
-            if row["receiver"] == receiver and row["alertname"] == alertname and row["state"] == state]
 
 
 # --- 0. the wiring ----------------------------------------------------------------------------
@@ -174,13 +124,13 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
     stack.inject_fault("lazada", "server_error", account=LAZADA["account"])
 
     ding_shopee = stack.wait_for(f"DingTalk to get {ALERT} firing for shopee/sg-main",
-                                 lambda: _arrived(stack, "dingtalk", "firing", SHOPEE), FIRING_TIMEOUT_S)[0]
+                                 lambda: arrived(stack, "dingtalk", "firing", SHOPEE), FIRING_TIMEOUT_S)[0]
     stack.wait_for(f"DingTalk to get {ALERT} firing for amazon_sp/us-main",
-                   lambda: _arrived(stack, "dingtalk", "firing", AMAZON), FIRING_TIMEOUT_S)
+                   lambda: arrived(stack, "dingtalk", "firing", AMAZON), FIRING_TIMEOUT_S)
     wecom_shopee = stack.wait_for(f"WeCom to get {ALERT} firing for shopee/sg-main",
-                                  lambda: _arrived(stack, "wecom", "firing", SHOPEE), FIRING_TIMEOUT_S)[0]
+                                  lambda: arrived(stack, "wecom", "firing", SHOPEE), FIRING_TIMEOUT_S)[0]
     wecom_lazada = stack.wait_for(f"WeCom to get {ALERT} firing for lazada/vn-main (a warning)",
-                                  lambda: _arrived(stack, "wecom", "firing", LAZADA), FIRING_TIMEOUT_S)[0]
+                                  lambda: arrived(stack, "wecom", "firing", LAZADA), FIRING_TIMEOUT_S)[0]
     assert "· warning" in wecom_lazada.text and "· critical" in wecom_shopee.text
 
     # the chat says what the generated rule says, in Chinese, with working links
@@ -203,8 +153,8 @@ def test_fault_reaches_dingtalk_and_wecom_with_alert_content(stack: AlertingStac
 
     # routing: Shopee never reaches the Amazon team's Feishu, Amazon never the SEA team's WeCom,
     # Lazada's warning never the on-call DingTalk
-    assert not _arrived(stack, "wecom", "firing", AMAZON)
-    assert not _arrived(stack, "dingtalk", "firing", LAZADA)
+    assert not arrived(stack, "wecom", "firing", AMAZON)
+    assert not arrived(stack, "dingtalk", "firing", LAZADA)
     assert not [r for r in stack.robots.received(FEISHU) if "sg-main" in r.text]
 
     # the fake DingTalk checked the HMAC signature (and Feishu's, below): no request was refused
@@ -222,7 +172,7 @@ def test_bridge_killed_with_queued_notifications_delivers_them_after_restart(
     assert stack.robots is not None
     queued = stack.wait_for(
         f"the bridge to hold {ALERT} for team-amazon queued (Feishu answers 500)",
-        lambda: _history_rows(stack, "team-amazon", ALERT, "queued"), REDELIVERY_TIMEOUT_S)
+        lambda: history_rows(stack, "team-amazon", ALERT, "queued"), REDELIVERY_TIMEOUT_S)
     failed_attempts = [r for r in stack.robots.received(FEISHU) if r.status == 500]
     assert failed_attempts, "Feishu was never tried while it was down"
     assert stack.queue_depth("team-amazon") >= 1
@@ -233,13 +183,13 @@ def test_bridge_killed_with_queued_notifications_delivers_them_after_restart(
     stack.restart_bridge()
 
     card_section = stack.wait_for(f"Feishu to get {ALERT} firing for amazon_sp/us-main after the bridge restarted",
-                                  lambda: _arrived(stack, "feishu", "firing", AMAZON), REDELIVERY_TIMEOUT_S)[0]
+                                  lambda: arrived(stack, "feishu", "firing", AMAZON), REDELIVERY_TIMEOUT_S)[0]
     assert card_section.at > timeline.bridge_killed_at, "Feishu accepted it before the kill: nothing was queued"
     stack.wait_for("the bridge to drain team-amazon's queue",
-                   lambda: not _history_rows(stack, "team-amazon", ALERT, "queued"), REDELIVERY_TIMEOUT_S)
+                   lambda: not history_rows(stack, "team-amazon", ALERT, "queued"), REDELIVERY_TIMEOUT_S)
     sent = [row for row in stack.history() if row["id"] in {q["id"] for q in queued}]
     assert [row["state"] for row in sent] == ["sent"] * len(queued), sent
-    assert len(_arrived(stack, "feishu", "firing", AMAZON)) == 1, "delivered more than once after the restart"
+    assert len(arrived(stack, "feishu", "firing", AMAZON)) == 1, "delivered more than once after the restart"
     card = next(m for m in stack.robots.received(FEISHU) if m.ok and card_section.text in m.text)
     assert card.body["msg_type"] == "interactive" and card.body["card"]["header"]["template"] == "red", card.body
     assert len(card.body["sign"]) > 0 and card.size <= FEISHU_LIMIT
@@ -256,11 +206,11 @@ def test_fault_cleared_resolved_message_arrives(stack: AlertingStack, timeline: 
     timeline.cleared_at = time.time()
 
     wecom = stack.wait_for(f"WeCom to get {ALERT} resolved for shopee/sg-main",
-                           lambda: _arrived(stack, "wecom", "resolved", SHOPEE), RESOLVED_TIMEOUT_S)[0]
+                           lambda: arrived(stack, "wecom", "resolved", SHOPEE), RESOLVED_TIMEOUT_S)[0]
     feishu = stack.wait_for(f"Feishu to get {ALERT} resolved for amazon_sp/us-main",
-                            lambda: _arrived(stack, "feishu", "resolved", AMAZON), RESOLVED_TIMEOUT_S)[0]
+                            lambda: arrived(stack, "feishu", "resolved", AMAZON), RESOLVED_TIMEOUT_S)[0]
     stack.wait_for(f"WeCom to get {ALERT} resolved for lazada/vn-main",
-                   lambda: _arrived(stack, "wecom", "resolved", LAZADA), RESOLVED_TIMEOUT_S)
+                   lambda: arrived(stack, "wecom", "resolved", LAZADA), RESOLVED_TIMEOUT_S)
     for section, labels in ((wecom, SHOPEE), (feishu, AMAZON)):
         assert section.at > timeline.cleared_at
         assert {k: section.labels.get(k) for k in labels} == labels, section.text
@@ -282,7 +232,7 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
         """Both resolved notifications sit in the bridge's queue for DingTalk, and DingTalk has
         refused at least 3 attempts (the worker sends oldest first, so the refused ones may be
         an older notification that is ahead of them in the queue)."""
-        queued = [row for row in _history_rows(stack, "oncall", ALERT, "queued") if row["status"] == "resolved"]
+        queued = [row for row in history_rows(stack, "oncall", ALERT, "queued") if row["status"] == "resolved"]
         refused = [r for r in robots.received(DINGTALK) if r.status == 500 and r.at >= down_since]
         return len(queued) == 2 and len(refused) >= 3
 
@@ -293,7 +243,7 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
 
     for labels in (SHOPEE, AMAZON):
         stack.wait_for(f"DingTalk to get {ALERT} resolved for {labels['marketplace']}/{labels['account']}",
-                       partial(_arrived, stack, "dingtalk", "resolved", labels),
+                       partial(arrived, stack, "dingtalk", "resolved", labels),
                        REDELIVERY_TIMEOUT_S)
     stack.wait_for("every bridge queue to drain", lambda: all(
         row["state"] == "sent" for row in stack.history()), REDELIVERY_TIMEOUT_S)
@@ -306,26 +256,21 @@ def test_robot_down_then_back_gets_every_notification_once(stack: AlertingStack,
         for state in ("firing", "resolved")
         for robot, labels in (("dingtalk", SHOPEE), ("dingtalk", AMAZON), ("wecom", SHOPEE), ("feishu", AMAZON),
                               ("wecom", LAZADA))}
-    _print_counts(capsys, "one shop's fault (3 shops of 3 marketplaces)", counts)
+    print_noise_budget(capsys, "one shop's fault (3 shops of 3 marketplaces)", counts)
     # the noise budget: nothing but the shops' own alert, once firing and once resolved per route;
     # no platform alert, no burn-rate page for one shop's 500s
     assert dict(counts) == expected, f"each notification exactly once per robot; got {dict(counts)}"
     # besides: the bridge's own alert about the robot outages this test made on purpose
     ops = Counter(s.key() for s in found if not s.labels.get("marketplace"))
-    _print_counts(capsys, "(ops alerts caused by the test's robot outages)", ops)
+    print_noise_budget(capsys, "(ops alerts caused by the test's robot outages)", ops)
     assert {key[2] for key in ops} <= {"MarketplaceAlertBridgeDeliveryFailing"}, ops
     timeline.one_shop_end = len(robots.received())
     down_until = timeline.robot_down["dingtalk"][1]
-    resolved = _arrived(stack, "dingtalk", "resolved", SHOPEE) + _arrived(stack, "dingtalk", "resolved", AMAZON)
+    resolved = arrived(stack, "dingtalk", "resolved", SHOPEE) + arrived(stack, "dingtalk", "resolved", AMAZON)
     assert all(s.at >= down_until for s in resolved), "delivered while DingTalk was still down?"
 
 
 # --- 5. noise budget: a marketplace outage across all its accounts ------------------------------
-
-def _firing_in_prometheus(stack: AlertingStack, alertname: str, marketplace: str) -> list[dict[str, Any]]:
-    return [a for a in stack.prometheus_alerts() if a["labels"].get("alertname") == alertname
-            and a["labels"].get("marketplace") == marketplace and a["state"] == "firing"]
-
 
 def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
         stack: AlertingStack, timeline: Timeline, capsys: pytest.CaptureFixture[str]) -> None:
@@ -346,7 +291,7 @@ def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
         assert "shopee 的 2 个店铺中有 2 个店铺" in section.text, section.text
     # the accounts' own alerts do fire — and are inhibited, not sent
     stack.wait_for(f"{ALERT} firing in Prometheus for both Shopee accounts",
-                   lambda: len(_firing_in_prometheus(stack, ALERT, "shopee")) == 2, 40)
+                   lambda: len(firing_in_prometheus(stack, ALERT, "shopee")) == 2, 40)
     stack.wait_for(f"Alertmanager to show {ALERT} of Shopee inhibited by {PLATFORM}", lambda: [
         a for a in stack.am_alerts() if a["labels"].get("alertname") == ALERT
         and a["labels"].get("marketplace") == "shopee" and a["status"]["inhibitedBy"]], 20)
@@ -359,7 +304,7 @@ def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
     time.sleep(2 * GROUP_INTERVAL_S)
     found = sections(robots.received()[start:])
     counts = Counter(s.key() for s in found if s.labels.get("marketplace"))
-    _print_counts(capsys, "marketplace outage (shopee, 2 of 2 accounts)", counts)
+    print_noise_budget(capsys, "marketplace outage (shopee, 2 of 2 accounts)", counts)
     expected = {(robot, state, PLATFORM, "shopee", ""): 1
                 for robot in ("dingtalk", "wecom") for state in ("firing", "resolved")}
     assert dict(counts) == expected, f"one page (and one resolved) per route; got {dict(counts)}"
@@ -367,7 +312,7 @@ def test_marketplace_outage_is_one_page_per_route_listing_the_failing_accounts(
     # group may be re-notified when a second receiver's failures join it)
     ops = {s.alertname for s in found if not s.labels.get("marketplace")}
     assert ops <= {"MarketplaceAlertBridgeDeliveryFailing"}, ops
-    assert not _firing_in_prometheus(stack, "MarketplaceErrorBudgetBurnFast", "shopee")
+    assert not firing_in_prometheus(stack, "MarketplaceErrorBudgetBurnFast", "shopee")
 
 
 # --- 6. noise budget: a flapping check ----------------------------------------------------------
@@ -390,7 +335,7 @@ def test_a_flapping_check_stays_within_one_notification_per_group_interval(
                            f'account="vn-main"}}[{int(duration)}s]))')
     messages = robots.received()[start:]
     counts = Counter(s.key() for s in sections(messages))
-    _print_counts(capsys, f"flapping check (lazada/vn-main, {flaps} injected failures, "
+    print_noise_budget(capsys, f"flapping check (lazada/vn-main, {flaps} injected failures, "
                   f"~{float(failures[0]['value'][1]) if failures else 0:.0f} counted, {duration:.0f} s)", counts)
     per_group = Counter((s.robot, s.alertname, s.labels.get("marketplace", "")) for s in sections(messages))
     bound = int(duration / GROUP_INTERVAL_S) + 1

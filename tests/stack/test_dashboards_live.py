@@ -23,14 +23,13 @@ with that reason, never silently.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +37,18 @@ import httpx
 import pytest
 import yaml
 from conftest import DemoExporter, free_port, local_client, require_binary, stop_process
+from dashboard_query_cases import DASHBOARDS, EXEMPT, Query, concrete, dashboard_queries, exemption
+from loopback_configs import PROMETHEUS_CONFIG, generated_rule_files, stack_alertmanager_config, stack_prometheus_config
 
 from marketplace_exporter import catalogue as cat
 
 pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARDS = ROOT / "dashboards"
-#: the compose stack's Prometheus config: the file this test runs
-PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
-ALERTMANAGER_CONFIG = ROOT / "alert-rules" / "alertmanager.yml"
 BRIDGE_CONFIG = ROOT / "deploy" / "bridge.yml"
 BRIDGE_ENV_EXAMPLE = ROOT / "deploy" / "bridge.env.example"
 FAKE_ROBOTS = ROOT / "tests" / "integration" / "fake_robots.py"
 
-#: Grafana's built-in variables as this test fills them in: windows long enough for the data a
-#: one-minute stack run has, short enough that a fault injected during the run dominates them
-WINDOWS = {"__rate_interval": "30s", "__interval": "30s", "__range": "10m"}
 #: how far back the range queries of time-series panels look, and their step
 RANGE_S, STEP_S = 60, 5
 #: how long one query may take to return data after the stack is warm (a slow counter, a skip)
@@ -63,135 +57,6 @@ QUERY_DEADLINE_S = 45.0
 DEPLOY_TOKEN = "live-dashboards-deploy-token"
 TRAFFIC_TOKEN = "live-dashboards-traffic-token"
 ROBOT_TOKEN, ROBOT_SECRET = "live-dashboards-robot", "SEClive-dashboards-secret"
-
-#: (dashboard, panel title[, refId]) → why that query has no data in a test run
-EXEMPT: dict[tuple[str, ...], str] = {
-    ("deploys", "Grafana annotation pushes"):
-        "needs a Grafana HTTP API to push to (deploys.grafana); there is no Grafana server here",
-    ("exporter", "Traffic records", "B"):
-        "series folded into 'other' only after a service exceeds its label-combination cap",
-    ("deploys", "Error ratio: last 30 min vs the 30 min before", "B"):
-        "compares with 30 minutes ago (offset 30m): the run's Prometheus has a minute of history",
-    ("credentials", "TLS certificates by time to expiry"):
-        "the demo simulator speaks plain HTTP and the demo config names no tls_hosts: no certificate to read",
-    ("marketplace", "Quota-budget skips"):
-        "no demo check spends its quota budget within a one-minute run (the 'Quota-budget skips (time "
-        "range)' count panel is checked)",
-}
-
-
-# --- Prometheus config: deploy/prometheus.yml with addresses and intervals for loopback -------------------
-
-
-def stack_prometheus_config(addresses: Mapping[str, str], rule_files: Sequence[Path], interval: str) -> dict[str, Any]:
-    """deploy/prometheus.yml as a test runs it: every ``service:port`` target (and ``localhost``, which
-    is Prometheus itself) becomes ``addresses[service]``; scrape and evaluation interval become
-    ``interval``; ``rule_files`` are the host paths compose mounts. Nothing else changes."""
-    config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
-
-    def address(target: str) -> str:
-        host = target.rpartition(":")[0]
-        service = "prometheus" if host == "localhost" else host
-        assert service in addresses, f"deploy/prometheus.yml targets {target}: no address given for {service!r}"
-        return addresses[service]
-
-    config["global"].update(scrape_interval=interval, scrape_timeout=interval, evaluation_interval=interval)
-    config["rule_files"] = [str(path) for path in rule_files]
-    for section in [*config["scrape_configs"], *config.get("alerting", {}).get("alertmanagers", [])]:
-        for static in section["static_configs"]:
-            static["targets"] = [address(target) for target in static["targets"]]
-    return config
-
-
-def stack_alertmanager_config(bridge_address: str, token_file: Path) -> dict[str, Any]:
-    """alert-rules/alertmanager.yml as a test runs it: webhooks at ``bridge_address`` instead of the compose
-    service ``bridge:9762`` (no DNS lookup leaves the machine), the Bearer token read from ``token_file``."""
-    config: dict[str, Any] = yaml.safe_load(ALERTMANAGER_CONFIG.read_text(encoding="utf-8"))
-    for receiver in config["receivers"]:
-        if not any(h["url"].startswith("http://bridge:9762/") for h in receiver.get("webhook_configs", [])):
-            # around the bridge (heartbeat, e-mail fallback): placeholder hosts, never contacted here
-            receiver.pop("webhook_configs", None)
-            receiver.pop("email_configs", None)
-            continue
-        for hook in receiver.get("webhook_configs", []):
-            assert hook["url"].startswith("http://bridge:9762/"), hook["url"]
-            hook["url"] = hook["url"].replace("http://bridge:9762/", f"http://{bridge_address}/", 1)
-            hook["http_config"]["authorization"]["credentials_file"] = str(token_file)
-    return config
-
-
-def generated_rule_files() -> list[Path]:
-    """The rule files `marketplace-exporter rules generate` writes into alert-rules/ (those with groups)."""
-    return sorted(path for path in (ROOT / "alert-rules").glob("*.yml")
-                  if "groups" in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}))
-
-
-# --- the dashboards' queries, as test cases -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Query:
-    dashboard: str
-    where: str
-    expr: str
-    #: "range" (a time-series panel), "instant" (stat/table) or "series" (a label_values variable)
-    kind: str
-    key: tuple[str, ...] = field(default=())
-    #: label columns the panel's data links read (``${__data.fields.<label>}``)
-    link_fields: tuple[str, ...] = field(default=())
-
-    @property
-    def id(self) -> str:
-        return f"{self.dashboard}:{self.where}"
-
-
-_LABEL_VALUES = re.compile(r"^\s*label_values\((?P<selector>.*),\s*(?P<label>\w+)\s*\)\s*$", re.S)
-
-
-def _panels(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in node.get("panels", []):
-        yield panel
-        yield from _panels(panel)
-
-
-def dashboard_queries() -> list[Query]:
-    queries = []
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        name, dashboard = path.stem, json.loads(path.read_text(encoding="utf-8"))
-        for panel in _panels(dashboard):
-            for target in panel.get("targets", []):
-                links = " ".join(link["url"] for link in panel["fieldConfig"]["defaults"].get("links", []))
-                english = panel["title"].rpartition(" · ")[2]  # titles read "中文 · English"
-                queries.append(Query(name, f"{english} [{target['refId']}]", target["expr"],
-                                     "instant" if target.get("instant") else "range",
-                                     (name, english, target["refId"]),
-                                     tuple(sorted(set(re.findall(r"\$\{__data\.fields\.(\w+)\}", links))))))
-        for variable in dashboard["templating"]["list"]:
-            if variable["type"] == "query":
-                match = _LABEL_VALUES.match(variable["query"])
-                assert match, f"{name}: variable {variable['name']} is not label_values(...)"
-                queries.append(Query(name, f"variable {variable['name']}", match.group("selector"), "series",
-                                     (name, f"${variable['name']}")))
-        for annotation in dashboard["annotations"]["list"]:
-            if "expr" in annotation:
-                queries.append(Query(name, f"annotation {annotation['name']}", annotation["expr"], "range",
-                                     (name, f"annotation {annotation['name']}")))
-    return queries
-
-
-def concrete(expr: str) -> str:
-    """Grafana's variables filled in: built-in windows from :data:`WINDOWS`, dashboard variables match all."""
-    for name, window in WINDOWS.items():
-        expr = re.sub(r"\$\{?" + name + r"\b\}?", window, expr)
-    return re.sub(r"\$\{?\w+(:\w+)?\}?", ".*", expr)
-
-
-def exemption(query: Query) -> str | None:
-    for length in (3, 2):
-        reason = EXEMPT.get(query.key[:length])
-        if reason is not None:
-            return reason
-    return None
 
 
 # --- the stack --------------------------------------------------------------------------------------------

