@@ -154,7 +154,7 @@ async def read_json_body(request: web.Request, max_bytes: int) -> Any:
     raw = b"".join(chunks)
     try:
         text = raw.decode("utf-8")
-        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        data = strict_json_loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise http_error(400, f"body is not valid UTF-8 JSON: {exc}") from None
     except RecursionError:  # "[[[[…" nested deeper than the parser's stack, still under max_bytes
@@ -170,6 +170,12 @@ async def read_json_body(request: web.Request, max_bytes: int) -> Any:
 #: JSON's escapes of UTF-16 surrogates; only with one can a decoded string hold an unpaired half
 #: (searched as is: lower-casing a 4 MB traffic batch would cost more than the check)
 _SURROGATE_ESCAPES = ("\\ud", "\\uD")
+
+
+def strict_json_loads(text: str) -> Any:
+    """``json.loads`` for JSON as written: NaN, Infinity and numbers out of a float's range are a
+    ``ValueError`` (Python's reader would accept them), as are integers over 4,300 digits."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
 
 
 def _no_constant(name: str) -> Any:
@@ -196,4 +202,5 @@ def _all_text(value: Any) -> bool:
     return True
 
 
-__all__ = ["WriteAuth", "authorization_header", "http_error", "is_loopback", "json_error", "read_json_body"]
+__all__ = ["WriteAuth", "authorization_header", "http_error", "is_loopback", "json_error", "read_json_body",
+           "strict_json_loads"]

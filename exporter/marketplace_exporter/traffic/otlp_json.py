@@ -25,7 +25,6 @@ that is read, it still does (the typed reader leaves such a body to the careful 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
 
@@ -49,6 +48,7 @@ from marketplace_exporter.traffic.otlp_decode import (
     new_span,
     read_attributes,
 )
+from marketplace_exporter.write_api import strict_json_loads
 
 # --- typed: msgspec into the slice of the schema we read ------------------------------------------------
 #: an integer as orjson reads one (past 64 bits it is a float there): wider ones leave the typed reader
@@ -271,24 +271,13 @@ def parse_json(body: bytes) -> Any:
         if "surrogate in string" not in reason or not any(escape in body for escape in _SURROGATE_ESCAPES):
             raise BadRequest(f"body is not valid UTF-8 JSON: {reason}") from None
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
+        return strict_json_loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"body is not valid UTF-8 JSON: {exc}") from None
     except RecursionError:
         raise BadRequest("body is not usable JSON: nested too deeply") from None
     except ValueError as exc:  # NaN, 1e999, an integer over 4,300 digits
         raise BadRequest(f"body is not usable JSON: {str(exc).split(';')[0]}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:40]} is out of range for a number")
-    return value
 
 
 def decode_carefully(body: bytes, labels: tuple[str, ...]) -> Iterator[ResourceSpans]:
