@@ -35,7 +35,6 @@ import asyncio
 import gc
 import gzip
 import json
-import logging
 import os
 import random
 import shutil
@@ -48,12 +47,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from traffic_ingest import cpu_seconds, serve_exporter  # the native bench's exporter child and CPU reading
 
-from marketplace_exporter.server import ConfigSource, create_app
 from marketplace_exporter.traffic.aggregate import TrafficAggregator
 from marketplace_exporter.traffic.otlp_api import ingest_spans
 from marketplace_exporter.traffic.otlp_decode import decode_protobuf
@@ -182,29 +180,6 @@ def instructions(batches: int) -> dict[str, float]:
     return {name: count / (batches * BATCH) for name, count in zip(names, measured, strict=True)}
 
 
-def serve_exporter(config_path: str) -> None:
-    """Child process: the exporter's real app on a loopback port; prints the port, serves until killed."""
-    os.environ.pop("MARKETPLACE_EXPORTER_TRAFFIC_TOKEN", None)
-    logging.disable(logging.WARNING)
-
-    async def run() -> None:
-        source = ConfigSource(config_path)
-        runner = web.AppRunner(create_app(source, source.load()), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        print(site._server.sockets[0].getsockname()[1], flush=True)  # type: ignore[union-attr]
-        await asyncio.Event().wait()
-
-    asyncio.run(run())
-
-
-def process_cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class Kind:
     def __init__(self, name: str, route: str, content_type: str, body: bytes, counter: str,
                  encoding: str = "") -> None:
@@ -243,12 +218,12 @@ async def window(base: str, pid: int, kind: Kind, duration: int, connections: in
         script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "{kind.content_type}"\n{encoding}'
                           f'local f = io.open("{body}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
         before = await accepted(base, kind.counter)
-        cpu0, start = process_cpu(pid), time.perf_counter()
+        cpu0, start = cpu_seconds(pid), time.perf_counter()
         process = await asyncio.create_subprocess_exec(
             "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script), base + kind.route,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         await process.wait()
-        elapsed, cpu = time.perf_counter() - start, process_cpu(pid) - cpu0
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds(pid) - cpu0
         count = await accepted(base, kind.counter) - before
     kind.wall.append(count / elapsed)
     kind.cpu.append(count / max(cpu, 1e-9))
