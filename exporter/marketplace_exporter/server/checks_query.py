@@ -2,8 +2,8 @@
 
 Order: failing checks first, then checks whose account has a credential about to expire (soonest
 first), then pending, then ok; by id within each. The store keeps ids sorted per (marketplace,
-site, health) as results land (store_index.py), so a request merges ready-sorted lists, stops at
-the end of its page (the count is the lists' lengths) and reads only the checks of its page. A text
+site, health) as results land (store_index.py), so a request merges ready-sorted arrays, stops at
+the end of its page (the count is the arrays' lengths) and reads only the checks of its page. A text
 search (``q``) has to visit every id of the selection to count matches; it yields to the event
 loop every :data:`YIELD_EVERY` ids so that a page over 50,000 checks never holds up probes.
 """
@@ -113,9 +113,13 @@ async def query(store: Store, flt: CheckFilter, now: float) -> CheckPage:
     wanted = [cid for cid, (_, key) in expiring.items()
               if (flt.marketplace is None or key[0] == flt.marketplace) and (flt.site is None or key[1] == flt.site)]
 
+    ids = index.ids()
+
     def merged(health: Health) -> Iterator[str]:
-        # copies: results landing while this request yields must not shift the lists under it
-        return heapq.merge(*[list(ids) for ids in index.groups(health, flt.marketplace, flt.site)])
+        # copies (one memcpy each): results landing while this request yields must not shift the
+        # arrays under it; the ids the ordinals stand for are those of the same moment
+        ordinals = heapq.merge(*[members[:] for members in index.groups(health, flt.marketplace, flt.site)])
+        return (ids[ordinal] for ordinal in ordinals)
 
     sections: list[Iterable[str]]
     if flt.state == EXPIRING:
@@ -148,7 +152,7 @@ async def query(store: Store, flt: CheckFilter, now: float) -> CheckPage:
     if needle is None:
         healths = list(Health) if flt.state is None else [] if flt.state == EXPIRING else [Health(flt.state)]
         total = len(wanted) if flt.state == EXPIRING else sum(
-            len(ids) for health in healths for ids in index.groups(health, flt.marketplace, flt.site))
+            len(members) for health in healths for members in index.groups(health, flt.marketplace, flt.site))
     checks = tuple(ShownCheck(status, expiring.get(cid)) for cid in shown
                    if (status := store.status(cid)) is not None)
     return CheckPage(flt, total, checks, _summary(store, expiring), store.reload_state()[0])
