@@ -23,7 +23,10 @@ plain text and gzip+OpenMetrics (Prometheus' own headers; with curl, a C client)
   exporter is saturated and lateness and latency figures measure the machine, not the design);
 * RSS (and its peak), probe lateness p50/p99 (from the exporter's histogram between the first
   and last scrape, interpolated within buckets), and reported minus injected latency p50/p99 of
-  the latency checks probed during the scrapes.
+  the latency checks probed during the scrapes, beside the same figure from a bare client: a
+  separate process timing the same route every 60 ms with nothing else to do (blocking
+  http.client). The bare client's error is the simulator's and the machine's share (the
+  simulator's own event loop, four processes on two cores); the difference is the exporter's.
 
 Figures print; nothing is asserted. Exit 0 after a complete run, 2 when a prerequisite is missing.
 Beside this script: scale_processes.py (the exporter with its GC log, the pinger, /proc readings)
@@ -58,6 +61,10 @@ from scale_readings import gauge_lines, histogram_quantile, lateness, longest_wa
 HERE = Path(__file__).resolve()
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
                      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+#: the route the ``latency`` fault delays (the latency checks and the bare client use it)
+LATENCY_ROUTE = "/http/status/200"
+#: how often the bare client times it: ~the 1,000 latency checks' rate at 50k (every 60 s)
+BARE_CLIENT_EVERY = 0.06
 PAGES = ("/", "/?state=failing", "/api/v1/checks?state=ok&page=40", "/?q=lat-00")
 
 
@@ -83,7 +90,7 @@ def config(size: int, sim: str, interval: float, concurrency: int) -> tuple[str,
     generic = size - mix - latency
     http_checks = [{"name": f"gen-{i:05d}", "url": f"{sim}/http/health", "expect_status": [200]}
                    for i in range(generic)]
-    http_checks += [{"name": f"lat-{i:05d}", "url": f"{sim}/http/status/200", "expect_status": [200]}
+    http_checks += [{"name": f"lat-{i:05d}", "url": f"{sim}{LATENCY_ROUTE}", "expect_status": [200]}
                     for i in range(latency)]
     doc = {"defaults": {"interval": f"{interval:g}s", "timeout": "10s", "jitter": 0.5, "concurrency": concurrency,
                         "concurrency_per_host": min(concurrency, 256)},
@@ -112,6 +119,9 @@ class Result:
     late_p50_ms: float = 0.0
     late_p99_ms: float = 0.0
     latency_errors_ms: list[float] = field(default_factory=list)
+    #: the same route timed by a bare client in its own process (the reference: the simulator's
+    #: and the machine's share of the error)
+    bare_errors_ms: list[float] = field(default_factory=list)
     failing: int = 0
     busy: float = 0.0
     sim_busy: float = 0.0
@@ -232,7 +242,7 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
     proc = subprocess.Popen([sys.executable, str(HERE), "_exporter", str(gc_log), "run", f"--config.file={path}",
                              f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={workdir / f'data-{size}'}"],
                             stdout=log, stderr=subprocess.STDOUT)
-    pinger = None
+    pinger = bare = None
     try:
         wait_http(f"{url}/-/ready", proc, timeout=300)
         result.load_s = time.monotonic() - start
@@ -243,9 +253,16 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
         time.sleep(warmup)
         pings = workdir / f"pings-{size}.txt"
         pinger = subprocess.Popen([sys.executable, str(HERE), "_pinger", url, str(pings)])
+        bare_times = workdir / f"bare-{size}.txt"
+        bare = subprocess.Popen([sys.executable, str(HERE), "_bare_client", f"{sim}{LATENCY_ROUTE}", str(bare_times)])
         time.sleep(1)
         body = asyncio.run(measure(url, proc.pid, result, args, workdir, sim_pid))
         stop(pinger)
+        stop(bare)
+        window = (result.scrape_windows[0][0], result.scrape_windows[-1][1])
+        result.bare_errors_ms = [(float(took) - args.latency) * 1000 for at, took in
+                                 (line.split() for line in bare_times.read_text().splitlines())
+                                 if window[0] <= float(at) <= window[1]]
         samples = [(float(a), float(b)) for a, b in (line.split() for line in pings.read_text().splitlines())]
         result.stall_scrape_ms = longest_wait(samples, result.scrape_windows)
         result.stall_page_ms = longest_wait(samples, result.page_windows)
@@ -260,8 +277,9 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
         if census.exists():
             result.gc_census = ", ".join(census.read_text().split("\n")[:6])
     finally:
-        if pinger is not None:
-            stop(pinger)
+        for child in (pinger, bare):
+            if child is not None:
+                stop(child)
         stop(proc)
         log.close()
     reference(body, result)
@@ -275,7 +293,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
           "RSS <= 400 MB, lateness p99 <= 50 ms, latency error p99 within +-5 ms")
     head = ("checks", "series", "MB (gz)", "scrape s", "gen_latest s", "ratio", "gz scrape s", "gen+gzip s",
             "scrape CPU s", "CPU ratio", "stall scr/page ms", "RSS ready/end/peak MB", "late p50/p99 ms",
-            "lat err p50/p99 ms", "GC max wall/CPU ms (full)", "busy", "failing")
+            "lat err p50/p99 ms", "bare client p50/p99", "GC max wall/CPU ms (full)", "busy", "failing")
     rows = []
     for r in results:
         scrape = statistics.median(r.plain)
@@ -287,6 +305,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                      f"{r.stall_scrape_ms:.0f}/{r.stall_page_ms:.0f}",
                      f"{r.rss_ready:.0f}/{r.rss[0]:.0f}/{r.rss[1]:.0f}", f"{r.late_p50_ms:.1f}/{r.late_p99_ms:.1f}",
                      f"{pct(r.latency_errors_ms, 0.5):+.1f}/{pct(r.latency_errors_ms, 0.99):+.1f}",
+                     f"{pct(r.bare_errors_ms, 0.5):+.1f}/{pct(r.bare_errors_ms, 0.99):+.1f}",
                      f"{r.gc_max_ms:.0f}/{r.gc_max_cpu_ms:.0f} ({r.gc_full})", f"{r.busy:.0%}", str(r.failing)))
     widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
     for row in (head, *rows):
@@ -296,12 +315,15 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
                           f"{1000 * max(s for q, _, s in r.pages if q == p):.0f} ms" for p in PAGES)
         print(f"{r.size:,}: exporter ready {r.load_s:.1f}s after start; simulator busy {r.sim_busy:.0%}; "
               f"ping median {r.ping_p50_ms:.1f} ms; "
-              f"latency samples {len(r.latency_errors_ms)}; failing by marketplace {r.failing_by or '-'}; "
+              f"latency samples {len(r.latency_errors_ms)} (bare client {len(r.bare_errors_ms)}); "
+              f"failing by marketplace {r.failing_by or '-'}; "
               f"pages (largest, slowest): {pages}"
               + (f"; oldest generation at a long full collection: {r.gc_census}" if r.gc_census else ""))
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["_bare_client"]:  # the latency reference: a bare client on the latency route
+        return pinger_main(argv[1], argv[2], every=BARE_CLIENT_EVERY)
     if argv[:1] == ["_pinger"]:
         return pinger_main(argv[1], argv[2])
     if argv[:1] == ["_exporter"]:

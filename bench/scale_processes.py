@@ -110,24 +110,29 @@ def stop(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
-def pinger_main(url: str, out: str) -> int:
+def pinger_main(url: str, out: str, every: float = 0.010) -> int:
+    """GET ``url`` (``/-/healthy`` by default) on one kept-alive connection every ``every``
+    seconds until SIGTERM, writing ``start seconds`` per request (blocking http.client: nothing
+    else runs in this process, so a slow answer is the server's)."""
     import http.client
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
+    path = parts.path or "/-/healthy"
     running = [True]
     signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
     conn = http.client.HTTPConnection(host, parts.port, timeout=30)
     with open(out, "w") as handle:
         while running[0]:
             start = time.time()
+            t0 = time.perf_counter()
             try:
-                conn.request("GET", "/-/healthy")
+                conn.request("GET", path)
                 conn.getresponse().read()
             except OSError:
                 conn = http.client.HTTPConnection(host, parts.port, timeout=30)
                 continue
-            handle.write(f"{start:.4f} {time.time() - start:.5f}\n")
-            time.sleep(max(0.0, 0.010 - (time.time() - start)))
+            handle.write(f"{start:.4f} {time.perf_counter() - t0:.5f}\n")
+            time.sleep(max(0.0, every - (time.time() - start)))
     return 0
