@@ -25,9 +25,11 @@ from marketplace_exporter.adapters import ADAPTERS
 MINTED_PREFIXES = ("Atza|",)
 #: "Bearer" followed by anything but the redaction marker, and credential-named fields with a
 #: value: what a debug trace prints as <redacted> by name (a signature, a token the exporter never
-#: held) must not be readable on a page either
+#: held) must not be readable on a page either. A message cut to its length limit right after a
+#: name ends "name: …" (``\u2026`` in JSON): no value is shown, so that is not a leak
 UNREDACTED = re.compile(r"(?i)(?:bearer\s+|\b(?:sign|access_token|api-key|x-amz-access-token|"
-                        r"wm_sec\.access_token|authorization)\s*[=:]\s*)(?!(?:bearer\s+)?<redacted>)\S+")
+                        r"wm_sec\.access_token|authorization)\s*[=:]\s*)"
+                        r"(?!(?:bearer\s+)?<redacted>|…|\\u2026)\S+")
 
 
 def _leaks(text: str) -> list[str]:
