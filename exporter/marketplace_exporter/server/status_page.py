@@ -15,6 +15,7 @@ check so it reads on a phone.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from html import escape
 from urllib.parse import urlencode
 
@@ -71,15 +72,19 @@ code{font-size:.85em;white-space:nowrap}code.wrap{white-space:normal;overflow-wr
 """
 
 
-def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html: str = "") -> str:
-    """``extra_html``: sections other parts render (and escape) themselves: the broken accounts files."""
+def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html: str = "",
+                       rows: Sequence[str] | None = None) -> str:
+    """``extra_html``: sections other parts render (and escape) themselves: the broken accounts files.
+    ``rows``: the checks' rows already rendered (:func:`row_html`, a few per loop turn); else here."""
     flt = page.filter
     totals = {state: 0 for state in STATES}
     for row in page.summary:
         for state in STATES:
             totals[state] += getattr(row, state)
     head = "".join(f"<th>{escape(en)}<small>{escape(zh)}</small></th>" for en, zh in _COLUMNS)
-    rows = "\n".join(_row(store, shown, now) for shown in page.checks) or (
+    if rows is None:
+        rows = [row_html(store, shown, now) for shown in page.checks]
+    rows_html = "\n".join(rows) or (
         f'<tr><td colspan="{len(_COLUMNS)}">no check matches 没有匹配的检查</td></tr>')
     reload_note = "" if page.reload_ok else (
         ' <span class="crit">last config reload FAILED — the previous config is still running'
@@ -104,7 +109,7 @@ def render_status_page(store: Store, page: CheckPage, *, now: float, extra_html:
 <h2>Checks 检查 <small class="muted">{shown}</small></h2>
 {_pager(page)}
 <table class="checks"><thead><tr>{head}</tr></thead><tbody>
-{rows}
+{rows_html}
 </tbody></table>
 {_pager(page)}</body></html>
 """
@@ -175,7 +180,8 @@ def _pager(page: CheckPage) -> str:
     return f'<nav class="pages">{" ".join(links)}</nav>'
 
 
-def _row(store: Store, shown: ShownCheck, now: float) -> str:
+def row_html(store: Store, shown: ShownCheck, now: float) -> str:
+    """One check's table row (a card on a phone)."""
     state = shown.status
     spec = state.spec
     cells = [spec.marketplace, spec.site, spec.account, spec.name]
