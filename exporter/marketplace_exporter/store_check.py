@@ -195,7 +195,7 @@ def count(counts: dict[str, int] | None, member: Reason | SkipReason | Step) -> 
     """``counts`` (created when None) with ``member`` counted once more."""
     if counts is None:
         counts = {}
-    key = member.value
+    key = member._value_  # what ``.value`` returns, without the enum's Python-level property
     counts[key] = counts.get(key, 0) + 1
     return counts
 

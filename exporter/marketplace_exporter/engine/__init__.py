@@ -44,6 +44,10 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+#: what :meth:`Engine._budget` answers for an operation without a documented limit (most probes)
+_NO_BUDGET: tuple[None, None, None] = (None, None, None)
+
+
 @dataclass(frozen=True)
 class QuotaWait:
     """A probe was not sent: the exporter's share of the documented limit is spent."""
@@ -134,13 +138,13 @@ class Engine:
         """The probe coroutine itself (no wrapper coroutine: one frame less on every resume)."""
         return self._probe(spec, debug=False, lateness=lateness)
 
-    def _budget(self, spec: CheckSpec) -> tuple[float | None, Callable[[], None] | None, list[float | None]]:
-        """(seconds to wait or None, what to call when the CALL step is sent, the modelled ratio
-        it leaves) for ``spec``'s documented limit; nothing is enforced without one."""
+    def _budget(self, spec: CheckSpec) -> tuple[float | None, Callable[[], None] | None, list[float | None] | None]:
+        """(seconds to wait or None, what to call when the CALL step is sent, the modelled ratio it
+        leaves once spent) for ``spec``'s documented limit; nothing is enforced (or modelled) without one."""
         limits = spec.operation.limits(spec.sandbox)
-        modelled: list[float | None] = [None]
         if limits is None:
-            return None, None, modelled
+            return _NO_BUDGET
+        modelled: list[float | None] = [None]
         key: BudgetKey = (spec.marketplace, spec.account, spec.operation.name, spec.sandbox)
         wait = self._budgets.try_acquire(key, limits, spec.quota_budget, self._clock())
         if wait is not None:
@@ -169,7 +173,7 @@ class Engine:
             self.store.observe_lateness(lateness)
         was_failing = self.store.health(spec.id) is Health.FAILING
         record = await self._runner.run(spec, debug=debug, on_call=spent)
-        self.store.record(spec, record, modelled[0])
+        self.store.record(spec, record, modelled[0] if modelled is not None else None)
         _log_transition(spec, record, was_failing)
         return record
 
