@@ -21,7 +21,14 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter import __version__
-from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel, reason_for_status
+from marketplace_exporter.adapters.base import (
+    Marketplace,
+    ProbeContext,
+    ProbeSteps,
+    StrictModel,
+    json_document,
+    reason_for_status,
+)
 from marketplace_exporter.adapters.common import finite_number, retry_after_seconds, short
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.header_values import value_problem
@@ -306,7 +313,7 @@ def read(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome
     document: Any = _MISSING
     if params.expect_json or any(e.json_path for e in params.extract):
         try:
-            document = json.loads(response.body)
+            document = json_document(response.body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "body is not JSON", http_status=status)
     for expectation in params.expect_json:
