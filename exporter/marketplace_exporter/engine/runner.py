@@ -61,10 +61,10 @@ class ProbeRunner:
         steps: list[Step] = []
         call_duration: float | None = None
         https_hosts: set[tuple[str, int]] | None = None
-        ctx = ProbeContext(
-            alias=spec.account, site=spec.site, base_url=spec.base_url, auth_url=spec.auth_url,
-            sandbox=spec.sandbox, credentials=spec.credentials, operation=spec.operation.name,
-            params=spec.params, now=started_at, tokens=self.tokens)
+        # positional (alias, site, base_url, auth_url, sandbox, credentials, operation, params, now,
+        # tokens): keywords cost twice as much here
+        ctx = ProbeContext(spec.account, spec.site, spec.base_url, spec.auth_url, spec.sandbox, spec.credentials,
+                           spec.operation.name, spec.params, started_at, self.tokens)
         if debug:
             trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
         steps_gen = spec.adapter.probe(ctx)
