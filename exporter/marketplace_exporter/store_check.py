@@ -178,8 +178,7 @@ class CheckState:
                            self.last_duration, self.last_call_duration, self.last_steps)
 
     def health(self) -> Health:
-        ok = self.last_ok
-        return Health.PENDING if ok is None else Health.OK if ok else Health.FAILING
+        return health_of(self.last_ok)
 
     def status(self) -> CheckStatus:
         observed = self.observed_rate_limit
@@ -189,6 +188,11 @@ class CheckState:
             _counts(Step, self.requests), Counts(self.api_errors or ()),
             _unpack_rate_limit(observed) if observed is not None else None, self.modelled_ratio,
             dict(self.values or ()), self.next_run_at, self.last_skip_at)
+
+
+def health_of(last_ok: bool | None) -> Health:
+    """A check's health from whether its last probe succeeded (None: no probe finished yet)."""
+    return Health.PENDING if last_ok is None else Health.OK if last_ok else Health.FAILING
 
 
 def count(counts: dict[str, int] | None, member: Reason | SkipReason | Step) -> dict[str, int]:
@@ -233,4 +237,4 @@ def _unpack_rate_limit(packed: _PackedRateLimit) -> RateLimitObservation:
 
 
 __all__ = ["HISTORY_MAX", "HISTORY_MIN", "HISTORY_SPAN", "CheckState", "CheckStatus", "Counts", "ProbeRecord",
-           "count", "history_length"]
+           "count", "health_of", "history_length"]

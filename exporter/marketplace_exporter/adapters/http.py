@@ -243,8 +243,9 @@ class HttpCheck(Marketplace[None, HttpParams]):
         params = ctx.params
         # no secret headers: the request never changes (secret files may be rotated, so requests
         # carrying secrets are rebuilt every time)
-        key = None if any(isinstance(value, Secret) for value in params.headers.values()) else (
-            params.method, params.url, params.body, tuple(params.headers.items()))
+        configured = params.headers
+        key = None if configured and any(isinstance(value, Secret) for value in configured.values()) else (
+            params.method, params.url, params.body, tuple(configured.items()))
         parts = _REQUESTS.get(key) if key is not None else None
         if parts is not None:
             method, url, query, headers, body = parts

@@ -134,11 +134,11 @@ class ProbeRunner:
                   f"{'' if outcome.success else f' reason={outcome.reason}'}"
                   f"{f' code={outcome.code}' if outcome.code else ''} in {duration * 1000:.1f} ms"
                   f"{f': {outcome.message}' if outcome.message else ''}")
+        # positional (outcome, code_label, started_at, finished_at, duration, call_duration, steps,
+        # debug, tls): keywords cost twice as much here
         return ProbeRecord(
-            outcome=outcome, code_label=fold_code(outcome.code, spec.adapter.known_codes),
-            started_at=started_at, finished_at=started_at + duration, duration=duration,
-            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines) if debug else (),
-            tls=tls)
+            outcome, fold_code(outcome.code, spec.adapter.known_codes) if outcome.code else None, started_at,
+            started_at + duration, duration, call_duration, tuple(steps), tuple(trace.lines) if debug else (), tls)
 
     async def _certificate_expiries(self, hosts: set[tuple[str, int]], now: float) -> tuple[tuple[str, float], ...]:
         """Outside the probe's timing: at most one extra handshake per host per hour."""
@@ -199,8 +199,19 @@ def _timed_out(spec: CheckSpec) -> ProbeOutcome:
 
 def _host(url: str) -> str:
     """``https://api.example.com:8443/x`` → ``api.example.com:8443`` (the host label, no userinfo)."""
-    netloc = url.split("/", 3)[2] if "://" in url else url
-    return netloc.rsplit("@", 1)[-1]
+    host = _HOSTS.get(url)
+    if host is None:
+        netloc = url.split("/", 3)[2] if "://" in url else url
+        host = netloc.rsplit("@", 1)[-1]
+        if len(_HOSTS) < MAX_CACHED_HOSTS:
+            _HOSTS[url] = host
+    return host
+
+
+#: url → its host, for the URLs probes send to (most are the same string probe after probe);
+#: strings only, so the garbage collector does not track the dict. Full, it admits no more.
+_HOSTS: dict[str, str] = {}
+MAX_CACHED_HOSTS = 4096
 
 
 def _host_port(url: str) -> tuple[str, int]:
