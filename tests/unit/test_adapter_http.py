@@ -405,3 +405,21 @@ def test_json_document_is_json_loads(body: bytes) -> None:
             return "error", type(exc).__name__
 
     assert outcome(json_document) == outcome(json.loads)
+
+
+class _WrappedHttpCheck(HttpCheck):
+    plain_steps = False
+
+
+@pytest.mark.parametrize("response", [
+    resp(200, {"status": "ok"}), resp(429), resp(429, headers={"retry-after": "12"}),
+    resp(429, headers={"retry-after": "Sun, 06 Nov 1994 08:49:37 GMT"}), resp(503, headers={"retry-after": "5"}),
+    resp(200, b"not json"), resp(200, {"status": "down"}),
+])
+def test_the_http_check_needs_no_wrapper_around_its_steps(response: HttpResponse) -> None:
+    """``plain_steps``: the probe hands out the check's own steps, and they end exactly as the
+    wrapped ones (Retry-After of a 429 read by the steps themselves, no deadlines to add)."""
+    p = params(expect_json=[{"path": "$.status", "equals": "ok"}])
+    plain = drive_probe(HttpCheck(), make_ctx(p), response)
+    wrapped = drive_probe(_WrappedHttpCheck(), make_ctx(p), response)
+    assert plain == wrapped

@@ -229,6 +229,8 @@ class HttpCheck(Marketplace[None, HttpParams]):
     account (credentials None, secrets are header values), no platform codes, no production traffic."""
 
     name = "http"
+    #: steps catch an unavailable header secret themselves and read() asks Retry-After for a 429
+    plain_steps = True
     Credentials = type(None)
     Params = HttpParams
     #: empty: a generic check is not tied to a marketplace site (site is a free label here)

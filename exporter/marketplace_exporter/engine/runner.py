@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from marketplace_exporter.adapters.base import ProbeContext
+from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.engine import transport
@@ -67,12 +67,13 @@ class ProbeRunner:
                            spec.operation.name, spec.params, started_at, self.tokens)
         if debug:
             trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
-        steps_gen = spec.adapter.probe(ctx)
+        steps_gen: ProbeSteps | None = None
         # the deadline's steps without ``async with`` (two coroutines fewer per probe): its own
         # cancellation becomes a timeout below, any other propagates
         deadline = self._deadlines.within(spec.timeout)
         deadline.enter()
         try:
+            steps_gen = spec.adapter.probe(ctx)
             request = next(steps_gen)
             while True:
                 if debug:
@@ -115,7 +116,8 @@ class ProbeRunner:
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug while probing: see the exporter log")
         finally:
             deadline.leave()
-            steps_gen.close()
+            if steps_gen is not None:
+                steps_gen.close()
         if not isinstance(outcome, ProbeOutcome):
             log.error("adapter %s returned %r instead of a ProbeOutcome", spec.marketplace, type(outcome))
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug: adapter returned no outcome")
