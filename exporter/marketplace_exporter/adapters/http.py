@@ -344,7 +344,16 @@ def read(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome
             text = f"extract {extraction.name}: {source} is not {what} (got {_show(raw)})"
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, text, http_status=status)
         values.append((extraction.name, number))
-    return ProbeOutcome.ok(status, values=tuple(values))
+    if values:
+        return ProbeOutcome.ok(status, values=tuple(values))
+    ok = _OK.get(status)
+    if ok is None:
+        ok = _OK[status] = ProbeOutcome.ok(status)  # wanted statuses: a handful, bounded by 100-599
+    return ok
+
+
+#: the plain success per HTTP status (an outcome is immutable, so every probe can share it)
+_OK: dict[int, ProbeOutcome] = {}
 
 
 #: Unix seconds beyond this are not seconds (milliseconds, most likely): refuse to guess
