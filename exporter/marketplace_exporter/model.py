@@ -13,9 +13,11 @@ from marketplace_exporter.catalogue import Credential, RateLimitSource, Reason, 
 from marketplace_exporter.secrets import REDACTED, REDACTOR
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RequestSpec:
-    """One HTTP request an adapter wants sent. ``url`` has no query string; ``query`` holds it."""
+    """One HTTP request an adapter wants sent. ``url`` has no query string; ``query`` holds it.
+    Made per probe, hence not frozen (a frozen dataclass pays ``object.__setattr__`` per field:
+    1.09 against ~0.3 µs here); nobody changes one, and it still hashes and compares by value."""
 
     method: str
     url: str
@@ -28,10 +30,11 @@ class RequestSpec:
     sensitive: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HttpResponse:
     """What came back. Header names are lower-cased by the engine. A body over the engine's byte
-    limit never reaches an adapter: the engine classifies it as ``invalid_response`` itself."""
+    limit never reaches an adapter: the engine classifies it as ``invalid_response`` itself.
+    Not frozen for the same reason as :class:`RequestSpec`; nobody changes one."""
 
     status: int
     headers: Mapping[str, str]

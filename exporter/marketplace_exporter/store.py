@@ -31,7 +31,7 @@ from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.histogram import Histogram, Packed, observe_packed, packed, unpacked
 from marketplace_exporter.history import RecentResult
 from marketplace_exporter.model import ProbeOutcome
-from marketplace_exporter.store_check import CheckState, CheckStatus, ProbeRecord, count, history_length
+from marketplace_exporter.store_check import CheckState, CheckStatus, ProbeRecord, count, health_of, history_length
 from marketplace_exporter.store_index import AccountKey, CredentialKey, Health, StatusIndex
 
 #: (marketplace, site, check): the request-duration histogram has no account label
@@ -138,7 +138,7 @@ class Store:
         if state is None or state.spec is not spec:
             return  # the check was removed or replaced by a reload while it ran
         outcome = record.outcome
-        before = state.health()
+        was_ok = state.last_ok  # the health before, as CheckState.health() derives it
         changed = RESULT
         state.keep_last(record)
         state.history.append(record.finished_at, outcome.success, record.duration, outcome.reason, outcome.code)
@@ -191,9 +191,10 @@ class Store:
         for feed in feeds:
             checks = feed.checks
             checks[check_id] = checks.get(check_id, 0) | changed
-        after = state.health()
-        if before is not after:
-            self._index.move(spec, before, after)
+        if state.last_ok is not was_ok:
+            before, after = health_of(was_ok), state.health()
+            if before is not after:
+                self._index.move(spec, before, after)
 
     def _record_credentials(self, spec: CheckSpec, outcome: ProbeOutcome) -> None:
         for observation in outcome.credentials:

@@ -178,8 +178,7 @@ class CheckState:
                            self.last_duration, self.last_call_duration, self.last_steps)
 
     def health(self) -> Health:
-        ok = self.last_ok
-        return Health.PENDING if ok is None else Health.OK if ok else Health.FAILING
+        return health_of(self.last_ok)
 
     def status(self) -> CheckStatus:
         observed = self.observed_rate_limit
@@ -191,11 +190,16 @@ class CheckState:
             dict(self.values or ()), self.next_run_at, self.last_skip_at)
 
 
+def health_of(last_ok: bool | None) -> Health:
+    """A check's health from whether its last probe succeeded (None: no probe finished yet)."""
+    return Health.PENDING if last_ok is None else Health.OK if last_ok else Health.FAILING
+
+
 def count(counts: dict[str, int] | None, member: Reason | SkipReason | Step) -> dict[str, int]:
     """``counts`` (created when None) with ``member`` counted once more."""
     if counts is None:
         counts = {}
-    key = member.value
+    key = member._value_  # what ``.value`` returns, without the enum's Python-level property
     counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -233,4 +237,4 @@ def _unpack_rate_limit(packed: _PackedRateLimit) -> RateLimitObservation:
 
 
 __all__ = ["HISTORY_MAX", "HISTORY_MIN", "HISTORY_SPAN", "CheckState", "CheckStatus", "Counts", "ProbeRecord",
-           "count", "history_length"]
+           "count", "health_of", "history_length"]

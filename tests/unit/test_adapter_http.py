@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from adapter_harness import NOW, context_builder, drive_probe, json_response
 
 from marketplace_exporter import __version__
-from marketplace_exporter.adapters.base import ProbeContext
+from marketplace_exporter.adapters.base import ProbeContext, json_document
 from marketplace_exporter.adapters.common import (
     finite_number,
     reason_for_status,
@@ -387,3 +388,38 @@ def test_ctx_is_not_needed_beyond_params_and_now() -> None:
     ctx = replace(make_ctx(params()), base_url="http://ignored", sandbox=True)
     steps = HttpCheck().probe(ctx)
     assert next(steps).url == URL
+
+
+@pytest.mark.parametrize("body", [
+    b'{"status": "ok"}', b'[1, 2.5, -0, "x"]', b'{"a": 1, "a": 2} \r\n\t', b'{} x', b'{"a": NaN}', b'[1e400]',
+    b'["\\ud800"]', b'{"a": "line\nbreak"}', b'{\x00}', b'[' * 3000 + b']' * 3000, b'{"\xff": 1}',
+    b'\xef\xbb\xbf{"bom": true}', '{"utf16": 1}'.encode("utf-16"), b' {"leading": 1}', b'"text"', b'', b'{',
+])
+def test_json_document_is_json_loads(body: bytes) -> None:
+    """The fast path of the probe's JSON parse gives what json.loads gives: the same value, or an
+    error of the same class."""
+    def outcome(parse: Callable[[bytes], object]) -> tuple[str, str]:
+        try:
+            return "value", repr(parse(body))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            return "error", type(exc).__name__
+
+    assert outcome(json_document) == outcome(json.loads)
+
+
+class _WrappedHttpCheck(HttpCheck):
+    plain_steps = False
+
+
+@pytest.mark.parametrize("response", [
+    resp(200, {"status": "ok"}), resp(429), resp(429, headers={"retry-after": "12"}),
+    resp(429, headers={"retry-after": "Sun, 06 Nov 1994 08:49:37 GMT"}), resp(503, headers={"retry-after": "5"}),
+    resp(200, b"not json"), resp(200, {"status": "down"}),
+])
+def test_the_http_check_needs_no_wrapper_around_its_steps(response: HttpResponse) -> None:
+    """``plain_steps``: the probe hands out the check's own steps, and they end exactly as the
+    wrapped ones (Retry-After of a 429 read by the steps themselves, no deadlines to add)."""
+    p = params(expect_json=[{"path": "$.status", "equals": "ok"}])
+    plain = drive_probe(HttpCheck(), make_ctx(p), response)
+    wrapped = drive_probe(_WrappedHttpCheck(), make_ctx(p), response)
+    assert plain == wrapped

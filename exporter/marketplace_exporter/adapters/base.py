@@ -160,6 +160,11 @@ class Marketplace(Generic[C, P]):
         if "api_operations" not in cls.__dict__:
             cls.api_operations = route_operations(cls.routes)
 
+    #: True when :meth:`steps` never raises ``ProbeFailed``/``SecretUnavailable`` and already asks
+    #: :meth:`retry_after` (or the same Retry-After reading) for a throttled outcome: :meth:`probe`
+    #: then hands out the steps themselves, one generator per probe fewer (the generic HTTP check)
+    plain_steps: ClassVar[bool] = False
+
     # --- to implement ------------------------------------------------------------------------------
 
     def steps(self, ctx: ProbeContext[C, P]) -> ProbeSteps:
@@ -198,19 +203,28 @@ class Marketplace(Generic[C, P]):
 
     def probe(self, ctx: ProbeContext[Any, Any]) -> ProbeSteps:
         """One probe: the typed hand-off, then :meth:`steps`; a throttled outcome learns when to try
-        again from the last answer; the configured deadlines are added."""
+        again from the last answer; the configured deadlines are added. An adapter with
+        :attr:`plain_steps` and no deadlines gets its steps handed out as they are."""
         credentials, params = ctx.credentials, ctx.params
         if ctx.operation not in self.operations:
-            return ProbeOutcome.failed(Reason.INTERNAL, f"{self.name}: unknown operation {ctx.operation!r}")
+            return _finished(ProbeOutcome.failed(Reason.INTERNAL, f"{self.name}: unknown operation {ctx.operation!r}"))
         if not isinstance(credentials, self.Credentials) or not isinstance(params, self.Params):
-            return ProbeOutcome.failed(Reason.INTERNAL, f"{self.name}: credentials or params of another "
-                                       f"adapter ({type(credentials).__name__}, {type(params).__name__})")
+            return _finished(ProbeOutcome.failed(
+                Reason.INTERNAL, f"{self.name}: credentials or params of another adapter "
+                f"({type(credentials).__name__}, {type(params).__name__})"))
         typed = cast(ProbeContext[C, P], ctx)  # the checks above are the hand-off; no copy per probe
         try:
             configured = self.deadlines(credentials)
         except SecretUnavailable as exc:
-            return ProbeOutcome.failed(Reason.AUTH, f"credential unavailable: {exc}")
-        steps, response = self.steps(typed), None
+            return _finished(ProbeOutcome.failed(Reason.AUTH, f"credential unavailable: {exc}"))
+        if self.plain_steps and not configured:
+            return self.steps(typed)  # nothing to add: no generator around them per probe
+        return self._wrapped_steps(typed, configured)
+
+    def _wrapped_steps(self, ctx: ProbeContext[C, P], configured: tuple[CredentialObservation, ...]) -> ProbeSteps:
+        """:meth:`steps` with what :meth:`probe` adds: ``ProbeFailed``/``SecretUnavailable`` as
+        outcomes, Retry-After for a throttled outcome without a time, the configured deadlines."""
+        steps, response = self.steps(ctx), None
         outcome: ProbeOutcome
         try:
             request = next(steps)
@@ -246,6 +260,12 @@ class Marketplace(Generic[C, P]):
         if body is None:
             return status_only(status)
         return self.judge(operation, HttpResponse(status, headers, body), json_or_none(body), now) or SUCCESS
+
+
+def _finished(outcome: ProbeOutcome) -> ProbeSteps:
+    """Steps that send nothing: the probe ends with ``outcome`` at the first ``next``."""
+    yield from ()
+    return outcome
 
 
 def reason_for_status(status: int) -> Reason | None:
@@ -298,27 +318,35 @@ def status_only(status: int) -> ProbeOutcome:
 _DECODER = json.JSONDecoder()
 #: what ``json.loads`` accepts around a document
 _JSON_WHITESPACE = " \t\n\r"
+#: first bytes that make ``json.loads`` decode a body as UTF-8 (when the second byte is not NUL)
+_JSON_OPENERS = (b"{", b"[")
+
+
+def json_document(body: bytes) -> Any:
+    """``json.loads(body)``: the same document or the same error class (ValueError,
+    UnicodeDecodeError, RecursionError), faster for the usual body.
+
+    A body starting with ``{`` or ``[`` (so UTF-8 by ``json.loads``' own detection) skips the
+    encoding sniffing and whitespace regexes of ``json.loads``: a third of the time (this runs on
+    every probe of a JSON API and every production call the traffic hooks see)."""
+    if body[:1] in _JSON_OPENERS and body[1:2] != b"\x00":
+        text = body.decode("utf-8", "surrogatepass")  # what json.loads decodes UTF-8 with
+        value, end = _DECODER.raw_decode(text)
+        if end != len(text) and (rest := text[end:].lstrip(_JSON_WHITESPACE)):
+            raise json.JSONDecodeError("Extra data", text, len(text) - len(rest))  # as json.loads
+        return value
+    return json.loads(body)
 
 
 def json_or_none(body: bytes) -> Mapping[str, Any] | None:
-    """Parse a JSON object body; None for anything else (hostile or broken bodies included).
-
-    The usual body (starts with ``{``, so UTF-8 by ``json.loads``' own detection) skips the
-    encoding sniffing and whitespace regexes of ``json.loads``: same result, a third of the time
-    (this runs on every production call the traffic hooks see)."""
+    """Parse a JSON object body; None for anything else (hostile or broken bodies included)."""
     try:
-        if body[:1] == b"{" and body[1:2] != b"\x00":
-            text = body.decode("utf-8", "surrogatepass")  # what json.loads decodes UTF-8 with
-            value, end = _DECODER.raw_decode(text)
-            if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
-                return None  # "Extra data" for json.loads
-        else:
-            value = json.loads(body)
+        value = json_document(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
 __all__ = ["OTHER_OPERATION", "AccountProblem", "Adapter", "Marketplace", "NoParams", "ProbeContext", "ProbeFailed",
-           "ProbeSteps", "RouteMatch", "StrictModel", "json_or_none", "reason_for_status", "retry_after_seconds",
-           "status_only"]
+           "ProbeSteps", "RouteMatch", "StrictModel", "json_document", "json_or_none", "reason_for_status",
+           "retry_after_seconds", "status_only"]

@@ -21,7 +21,14 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from pydantic import Field, field_validator, model_validator
 
 from marketplace_exporter import __version__
-from marketplace_exporter.adapters.base import Marketplace, ProbeContext, ProbeSteps, StrictModel, reason_for_status
+from marketplace_exporter.adapters.base import (
+    Marketplace,
+    ProbeContext,
+    ProbeSteps,
+    StrictModel,
+    json_document,
+    reason_for_status,
+)
 from marketplace_exporter.adapters.common import finite_number, retry_after_seconds, short
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.header_values import value_problem
@@ -222,6 +229,8 @@ class HttpCheck(Marketplace[None, HttpParams]):
     account (credentials None, secrets are header values), no platform codes, no production traffic."""
 
     name = "http"
+    #: steps catch an unavailable header secret themselves and read() asks Retry-After for a 429
+    plain_steps = True
     Credentials = type(None)
     Params = HttpParams
     #: empty: a generic check is not tied to a marketplace site (site is a free label here)
@@ -236,8 +245,9 @@ class HttpCheck(Marketplace[None, HttpParams]):
         params = ctx.params
         # no secret headers: the request never changes (secret files may be rotated, so requests
         # carrying secrets are rebuilt every time)
-        key = None if any(isinstance(value, Secret) for value in params.headers.values()) else (
-            params.method, params.url, params.body, tuple(params.headers.items()))
+        configured = params.headers
+        key = None if configured and any(isinstance(value, Secret) for value in configured.values()) else (
+            params.method, params.url, params.body, tuple(configured.items()))
         parts = _REQUESTS.get(key) if key is not None else None
         if parts is not None:
             method, url, query, headers, body = parts
@@ -306,7 +316,7 @@ def read(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome
     document: Any = _MISSING
     if params.expect_json or any(e.json_path for e in params.extract):
         try:
-            document = json.loads(response.body)
+            document = json_document(response.body)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, "body is not JSON", http_status=status)
     for expectation in params.expect_json:
@@ -334,7 +344,16 @@ def read(params: HttpParams, response: HttpResponse, now: float) -> ProbeOutcome
             text = f"extract {extraction.name}: {source} is not {what} (got {_show(raw)})"
             return ProbeOutcome.failed(Reason.INVALID_RESPONSE, text, http_status=status)
         values.append((extraction.name, number))
-    return ProbeOutcome.ok(status, values=tuple(values))
+    if values:
+        return ProbeOutcome.ok(status, values=tuple(values))
+    ok = _OK.get(status)
+    if ok is None:
+        ok = _OK[status] = ProbeOutcome.ok(status)  # wanted statuses: a handful, bounded by 100-599
+    return ok
+
+
+#: the plain success per HTTP status (an outcome is immutable, so every probe can share it)
+_OK: dict[int, ProbeOutcome] = {}
 
 
 #: Unix seconds beyond this are not seconds (milliseconds, most likely): refuse to guess

@@ -12,7 +12,7 @@ import gc
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -44,6 +44,10 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+#: what :meth:`Engine._budget` answers for an operation without a documented limit (most probes)
+_NO_BUDGET: tuple[None, None, None] = (None, None, None)
+
+
 @dataclass(frozen=True)
 class QuotaWait:
     """A probe was not sent: the exporter's share of the documented limit is spent."""
@@ -61,7 +65,8 @@ class Engine:
         self._clock = clock
         self._rng = rng or random.Random()
         self._budgets = QuotaBudgets()
-        self._scheduler = Scheduler(self._scheduled_probe, self._delay_after)
+        # the scheduler calls _probe(spec, lateness) itself: no wrapper call or coroutine per probe
+        self._scheduler = Scheduler(self._probe, self._delay_after)
         self._runner: ProbeRunner | None = None
         self._on_demand = OnDemandProbes(self._unrecorded_probe, store, clock)
         self.config: LoadedConfig | None = None
@@ -105,7 +110,7 @@ class Engine:
         spec = self.spec(check_id)
         if spec is None:
             return None
-        return await self._probe(spec, debug=debug, lateness=None)
+        return await self._probe(spec, None, debug=debug)
 
     async def probe_on_demand(self, check_id: str, *, debug: bool = False) -> Answer | None:
         """``/probe``: a result for anyone who asks, at most one upstream probe per check per
@@ -130,17 +135,13 @@ class Engine:
     def _mark_next_run(self, spec: CheckSpec, delay: float) -> None:
         self.store.mark_next_run(spec, self._clock() + delay)
 
-    def _scheduled_probe(self, spec: CheckSpec, lateness: float) -> Coroutine[None, None, object]:
-        """The probe coroutine itself (no wrapper coroutine: one frame less on every resume)."""
-        return self._probe(spec, debug=False, lateness=lateness)
-
-    def _budget(self, spec: CheckSpec) -> tuple[float | None, Callable[[], None] | None, list[float | None]]:
-        """(seconds to wait or None, what to call when the CALL step is sent, the modelled ratio
-        it leaves) for ``spec``'s documented limit; nothing is enforced without one."""
+    def _budget(self, spec: CheckSpec) -> tuple[float | None, Callable[[], None] | None, list[float | None] | None]:
+        """(seconds to wait or None, what to call when the CALL step is sent, the modelled ratio it
+        leaves once spent) for ``spec``'s documented limit; nothing is enforced (or modelled) without one."""
         limits = spec.operation.limits(spec.sandbox)
-        modelled: list[float | None] = [None]
         if limits is None:
-            return None, None, modelled
+            return _NO_BUDGET
+        modelled: list[float | None] = [None]
         key: BudgetKey = (spec.marketplace, spec.account, spec.operation.name, spec.sandbox)
         wait = self._budgets.try_acquire(key, limits, spec.quota_budget, self._clock())
         if wait is not None:
@@ -159,7 +160,8 @@ class Engine:
             return Spent(wait)
         return await self._runner.run(spec, debug=True, on_call=spent)
 
-    async def _probe(self, spec: CheckSpec, *, debug: bool, lateness: float | None) -> ProbeRecord | QuotaWait:
+    async def _probe(self, spec: CheckSpec, lateness: float | None, debug: bool = False) -> ProbeRecord | QuotaWait:
+        """``lateness``: how late a scheduled probe started (None: run on request)."""
         assert self._runner is not None
         wait, spent, modelled = self._budget(spec)
         if wait is not None:
@@ -169,7 +171,7 @@ class Engine:
             self.store.observe_lateness(lateness)
         was_failing = self.store.health(spec.id) is Health.FAILING
         record = await self._runner.run(spec, debug=debug, on_call=spent)
-        self.store.record(spec, record, modelled[0])
+        self.store.record(spec, record, modelled[0] if modelled is not None else None)
         _log_transition(spec, record, was_failing)
         return record
 

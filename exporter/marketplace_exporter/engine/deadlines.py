@@ -22,7 +22,10 @@ TICK = 0.01
 
 
 class Deadline:
-    """``async with deadlines.within(seconds):`` — raises TimeoutError when the time is up."""
+    """``async with deadlines.within(seconds):`` — raises TimeoutError when the time is up.
+
+    The runner uses the same steps without the context manager (two coroutines fewer per probe):
+    :meth:`enter`, then :meth:`timed_out` when a ``CancelledError`` arrives, and :meth:`leave`."""
 
     __slots__ = ("_owner", "_seconds", "_task", "_cancelling", "at", "expired")
 
@@ -31,21 +34,35 @@ class Deadline:
         self._seconds = seconds
         self.expired = False
 
-    async def __aenter__(self) -> Deadline:
-        task = asyncio.current_task()
+    def enter(self) -> None:
+        """Start watching the current task."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         assert task is not None
         self._task = task
         self._cancelling = task.cancelling()
-        self.at = asyncio.get_running_loop().time() + self._seconds
+        self.at = loop.time() + self._seconds
         self._owner._watch(task, self)
+
+    def leave(self) -> None:
+        """Stop watching (the deadline can no longer fire)."""
+        self._owner._unwatch(self._task)
+
+    def timed_out(self) -> bool:
+        """For a ``CancelledError`` that reached the watched code: True when it is this deadline's
+        own cancellation (now withdrawn: treat it as a timeout), False when it came from elsewhere
+        (shutdown) and must propagate, also if it arrived together with the deadline's."""
+        return self.expired and self._task.uncancel() <= self._cancelling
+
+    async def __aenter__(self) -> Deadline:
+        self.enter()
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> bool:
-        self._owner._unwatch(self._task)
-        if self.expired and kind is asyncio.CancelledError:
-            if self._task.uncancel() <= self._cancelling:
-                raise TimeoutError from exc
+        self.leave()
+        if kind is asyncio.CancelledError and self.timed_out():
+            raise TimeoutError from exc
         return False
 
 

@@ -8,6 +8,7 @@ an exception inside an adapter is a bug, logged with its traceback and recorded 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from marketplace_exporter.adapters.base import ProbeContext
+from marketplace_exporter.adapters.base import ProbeContext, ProbeSteps
 from marketplace_exporter.catalogue import Reason, Step
 from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.engine import transport
@@ -39,7 +40,7 @@ class ProbeRunner:
         self._deadlines = Deadlines()
         self._max_body = max_body_bytes
         self._per_host = concurrency_per_host
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._host_slots: dict[str, HostSlot] = {}
         self._clock = clock
         self.tokens = TokenCache()
 
@@ -59,47 +60,64 @@ class ProbeRunner:
         t0 = time.perf_counter()
         steps: list[Step] = []
         call_duration: float | None = None
-        https_hosts: set[tuple[str, int]] = set()
-        ctx = ProbeContext(
-            alias=spec.account, site=spec.site, base_url=spec.base_url, auth_url=spec.auth_url,
-            sandbox=spec.sandbox, credentials=spec.credentials, operation=spec.operation.name,
-            params=spec.params, now=started_at, tokens=self.tokens)
+        https_hosts: set[tuple[str, int]] | None = None
+        # positional (alias, site, base_url, auth_url, sandbox, credentials, operation, params, now,
+        # tokens): keywords cost twice as much here
+        ctx = ProbeContext(spec.account, spec.site, spec.base_url, spec.auth_url, spec.sandbox, spec.credentials,
+                           spec.operation.name, spec.params, started_at, self.tokens)
         if debug:
             trace.add(f"probe {spec.id} (timeout {spec.timeout:g}s)")
-        steps_gen = spec.adapter.probe(ctx)
+        steps_gen: ProbeSteps | None = None
+        # the deadline's steps without ``async with`` (two coroutines fewer per probe): its own
+        # cancellation becomes a timeout below, any other propagates
+        deadline = self._deadlines.within(spec.timeout)
+        deadline.enter()
         try:
-            async with self._deadlines.within(spec.timeout):
-                request = next(steps_gen)
-                while True:
+            steps_gen = spec.adapter.probe(ctx)
+            request = next(steps_gen)
+            while True:
+                if debug:
                     trace.request(request)
-                    steps.append(request.step)
-                    if request.step is Step.CALL and on_call is not None:
-                        on_call()
-                    sent = time.perf_counter()
-                    async with self._host_slot(request.url):
-                        response = await transport.send(self._session, request, self._max_body)
-                    elapsed = time.perf_counter() - sent
-                    if request.step is Step.CALL:
-                        call_duration = elapsed
-                    if request.url.startswith("https://"):
-                        https_hosts.add(_host_port(request.url))
+                steps.append(request.step)
+                if request.step is Step.CALL and on_call is not None:
+                    on_call()
+                sent = time.perf_counter()
+                slot = self._host_slot(request.url)
+                if slot.free:  # uncontended: taken without a coroutine
+                    slot.free -= 1
+                else:
+                    await slot.wait()
+                try:
+                    response = await transport.send(self._session, request, self._max_body)
+                finally:
+                    slot.release()
+                elapsed = time.perf_counter() - sent
+                if request.step is Step.CALL:
+                    call_duration = elapsed
+                if request.url.startswith("https://"):
+                    if https_hosts is None:
+                        https_hosts = set()
+                    https_hosts.add(_host_port(request.url))
+                if debug:
                     trace.response(response, elapsed)
-                    try:
-                        request = steps_gen.send(response)
-                    except StopIteration as done:  # caught here: no exception through __aexit__
-                        outcome = done.value
-                        break
-        except StopIteration as done:  # the adapter finished before sending anything
+                request = steps_gen.send(response)
+        except StopIteration as done:  # the adapter finished (also before sending anything)
             outcome = done.value
+        except asyncio.CancelledError:
+            if not deadline.timed_out():
+                raise
+            outcome = _timed_out(spec)
         except TimeoutError:
-            outcome = ProbeOutcome.failed(Reason.TIMEOUT, f"no complete answer within {spec.timeout:g}s")
+            outcome = _timed_out(spec)
         except transport.TransportFailure as failure:
             outcome = ProbeOutcome.failed(failure.reason, failure.message, http_status=failure.http_status)
         except Exception:
             log.exception("adapter %s raised while probing %s", spec.marketplace, spec.id)
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug while probing: see the exporter log")
         finally:
-            steps_gen.close()
+            deadline.leave()
+            if steps_gen is not None:
+                steps_gen.close()
         if not isinstance(outcome, ProbeOutcome):
             log.error("adapter %s returned %r instead of a ProbeOutcome", spec.marketplace, type(outcome))
             outcome = ProbeOutcome.failed(Reason.INTERNAL, "exporter bug: adapter returned no outcome")
@@ -118,11 +136,11 @@ class ProbeRunner:
                   f"{'' if outcome.success else f' reason={outcome.reason}'}"
                   f"{f' code={outcome.code}' if outcome.code else ''} in {duration * 1000:.1f} ms"
                   f"{f': {outcome.message}' if outcome.message else ''}")
+        # positional (outcome, code_label, started_at, finished_at, duration, call_duration, steps,
+        # debug, tls): keywords cost twice as much here
         return ProbeRecord(
-            outcome=outcome, code_label=fold_code(outcome.code, spec.adapter.known_codes),
-            started_at=started_at, finished_at=started_at + duration, duration=duration,
-            call_duration=call_duration, steps=tuple(steps), debug=tuple(trace.lines) if debug else (),
-            tls=tls)
+            outcome, fold_code(outcome.code, spec.adapter.known_codes) if outcome.code else None, started_at,
+            started_at + duration, duration, call_duration, tuple(steps), tuple(trace.lines) if debug else (), tls)
 
     async def _certificate_expiries(self, hosts: set[tuple[str, int]], now: float) -> tuple[tuple[str, float], ...]:
         """Outside the probe's timing: at most one extra handshake per host per hour."""
@@ -135,18 +153,67 @@ class ProbeRunner:
                 found.append((host if port == 443 else f"{host}:{port}", not_after))
         return tuple(found)
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
+    def _host_slot(self, url: str) -> HostSlot:
         host = _host(url)
         slot = self._host_slots.get(host)
         if slot is None:
-            slot = self._host_slots[host] = asyncio.Semaphore(self._per_host)
+            slot = self._host_slots[host] = HostSlot(self._per_host)
         return slot
+
+
+class HostSlot:
+    """``concurrency_per_host`` slots for one host, first come first served, like an
+    ``asyncio.Semaphore`` but taken without a coroutine while one is free: the runner decrements
+    :attr:`free` itself and awaits :meth:`wait` only when none is (the semaphore's ``async with``
+    cost three coroutines and a generator per request). A released slot passes straight to the
+    oldest waiter, so ``free > 0`` means nobody waits."""
+
+    __slots__ = ("_waiters", "free")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def wait(self) -> None:
+        """Wait for a released slot (when :attr:`free` is 0); it is ours when this returns."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled waiter gave up its place
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+def _timed_out(spec: CheckSpec) -> ProbeOutcome:
+    return ProbeOutcome.failed(Reason.TIMEOUT, f"no complete answer within {spec.timeout:g}s")
 
 
 def _host(url: str) -> str:
     """``https://api.example.com:8443/x`` → ``api.example.com:8443`` (the host label, no userinfo)."""
-    netloc = url.split("/", 3)[2] if "://" in url else url
-    return netloc.rsplit("@", 1)[-1]
+    host = _HOSTS.get(url)
+    if host is None:
+        netloc = url.split("/", 3)[2] if "://" in url else url
+        host = netloc.rsplit("@", 1)[-1]
+        if len(_HOSTS) < MAX_CACHED_HOSTS:
+            _HOSTS[url] = host
+    return host
+
+
+#: url → its host, for the URLs probes send to (most are the same string probe after probe);
+#: strings only, so the garbage collector does not track the dict. Full, it admits no more.
+_HOSTS: dict[str, str] = {}
+MAX_CACHED_HOSTS = 4096
 
 
 def _host_port(url: str) -> tuple[str, int]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 import aiohttp
 
@@ -99,10 +99,11 @@ async def send(session: aiohttp.ClientSession, request: RequestSpec, max_body_by
         raise TransportFailure(Reason.CONNECT, f"HTTP client error: {type(exc).__name__}") from None
 
 
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+def _read_capped(response: aiohttp.ClientResponse, limit: int) -> Awaitable[bytes]:
     """The body, decoded, if it is at most ``limit`` bytes decoded. ``Content-Length`` counts the
     bytes on the wire: over the limit it is refused unread; within it, only an unencoded body is
-    read in one go (its decoded size is that length); an encoded one is counted as it inflates."""
+    read in one go (its decoded size is that length); an encoded one is counted as it inflates.
+    Not a coroutine itself: the usual body is aiohttp's own ``read()``, awaited by the caller."""
     length = response.content_length
     if length is not None and length > limit:
         raise TransportFailure(Reason.INVALID_RESPONSE,
@@ -110,7 +111,12 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
                                http_status=response.status)
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     if length is not None and encoding in ("", "identity"):
-        return await response.read()  # announced, unencoded and within the limit: one read
+        return response.read()  # announced, unencoded and within the limit: one read
+    return _read_counted(response, limit, encoding)
+
+
+async def _read_counted(response: aiohttp.ClientResponse, limit: int, encoding: str) -> bytes:
+    """The (decoded) body stream, counted chunk by chunk against ``limit``."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(_CHUNK):
