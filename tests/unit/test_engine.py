@@ -18,6 +18,7 @@ from marketplace_exporter.config import CheckSpec
 from marketplace_exporter.engine import Engine, QuotaWait
 from marketplace_exporter.engine.backoff import MAX_BACKOFF_FACTOR, next_delay
 from marketplace_exporter.engine.budget import QuotaBudgets, TokenBucket
+from marketplace_exporter.engine.runner import ProbeRunner
 from marketplace_exporter.engine.transport import new_session
 from marketplace_exporter.model import HttpResponse, Operation, ProbeOutcome, RequestSpec
 from marketplace_exporter.store import Store
@@ -34,6 +35,7 @@ class FakeAdapter:
         "throttled": Operation("throttled", "always 429"),
         "limited": Operation("limited", "documented limit", rate_per_second=0.016, burst=15),
         "crash": Operation("crash", "the adapter raises"),
+        "slow": Operation("slow", "answers after 0.3 s"),
     }
     known_codes: ClassVar[frozenset[str]] = frozenset({"QuotaExceeded"})
     sites: ClassVar[frozenset[str]] = frozenset({"XX"})
@@ -79,13 +81,17 @@ async def target(aiohttp_server: object) -> AsyncIterator[str]:
             await response.write(b"x" * 65536)
         return response
 
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.3)
+        return web.json_response({"ok": True})
+
     async def throttled(request: web.Request) -> web.Response:
         return web.json_response({"errors": [{"code": "QuotaExceeded"}]}, status=429,
                                  headers={"Retry-After": "7"})
 
     app = web.Application()
     for name, handler in [("fast", fast), ("hang", hang), ("huge", huge), ("throttled", throttled),
-                          ("limited", fast), ("crash", fast)]:
+                          ("limited", fast), ("crash", fast), ("slow", slow)]:
         app.router.add_get(f"/{name}", handler)
     server = await aiohttp_server(app)  # type: ignore[operator]
     yield f"http://127.0.0.1:{server.port}"
@@ -201,6 +207,20 @@ async def test_reload_keeps_unchanged_checks_and_drops_removed_ones(target: str)
         await engine.stop()
     assert set(store.check_ids()) == {keep.id}
     assert store.status(keep.id).probes > probes_before  # counters survived the reload
+
+
+async def test_waiting_for_the_per_host_slot_is_not_counted_as_the_platforms_latency(target: str) -> None:
+    """With one connection per host, the second of two probes waits for the first: its probe
+    takes ~0.6 s, but the platform answered its request in ~0.3 s, and that is what the
+    request-duration histogram must show."""
+    async with new_session(limit=16) as session:
+        runner = ProbeRunner(session, max_body_bytes=1 << 20, concurrency_per_host=1)
+        check = spec(target, "slow", timeout=2.0)
+        first, second = await asyncio.gather(runner.run(check), runner.run(check))
+    assert first.outcome.success and second.outcome.success
+    assert max(first.duration, second.duration) > 0.55  # one of them waited for the slot
+    assert first.call_duration is not None and second.call_duration is not None
+    assert first.call_duration < 0.5 and second.call_duration < 0.5
 
 
 def test_backoff_doubles_per_throttle_up_to_a_cap_and_respects_retry_after() -> None:

@@ -81,12 +81,13 @@ class ProbeRunner:
                 steps.append(request.step)
                 if request.step is Step.CALL and on_call is not None:
                     on_call()
-                sent = time.perf_counter()
                 slot = self._host_slot(request.url)
                 if slot.free:  # uncontended: taken without a coroutine
                     slot.free -= 1
                 else:
                     await slot.wait()
+                # timed from here: waiting for our own per-host slot is not the platform's latency
+                sent = time.perf_counter()
                 try:
                     response = await transport.send(self._session, request, self._max_body)
                 finally:
