@@ -32,7 +32,7 @@ Figures print; nothing is asserted. Exit 0 after a complete run, 2 when a prereq
 Beside this script: scale_processes.py (the exporter with its GC log, the pinger, /proc readings)
 and scale_readings.py (scrape series, histogram quantiles, longest waits, percentiles).
 
-    .venv/bin/python bench/scale.py [--sizes 1000,10000,50000] [--interval 60] [--scrapes 4]
+    .venv/bin/python bench/scale.py [--sizes 1000,10000,50000] [--interval 60] [--scrapes 4] [--pin-exporter]
 """
 
 from __future__ import annotations
@@ -239,9 +239,11 @@ def run_size(size: int, sim: str, sim_pid: int, workdir: Path, args: argparse.Na
     log = (workdir / f"exporter-{size}.log").open("wb")
     start = time.monotonic()
     gc_log = workdir / f"gc-{size}.txt"
+    cpus = args.exporter_cpus
     proc = subprocess.Popen([sys.executable, str(HERE), "_exporter", str(gc_log), "run", f"--config.file={path}",
                              f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={workdir / f'data-{size}'}"],
-                            stdout=log, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)  # noqa: PLW1509
     pinger = bare = None
     try:
         wait_http(f"{url}/-/ready", proc, timeout=300)
@@ -335,7 +337,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scrapes", type=int, default=4)
     parser.add_argument("--latency", type=float, default=0.05, help="injected latency, seconds")
     parser.add_argument("--concurrency", type=int, default=256, help="the exporter's probes in flight")
+    parser.add_argument("--pin-exporter", action="store_true",
+                        help="the exporter alone on the last CPU, the simulator, pinger, bare client, curl and this "
+                             "process on the others (how far the machine's sharing explains the latency error)")
     args = parser.parse_args(argv)
+    cpus = sorted(os.sched_getaffinity(0))
+    args.exporter_cpus = None
+    if args.pin_exporter and len(cpus) >= 2:
+        args.exporter_cpus = {cpus[-1]}
+        os.sched_setaffinity(0, set(cpus[:-1]))  # inherited by every child started from here on
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         workdir = Path(tmp)
@@ -349,7 +359,10 @@ def main(argv: list[str]) -> int:
                 {"marketplace": "http", "check": "status", "fault": "latency", "value": args.latency}).encode(),
                 headers={"Content-Type": "application/json"})
             urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 (127.0.0.1)
-            print(f"simulator on {sim_url}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
+            pinned = (f"; exporter pinned to CPU {min(args.exporter_cpus)}, the rest to "
+                      f"{sorted(os.sched_getaffinity(0))}" if args.exporter_cpus else "")
+            print(f"simulator on {sim_url}; {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}{pinned}",
+                  flush=True)
             results = [run_size(size, sim_url, sim.pid, workdir, args) for size in sizes]
         finally:
             stop(sim)
