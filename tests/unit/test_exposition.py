@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from conftest import require_binary
+from loop_turns import loop_turns
 from prometheus_client import Counter
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
@@ -234,27 +235,17 @@ async def test_a_large_scrape_lets_the_loop_run_between_its_pieces(aiohttp_clien
                         registry=scrape.feature_registry()), app)
     client = await aiohttp_client(app)  # type: ignore[operator]
     exposition = app[scrape.EXPOSITION]
-    turns, seen = 0, []
+    seen = []
     pieces = exposition.chunks
+    async with loop_turns() as turns:
 
-    def watched(openmetrics: bool) -> Iterator[bytes]:
-        for piece in pieces(openmetrics):
-            seen.append(turns)  # how often the loop had turned when this piece was made
-            yield piece
+        def watched(openmetrics: bool) -> Iterator[bytes]:
+            for piece in pieces(openmetrics):
+                seen.append(turns[0])  # how often the loop had turned when this piece was made
+                yield piece
 
-    exposition.chunks = watched
-
-    async def ticker() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
-    task = asyncio.create_task(ticker())
-    try:
+        exposition.chunks = watched
         body = await (await client.get("/metrics", headers={"Accept-Encoding": "identity"})).read()
-    finally:
-        task.cancel()
     assert body.count(b"\nmarketplace_probe_success{") == 2000
     assert len(seen) >= 4, seen  # the test needs a scrape of several pieces
     assert all(later > earlier for earlier, later in zip(seen, seen[1:], strict=False)), seen

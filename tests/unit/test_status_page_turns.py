@@ -7,12 +7,12 @@ latency. The handlers render :data:`checks_views.ITEMS_PER_TURN` rows, then let 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from aiohttp import web
+from loop_turns import loop_turns
 from test_store_collector_page import record, spec
 
 from marketplace_exporter.config import LoadedConfig
@@ -44,28 +44,18 @@ async def test_a_page_of_a_thousand_checks_lets_the_loop_run_while_it_renders(
     checks_views.install(Core(source=ConfigSource("unused.yml"), initial=unused, store=store,
                               registry=scrape.feature_registry()), app)
     client = await aiohttp_client(app)
-    turns, seen = 0, []
+    seen = []
     render: Callable[..., Any] = getattr(checks_views, renderer)
+    async with loop_turns() as turns:
 
-    def watched(*args: Any) -> Any:
-        seen.append(turns)  # how often the loop had turned when this row was rendered
-        return render(*args)
+        def watched(*args: Any) -> Any:
+            seen.append(turns[0])  # how often the loop had turned when this row was rendered
+            return render(*args)
 
-    monkeypatch.setattr(checks_views, renderer, watched)
-
-    async def ticker() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
-    task = asyncio.create_task(ticker())
-    try:
+        monkeypatch.setattr(checks_views, renderer, watched)
         response = await client.get(path)
         assert response.status == 200
         await response.read()
-    finally:
-        task.cancel()
     assert len(seen) == CHECKS
     batches = [seen[n:n + checks_views.ITEMS_PER_TURN] for n in range(0, CHECKS, checks_views.ITEMS_PER_TURN)]
     assert all(len(set(batch)) == 1 for batch in batches), "rows of one batch are rendered in one turn"
