@@ -191,10 +191,8 @@ class Store:
         for feed in feeds:
             checks = feed.checks
             checks[check_id] = checks.get(check_id, 0) | changed
-        if state.last_ok is not was_ok:
-            before, after = health_of(was_ok), state.health()
-            if before is not after:
-                self._index.move(spec, before, after)
+        if state.last_ok is not was_ok:  # health is a function of last_ok alone: it changed
+            self._index.move(spec, health_of(was_ok), state.health())
 
     def _record_credentials(self, spec: CheckSpec, outcome: ProbeOutcome) -> None:
         for observation in outcome.credentials:
